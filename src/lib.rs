@@ -1,0 +1,1 @@
+//! matrix-snapshot: render a Squiz Matrix Content API into static files.
