@@ -1,1 +1,31 @@
-//! matrix-snapshot: render a Squiz Matrix Content API into static files.
+//! # matrix-snapshot
+//!
+//! Renders a Squiz Matrix **Content API** (`GET /__api/...`) into static files, so any web
+//! server or CDN can answer `/__api/` requests without Matrix.
+//!
+//! The library follows the data flow, one module per stage:
+//!
+//! 1. [`store`]: load a store (`shared/spec/store-format.md`) → [`Store`];
+//! 2. [`access`]: a token's [`View`] (who may read what, spec §4);
+//! 3. [`api`]: [`answer`] a [`Request`] with the exact [`Response`] the live API gives;
+//! 4. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
+//!
+//! ```no_run
+//! use matrix_snapshot::{answer, Catalog, Request, Store};
+//! let store = Store::load(std::path::Path::new("demo/store"))?;
+//! let catalog = Catalog::new(store);
+//! let response = answer(&catalog, &Request::get("/__api/assets/100?data=urls").bearer("demo-public"));
+//! assert_eq!(response.status, 200);
+//! # Ok::<(), matrix_snapshot::store::LoadError>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod api;
+pub mod demo;
+pub mod serve;
+pub mod store;
+
+pub use access::View;
+pub use api::{answer, Catalog, Request, Response};
+pub use store::Store;

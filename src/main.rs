@@ -1,1 +1,18 @@
-fn main(){}
+//! The `matrix-snapshot` binary: parse arguments, run the library, turn the result into an exit
+//! code (0 ok, 1 "no" answers such as differences, 2 errors).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            cli::report_error(&err);
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Response bodies (spec §3): the asset object, the link object, lineage and children, written
+//! straight into bytes with `encode`. Which assets appear is the view's decision (`access`);
+//! how they look and in which order is decided here.
+
+use super::encode::{write_number, write_opt_str, write_str, write_u64};
+use super::order::{cmp_id, Key, Shown};
+use super::request::{Data, Params, SortOrder};
+use super::Catalog;
+use crate::access::View;
+use crate::store::url::{self, Scheme};
+use crate::store::{Asset, AssetIdx, Event, LinkIdx, Metadata, Ordered, Scalar};
+
+/// The fields of an asset as one reader sees them (current, or the `live` version).
+struct Version<'a> {
+    name: &'a str,
+    short_name: &'a str,
+    version: &'a str,
+    attributes: &'a Ordered<Scalar>,
+    metadata: &'a Metadata,
+    contents: &'a str,
+}
+
+/// Renders bodies for one request: a view, the `data` asked for and the host called on.
+pub(crate) struct Renderer<'a> {
+    pub cat: &'a Catalog,
+    pub view: &'a View,
+    pub data: Data,
+    /// The request's host (normalised: lower case, default port dropped).
+    pub host: Option<String>,
+    pub scheme: Scheme,
+}
+
+impl<'a> Renderer<'a> {
+    fn asset(&self, idx: AssetIdx) -> &'a Asset {
+        self.cat.store.asset(idx)
+    }
+
+    /// Safe editing (spec §4): readers without write see the last live version.
+    fn version(&self, idx: AssetIdx) -> Version<'a> {
+        let a = self.asset(idx);
+        let mut v = Version {
+            name: &a.name,
+            short_name: &a.short_name,
+            version: &a.version,
+            attributes: &a.attributes,
+            metadata: &a.metadata,
+            contents: &a.contents,
+        };
+        if let Some(live) = a.live.as_deref() {
+            if a.status.is_safe_editing() && !self.view.can_write(idx) {
+                if let Some(n) = &live.name {
+                    v.name = n;
+                }
+                if let Some(n) = &live.short_name {
+                    v.short_name = n;
+                }
+                if let Some(n) = &live.version {
+                    v.version = n;
+                }
+                if let Some(x) = &live.attributes {
+                    v.attributes = x;
+                }
+                if let Some(x) = &live.metadata {
+                    v.metadata = x;
+                }
+                if let Some(x) = &live.contents {
+                    v.contents = x;
+                }
+            }
+        }
+        v
+    }
+
+    /// Spec §4 `url` choice [D]: among the URLs on the request's host (and non-default port),
+    /// the first with the request's scheme, else the first on that host, else the first URL;
+    /// `""` when the asset has none.
+    pub fn url(&self, idx: AssetIdx) -> &'a str {
+        let urls = &self.asset(idx).urls;
+        if let Some(host) = &self.host {
+            let mut on_host = None;
+            for u in urls {
+                let (Some((scheme, _)), Some(key)) = (url::split_scheme(u), url::key(u)) else {
+                    continue;
+                };
+                if url::key_host(&key) == host {
+                    if scheme == self.scheme {
+                        return u;
+                    }
+                    on_host.get_or_insert(u.as_str());
+                }
+            }
+            if let Some(u) = on_host {
+                return u;
+            }
+        }
+        urls.first().map_or("", String::as_str)
+    }
+
+    /// Appends the asset object (spec §3), honouring `data`.
+    pub fn write_asset(&self, out: &mut Vec<u8>, idx: AssetIdx) {
+        let a = self.asset(idx);
+        let v = self.version(idx);
+        out.extend_from_slice(b"{\"id\":");
+        write_str(out, &a.id);
+        out.extend_from_slice(b",\"type\":");
+        write_str(out, &a.type_code);
+        out.extend_from_slice(b",\"type_name\":");
+        write_str(out, &a.type_name);
+        out.extend_from_slice(b",\"version\":");
+        write_str(out, v.version);
+        out.extend_from_slice(b",\"name\":");
+        write_str(out, v.name);
+        out.extend_from_slice(b",\"short_name\":");
+        write_str(out, v.short_name);
+        let (code, name) = a.status.describe().expect("statuses are validated at load");
+        out.extend_from_slice(b",\"status\":{\"id\":");
+        write_u64(out, a.status.0 as u64);
+        out.extend_from_slice(b",\"code\":");
+        write_str(out, code);
+        out.extend_from_slice(b",\"name\":");
+        write_str(out, name);
+        out.push(b'}');
+        for (key, event) in [
+            ("created", &a.created),
+            ("updated", &a.updated),
+            ("published", &a.published),
+            ("status_changed", &a.status_changed),
+        ] {
+            write_event(out, key, event);
+        }
+        if self.data.has(Data::URLS) {
+            out.extend_from_slice(b",\"urls\":[");
+            for (i, u) in a.urls.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, u);
+            }
+            out.extend_from_slice(b"],\"url\":");
+            write_str(out, self.url(idx));
+        }
+        if self.data.has(Data::ATTRIBUTES) {
+            out.extend_from_slice(b",\"attributes\":{");
+            for (i, (k, val)) in v.attributes.0.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k);
+                out.push(b':');
+                match val {
+                    Scalar::Str(s) => write_str(out, s),
+                    Scalar::Num(n) => write_number(out, n),
+                    Scalar::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                }
+            }
+            out.push(b'}');
+        }
+        if self.data.has(Data::METADATA) {
+            out.extend_from_slice(b",\"metadata\":");
+            match v.metadata {
+                None => out.extend_from_slice(b"null"),
+                Some(fields) => {
+                    out.push(b'{');
+                    for (i, (k, values)) in fields.0.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write_str(out, k);
+                        out.extend_from_slice(b":[");
+                        for (j, s) in values.iter().enumerate() {
+                            if j > 0 {
+                                out.push(b',');
+                            }
+                            write_str(out, s);
+                        }
+                        out.push(b']');
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        if self.data.has(Data::CONTENTS) {
+            out.extend_from_slice(b",\"contents\":");
+            write_str(out, v.contents);
+        }
+        out.push(b'}');
+    }
+
+    /// Appends the link object (spec "Link object").
+    pub fn write_link(&self, out: &mut Vec<u8>, idx: LinkIdx) {
+        let l = self.cat.store.link(idx);
+        out.extend_from_slice(b"{\"link_id\":");
+        write_str(out, &l.link_id);
+        out.extend_from_slice(b",\"major_id\":");
+        write_str(out, &l.major_id);
+        out.extend_from_slice(b",\"minor_id\":");
+        write_str(out, &l.minor_id);
+        out.extend_from_slice(b",\"link_type\":");
+        write_str(out, l.link_type.as_str());
+        out.extend_from_slice(b",\"value\":");
+        write_str(out, &l.value);
+        out.extend_from_slice(b",\"sort_order\":");
+        out.extend_from_slice(l.sort_order.to_string().as_bytes());
+        out.extend_from_slice(if l.is_dependent {
+            b",\"is_dependent\":true"
+        } else {
+            b",\"is_dependent\":false"
+        });
+        out.extend_from_slice(if l.is_exclusive {
+            b",\"is_exclusive\":true}"
+        } else {
+            b",\"is_exclusive\":false}"
+        });
+    }
+
+    /// The lineage path (spec §3 lineage [D]): from the site (or the highest visible asset) down
+    /// to `idx`, following `url_key` (the requested URL for by_url, else the asset's `url`).
+    /// Returns the assets top-down and the links between them.
+    pub fn lineage_path(
+        &self,
+        idx: AssetIdx,
+        url_key: Option<String>,
+    ) -> (Vec<AssetIdx>, Vec<LinkIdx>) {
+        let store = &self.cat.store;
+        let mut assets = vec![idx];
+        let mut links = Vec::new();
+        let mut current = idx;
+        let mut key = url_key;
+        while store.asset(current).type_code != "site" {
+            let parents = &self.cat.parents[current as usize];
+            let Some(&fallback) = parents.first() else {
+                break;
+            };
+            let wanted = key.as_deref().and_then(url::parent_key);
+            let by_url = wanted.and_then(|w| {
+                parents.iter().copied().find(|&l| {
+                    let major = store.link_ends(l).0;
+                    store
+                        .asset(major)
+                        .urls
+                        .iter()
+                        .any(|u| url::key(u).as_deref() == Some(w))
+                })
+            });
+            let link = match by_url {
+                Some(l) => {
+                    key = wanted.map(str::to_string);
+                    l
+                }
+                None => {
+                    let major = store.link_ends(fallback).0;
+                    key = url::key(self.url(major));
+                    fallback
+                }
+            };
+            current = store.link_ends(link).0;
+            links.push(link);
+            assets.push(current);
+        }
+        assets.reverse();
+        links.reverse();
+        // Start below the lowest asset the token may not read (an unbroken run to `idx`).
+        if let Some(hidden) = assets.iter().rposition(|&a| !self.view.can_read(a)) {
+            assets.drain(..=hidden);
+            links.drain(..=hidden);
+        }
+        (assets, links)
+    }
+
+    /// The lineage object `{"links":[…],"assets":[…]}`.
+    pub fn lineage(&self, idx: AssetIdx, url_key: Option<String>) -> Vec<u8> {
+        let (assets, links) = self.lineage_path(idx, url_key);
+        let mut out = Vec::with_capacity(256 * assets.len());
+        out.extend_from_slice(b"{\"links\":[");
+        for (i, &l) in links.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_link(&mut out, l);
+        }
+        out.extend_from_slice(b"],\"assets\":[");
+        for (i, &a) in assets.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_asset(&mut out, a);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// The children of `idx` the view can read, filtered and sorted (spec §2, §3 children).
+    pub fn children_links(&self, idx: AssetIdx, params: &Params) -> Vec<LinkIdx> {
+        let store = &self.cat.store;
+        let mut links: Vec<LinkIdx> = self.cat.children[idx as usize]
+            .iter()
+            .copied()
+            .filter(|&l| {
+                let minor = store.link_ends(l).1;
+                self.view.can_read(minor)
+                    && params
+                        .asset_types
+                        .as_ref()
+                        .is_none_or(|t| t.iter().any(|t| *t == store.asset(minor).type_code))
+            })
+            .collect();
+        if let Some(sort_by) = params.sort_by {
+            // Stable: ties keep tree order (then id), as spec §2 says.
+            links.sort_by_cached_key(|&l| {
+                let minor = store.link_ends(l).1;
+                let v = self.version(minor);
+                let shown = Shown {
+                    name: v.name,
+                    short_name: v.short_name,
+                    version: v.version,
+                };
+                Key::of(sort_by, store.asset(minor), &shown)
+            });
+        }
+        if params.sort_order == SortOrder::Desc {
+            links.reverse();
+        }
+        links
+    }
+
+    /// The children object, or `None` when `page` is past the last page (404).
+    pub fn children(&self, idx: AssetIdx, params: &Params) -> Option<Vec<u8>> {
+        let links = self.children_links(idx, params);
+        let total = links.len() as u64;
+        let total_pages = if params.limit == 0 {
+            1
+        } else {
+            total.div_ceil(params.limit).max(1)
+        };
+        if params.page > total_pages {
+            return None;
+        }
+        let page: &[LinkIdx] = if params.limit == 0 {
+            &links
+        } else {
+            let start = ((params.page - 1) * params.limit) as usize;
+            let end = (start as u64 + params.limit).min(total) as usize;
+            &links[start.min(links.len())..end]
+        };
+        let mut out = Vec::with_capacity(512 * page.len() + 64);
+        out.extend_from_slice(b"{\"links\":[");
+        for (i, &l) in page.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_link(&mut out, l);
+        }
+        out.extend_from_slice(b"],\"assets\":[");
+        for (i, &l) in page.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_asset(&mut out, self.cat.store.link_ends(l).1);
+        }
+        out.extend_from_slice(b"],\"page_info\":{\"page\":");
+        write_u64(&mut out, params.page);
+        out.extend_from_slice(b",\"limit\":");
+        write_u64(&mut out, params.limit);
+        out.extend_from_slice(b",\"total\":");
+        write_u64(&mut out, total);
+        out.extend_from_slice(b",\"total_pages\":");
+        write_u64(&mut out, total_pages);
+        out.extend_from_slice(b"}}");
+        Some(out)
+    }
+}
+
+fn write_event(out: &mut Vec<u8>, key: &str, e: &Event) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":{\"date\":");
+    write_opt_str(out, e.date.as_deref());
+    out.extend_from_slice(b",\"user_id\":");
+    write_opt_str(out, e.user_id.as_deref());
+    out.push(b'}');
+}
+
+/// Tree order of two child links under one parent (spec §2): link `sort_order`, then the child's
+/// type code (by code point, as Matrix's SQL `ORDER BY`), then the child's id, then the link id.
+pub(crate) fn cmp_tree_order(
+    cat_store: &crate::store::Store,
+    a: LinkIdx,
+    b: LinkIdx,
+) -> std::cmp::Ordering {
+    let (la, lb) = (cat_store.link(a), cat_store.link(b));
+    let (ma, mb) = (
+        cat_store.asset(cat_store.link_ends(a).1),
+        cat_store.asset(cat_store.link_ends(b).1),
+    );
+    la.sort_order
+        .cmp(&lb.sort_order)
+        .then_with(|| ma.type_code.cmp(&mb.type_code))
+        .then_with(|| cmp_id(&ma.id, &mb.id))
+        .then_with(|| cmp_id(&la.link_id, &lb.link_id))
+}
+
+/// The order among links to one asset (dedupe of children, lineage parents): lowest
+/// (`sort_order`, `link_id`) first, `link_id` in id order.
+pub(crate) fn cmp_link_rank(
+    store: &crate::store::Store,
+    a: LinkIdx,
+    b: LinkIdx,
+) -> std::cmp::Ordering {
+    let (la, lb) = (store.link(a), store.link(b));
+    la.sort_order
+        .cmp(&lb.sort_order)
+        .then_with(|| cmp_id(&la.link_id, &lb.link_id))
+}

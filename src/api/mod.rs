@@ -1,0 +1,238 @@
+//! Stage 3: what a request returns, down to the byte. [`answer`] is the single source of truth
+//! that `serve`, `export` and the conformance tests all rely on: a pure function of the
+//! [`Catalog`] and the [`Request`] — no I/O, no clock.
+//!
+//! Check order for any path under `/__api/` (spec §3 errors [D]):
+//! 405 method → 401 token → 404 unknown endpoint → 400 parameters → 404 asset (or URL) →
+//! 403 access → 404 page.
+
+mod body;
+pub mod encode;
+pub mod order;
+pub mod request;
+pub mod response;
+
+pub use request::{Data, Endpoint, Params, Query, Request, SortKey, SortOrder, Target};
+pub use response::{AuthProblem, Response};
+
+use crate::access::{Unusable, View};
+use crate::store::url::{self, Scheme};
+use crate::store::{AssetIdx, LinkIdx, LinkType, Store};
+use body::Renderer;
+use rayon::prelude::*;
+
+/// Options that change answers for every request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--cors ORIGIN`: CORS headers on every answer and 204 preflights (spec §1 [D]).
+    pub cors: Option<String>,
+}
+
+/// A loaded store with one precomputed view per token and the API's tree indexes.
+#[derive(Debug)]
+pub struct Catalog {
+    /// The store.
+    pub store: Store,
+    /// Options.
+    pub options: Options,
+    views: Vec<Result<View, Unusable>>,
+    /// Per asset: its children links (non-dependent menu/hidden, to non-trashed assets, one per
+    /// child through its lowest (sort_order, link_id) link), in tree order.
+    children: Vec<Vec<LinkIdx>>,
+    /// Per asset: its tree links from non-trashed parents, lowest (sort_order, link_id) first.
+    parents: Vec<Vec<LinkIdx>>,
+}
+
+impl Catalog {
+    /// Builds the catalog: every token's view and the tree indexes, in parallel.
+    pub fn new(store: Store) -> Catalog {
+        let views = (0..store.tokens.len() as u32)
+            .map(|t| View::for_token(&store, t))
+            .collect();
+        let children = (0..store.assets.len() as AssetIdx)
+            .into_par_iter()
+            .map(|a| children_of(&store, a))
+            .collect();
+        let parents = (0..store.assets.len() as AssetIdx)
+            .into_par_iter()
+            .map(|a| {
+                let mut links: Vec<LinkIdx> = store
+                    .links_to(a)
+                    .iter()
+                    .copied()
+                    .filter(|&l| {
+                        store.link(l).link_type.is_tree()
+                            && !store.asset(store.link_ends(l).0).trashed
+                    })
+                    .collect();
+                links.sort_by(|&x, &y| body::cmp_link_rank(&store, x, y));
+                links
+            })
+            .collect();
+        Catalog {
+            store,
+            options: Options::default(),
+            views,
+            children,
+            parents,
+        }
+    }
+
+    /// The same catalog with other options.
+    pub fn with_options(mut self, options: Options) -> Catalog {
+        self.options = options;
+        self
+    }
+
+    /// The view of the token at index `token`, or why it cannot be used.
+    pub fn view(&self, token: u32) -> Result<&View, Unusable> {
+        self.views[token as usize].as_ref().map_err(|e| *e)
+    }
+
+    /// Authenticates an `Authorization` header value (spec §1, §3 401).
+    pub fn authenticate(&self, header: Option<&str>) -> Result<&View, AuthProblem> {
+        let header = header.ok_or(AuthProblem::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .filter(|t| !t.is_empty() && !t.chars().any(char::is_whitespace))
+            .ok_or(AuthProblem::Malformed)?;
+        let idx = self
+            .store
+            .token_by_value(token)
+            .ok_or(AuthProblem::InvalidToken)?;
+        self.view(idx).map_err(|_| AuthProblem::InvalidToken)
+    }
+
+    /// The child links of an asset in tree order, before permission and type filtering.
+    pub fn tree_children(&self, asset: AssetIdx) -> &[LinkIdx] {
+        &self.children[asset as usize]
+    }
+}
+
+fn children_of(store: &Store, a: AssetIdx) -> Vec<LinkIdx> {
+    let mut links: Vec<LinkIdx> = store
+        .links_from(a)
+        .iter()
+        .copied()
+        .filter(|&l| {
+            let link = store.link(l);
+            matches!(link.link_type, LinkType::Menu | LinkType::Hidden)
+                && !link.is_dependent
+                && !store.asset(store.link_ends(l).1).trashed
+        })
+        .collect();
+    // One appearance per child: its lowest (sort_order, link_id) link.
+    links.sort_by(|&x, &y| {
+        store
+            .link_ends(x)
+            .1
+            .cmp(&store.link_ends(y).1)
+            .then_with(|| body::cmp_link_rank(store, x, y))
+    });
+    links.dedup_by_key(|l| store.link_ends(*l).1);
+    links.sort_by(|&x, &y| body::cmp_tree_order(store, x, y));
+    links
+}
+
+/// Answers one request exactly as the Content API would (spec §1–§4).
+pub fn answer(cat: &Catalog, req: &Request) -> Response {
+    let mut response = respond(cat, req);
+    if let Some(origin) = &cat.options.cors {
+        response
+            .headers
+            .push(("Access-Control-Allow-Origin", origin.clone()));
+        response.headers.push(("Vary", "Origin".to_string()));
+    }
+    if req.method == "HEAD" {
+        response.without_body()
+    } else {
+        response
+    }
+}
+
+fn respond(cat: &Catalog, req: &Request) -> Response {
+    let (path, query) = req
+        .target
+        .split_once('?')
+        .unwrap_or((req.target.as_str(), ""));
+    let in_api = path.starts_with("/__api/");
+    if in_api && req.method == "OPTIONS" && cat.options.cors.is_some() {
+        let mut r = Response {
+            status: 204,
+            headers: vec![("Content-Length", "0".to_string())],
+            body: Vec::new(),
+        };
+        r.headers
+            .push(("Access-Control-Allow-Methods", response::ALLOW.to_string()));
+        r.headers
+            .push(("Access-Control-Allow-Headers", "Authorization".to_string()));
+        return r;
+    }
+    if req.method != "GET" && req.method != "HEAD" {
+        return Response::error(405);
+    }
+    if !in_api {
+        return Response::error(404);
+    }
+    let view = match cat.authenticate(req.authorization.as_deref()) {
+        Ok(v) => v,
+        Err(problem) => return Response::unauthorized(problem),
+    };
+    let Some((target, endpoint)) = request::route(path) else {
+        return Response::error(404);
+    };
+    let query = Query::parse(query);
+    let params = match Params::parse(&query, &target, endpoint) {
+        Ok(p) => p,
+        Err(_) => return Response::error(400),
+    };
+    let (asset, requested_key) = match &target {
+        Target::Id(id) => (cat.store.asset_by_id(id), None),
+        Target::ByUrl => {
+            let key = params.url.as_deref().and_then(url::key);
+            (
+                key.as_deref().and_then(|k| cat.store.asset_by_url_key(k)),
+                key,
+            )
+        }
+    };
+    let Some(asset) = asset.filter(|&a| !cat.store.asset(a).trashed) else {
+        return Response::error(404);
+    };
+    if !view.can_read(asset) {
+        return Response::error(403);
+    }
+    let r = Renderer {
+        cat,
+        view,
+        data: params.data,
+        host: req.host.as_deref().map(url::normalize_host),
+        scheme: req.scheme,
+    };
+    let body = match endpoint {
+        Endpoint::Asset => {
+            let mut out = Vec::with_capacity(1024);
+            r.write_asset(&mut out, asset);
+            out
+        }
+        Endpoint::Lineage => {
+            let key = requested_key.or_else(|| url::key(r.url(asset)));
+            r.lineage(asset, key)
+        }
+        Endpoint::Children => match r.children(asset, &params) {
+            Some(body) => body,
+            None => return Response::error(404),
+        },
+    };
+    Response::json(200, body)
+}
+
+/// The scheme of a base URL such as `https://www.uni.test` (for `export --base-url`).
+pub fn split_base_url(base: &str) -> Option<(Scheme, String)> {
+    let (scheme, rest) = url::split_scheme(base)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (scheme != Scheme::None && !host.is_empty()).then(|| (scheme, host.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

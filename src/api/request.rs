@@ -1,0 +1,581 @@
+//! What a request asks for: the method, the endpoint (spec §2) and its parameters, decoded and
+//! validated exactly as the spec says ([D] decoding rules in §1, parameter rules in §2).
+//!
+//! Parsing never looks at the store: an unknown endpoint or an invalid parameter is known from
+//! the request alone, which is why static routers can reproduce these answers.
+
+use crate::store::url::Scheme;
+use std::borrow::Cow;
+
+/// An HTTP request as the API sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method, as sent (`GET`, `HEAD`, …; case-sensitive as in HTTP).
+    pub method: String,
+    /// The request target: path plus optional `?query`, still percent-encoded.
+    pub target: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The host the API is called on (`Host` for `serve`, `--base-url` for `export`), with port.
+    pub host: Option<String>,
+    /// The scheme the API is called on.
+    pub scheme: Scheme,
+}
+
+impl Request {
+    /// A `GET` of `target` with no headers.
+    pub fn get(target: impl Into<String>) -> Request {
+        Request {
+            method: "GET".into(),
+            target: target.into(),
+            authorization: None,
+            host: None,
+            scheme: Scheme::Https,
+        }
+    }
+
+    /// The same request with another method.
+    pub fn with_method(mut self, method: &str) -> Request {
+        self.method = method.into();
+        self
+    }
+
+    /// The same request with `Authorization: Bearer <token>`.
+    pub fn bearer(mut self, token: &str) -> Request {
+        self.authorization = Some(format!("Bearer {token}"));
+        self
+    }
+
+    /// The same request with an `Authorization` header as given.
+    pub fn authorization(mut self, value: &str) -> Request {
+        self.authorization = Some(value.into());
+        self
+    }
+
+    /// The same request called on `host` (with optional `:port`) over `scheme`.
+    pub fn on_host(mut self, scheme: Scheme, host: &str) -> Request {
+        self.scheme = scheme;
+        self.host = Some(host.into());
+        self
+    }
+}
+
+/// Which asset a request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `/__api/assets/{assetId}…`, decoded once.
+    Id(String),
+    /// `/__api/assets/by_url…` (the asset comes from the `url` parameter).
+    ByUrl,
+}
+
+/// The three kinds of answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The asset object.
+    Asset,
+    /// `…/lineage/site`.
+    Lineage,
+    /// `…/children`.
+    Children,
+}
+
+/// The route of a path under `/__api/`: `None` is an unknown endpoint (404).
+pub fn route(path: &str) -> Option<(Target, Endpoint)> {
+    let rest = path.strip_prefix("/__api/")?;
+    // Split on raw '/', then decode each segment once: `%2F` stays inside an id (spec §1).
+    let segments: Vec<Cow<str>> = rest
+        .split('/')
+        .map(|s| match percent_decode(s.as_bytes(), false) {
+            Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+            Cow::Owned(v) => String::from_utf8(v).ok().map(Cow::Owned),
+        })
+        .collect::<Option<_>>()?; // invalid UTF-8 in a segment: 404 [D]
+    let seg = |i: usize| segments.get(i).map(|s| s.as_ref());
+    if seg(0) != Some("assets") {
+        return None;
+    }
+    let id = seg(1).filter(|s| !s.is_empty())?;
+    let target = if id == "by_url" {
+        Target::ByUrl
+    } else {
+        Target::Id(id.to_string())
+    };
+    let endpoint = match (seg(2), seg(3), segments.len()) {
+        (None, None, 2) => Endpoint::Asset,
+        (Some("lineage"), Some("site"), 4) => Endpoint::Lineage,
+        (Some("children"), None, 3) => Endpoint::Children,
+        _ => return None,
+    };
+    Some((target, endpoint))
+}
+
+/// Percent-decodes once; `+` becomes a space only in form (query) decoding. A `%` not followed by
+/// two hex digits is kept as it is [D].
+pub fn percent_decode(input: &[u8], form: bool) -> Cow<'_, [u8]> {
+    if !input.iter().any(|&b| b == b'%' || (form && b == b'+')) {
+        return Cow::Borrowed(input);
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'%' if i + 2 < input.len() => match (hex(input[i + 1]), hex(input[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if form => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// The query string as decoded `(name, value)` pairs, in order.
+pub struct Query {
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Query {
+    /// Form-decodes a raw query string (`+` is a space; names are case-sensitive).
+    pub fn parse(raw: &str) -> Query {
+        let pairs = raw
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (n, v) = p.split_once('=').unwrap_or((p, ""));
+                (
+                    percent_decode(n.as_bytes(), true).into_owned(),
+                    percent_decode(v.as_bytes(), true).into_owned(),
+                )
+            })
+            .collect();
+        Query { pairs }
+    }
+
+    /// The first occurrence's value, whatever it is (spec §2: the first occurrence counts).
+    pub fn first(&self, name: &str) -> Option<&[u8]> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The first value when non-empty (an empty value counts as absent, except for `url`).
+    pub fn present(&self, name: &str) -> Option<&[u8]> {
+        self.first(name).filter(|v| !v.is_empty())
+    }
+}
+
+/// Which optional parts of an asset a request asks for (`data`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Data(u8);
+
+impl Data {
+    /// `urls` (and `url`).
+    pub const URLS: Data = Data(1);
+    /// `attributes`.
+    pub const ATTRIBUTES: Data = Data(2);
+    /// `metadata`.
+    pub const METADATA: Data = Data(4);
+    /// `contents`.
+    pub const CONTENTS: Data = Data(8);
+    /// The items in the order bodies and canonical queries list them.
+    pub const ITEMS: [(Data, &'static str); 4] = [
+        (Data::URLS, "urls"),
+        (Data::ATTRIBUTES, "attributes"),
+        (Data::METADATA, "metadata"),
+        (Data::CONTENTS, "contents"),
+    ];
+
+    /// No optional data.
+    pub const NONE: Data = Data(0);
+    /// All four items.
+    pub const ALL: Data = Data(15);
+
+    /// Whether every item of `other` is asked for.
+    pub fn has(self, other: Data) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union.
+    pub fn with(self, other: Data) -> Data {
+        Data(self.0 | other.0)
+    }
+
+    /// Parses a `data` value: order, repeats, empty and unknown items are irrelevant (spec §2).
+    pub fn parse(value: &str) -> Data {
+        value.split(',').fold(Data::NONE, |acc, item| {
+            match Data::ITEMS.iter().find(|(_, n)| *n == item) {
+                Some((d, _)) => acc.with(*d),
+                None => acc,
+            }
+        })
+    }
+
+    /// The canonical `data` value (`urls,attributes,metadata,contents` order), empty for none.
+    pub fn canonical(self) -> String {
+        Data::ITEMS
+            .iter()
+            .filter(|(d, _)| self.has(*d))
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// All 16 subsets, from none to all.
+    pub fn all_subsets() -> impl Iterator<Item = Data> {
+        (0..16).map(Data)
+    }
+}
+
+/// `sort_by` keys (spec §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// `id`
+    Id,
+    /// `type`
+    Type,
+    /// `version`
+    Version,
+    /// `name`
+    Name,
+    /// `short_name`
+    ShortName,
+    /// `status.id`
+    Status,
+    /// `created.date`
+    CreatedDate,
+    /// `created.user_id`
+    CreatedUser,
+    /// `updated.date`
+    UpdatedDate,
+    /// `updated.user_id`
+    UpdatedUser,
+    /// `published.date`
+    PublishedDate,
+    /// `published.user_id`
+    PublishedUser,
+    /// `status_changed.date`
+    StatusChangedDate,
+    /// `status_changed.userid` (also accepted as `status_changed.user_id` [D])
+    StatusChangedUser,
+}
+
+impl SortKey {
+    /// Every key with its canonical spelling, in the spec's order.
+    pub const ALL: [(SortKey, &'static str); 14] = [
+        (SortKey::Id, "id"),
+        (SortKey::Type, "type"),
+        (SortKey::Version, "version"),
+        (SortKey::Name, "name"),
+        (SortKey::ShortName, "short_name"),
+        (SortKey::Status, "status.id"),
+        (SortKey::CreatedDate, "created.date"),
+        (SortKey::CreatedUser, "created.user_id"),
+        (SortKey::UpdatedDate, "updated.date"),
+        (SortKey::UpdatedUser, "updated.user_id"),
+        (SortKey::PublishedDate, "published.date"),
+        (SortKey::PublishedUser, "published.user_id"),
+        (SortKey::StatusChangedDate, "status_changed.date"),
+        (SortKey::StatusChangedUser, "status_changed.userid"),
+    ];
+
+    /// Parses a value; `status_changed.user_id` is another spelling of `status_changed.userid`.
+    pub fn parse(value: &str) -> Option<SortKey> {
+        if value == "status_changed.user_id" {
+            return Some(SortKey::StatusChangedUser);
+        }
+        SortKey::ALL
+            .iter()
+            .find(|(_, n)| *n == value)
+            .map(|(k, _)| *k)
+    }
+
+    /// The canonical spelling.
+    pub fn as_str(self) -> &'static str {
+        SortKey::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, n)| *n)
+            .expect("every key is listed")
+    }
+}
+
+/// `sort_order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortOrder {
+    /// `asc` (default).
+    #[default]
+    Asc,
+    /// `desc`: the whole order reversed, ties included.
+    Desc,
+}
+
+impl SortOrder {
+    /// The spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortOrder::Asc => "asc",
+            SortOrder::Desc => "desc",
+        }
+    }
+}
+
+/// Default `limit` (spec §2).
+pub const DEFAULT_LIMIT: u64 = 100;
+
+/// Validated parameters of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// `data`.
+    pub data: Data,
+    /// `url` (by_url endpoints), decoded once.
+    pub url: Option<String>,
+    /// `limit` (0 = all in one page).
+    pub limit: u64,
+    /// `page` (≥ 1).
+    pub page: u64,
+    /// `asset_types` filter (`None` = no filter), deduplicated and sorted.
+    pub asset_types: Option<Vec<String>>,
+    /// `sort_by` (`None` = tree order).
+    pub sort_by: Option<SortKey>,
+    /// `sort_order`.
+    pub sort_order: SortOrder,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            data: Data::NONE,
+            url: None,
+            limit: DEFAULT_LIMIT,
+            page: 1,
+            asset_types: None,
+            sort_by: None,
+            sort_order: SortOrder::Asc,
+        }
+    }
+}
+
+/// A parameter is invalid: the request answers 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadParam(pub &'static str);
+
+fn utf8<'a>(name: &'static str, v: &'a [u8]) -> Result<&'a str, BadParam> {
+    std::str::from_utf8(v).map_err(|_| BadParam(name))
+}
+
+/// `^[0-9]+$`, at most 2^63−1; leading zeros allowed (spec §2).
+fn integer(name: &'static str, v: &[u8]) -> Result<u64, BadParam> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return Err(BadParam(name));
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|n| *n <= i64::MAX as u64)
+        .ok_or(BadParam(name))
+}
+
+impl Params {
+    /// Validates the parameters an endpoint takes; the others are ignored, even malformed [D].
+    pub fn parse(query: &Query, target: &Target, endpoint: Endpoint) -> Result<Params, BadParam> {
+        let mut p = Params::default();
+        if let Some(v) = query.present("data") {
+            p.data = Data::parse(utf8("data", v)?);
+        }
+        if *target == Target::ByUrl {
+            // `url` is required; empty is missing (spec §2).
+            let v = query.present("url").ok_or(BadParam("url"))?;
+            p.url = Some(utf8("url", v)?.to_string());
+        }
+        if endpoint == Endpoint::Children {
+            if let Some(v) = query.present("limit") {
+                p.limit = integer("limit", v)?;
+            }
+            if let Some(v) = query.present("page") {
+                p.page = integer("page", v)?;
+                if p.page == 0 {
+                    return Err(BadParam("page"));
+                }
+            }
+            if let Some(v) = query.present("asset_types") {
+                let mut types: Vec<String> = utf8("asset_types", v)?
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                types.sort();
+                types.dedup();
+                p.asset_types = (!types.is_empty()).then_some(types);
+            }
+            if let Some(v) = query.present("sort_by") {
+                p.sort_by = Some(SortKey::parse(utf8("sort_by", v)?).ok_or(BadParam("sort_by"))?);
+            }
+            if let Some(v) = query.present("sort_order") {
+                p.sort_order = match v {
+                    b"asc" => SortOrder::Asc,
+                    b"desc" => SortOrder::Desc,
+                    _ => return Err(BadParam("sort_order")),
+                };
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &str, target: Target, e: Endpoint) -> Result<Params, BadParam> {
+        Params::parse(&Query::parse(q), &target, e)
+    }
+
+    fn children(q: &str) -> Result<Params, BadParam> {
+        params(q, Target::Id("1".into()), Endpoint::Children)
+    }
+
+    /// Spec §1: split on raw `/`, decode each segment once; `%2F` stays in an id.
+    #[test]
+    fn route_decodes_segments_once() {
+        assert_eq!(
+            route("/__api/assets/12%3A3%2Fx"),
+            Some((Target::Id("12:3/x".into()), Endpoint::Asset))
+        );
+        assert_eq!(
+            route("/__api/assets/by%5Furl/lineage/site"),
+            Some((Target::ByUrl, Endpoint::Lineage))
+        );
+        assert_eq!(
+            route("/__api/assets/%2541"),
+            Some((Target::Id("%41".into()), Endpoint::Asset)),
+            "decoded once only"
+        );
+        assert_eq!(
+            route("/__api/assets/a+b"),
+            Some((Target::Id("a+b".into()), Endpoint::Asset)),
+            "+ is literal in a path"
+        );
+        assert_eq!(
+            route("/__api/%61ssets/1/children"),
+            Some((Target::Id("1".into()), Endpoint::Children))
+        );
+    }
+
+    /// Spec §2: a trailing slash, an empty segment or anything else is an unknown endpoint.
+    #[test]
+    fn unknown_endpoints() {
+        for p in [
+            "/__api/assets/1/",
+            "/__api/assets/",
+            "/__api/assets",
+            "/__api/assets//children",
+            "/__api/assets/1/lineage",
+            "/__api/assets/1/lineage/site/",
+            "/__api/assets/1/children/x",
+            "/__api/asset/1",
+            "/__api/",
+            "/__api/assets/%ff",
+        ] {
+            assert_eq!(route(p), None, "{p}");
+        }
+    }
+
+    /// Spec §2 `data`: order, repeats, empty and unknown items are irrelevant.
+    #[test]
+    fn data_order_repeats_unknown_items() {
+        let a = Data::parse("contents,,attributes,contents");
+        assert_eq!(a, Data::parse("attributes,contents"));
+        assert_eq!(Data::parse("thumbnail,URLS,urls "), Data::NONE);
+        assert_eq!(a.canonical(), "attributes,contents");
+    }
+
+    /// Spec §2 `limit`/`page`: `^[0-9]+$`, leading zeros allowed, ≤ 2^63−1; page ≥ 1.
+    #[test]
+    fn limit_and_page_syntax() {
+        assert_eq!(children("limit=05").unwrap().limit, 5);
+        assert_eq!(children("limit=0").unwrap().limit, 0);
+        for bad in ["-1", "abc", "1.5", "+3", "%203", "9223372036854775808"] {
+            assert_eq!(
+                children(&format!("limit={bad}")),
+                Err(BadParam("limit")),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            children("limit=9223372036854775807").unwrap().limit,
+            i64::MAX as u64
+        );
+        assert_eq!(children("page=0"), Err(BadParam("page")));
+        assert_eq!(children("page=2").unwrap().page, 2);
+    }
+
+    /// Spec §2: the first occurrence counts; an empty value is absent; others are ignored.
+    #[test]
+    fn first_occurrence_and_empty_values() {
+        assert_eq!(children("limit=&limit=abc").unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(children("limit=3&limit=abc").unwrap().limit, 3);
+        assert_eq!(children("sort_by=&sort_order=").unwrap(), Params::default());
+        assert_eq!(children("asset_types=,,").unwrap().asset_types, None);
+        assert_eq!(children("LIMIT=abc&unknown=1").unwrap(), Params::default());
+    }
+
+    /// Spec §2: parameters are validated only on the endpoints that take them.
+    #[test]
+    fn params_of_other_endpoints_are_ignored() {
+        let p = params(
+            "limit=abc&sort_by=nope",
+            Target::Id("1".into()),
+            Endpoint::Asset,
+        );
+        assert_eq!(p, Ok(Params::default()));
+        let p = params("url=", Target::Id("1".into()), Endpoint::Lineage);
+        assert!(p.is_ok());
+    }
+
+    /// Spec §2 `url`: required on by_url; missing or empty → 400; form-decoded once.
+    #[test]
+    fn url_required_on_by_url() {
+        let e = Endpoint::Asset;
+        assert_eq!(params("", Target::ByUrl, e), Err(BadParam("url")));
+        assert_eq!(params("url=&url=x", Target::ByUrl, e), Err(BadParam("url")));
+        let p = params("url=https%3A%2F%2Fa.test%2Fx+y", Target::ByUrl, e).unwrap();
+        assert_eq!(p.url.as_deref(), Some("https://a.test/x y"));
+        assert_eq!(params("url=%ff", Target::ByUrl, e), Err(BadParam("url")));
+    }
+
+    #[test]
+    fn sort_by_and_order() {
+        assert_eq!(
+            children("sort_by=status_changed.user_id").unwrap().sort_by,
+            Some(SortKey::StatusChangedUser)
+        );
+        assert_eq!(children("sort_by=status"), Err(BadParam("sort_by")));
+        assert_eq!(children("sort_order=ASC"), Err(BadParam("sort_order")));
+        assert_eq!(
+            children("sort_order=desc").unwrap().sort_order,
+            SortOrder::Desc
+        );
+    }
+
+    #[test]
+    fn asset_types_is_a_set() {
+        let p = children("asset_types=page,folder,,page").unwrap();
+        assert_eq!(p.asset_types, Some(vec!["folder".into(), "page".into()]));
+    }
+
+    #[test]
+    fn malformed_percent_is_literal() {
+        assert_eq!(&*percent_decode(b"a%2", false), b"a%2");
+        assert_eq!(&*percent_decode(b"%zz%41", false), b"%zzA");
+        assert_eq!(&*percent_decode(b"a+b%2B", true), b"a b+");
+    }
+}

@@ -1,0 +1,162 @@
+//! Stage 1: load a store (store-format.md) into memory with lookup indexes.
+//!
+//! Input: a directory of JSON Lines files (or the embedded demo). Output: a validated [`Store`].
+//! The store knows nothing of the API: which links are "children", how they sort and who may read
+//! what are decided in `api` and `access`, over the raw indexes kept here.
+
+mod load;
+pub mod model;
+pub mod url;
+
+pub use load::{Diagnostic, LoadError, MAX_REPORTED};
+pub use model::{
+    Access, Asset, Event, Link, LinkType, Metadata, Ordered, Overrides, Permission, Principal,
+    PrincipalKind, Scalar, Status, StoreMeta, Token, STORE_FORMAT,
+};
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Index of an asset in [`Store::assets`] (store order).
+pub type AssetIdx = u32;
+/// Index of a link in [`Store::links`].
+pub type LinkIdx = u32;
+/// Index of a principal in [`Store::principals`].
+pub type PrincipalIdx = u32;
+
+/// The names of the store's files, in the order they are read.
+pub const FILES: [&str; 6] = [
+    "store.json",
+    "assets.jsonl",
+    "links.jsonl",
+    "principals.jsonl",
+    "permissions.jsonl",
+    "tokens.jsonl",
+];
+
+/// A loaded, validated store.
+#[derive(Debug)]
+pub struct Store {
+    /// `store.json`.
+    pub meta: StoreMeta,
+    /// Assets in store order (trashed ones included: they exist for validation, not for the API).
+    pub assets: Vec<Asset>,
+    /// Links in store order.
+    pub links: Vec<Link>,
+    /// Principals in store order.
+    pub principals: Vec<Principal>,
+    /// Tokens in store order.
+    pub tokens: Vec<Token>,
+    /// blake3 over the store files (names and bytes), identifying this input.
+    pub fingerprint: String,
+    asset_index: HashMap<String, AssetIdx>,
+    principal_index: HashMap<String, PrincipalIdx>,
+    token_index: HashMap<String, u32>,
+    url_index: HashMap<String, AssetIdx>,
+    link_ends: Vec<(AssetIdx, AssetIdx)>,
+    links_from: Vec<Vec<LinkIdx>>,
+    links_to: Vec<Vec<LinkIdx>>,
+    permissions: Vec<Vec<Permission>>,
+    principal_groups: Vec<Vec<PrincipalIdx>>,
+}
+
+impl Store {
+    /// Loads and validates the store in `dir`.
+    pub fn load(dir: &Path) -> Result<Store, LoadError> {
+        load::load_dir(dir)
+    }
+
+    /// Loads a store from in-memory file contents (keyed by the names in [`FILES`]); `label`
+    /// prefixes file names in diagnostics.
+    pub fn from_memory(files: &[(&str, &[u8])], label: &str) -> Result<Store, LoadError> {
+        load::load_memory(files, label)
+    }
+
+    /// The asset with this id, trashed or not.
+    pub fn asset_by_id(&self, id: &str) -> Option<AssetIdx> {
+        self.asset_index.get(id).copied()
+    }
+
+    /// The asset owning this URL key (see [`url::key`]), trashed or not.
+    pub fn asset_by_url_key(&self, key: &str) -> Option<AssetIdx> {
+        self.url_index.get(key).copied()
+    }
+
+    /// The asset at an index.
+    pub fn asset(&self, idx: AssetIdx) -> &Asset {
+        &self.assets[idx as usize]
+    }
+
+    /// The link at an index.
+    pub fn link(&self, idx: LinkIdx) -> &Link {
+        &self.links[idx as usize]
+    }
+
+    /// `(major, minor)` of a link.
+    pub fn link_ends(&self, idx: LinkIdx) -> (AssetIdx, AssetIdx) {
+        self.link_ends[idx as usize]
+    }
+
+    /// Links whose parent is this asset, in store order.
+    pub fn links_from(&self, idx: AssetIdx) -> &[LinkIdx] {
+        &self.links_from[idx as usize]
+    }
+
+    /// Links whose child is this asset, in store order.
+    pub fn links_to(&self, idx: AssetIdx) -> &[LinkIdx] {
+        &self.links_to[idx as usize]
+    }
+
+    /// Permission rows of an asset.
+    pub fn permissions(&self, idx: AssetIdx) -> &[Permission] {
+        &self.permissions[idx as usize]
+    }
+
+    /// The principal with this id.
+    pub fn principal_by_id(&self, id: &str) -> Option<PrincipalIdx> {
+        self.principal_index.get(id).copied()
+    }
+
+    /// A principal.
+    pub fn principal(&self, idx: PrincipalIdx) -> &Principal {
+        &self.principals[idx as usize]
+    }
+
+    /// Direct groups of a principal, as indices.
+    pub fn groups_of(&self, idx: PrincipalIdx) -> &[PrincipalIdx] {
+        &self.principal_groups[idx as usize]
+    }
+
+    /// The public user, if the store has one.
+    pub fn public_user(&self) -> Option<PrincipalIdx> {
+        self.principals
+            .iter()
+            .position(|p| p.kind == PrincipalKind::Public)
+            .map(|i| i as PrincipalIdx)
+    }
+
+    /// The token with this exact value.
+    pub fn token_by_value(&self, value: &str) -> Option<u32> {
+        self.token_index.get(value).copied()
+    }
+
+    /// The token whose `name` or value is `key` (for CLI selection by name).
+    pub fn token_by_name_or_value(&self, key: &str) -> Option<u32> {
+        self.token_by_value(key).or_else(|| {
+            let mut named = self
+                .tokens
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.name == key);
+            match (named.next(), named.next()) {
+                (Some((i, _)), None) => Some(i as u32),
+                _ => None,
+            }
+        })
+    }
+
+    /// The store's default context (the first declared).
+    pub fn default_context(&self) -> &str {
+        &self.meta.contexts[0]
+    }
+}
