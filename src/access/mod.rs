@@ -110,10 +110,11 @@ impl View {
                 }
                 let write = principals.has(store, i, Access::Write);
                 // Status gate: below LIVE, reading is a write check (spec §4).
+                // (A deny at exactly read blocks a LIVE asset even for a user granted write.)
                 let read = if asset.status < Status::LIVE {
                     write
                 } else {
-                    write || principals.has(store, i, Access::Read)
+                    principals.has(store, i, Access::Read)
                 };
                 let in_view = read && in_roots.as_ref().is_none_or(|r| r[i as usize]);
                 (if in_view { READ } else { 0 }) | (if write { WRITE } else { 0 })

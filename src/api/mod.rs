@@ -235,4 +235,6 @@ pub fn split_base_url(base: &str) -> Option<(Scheme, String)> {
 }
 
 #[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
 mod tests;

@@ -421,16 +421,20 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
                 .collect()
         })
         .collect();
-    if let Some((at, path)) = find_cycle(principals.len(), |i| {
+    if let Some((path, _)) = find_cycle(principals.len(), |i| {
         principal_groups[i]
             .iter()
             .map(|&g| (g as usize, g as usize))
     }) {
         let names: Vec<&str> = path.iter().map(|&i| principals[i].id.as_str()).collect();
+        let last = path.iter().map(|&i| principal_lines[i]).max().unwrap_or(0);
         diags.push(
             file,
-            principal_lines[at],
-            format!("group cycle: {}", names.join(" → ")),
+            last,
+            format!(
+                "group cycle: {} (groups may not contain themselves)",
+                names.join(" → ")
+            ),
         );
     }
 
@@ -465,7 +469,7 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
         }
         link_ends.push((major.unwrap_or(0), minor.unwrap_or(0)));
     }
-    if let Some((at, path)) = find_cycle(assets.len(), |a| {
+    if let Some((path, via)) = find_cycle(assets.len(), |a| {
         links_from[a].iter().filter_map(|&li| {
             let l = &links[li as usize];
             l.link_type
@@ -474,12 +478,15 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
         })
     }) {
         let ids: Vec<&str> = path.iter().map(|&i| assets[i].id.as_str()).collect();
+        let link_ids: Vec<&str> = via.iter().map(|&l| links[l].link_id.as_str()).collect();
+        let last = via.iter().map(|&l| link_lines[l]).max().unwrap_or(0);
         diags.push(
             file,
-            link_lines[at],
+            last,
             format!(
-                "cycle among non-reference links: {} (a tree may not contain itself)",
-                ids.join(" → ")
+                "cycle among non-reference links: {} through links {} (a tree may not contain itself; make one of them a reference link)",
+                ids.join(" → "),
+                link_ids.join(", ")
             ),
         );
     }
@@ -659,8 +666,8 @@ fn build_asset(rec: AssetRecord, contexts: &[String], line: u64, diags: &Diagnos
 }
 
 /// Finds a cycle in a graph of `n` nodes given `edges(node) -> (target, edge id)`; returns the
-/// edge id that closes it and the nodes on the cycle. Iterative (deep trees must not overflow).
-fn find_cycle<I>(n: usize, edges: impl Fn(usize) -> I) -> Option<(usize, Vec<usize>)>
+/// nodes on the cycle and the edge ids along it. Iterative (deep trees must not overflow).
+fn find_cycle<I>(n: usize, edges: impl Fn(usize) -> I) -> Option<(Vec<usize>, Vec<usize>)>
 where
     I: Iterator<Item = (usize, usize)>,
 {
@@ -672,20 +679,26 @@ where
         if color[start] != WHITE {
             continue;
         }
-        let mut stack: Vec<(usize, Vec<(usize, usize)>)> = vec![(start, edges(start).collect())];
+        // (node, the edge that led here, edges still to follow)
+        let mut stack: Vec<(usize, usize, Vec<(usize, usize)>)> =
+            vec![(start, usize::MAX, edges(start).collect())];
         color[start] = GREY;
-        while let Some((node, pending)) = stack.last_mut() {
+        while let Some((node, _, pending)) = stack.last_mut() {
             match pending.pop() {
                 Some((next, edge)) => match color[next] {
                     WHITE => {
                         color[next] = GREY;
-                        stack.push((next, edges(next).collect()));
+                        stack.push((next, edge, edges(next).collect()));
                     }
                     GREY => {
-                        let from = stack.iter().position(|(v, _)| *v == next).unwrap_or(0);
-                        let mut path: Vec<usize> = stack[from..].iter().map(|(v, _)| *v).collect();
-                        path.push(next);
-                        return Some((edge, path));
+                        let from = stack.iter().position(|(v, _, _)| *v == next).unwrap_or(0);
+                        let mut nodes: Vec<usize> =
+                            stack[from..].iter().map(|(v, _, _)| *v).collect();
+                        nodes.push(next);
+                        let mut via: Vec<usize> =
+                            stack[from + 1..].iter().map(|(_, e, _)| *e).collect();
+                        via.push(edge);
+                        return Some((nodes, via));
                     }
                     _ => {}
                 },
@@ -697,4 +710,283 @@ where
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::fixture::{files_with, load, ASSETS, LINKS, PRINCIPALS, TOKENS};
+    use crate::store::LoadError;
+
+    /// Loads the fixture with `file` replaced by `text`, expecting `file:line: …needle…`.
+    fn expect_error(file: &'static str, text: &str, line: u64, needle: &str) {
+        let owned = text.to_string();
+        let files = files_with(&[(file, owned.as_str())]);
+        let err = load(&files).expect_err("the store must be rejected");
+        let LoadError::Invalid { diagnostics, .. } = &err else {
+            panic!("not a validation error: {err}");
+        };
+        let want = format!("fixture/{file}:{line}: ");
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.to_string().starts_with(&want) && d.message.contains(needle)),
+            "expected {want}…{needle}… in:\n{err}"
+        );
+    }
+
+    fn with_line(base: &str, extra: &str) -> String {
+        format!("{base}{extra}\n")
+    }
+
+    const ASSET_LINES: u64 = 16;
+
+    #[test]
+    fn malformed_json() {
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, "{\"id\":"),
+            ASSET_LINES + 1,
+            "malformed JSON",
+        );
+    }
+
+    #[test]
+    fn missing_required_field() {
+        let a = r#"{"id":"900","type":"page","type_name":"Page","status":16}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "missing field `name`",
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_a_typo() {
+        let a =
+            r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"contnets":""}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "unknown field `contnets`",
+        );
+    }
+
+    #[test]
+    fn duplicate_ids() {
+        let a = r#"{"id":"78","type":"page","type_name":"Page","name":"x","status":16}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "duplicate asset id \"78\" (first on line 5)",
+        );
+        let l = r#"{"link_id":"40","major_id":"1","minor_id":"5","link_type":"reference","sort_order":9}"#;
+        expect_error("links.jsonl", &with_line(LINKS, l), 19, "duplicate link id");
+        let p = r#"{"id":"10","kind":"user","name":"Again"}"#;
+        expect_error(
+            "principals.jsonl",
+            &with_line(PRINCIPALS, p),
+            8,
+            "duplicate principal id",
+        );
+        let t = r#"{"token":"pub","name":"Again","enabled":true,"user_id":"7"}"#;
+        expect_error(
+            "tokens.jsonl",
+            &with_line(TOKENS, t),
+            11,
+            "duplicate token value",
+        );
+    }
+
+    #[test]
+    fn url_used_by_two_assets() {
+        let a = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"urls":["http://WWW.uni.test/about/"]}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "already used by asset \"100\"",
+        );
+    }
+
+    #[test]
+    fn reserved_and_bad_ids() {
+        let a = r#"{"id":"by_url","type":"page","type_name":"Page","name":"x","status":16}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "reserved",
+        );
+        let a = r#"{"id":"a\u0007b","type":"page","type_name":"Page","name":"x","status":16}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "control character",
+        );
+        let a = r#"{"id":"","type":"page","type_name":"Page","name":"x","status":16}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "id is empty",
+        );
+    }
+
+    #[test]
+    fn unknown_status_and_link_type() {
+        let a = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":3}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "unknown status 3",
+        );
+        let l =
+            r#"{"link_id":"99","major_id":"1","minor_id":"5","link_type":"notice","sort_order":9}"#;
+        expect_error(
+            "links.jsonl",
+            &with_line(LINKS, l),
+            19,
+            "unknown variant `notice`",
+        );
+    }
+
+    #[test]
+    fn bad_dates() {
+        for date in ["2019-08-20 19:33:50", "2019-08-20T19:33:50", "yesterday"] {
+            let a = format!(
+                r#"{{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"updated":{{"date":"{date}","user_id":null}}}}"#
+            );
+            expect_error(
+                "assets.jsonl",
+                &with_line(ASSETS, &a),
+                ASSET_LINES + 1,
+                "RFC 3339",
+            );
+        }
+    }
+
+    #[test]
+    fn token_rules() {
+        let t = r#"{"token":"has space","name":"T","enabled":true,"user_id":"7"}"#;
+        expect_error("tokens.jsonl", &with_line(TOKENS, t), 11, "whitespace");
+        let t = r#"{"token":"grp","name":"T","enabled":true,"user_id":"20"}"#;
+        expect_error("tokens.jsonl", &with_line(TOKENS, t), 11, "is a group");
+        let t = r#"{"token":"who","name":"T","enabled":true,"user_id":"404"}"#;
+        expect_error(
+            "tokens.jsonl",
+            &with_line(TOKENS, t),
+            11,
+            "unknown principal \"404\"",
+        );
+        let t = r#"{"token":"where","name":"T","enabled":true,"user_id":"7","root_nodes":["404"]}"#;
+        expect_error(
+            "tokens.jsonl",
+            &with_line(TOKENS, t),
+            11,
+            "root_nodes names unknown asset",
+        );
+    }
+
+    #[test]
+    fn unknown_references() {
+        let l =
+            r#"{"link_id":"99","major_id":"404","minor_id":"5","link_type":"menu","sort_order":9}"#;
+        expect_error(
+            "links.jsonl",
+            &with_line(LINKS, l),
+            19,
+            "major_id names unknown asset \"404\"",
+        );
+        let p = r#"{"asset_id":"78","principal_id":"404","access":"read","granted":true}"#;
+        let perms = with_line(crate::api::fixture::PERMISSIONS, p);
+        expect_error(
+            "permissions.jsonl",
+            &perms,
+            24,
+            "principal_id names unknown principal",
+        );
+        let pr = r#"{"id":"13","kind":"user","name":"X","groups":["404"]}"#;
+        expect_error(
+            "principals.jsonl",
+            &with_line(PRINCIPALS, pr),
+            8,
+            "unknown principal \"404\"",
+        );
+    }
+
+    #[test]
+    fn cycles() {
+        let l = r#"{"link_id":"99","major_id":"78","minor_id":"3","link_type":"hidden","sort_order":9}"#;
+        expect_error(
+            "links.jsonl",
+            &with_line(LINKS, l),
+            19,
+            "cycle among non-reference links",
+        );
+        // A reference link back up is fine.
+        let ok = with_line(
+            LINKS,
+            r#"{"link_id":"99","major_id":"78","minor_id":"3","link_type":"reference","sort_order":9}"#,
+        );
+        assert!(load(&files_with(&[("links.jsonl", ok.as_str())])).is_ok());
+        let p = PRINCIPALS.replace(r#""name":"Staff"}"#, r#""name":"Staff","groups":["20"]}"#);
+        expect_error("principals.jsonl", &p, 7, "group cycle");
+    }
+
+    #[test]
+    fn second_public_principal() {
+        let p = r#"{"id":"8","kind":"public","name":"Another public"}"#;
+        expect_error(
+            "principals.jsonl",
+            &with_line(PRINCIPALS, p),
+            8,
+            "second public principal",
+        );
+    }
+
+    #[test]
+    fn undeclared_context() {
+        let a = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"contexts":{"Klingon":{"name":"y"}}}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(ASSETS, a),
+            ASSET_LINES + 1,
+            "not declared",
+        );
+    }
+
+    /// Several problems are reported together, in file order, capped.
+    #[test]
+    fn many_errors_are_reported_together() {
+        let mut bad = ASSETS.to_string();
+        for i in 0..80 {
+            bad.push_str(&format!("{{\"id\":\"x{i}\",\"type\":\"p\",\"type_name\":\"P\",\"name\":\"n\",\"status\":5}}\n"));
+        }
+        let files = files_with(&[("assets.jsonl", bad.as_str())]);
+        let Err(LoadError::Invalid { diagnostics, total }) = load(&files) else {
+            panic!("must fail");
+        };
+        assert_eq!(total, 80);
+        assert_eq!(diagnostics.len(), super::MAX_REPORTED);
+        assert!(diagnostics.windows(2).all(|w| w[0].line < w[1].line));
+        let text = LoadError::Invalid { diagnostics, total }.to_string();
+        assert!(text.contains("… and 30 more"), "{text}");
+    }
+
+    #[test]
+    fn blank_lines_are_allowed_and_counted() {
+        let spaced = format!("\n{}", ASSETS.replacen('\n', "\n\n", 1));
+        let a = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":7}"#;
+        expect_error(
+            "assets.jsonl",
+            &with_line(&spaced, a),
+            ASSET_LINES + 3,
+            "unknown status 7",
+        );
+    }
 }
