@@ -665,6 +665,9 @@ fn build_asset(rec: AssetRecord, contexts: &[String], line: u64, diags: &Diagnos
     }
 }
 
+/// A DFS frame: (node, the edge that led here, edges still to follow).
+type Frame = (usize, usize, Vec<(usize, usize)>);
+
 /// Finds a cycle in a graph of `n` nodes given `edges(node) -> (target, edge id)`; returns the
 /// nodes on the cycle and the edge ids along it. Iterative (deep trees must not overflow).
 fn find_cycle<I>(n: usize, edges: impl Fn(usize) -> I) -> Option<(Vec<usize>, Vec<usize>)>
@@ -679,9 +682,7 @@ where
         if color[start] != WHITE {
             continue;
         }
-        // (node, the edge that led here, edges still to follow)
-        let mut stack: Vec<(usize, usize, Vec<(usize, usize)>)> =
-            vec![(start, usize::MAX, edges(start).collect())];
+        let mut stack: Vec<Frame> = vec![(start, usize::MAX, edges(start).collect())];
         color[start] = GREY;
         while let Some((node, _, pending)) = stack.last_mut() {
             match pending.pop() {
