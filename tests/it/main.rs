@@ -1,0 +1,9 @@
+//! Integration tests: one binary (links once), modules by concern.
+//!
+//! `util` runs the built `matrix-snapshot` binary and talks raw HTTP/1.1 to it; `serve` starts
+//! the real server on 127.0.0.1 and compares every answer with the library's `answer()`;
+//! `cli` checks exit codes and messages for bad input.
+
+mod cli;
+mod serve;
+mod util;
