@@ -19,7 +19,10 @@ fn check_summarises_a_valid_store() {
     let out = run(&["check", "--store", "tests/fixtures/stores/rules"], 0);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("16 assets (1 trashed)"), "{text}");
-    assert!(text.contains("token \"Disabled\": unusable (the token is disabled)"), "{text}");
+    assert!(
+        text.contains("token \"Disabled\": unusable (the token is disabled)"),
+        "{text}"
+    );
     assert!(!text.contains("pub\""), "token values are never printed");
 }
 
@@ -36,7 +39,10 @@ fn bad_store_exits_2_naming_file_and_line() {
     fs::write(&links, text).unwrap();
     let out = run(&["check", "--store", dir.path().to_str().unwrap()], 2);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("links.jsonl:19: major_id names unknown asset \"nope\""), "{err}");
+    assert!(
+        err.contains("links.jsonl:19: major_id names unknown asset \"nope\""),
+        "{err}"
+    );
     assert!(err.starts_with("matrix-snapshot: error:"), "{err}");
 }
 

@@ -5,5 +5,6 @@
 //! `cli` checks exit codes and messages for bad input.
 
 mod cli;
+mod golden;
 mod serve;
 mod util;

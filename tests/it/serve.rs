@@ -13,18 +13,33 @@ fn rules_catalog() -> Catalog {
 }
 
 /// Sends `req` over HTTP and asserts it equals `answer()` for the same request.
-fn assert_same(served: &Served, cat: &Catalog, method: &str, target: &str, auth: Option<&str>) -> HttpResponse {
+fn assert_same(
+    served: &Served,
+    cat: &Catalog,
+    method: &str,
+    target: &str,
+    auth: Option<&str>,
+) -> HttpResponse {
     let mut headers = vec![];
     if let Some(a) = auth {
         headers.push(("Authorization", a));
     }
     let live = http(&served.addr, method, target, &headers);
-    let mut req = Request::get(target).with_method(method).on_host(Scheme::Http, &served.addr);
+    let mut req = Request::get(target)
+        .with_method(method)
+        .on_host(Scheme::Http, &served.addr);
     req.authorization = auth.map(str::to_string);
     let want: Response = answer(cat, &req);
     let ctx = format!("{method} {target} auth={auth:?}");
     assert_eq!(live.status, want.status, "{ctx}");
-    for name in ["Content-Type", "Content-Length", "WWW-Authenticate", "Allow", "Access-Control-Allow-Origin", "Vary"] {
+    for name in [
+        "Content-Type",
+        "Content-Length",
+        "WWW-Authenticate",
+        "Allow",
+        "Access-Control-Allow-Origin",
+        "Vary",
+    ] {
         assert_eq!(live.header(name), want.header(name), "{ctx}: header {name}");
     }
     assert_eq!(
@@ -41,21 +56,81 @@ fn every_status_over_http_matches_answer() {
     let cat = rules_catalog();
     let cases: &[(&str, &str, Option<&str>, u16)] = &[
         // 200s
-        ("GET", "/__api/assets/78?data=urls,attributes,metadata,contents", Some("Bearer pub"), 200),
+        (
+            "GET",
+            "/__api/assets/78?data=urls,attributes,metadata,contents",
+            Some("Bearer pub"),
+            200,
+        ),
         ("GET", "/__api/assets/12%3Aab%2Fc", Some("Bearer pub"), 200),
-        ("GET", "/__api/assets/by_url?url=https%3A%2F%2Fwww.uni.test%2Fnews%2Fclickbait&data=urls", Some("Bearer pub"), 200),
-        ("GET", "/__api/assets/78/lineage/site?data=urls", Some("Bearer pub"), 200),
-        ("GET", "/__api/assets/by_url/lineage/site?url=https://research.uni.test/clickbait", Some("Bearer pub"), 200),
-        ("GET", "/__api/assets/5/children?limit=2&page=2&sort_by=name&sort_order=desc&data=contents", Some("Bearer ed"), 200),
-        ("GET", "/__api/assets/by_url/children?url=www.uni.test/news&asset_types=news_item", Some("Bearer ed"), 200),
-        ("HEAD", "/__api/assets/78?data=contents", Some("Bearer pub"), 200),
+        (
+            "GET",
+            "/__api/assets/by_url?url=https%3A%2F%2Fwww.uni.test%2Fnews%2Fclickbait&data=urls",
+            Some("Bearer pub"),
+            200,
+        ),
+        (
+            "GET",
+            "/__api/assets/78/lineage/site?data=urls",
+            Some("Bearer pub"),
+            200,
+        ),
+        (
+            "GET",
+            "/__api/assets/by_url/lineage/site?url=https://research.uni.test/clickbait",
+            Some("Bearer pub"),
+            200,
+        ),
+        (
+            "GET",
+            "/__api/assets/5/children?limit=2&page=2&sort_by=name&sort_order=desc&data=contents",
+            Some("Bearer ed"),
+            200,
+        ),
+        (
+            "GET",
+            "/__api/assets/by_url/children?url=www.uni.test/news&asset_types=news_item",
+            Some("Bearer ed"),
+            200,
+        ),
+        (
+            "HEAD",
+            "/__api/assets/78?data=contents",
+            Some("Bearer pub"),
+            200,
+        ),
         // 400
-        ("GET", "/__api/assets/5/children?limit=-1", Some("Bearer pub"), 400),
-        ("GET", "/__api/assets/5/children?page=0", Some("Bearer pub"), 400),
-        ("GET", "/__api/assets/5/children?sort_by=status", Some("Bearer pub"), 400),
-        ("GET", "/__api/assets/5/children?sort_order=ASC", Some("Bearer pub"), 400),
+        (
+            "GET",
+            "/__api/assets/5/children?limit=-1",
+            Some("Bearer pub"),
+            400,
+        ),
+        (
+            "GET",
+            "/__api/assets/5/children?page=0",
+            Some("Bearer pub"),
+            400,
+        ),
+        (
+            "GET",
+            "/__api/assets/5/children?sort_by=status",
+            Some("Bearer pub"),
+            400,
+        ),
+        (
+            "GET",
+            "/__api/assets/5/children?sort_order=ASC",
+            Some("Bearer pub"),
+            400,
+        ),
         ("GET", "/__api/assets/by_url", Some("Bearer pub"), 400),
-        ("GET", "/__api/assets/by_url/children?url=", Some("Bearer pub"), 400),
+        (
+            "GET",
+            "/__api/assets/by_url/children?url=",
+            Some("Bearer pub"),
+            400,
+        ),
         // 401
         ("GET", "/__api/assets/1", None, 401),
         ("GET", "/__api/assets/1", Some("bearer pub"), 401),
@@ -68,14 +143,29 @@ fn every_status_over_http_matches_answer() {
         // 403
         ("GET", "/__api/assets/203", Some("Bearer pub"), 403),
         ("GET", "/__api/assets/3", Some("Bearer research"), 403),
-        ("GET", "/__api/assets/by_url?url=https://www.uni.test/intranet", Some("Bearer pub"), 403),
+        (
+            "GET",
+            "/__api/assets/by_url?url=https://www.uni.test/intranet",
+            Some("Bearer pub"),
+            403,
+        ),
         // 404
         ("GET", "/__api/assets/999", Some("Bearer pub"), 404),
         ("GET", "/__api/assets/202", Some("Bearer pub"), 404),
         ("GET", "/__api/assets/1/", Some("Bearer pub"), 404),
         ("GET", "/__api/nothing", Some("Bearer pub"), 404),
-        ("GET", "/__api/assets/5/children?page=99", Some("Bearer ed"), 404),
-        ("GET", "/__api/assets/by_url?url=https://www.uni.test/missing", Some("Bearer pub"), 404),
+        (
+            "GET",
+            "/__api/assets/5/children?page=99",
+            Some("Bearer ed"),
+            404,
+        ),
+        (
+            "GET",
+            "/__api/assets/by_url?url=https://www.uni.test/missing",
+            Some("Bearer pub"),
+            404,
+        ),
         ("GET", "/index.html", None, 404),
         // 405
         ("POST", "/__api/assets/1", Some("Bearer pub"), 405),
@@ -98,22 +188,39 @@ fn every_status_over_http_matches_answer() {
 fn host_header_picks_the_url() {
     let served = Served::start(&["--store", RULES]);
     let body = |host: &str| {
-        let r = http(&served.addr, "GET", "/__api/assets/78?data=urls", &[("Authorization", "Bearer pub"), ("Host", host)]);
+        let r = http(
+            &served.addr,
+            "GET",
+            "/__api/assets/78?data=urls",
+            &[("Authorization", "Bearer pub"), ("Host", host)],
+        );
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         v["url"].as_str().unwrap().to_string()
     };
-    assert_eq!(body("research.uni.test"), "https://research.uni.test/clickbait");
-    assert_eq!(body("www.uni.test"), "http://www.uni.test/news/clickbait", "serve speaks http");
+    assert_eq!(
+        body("research.uni.test"),
+        "https://research.uni.test/clickbait"
+    );
+    assert_eq!(
+        body("www.uni.test"),
+        "http://www.uni.test/news/clickbait",
+        "serve speaks http"
+    );
     assert_eq!(body("localhost:1"), "https://www.uni.test/news/clickbait");
 }
 
 #[test]
 fn cors_preflight_over_http() {
     let served = Served::start(&["--store", RULES, "--cors", "https://app.test"]);
-    let cat = rules_catalog().with_options(Options { cors: Some("https://app.test".into()) });
+    let cat = rules_catalog().with_options(Options {
+        cors: Some("https://app.test".into()),
+    });
     let r = assert_same(&served, &cat, "OPTIONS", "/__api/assets/1", None);
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("Access-Control-Allow-Headers"), Some("Authorization"));
+    assert_eq!(
+        r.header("Access-Control-Allow-Headers"),
+        Some("Authorization")
+    );
     assert_same(&served, &cat, "GET", "/__api/assets/1", Some("Bearer pub"));
 }
 
@@ -127,7 +234,8 @@ fn concurrent_requests() {
             let (served, cat) = (&served, &cat);
             s.spawn(move || {
                 for i in 0..25 {
-                    let target = format!("/__api/assets/5/children?limit=1&page={}", 1 + (t + i) % 5);
+                    let target =
+                        format!("/__api/assets/5/children?limit=1&page={}", 1 + (t + i) % 5);
                     assert_same(served, cat, "GET", &target, Some("Bearer ed"));
                 }
             });
@@ -139,7 +247,10 @@ fn concurrent_requests() {
 #[test]
 fn sigint_stops_cleanly() {
     let mut served = Served::start(&["--store", RULES]);
-    assert_eq!(http(&served.addr, "GET", "/__api/assets/1", &[]).status, 401);
+    assert_eq!(
+        http(&served.addr, "GET", "/__api/assets/1", &[]).status,
+        401
+    );
     assert_eq!(served.interrupt(), Some(0));
 }
 
@@ -147,6 +258,11 @@ fn sigint_stops_cleanly() {
 #[test]
 fn serves_the_embedded_demo() {
     let served = Served::start(&[]);
-    let r = http(&served.addr, "GET", "/__api/assets/1", &[("Authorization", "Bearer demo-public")]);
+    let r = http(
+        &served.addr,
+        "GET",
+        "/__api/assets/1",
+        &[("Authorization", "Bearer demo-public")],
+    );
     assert_ne!(r.status, 401, "demo-public is a demo token");
 }

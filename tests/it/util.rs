@@ -18,7 +18,11 @@ pub fn repo(path: &str) -> PathBuf {
 
 /// Runs the binary with `args`, asserting the exit code; on failure prints everything.
 pub fn run(args: &[&str], expect_code: i32) -> Output {
-    let out = bin().args(args).stdin(Stdio::null()).output().expect("run matrix-snapshot");
+    let out = bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run matrix-snapshot");
     assert_eq!(
         out.status.code(),
         Some(expect_code),
@@ -111,7 +115,9 @@ impl HttpResponse {
 /// Sends one request (`Connection: close`) and reads the whole response.
 pub fn http(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         req.push_str(&format!("Host: {addr}\r\n"));
