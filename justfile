@@ -1,0 +1,26 @@
+# Convenience recipes; none is needed to build or test (see README).
+
+# Serve the demo site on 127.0.0.1:8080
+demo:
+    cargo run --release -- serve
+
+# Every test
+test:
+    cargo test
+
+# Formatting and lints, as CI runs them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Regenerate golden files under snapshots/ (review the diff like code)
+bless:
+    UPDATE_SNAPSHOTS=1 cargo test --test it golden
+
+# Benchmarks (see benches/README.md)
+bench:
+    bash benches/run.sh
+
+# What CI runs
+ci:
+    bash .ci/run
