@@ -1,0 +1,139 @@
+//! Core benchmark (`cargo bench --bench core -- [--assets N] [--keep DIR]`): on a generated store
+//! of N assets (default 100 000), measures
+//!
+//! 1. `matrix-snapshot generate`: wall time and peak RSS (the real binary, under `/usr/bin/time`);
+//! 2. `matrix-snapshot check`: store load + validation + every token's view: time and peak RSS;
+//! 3. `answer()` throughput on one thread, per request kind, in requests/s and MB/s.
+//!
+//! Inputs are written into a fresh directory and removed afterwards (unless `--keep DIR`), as
+//! `shared/research/limits.md` asks. Figures go to stdout as a Markdown table.
+
+use matrix_snapshot::store::Store;
+use matrix_snapshot::{answer, Catalog, Request};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Runs the binary under `/usr/bin/time`, returning (seconds, peak RSS in MiB).
+fn timed(args: &[&str]) -> (f64, Option<f64>) {
+    let bin = env!("CARGO_BIN_EXE_matrix-snapshot");
+    let started = Instant::now();
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let out = if gnu_time {
+        Command::new("/usr/bin/time").args(["-f", "PEAK_RSS_KB=%M"]).arg(bin).args(args).output()
+    } else {
+        Command::new(bin).args(args).output()
+    }
+    .expect("run matrix-snapshot");
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "matrix-snapshot {args:?} failed:\n{stderr}");
+    let rss = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("PEAK_RSS_KB="))
+        .next_back()
+        .and_then(|kb| kb.trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0);
+    (secs, rss)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn main() {
+    let assets: u64 = arg("--assets")
+        .or_else(|| std::env::var("BENCH_ASSETS").ok())
+        .map(|s| s.parse().expect("--assets N"))
+        .unwrap_or(100_000);
+    let keep = arg("--keep").map(PathBuf::from);
+    let scratch = tempfile::Builder::new()
+        .prefix("matrix-snapshot-bench-")
+        .tempdir_in(std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir))
+        .expect("scratch dir");
+    let store_dir = keep.clone().unwrap_or_else(|| scratch.path().join("store"));
+
+    println!("## matrix-snapshot core benchmark: {assets} assets\n");
+    println!("| step | figure |\n|---|---|");
+    if !store_dir.join("store.json").exists() {
+        let (secs, rss) = timed(&["generate", "--assets", &assets.to_string(), "--seed", "1", "--out", store_dir.to_str().unwrap()]);
+        println!("| generate {assets} assets | {secs:.2} s, peak RSS {} |", fmt_mib(rss));
+    }
+    println!("| store size on disk | {:.1} MiB |", dir_bytes(&store_dir) as f64 / 1048576.0);
+    let (secs, rss) = timed(&["check", "--store", store_dir.to_str().unwrap()]);
+    println!("| load + validate + token views (`check`) | {secs:.2} s, peak RSS {} |", fmt_mib(rss));
+
+    let started = Instant::now();
+    let store = Store::load(&store_dir).expect("load");
+    let load_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let catalog = Catalog::new(store);
+    println!("| in-process: `Store::load` / `Catalog::new` | {load_secs:.2} s / {:.2} s |", started.elapsed().as_secs_f64());
+
+    let (token_idx, token) = catalog
+        .store
+        .tokens
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.token == "gen-public")
+        .map(|(i, t)| (i as u32, t.token.clone()))
+        .expect("generated stores have gen-public");
+    let view = catalog.view(token_idx).expect("usable");
+    let readable: Vec<u32> = view.readable().collect();
+    // A fixed, spread-out sample of readable assets (deterministic).
+    let sample: Vec<u32> = (0..20_000u64).map(|i| readable[((i * 2_654_435_761) % readable.len() as u64) as usize]).collect();
+    let enc = |id: &str| percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let kinds: [(&str, Box<dyn Fn(u32) -> String>); 5] = [
+        ("asset, no data", Box::new(|a| format!("/__api/assets/{}", enc(&catalog.store.asset(a).id)))),
+        ("asset, all data", Box::new(|a| format!("/__api/assets/{}?data=urls,attributes,metadata,contents", enc(&catalog.store.asset(a).id)))),
+        ("lineage, all data", Box::new(|a| format!("/__api/assets/{}/lineage/site?data=urls,attributes,metadata,contents", enc(&catalog.store.asset(a).id)))),
+        ("children (limit 100, sort_by=name)", Box::new(|a| format!("/__api/assets/{}/children?sort_by=name", enc(&catalog.store.asset(a).id)))),
+        ("by_url, urls", Box::new(|a| {
+            let urls = &catalog.store.asset(a).urls;
+            let u = urls.first().map(String::as_str).unwrap_or("https://none.test/x");
+            format!("/__api/assets/by_url?data=urls&url={}", enc(u))
+        })),
+    ];
+    for (name, make) in kinds.iter() {
+        let requests: Vec<Request> = sample.iter().map(|&a| Request::get(make(a)).bearer(&token)).collect();
+        let started = Instant::now();
+        let mut bytes = 0usize;
+        let mut ok = 0usize;
+        for r in &requests {
+            let resp = answer(&catalog, r);
+            bytes += resp.body.len();
+            ok += (resp.status == 200) as usize;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "| `answer()` {name}, 1 thread | {:.0} req/s, {:.0} MB/s ({} requests, {} × 200, {:.1} KB avg) |",
+            requests.len() as f64 / secs,
+            bytes as f64 / secs / 1e6,
+            requests.len(),
+            ok,
+            bytes as f64 / requests.len() as f64 / 1e3
+        );
+    }
+    drop(kinds);
+    drop(catalog);
+    if keep.is_none() {
+        let started = Instant::now();
+        drop(scratch);
+        eprintln!("(removed the scratch store in {:.1}s)", started.elapsed().as_secs_f64());
+    }
+}
+
+fn fmt_mib(rss: Option<f64>) -> String {
+    rss.map_or_else(|| "n/a (install Debian's `time`)".to_string(), |m| format!("{m:.0} MiB"))
+}
