@@ -16,7 +16,9 @@ use std::time::Instant;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Runs the binary under `/usr/bin/time`, returning (seconds, peak RSS in MiB).
@@ -25,14 +27,21 @@ fn timed(args: &[&str]) -> (f64, Option<f64>) {
     let started = Instant::now();
     let gnu_time = Path::new("/usr/bin/time").exists();
     let out = if gnu_time {
-        Command::new("/usr/bin/time").args(["-f", "PEAK_RSS_KB=%M"]).arg(bin).args(args).output()
+        Command::new("/usr/bin/time")
+            .args(["-f", "PEAK_RSS_KB=%M"])
+            .arg(bin)
+            .args(args)
+            .output()
     } else {
         Command::new(bin).args(args).output()
     }
     .expect("run matrix-snapshot");
     let secs = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "matrix-snapshot {args:?} failed:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "matrix-snapshot {args:?} failed:\n{stderr}"
+    );
     let rss = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("PEAK_RSS_KB="))
@@ -60,26 +69,50 @@ fn main() {
     let keep = arg("--keep").map(PathBuf::from);
     let scratch = tempfile::Builder::new()
         .prefix("matrix-snapshot-bench-")
-        .tempdir_in(std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir))
+        .tempdir_in(
+            std::env::var_os("CARGO_TARGET_TMPDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
+        )
         .expect("scratch dir");
     let store_dir = keep.clone().unwrap_or_else(|| scratch.path().join("store"));
 
     println!("## matrix-snapshot core benchmark: {assets} assets\n");
     println!("| step | figure |\n|---|---|");
     if !store_dir.join("store.json").exists() {
-        let (secs, rss) = timed(&["generate", "--assets", &assets.to_string(), "--seed", "1", "--out", store_dir.to_str().unwrap()]);
-        println!("| generate {assets} assets | {secs:.2} s, peak RSS {} |", fmt_mib(rss));
+        let (secs, rss) = timed(&[
+            "generate",
+            "--assets",
+            &assets.to_string(),
+            "--seed",
+            "1",
+            "--out",
+            store_dir.to_str().unwrap(),
+        ]);
+        println!(
+            "| generate {assets} assets | {secs:.2} s, peak RSS {} |",
+            fmt_mib(rss)
+        );
     }
-    println!("| store size on disk | {:.1} MiB |", dir_bytes(&store_dir) as f64 / 1048576.0);
+    println!(
+        "| store size on disk | {:.1} MiB |",
+        dir_bytes(&store_dir) as f64 / 1048576.0
+    );
     let (secs, rss) = timed(&["check", "--store", store_dir.to_str().unwrap()]);
-    println!("| load + validate + token views (`check`) | {secs:.2} s, peak RSS {} |", fmt_mib(rss));
+    println!(
+        "| load + validate + token views (`check`) | {secs:.2} s, peak RSS {} |",
+        fmt_mib(rss)
+    );
 
     let started = Instant::now();
     let store = Store::load(&store_dir).expect("load");
     let load_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let catalog = Catalog::new(store);
-    println!("| in-process: `Store::load` / `Catalog::new` | {load_secs:.2} s / {:.2} s |", started.elapsed().as_secs_f64());
+    println!(
+        "| in-process: `Store::load` / `Catalog::new` | {load_secs:.2} s / {:.2} s |",
+        started.elapsed().as_secs_f64()
+    );
 
     let (token_idx, token) = catalog
         .store
@@ -92,21 +125,61 @@ fn main() {
     let view = catalog.view(token_idx).expect("usable");
     let readable: Vec<u32> = view.readable().collect();
     // A fixed, spread-out sample of readable assets (deterministic).
-    let sample: Vec<u32> = (0..20_000u64).map(|i| readable[((i * 2_654_435_761) % readable.len() as u64) as usize]).collect();
-    let enc = |id: &str| percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let sample: Vec<u32> = (0..20_000u64)
+        .map(|i| readable[((i * 2_654_435_761) % readable.len() as u64) as usize])
+        .collect();
+    let enc = |id: &str| {
+        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     let kinds: [(&str, Box<dyn Fn(u32) -> String>); 5] = [
-        ("asset, no data", Box::new(|a| format!("/__api/assets/{}", enc(&catalog.store.asset(a).id)))),
-        ("asset, all data", Box::new(|a| format!("/__api/assets/{}?data=urls,attributes,metadata,contents", enc(&catalog.store.asset(a).id)))),
-        ("lineage, all data", Box::new(|a| format!("/__api/assets/{}/lineage/site?data=urls,attributes,metadata,contents", enc(&catalog.store.asset(a).id)))),
-        ("children (limit 100, sort_by=name)", Box::new(|a| format!("/__api/assets/{}/children?sort_by=name", enc(&catalog.store.asset(a).id)))),
-        ("by_url, urls", Box::new(|a| {
-            let urls = &catalog.store.asset(a).urls;
-            let u = urls.first().map(String::as_str).unwrap_or("https://none.test/x");
-            format!("/__api/assets/by_url?data=urls&url={}", enc(u))
-        })),
+        (
+            "asset, no data",
+            Box::new(|a| format!("/__api/assets/{}", enc(&catalog.store.asset(a).id))),
+        ),
+        (
+            "asset, all data",
+            Box::new(|a| {
+                format!(
+                    "/__api/assets/{}?data=urls,attributes,metadata,contents",
+                    enc(&catalog.store.asset(a).id)
+                )
+            }),
+        ),
+        (
+            "lineage, all data",
+            Box::new(|a| {
+                format!(
+                    "/__api/assets/{}/lineage/site?data=urls,attributes,metadata,contents",
+                    enc(&catalog.store.asset(a).id)
+                )
+            }),
+        ),
+        (
+            "children (limit 100, sort_by=name)",
+            Box::new(|a| {
+                format!(
+                    "/__api/assets/{}/children?sort_by=name",
+                    enc(&catalog.store.asset(a).id)
+                )
+            }),
+        ),
+        (
+            "by_url, urls",
+            Box::new(|a| {
+                let urls = &catalog.store.asset(a).urls;
+                let u = urls
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("https://none.test/x");
+                format!("/__api/assets/by_url?data=urls&url={}", enc(u))
+            }),
+        ),
     ];
     for (name, make) in kinds.iter() {
-        let requests: Vec<Request> = sample.iter().map(|&a| Request::get(make(a)).bearer(&token)).collect();
+        let requests: Vec<Request> = sample
+            .iter()
+            .map(|&a| Request::get(make(a)).bearer(&token))
+            .collect();
         let started = Instant::now();
         let mut bytes = 0usize;
         let mut ok = 0usize;
@@ -130,10 +203,16 @@ fn main() {
     if keep.is_none() {
         let started = Instant::now();
         drop(scratch);
-        eprintln!("(removed the scratch store in {:.1}s)", started.elapsed().as_secs_f64());
+        eprintln!(
+            "(removed the scratch store in {:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
     }
 }
 
 fn fmt_mib(rss: Option<f64>) -> String {
-    rss.map_or_else(|| "n/a (install Debian's `time`)".to_string(), |m| format!("{m:.0} MiB"))
+    rss.map_or_else(
+        || "n/a (install Debian's `time`)".to_string(),
+        |m| format!("{m:.0} MiB"),
+    )
 }

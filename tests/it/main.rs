@@ -6,5 +6,6 @@
 
 mod cli;
 mod golden;
+mod properties;
 mod serve;
 mod util;

@@ -25,7 +25,9 @@ fn oracle_can_read(store: &Store, token: usize, asset: AssetIdx) -> bool {
     if a.trashed {
         return false;
     }
-    let user = store.principal_by_id(t.user_id.as_deref().unwrap()).unwrap();
+    let user = store
+        .principal_by_id(t.user_id.as_deref().unwrap())
+        .unwrap();
     let mut principals: HashSet<String> = HashSet::new();
     let mut todo = vec![store.principal(user).id.clone()];
     while let Some(p) = todo.pop() {
@@ -35,15 +37,27 @@ fn oracle_can_read(store: &Store, token: usize, asset: AssetIdx) -> bool {
         }
     }
     let kind = store.principal(user).kind;
-    let level = if a.status.0 < 16 { Access::Write } else { Access::Read };
+    let level = if a.status.0 < 16 {
+        Access::Write
+    } else {
+        Access::Read
+    };
     let bypass = matches!(kind, PrincipalKind::Root | PrincipalKind::SystemAdmin);
     let rows = store.permissions(asset);
     let id_of = |p: u32| store.principal(p).id.clone();
-    let denied = rows.iter().any(|r| !r.granted && r.access == level && principals.contains(&id_of(r.principal)));
-    let public = store.principals.iter().find(|p| p.kind == PrincipalKind::Public).map(|p| p.id.clone());
+    let denied = rows
+        .iter()
+        .any(|r| !r.granted && r.access == level && principals.contains(&id_of(r.principal)));
+    let public = store
+        .principals
+        .iter()
+        .find(|p| p.kind == PrincipalKind::Public)
+        .map(|p| p.id.clone());
     let granted = rows.iter().any(|r| {
         let who = id_of(r.principal);
-        r.granted && r.access >= level && (principals.contains(&who) || Some(&who) == public.as_ref())
+        r.granted
+            && r.access >= level
+            && (principals.contains(&who) || Some(&who) == public.as_ref())
     });
     if !(bypass || (!denied && granted)) {
         return false;
@@ -73,7 +87,12 @@ fn oracle_can_read(store: &Store, token: usize, asset: AssetIdx) -> bool {
 
 fn body_ids(body: &[u8]) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
-    v["assets"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect()
+    v["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn enc(id: &str) -> String {
