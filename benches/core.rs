@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// Makes the request target of one kind for an asset.
+type TargetOf<'a> = Box<dyn Fn(u32) -> String + 'a>;
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -131,7 +134,7 @@ fn main() {
     let enc = |id: &str| {
         percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
-    let kinds: [(&str, Box<dyn Fn(u32) -> String>); 5] = [
+    let kinds: [(&str, TargetOf); 5] = [
         (
             "asset, no data",
             Box::new(|a| format!("/__api/assets/{}", enc(&catalog.store.asset(a).id))),
