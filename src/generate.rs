@@ -2390,14 +2390,7 @@ mod tests {
     use serde_json::Value;
     use std::collections::{HashMap, HashSet};
 
-    const FILES: [&str; 6] = [
-        "store.json",
-        "assets.jsonl",
-        "links.jsonl",
-        "principals.jsonl",
-        "permissions.jsonl",
-        "tokens.jsonl",
-    ];
+    use crate::store::FILES;
 
     fn make(assets: u64, seed: u64) -> (tempfile::TempDir, std::path::PathBuf, GenerateReport) {
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -2,7 +2,7 @@
 //! straight into bytes with `encode`. Which assets appear is the view's decision (`access`);
 //! how they look and in which order is decided here.
 
-use super::encode::{write_number, write_opt_str, write_str, write_u64};
+use super::encode::{write_number, write_opt_str, write_seq, write_str, write_str_list, write_u64};
 use super::order::{cmp_id, Key, Shown};
 use super::request::{Data, Params, SortOrder};
 use super::Catalog;
@@ -129,14 +129,9 @@ impl<'a> Renderer<'a> {
             write_event(out, key, event);
         }
         if self.data.has(Data::URLS) {
-            out.extend_from_slice(b",\"urls\":[");
-            for (i, u) in a.urls.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, u);
-            }
-            out.extend_from_slice(b"],\"url\":");
+            out.extend_from_slice(b",\"urls\":");
+            write_str_list(out, &a.urls);
+            out.extend_from_slice(b",\"url\":");
             write_str(out, self.url(idx));
         }
         if self.data.has(Data::ATTRIBUTES) {
@@ -166,14 +161,8 @@ impl<'a> Renderer<'a> {
                             out.push(b',');
                         }
                         write_str(out, k);
-                        out.extend_from_slice(b":[");
-                        for (j, s) in values.iter().enumerate() {
-                            if j > 0 {
-                                out.push(b',');
-                            }
-                            write_str(out, s);
-                        }
-                        out.push(b']');
+                        out.push(b':');
+                        write_str_list(out, values);
                     }
                     out.push(b'}');
                 }
@@ -271,21 +260,11 @@ impl<'a> Renderer<'a> {
     pub fn lineage(&self, idx: AssetIdx, url_key: Option<String>) -> Vec<u8> {
         let (assets, links) = self.lineage_path(idx, url_key);
         let mut out = Vec::with_capacity(256 * assets.len());
-        out.extend_from_slice(b"{\"links\":[");
-        for (i, &l) in links.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            self.write_link(&mut out, l);
-        }
-        out.extend_from_slice(b"],\"assets\":[");
-        for (i, &a) in assets.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            self.write_asset(&mut out, a);
-        }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(b"{\"links\":");
+        write_seq(&mut out, &links, |out, &l| self.write_link(out, l));
+        out.extend_from_slice(b",\"assets\":");
+        write_seq(&mut out, &assets, |out, &a| self.write_asset(out, a));
+        out.push(b'}');
         out
     }
 
@@ -343,21 +322,13 @@ impl<'a> Renderer<'a> {
             &links[start.min(links.len())..end]
         };
         let mut out = Vec::with_capacity(512 * page.len() + 64);
-        out.extend_from_slice(b"{\"links\":[");
-        for (i, &l) in page.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            self.write_link(&mut out, l);
-        }
-        out.extend_from_slice(b"],\"assets\":[");
-        for (i, &l) in page.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            self.write_asset(&mut out, self.cat.store.link_ends(l).1);
-        }
-        out.extend_from_slice(b"],\"page_info\":{\"page\":");
+        out.extend_from_slice(b"{\"links\":");
+        write_seq(&mut out, page, |out, &l| self.write_link(out, l));
+        out.extend_from_slice(b",\"assets\":");
+        write_seq(&mut out, page, |out, &l| {
+            self.write_asset(out, self.cat.store.link_ends(l).1)
+        });
+        out.extend_from_slice(b",\"page_info\":{\"page\":");
         write_u64(&mut out, params.page);
         out.extend_from_slice(b",\"limit\":");
         write_u64(&mut out, params.limit);

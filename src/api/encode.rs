@@ -181,16 +181,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => write_number(out, n),
         Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_seq(out, items, write_value),
         Value::Object(map) => {
             out.push(b'{');
             for (i, (k, item)) in map.iter().enumerate() {
@@ -204,6 +195,27 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
             out.push(b'}');
         }
     }
+}
+
+/// Appends `[a,b,…]`, writing each item with `write`.
+pub fn write_seq<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
+/// Appends a list of strings.
+pub fn write_str_list<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
+    write_seq(out, items, |out, s| write_str(out, s.as_ref()));
 }
 
 /// Appends an unsigned integer.
