@@ -180,30 +180,69 @@ fn serde_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// Bytes parsed per parallel batch. Unit tests use a tiny block so that every fixture line
+/// crosses block boundaries, where a reader bug would hide.
+#[cfg(not(test))]
 const BATCH_BYTES: usize = 8 << 20;
+#[cfg(test)]
+const BATCH_BYTES: usize = 64;
 
-/// Reads a JSON Lines file in batches, parsing each batch in parallel; keeps line numbers.
-fn read_jsonl<T: DeserializeOwned + Send>(
+/// Reads a JSON Lines file in blocks of [`BATCH_BYTES`], parsing the lines of each block in
+/// parallel and turning each record into its final form with `convert` (so no intermediate
+/// vector of raw records is ever held); keeps line numbers. The bytes are hashed in order.
+fn read_jsonl<R, T>(
     src: &Source,
     name: &str,
     diags: &Diagnostics,
     hasher: &mut blake3::Hasher,
-) -> Result<(Vec<T>, Vec<u64>), LoadError> {
+    convert: impl Fn(R, u64) -> T + Sync,
+) -> Result<(Vec<T>, Vec<u64>), LoadError>
+where
+    R: DeserializeOwned,
+    T: Send,
+{
     let mut reader = src.open(name)?;
     hash_file_start(hasher, name);
     let mut records = Vec::new();
     let mut lines = Vec::new();
-    let mut line_no = 0u64;
-    let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut batch_bytes = 0;
-    let flush = |batch: &mut Vec<(u64, Vec<u8>)>, records: &mut Vec<T>, lines: &mut Vec<u64>| {
-        let parsed: Vec<(u64, Option<T>)> = batch
+    let mut next_line = 1u64;
+    let mut block: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (64 << 10));
+    let mut eof = false;
+    while !eof {
+        // Fill the block up to BATCH_BYTES, then up to the end of a line.
+        while block.len() < BATCH_BYTES {
+            let buf = reader.fill_buf().map_err(|e| src.io_error(name, e))?;
+            if buf.is_empty() {
+                eof = true;
+                break;
+            }
+            let take = buf.len().min(BATCH_BYTES - block.len());
+            block.extend_from_slice(&buf[..take]);
+            reader.consume(take);
+        }
+        if !eof {
+            let mut rest = Vec::new();
+            let read = reader
+                .read_until(b'\n', &mut rest)
+                .map_err(|e| src.io_error(name, e))?;
+            eof = read == 0;
+            block.extend_from_slice(&rest);
+        }
+        hasher.update(&block);
+        let mut numbered: Vec<(u64, &[u8])> = Vec::new();
+        for (i, line) in block.split(|&b| b == b'\n').enumerate() {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                numbered.push((next_line + i as u64, line));
+            }
+        }
+        next_line += block.iter().filter(|&&b| b == b'\n').count() as u64;
+        let parsed: Vec<(u64, Option<T>)> = numbered
             .par_iter()
-            .map(|(n, bytes)| match serde_json::from_slice::<T>(bytes) {
-                Ok(v) => (*n, Some(v)),
+            .map(|&(n, bytes)| match serde_json::from_slice::<R>(bytes) {
+                Ok(r) => (n, Some(convert(r, n))),
                 Err(e) => {
-                    diags.push(name, *n, serde_message(&e));
-                    (*n, None)
+                    diags.push(name, n, serde_message(&e));
+                    (n, None)
                 }
             })
             .collect();
@@ -213,29 +252,8 @@ fn read_jsonl<T: DeserializeOwned + Send>(
                 lines.push(n);
             }
         }
-        batch.clear();
-    };
-    loop {
-        let mut buf = Vec::new();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| src.io_error(name, e))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buf);
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        batch_bytes += buf.len();
-        batch.push((line_no, buf));
-        if batch_bytes >= BATCH_BYTES {
-            flush(&mut batch, &mut records, &mut lines);
-            batch_bytes = 0;
-        }
+        block.clear();
     }
-    flush(&mut batch, &mut records, &mut lines);
     hasher.update(&[0xff]);
     Ok((records, lines))
 }
@@ -312,22 +330,34 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
         }
     };
 
-    let (asset_recs, asset_lines) =
-        read_jsonl::<AssetRecord>(&src, "assets.jsonl", &diags, &mut hasher)?;
-    let (links, link_lines) = read_jsonl::<Link>(&src, "links.jsonl", &diags, &mut hasher)?;
-    let (principals, principal_lines) =
-        read_jsonl::<Principal>(&src, "principals.jsonl", &diags, &mut hasher)?;
-    let (perm_recs, perm_lines) =
-        read_jsonl::<PermissionRecord>(&src, "permissions.jsonl", &diags, &mut hasher)?;
-    let (tokens, token_lines) = read_jsonl::<Token>(&src, "tokens.jsonl", &diags, &mut hasher)?;
+    let contexts = meta.contexts.clone();
+    let (assets, asset_lines) = read_jsonl(
+        &src,
+        "assets.jsonl",
+        &diags,
+        &mut hasher,
+        |rec: AssetRecord, line| build_asset(rec, &contexts, line, &diags),
+    )?;
+    let (links, link_lines) = read_jsonl(&src, "links.jsonl", &diags, &mut hasher, |r: Link, _| r)?;
+    let (principals, principal_lines) = read_jsonl(
+        &src,
+        "principals.jsonl",
+        &diags,
+        &mut hasher,
+        |r: Principal, _| r,
+    )?;
+    let (perm_recs, perm_lines) = read_jsonl(
+        &src,
+        "permissions.jsonl",
+        &diags,
+        &mut hasher,
+        |r: PermissionRecord, _| r,
+    )?;
+    let (tokens, token_lines) =
+        read_jsonl(&src, "tokens.jsonl", &diags, &mut hasher, |r: Token, _| r)?;
 
     // Assets.
     let file = "assets.jsonl";
-    let assets: Vec<Asset> = asset_recs
-        .into_par_iter()
-        .zip(asset_lines.par_iter())
-        .map(|(rec, &line)| build_asset(rec, &meta.contexts, line, &diags))
-        .collect();
     let mut asset_index = HashMap::with_capacity(assets.len());
     for (i, a) in assets.iter().enumerate() {
         if let Some(first) = asset_index.insert(a.id.clone(), i as AssetIdx) {
