@@ -127,20 +127,41 @@ fn main() {
         .expect("generated stores have gen-public");
     let view = catalog.view(token_idx).expect("usable");
     let readable: Vec<u32> = view.readable().collect();
-    // A fixed, spread-out sample of readable assets (deterministic).
-    let sample: Vec<u32> = (0..20_000u64)
-        .map(|i| readable[((i * 2_654_435_761) % readable.len() as u64) as usize])
+    // Fixed, spread-out samples (deterministic): any readable asset; readable parents with
+    // readable children (so children pages are not empty); readable assets with a URL.
+    let spread = |pool: &[u32]| -> Vec<u32> {
+        (0..20_000u64)
+            .map(|i| pool[((i * 2_654_435_761) % pool.len() as u64) as usize])
+            .collect()
+    };
+    let parents: Vec<u32> = readable
+        .iter()
+        .copied()
+        .filter(|&a| {
+            let children = catalog.tree_children(a);
+            children
+                .iter()
+                .any(|&l| view.can_read(catalog.store.link_ends(l).1))
+        })
         .collect();
+    let with_url: Vec<u32> = readable
+        .iter()
+        .copied()
+        .filter(|&a| !catalog.store.asset(a).urls.is_empty())
+        .collect();
+    let samples = [spread(&readable), spread(&parents), spread(&with_url)];
     let enc = |id: &str| {
         percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
-    let kinds: [(&str, TargetOf); 5] = [
+    let kinds: [(&str, usize, TargetOf); 5] = [
         (
             "asset, no data",
+            0,
             Box::new(|a| format!("/__api/assets/{}", enc(&catalog.store.asset(a).id))),
         ),
         (
             "asset, all data",
+            0,
             Box::new(|a| {
                 format!(
                     "/__api/assets/{}?data=urls,attributes,metadata,contents",
@@ -150,6 +171,7 @@ fn main() {
         ),
         (
             "lineage, all data",
+            0,
             Box::new(|a| {
                 format!(
                     "/__api/assets/{}/lineage/site?data=urls,attributes,metadata,contents",
@@ -158,28 +180,26 @@ fn main() {
             }),
         ),
         (
-            "children (limit 100, sort_by=name)",
+            "children of parents (limit 100, sort_by=name, data=urls)",
+            1,
             Box::new(|a| {
                 format!(
-                    "/__api/assets/{}/children?sort_by=name",
+                    "/__api/assets/{}/children?sort_by=name&data=urls",
                     enc(&catalog.store.asset(a).id)
                 )
             }),
         ),
         (
             "by_url, urls",
+            2,
             Box::new(|a| {
-                let urls = &catalog.store.asset(a).urls;
-                let u = urls
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("https://none.test/x");
-                format!("/__api/assets/by_url?data=urls&url={}", enc(u))
+                let url = &catalog.store.asset(a).urls[0];
+                format!("/__api/assets/by_url?data=urls&url={}", enc(url))
             }),
         ),
     ];
-    for (name, make) in kinds.iter() {
-        let requests: Vec<Request> = sample
+    for (name, pool, make) in kinds.iter() {
+        let requests: Vec<Request> = samples[*pool]
             .iter()
             .map(|&a| Request::get(make(a)).bearer(&token))
             .collect();
