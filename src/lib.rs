@@ -23,6 +23,7 @@
 pub mod access;
 pub mod api;
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod serve;
 pub mod store;

@@ -271,17 +271,9 @@ impl<'a> Renderer<'a> {
     /// The children of `idx` the view can read, filtered and sorted (spec §2, §3 children).
     pub fn children_links(&self, idx: AssetIdx, params: &Params) -> Vec<LinkIdx> {
         let store = &self.cat.store;
-        let mut links: Vec<LinkIdx> = self.cat.children[idx as usize]
-            .iter()
-            .copied()
-            .filter(|&l| {
-                let minor = store.link_ends(l).1;
-                self.view.can_read(minor)
-                    && params
-                        .asset_types
-                        .as_ref()
-                        .is_none_or(|t| t.iter().any(|t| *t == store.asset(minor).type_code))
-            })
+        let mut links: Vec<LinkIdx> = self
+            .cat
+            .readable_children(self.view, idx, params.asset_types.as_deref())
             .collect();
         if let Some(sort_by) = params.sort_by {
             // Stable: ties keep tree order (then id), as spec §2 says.

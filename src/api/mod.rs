@@ -103,6 +103,25 @@ impl Catalog {
         self.view(idx).map_err(|_| AuthProblem::InvalidToken)
     }
 
+    /// The children a view lists under `asset` (spec §3 children): readable, of one of
+    /// `types` when given, in tree order. `answer()` and the exporter's page counts both use it.
+    pub fn readable_children<'a>(
+        &'a self,
+        view: &'a View,
+        asset: AssetIdx,
+        types: Option<&'a [String]>,
+    ) -> impl Iterator<Item = LinkIdx> + 'a {
+        self.children[asset as usize]
+            .iter()
+            .copied()
+            .filter(move |&l| {
+                let minor = self.store.link_ends(l).1;
+                view.can_read(minor)
+                    && types
+                        .is_none_or(|t| t.iter().any(|t| *t == self.store.asset(minor).type_code))
+            })
+    }
+
     /// The child links of an asset in tree order, before permission and type filtering.
     pub fn tree_children(&self, asset: AssetIdx) -> &[LinkIdx] {
         &self.children[asset as usize]

@@ -2,6 +2,7 @@
 //! into library calls and do no work of their own.
 
 mod check;
+mod export;
 mod generate;
 mod serve;
 
@@ -29,6 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Export(export::ExportArgs),
     Serve(serve::ServeArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
@@ -71,6 +73,7 @@ impl StoreArgs {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Export(args) => args.run(),
         Command::Serve(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),

@@ -1,0 +1,223 @@
+use super::StoreArgs;
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use matrix_snapshot::api::split_base_url;
+use matrix_snapshot::export::{self, ExportOptions, Profile};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Write everything a token can ask the Content API as static files.
+///
+/// For every asset the token's user may read (within its root nodes), every route of the
+/// profile — the asset, its lineage and every children page, by id and by each of its URLs — is
+/// written under DIR/public/ with the exact bytes the live API answers. Beside it:
+/// DIR/manifest.jsonl (every file, its request, status and blake3) and DIR/snapshot.json.
+/// Identical bodies are stored once and hard-linked. The snapshot is built beside DIR and
+/// swapped in only when complete; the same input always gives byte-identical output.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+PROFILES:
+  minimal    no data / all data; tree order, ascending; limit 100 (smallest)
+  standard   every data subset for assets and lineage; children without and with all data,
+             every sort_by, both orders, limit 100 (the default)
+  full       every data subset everywhere, every sort, both orders, limits 100 and 0
+  FILE.toml  your own (docs/profiles.md)
+
+EXAMPLES:
+  matrix-snapshot export --token demo-public --out dist
+  matrix-snapshot export --token demo-research --profile minimal --base-url https://research.uni.test --out research
+  MATRIX_TOKEN=... matrix-snapshot export --store ./store --token-env MATRIX_TOKEN --out dist --dry-run")]
+pub struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The Content API token whose view is exported (prefer --token-file or --token-env).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        group = "token_source",
+        help_heading = "Token"
+    )]
+    token: Option<String>,
+    /// Read the token from a file (surrounding whitespace ignored).
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "token_source",
+        help_heading = "Token"
+    )]
+    token_file: Option<PathBuf>,
+    /// Read the token from an environment variable.
+    #[arg(
+        long,
+        value_name = "VAR",
+        group = "token_source",
+        help_heading = "Token"
+    )]
+    token_env: Option<String>,
+    /// Output directory (created; replaced atomically if it holds a previous snapshot).
+    #[arg(short, long, value_name = "DIR", help_heading = "Output")]
+    out: PathBuf,
+    /// The scheme and host the API is served on: picks each asset's `url` (default: none, so
+    /// `url` is each asset's first URL).
+    #[arg(long, value_name = "URL", help_heading = "Output")]
+    base_url: Option<String>,
+    /// Which variants to write: minimal, standard, full or a TOML file.
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        default_value = "standard",
+        help_heading = "Output"
+    )]
+    profile: String,
+    /// Worker threads (default: one per core).
+    #[arg(short, long, value_name = "N", help_heading = "Output")]
+    jobs: Option<usize>,
+    /// Print what would be written (files, estimated size, free space) and write nothing.
+    #[arg(long, help_heading = "Output")]
+    dry_run: bool,
+    /// Replace DIR even if it is not a previous snapshot.
+    #[arg(long, help_heading = "Output")]
+    force: bool,
+    /// Write every file in full instead of hard-linking identical bodies.
+    #[arg(long, help_heading = "Output")]
+    no_dedupe: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl ExportArgs {
+    fn token_value(&self) -> anyhow::Result<String> {
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token from {}", path.display()))?;
+            return Ok(text.trim().to_string());
+        }
+        if let Some(var) = &self.token_env {
+            return std::env::var(var)
+                .map(|v| v.trim().to_string())
+                .with_context(|| format!("reading the token from ${var}"));
+        }
+        bail!("no token given: use --token, --token-file FILE or --token-env VAR (demo tokens: demo-public, demo-editor, demo-research, demo-admin)")
+    }
+
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        if let Some(n) = self.jobs {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build_global()
+                .ok();
+        }
+        let profile = Profile::named_or_file(&self.profile)?;
+        let base_url = match &self.base_url {
+            None => None,
+            Some(u) => Some(split_base_url(u).with_context(|| {
+                format!(
+                    "--base-url {u:?} is not an absolute http(s) URL such as https://www.uni.test"
+                )
+            })?),
+        };
+        let value = self.token_value()?;
+        let catalog = self.store.catalog()?;
+        let Some(token) = catalog.store.token_by_value(&value) else {
+            bail!("the token is not in the store; the API would answer 401 to every request (check `matrix-snapshot check` for the store's tokens)");
+        };
+        let opts = ExportOptions {
+            token,
+            profile,
+            base_url,
+            out: self.out.clone(),
+            force: self.force,
+            dedupe: !self.no_dedupe,
+        };
+        let token_name = &catalog.store.tokens[token as usize].name;
+        if self.dry_run {
+            let est = export::estimate(&catalog, &opts)?;
+            let parent = self
+                .out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            println!("dry run: nothing written");
+            println!(
+                "  token {token_name:?}, profile {}",
+                opts.profile.describe()
+            );
+            println!(
+                "  {} readable assets, {} forbidden (403 markers)",
+                est.assets, est.forbidden
+            );
+            println!(
+                "  {} files ({} of them by_url hard links)",
+                est.files, est.aliases
+            );
+            println!(
+                "  about {:.1} MB of bodies, {:.1} MB on disk (from {} sampled assets)",
+                est.bytes as f64 / 1e6,
+                est.disk_bytes as f64 / 1e6,
+                est.sampled
+            );
+            match export::free_bytes(parent) {
+                Some(free) => println!(
+                    "  {:.1} MB free in {}{}",
+                    free as f64 / 1e6,
+                    parent.display(),
+                    if free < est.disk_bytes {
+                        ": NOT ENOUGH"
+                    } else {
+                        ""
+                    }
+                ),
+                None => println!("  free space in {} unknown", parent.display()),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let view = catalog.view(token).map_err(export::ExportError::from)?;
+        let total = view.readable_count() as u64;
+        let bar = if !self.quiet && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} exporting [{bar:40}] {pos}/{len} assets {per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            Some(bar)
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let report = export::export(&catalog, &opts, &|n| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        })?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if !self.quiet {
+            let secs = started.elapsed().as_secs_f64();
+            let c = &report.counts;
+            eprintln!(
+                "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} files ({} hard links), {:.1} MB ({:.1} MB stored) in {:.1}s, {:.0} files/s; root hash {}",
+                c.assets,
+                self.out.display(),
+                c.files,
+                report.linked,
+                c.bytes as f64 / 1e6,
+                c.unique_bytes as f64 / 1e6,
+                secs,
+                c.files as f64 / secs.max(1e-9),
+                &report.root_hash[..16]
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

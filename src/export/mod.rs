@@ -1,0 +1,767 @@
+//! Stage 4: write a token's view of the Content API as static files (`docs/snapshot-format.md`).
+//!
+//! For every asset the view can read, every route of the [`Profile`] (the asset, its lineage,
+//! every children page; by id and by each of its URLs) is answered by [`crate::answer`] and
+//! written under `DIR/public/` — export never decides a status or a byte itself. Identical
+//! bodies are written once and hard-linked. Beside the web root: `manifest.jsonl` (every file,
+//! its request, status, size and blake3) and `snapshot.json` (what was exported, with a root
+//! hash over the manifest).
+//!
+//! The snapshot is built in a temporary directory beside `DIR` and swapped in only when
+//! complete (`renameat2(RENAME_EXCHANGE)`), so a failure or `kill -9` never leaves a partial
+//! snapshot visible; stale temporary directories of killed runs are removed by the next run.
+
+pub mod path;
+pub mod profile;
+
+pub use profile::{Profile, ProfileError};
+
+use crate::access::View;
+use crate::api::{answer, Catalog, Data, Request, SortKey, SortOrder};
+use crate::store::url::{self, Scheme};
+use crate::store::AssetIdx;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The snapshot format written in `snapshot.json`.
+pub const SNAPSHOT_FORMAT: &str = "matrix-snapshot/1";
+
+/// Characters left raw in request targets written to the manifest (RFC 3986 unreserved).
+const TARGET_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b',');
+
+/// Percent-encodes a path segment or query value for a canonical request target.
+pub fn pct(s: &str) -> String {
+    utf8_percent_encode(s, TARGET_ESCAPES).to_string()
+}
+
+/// What to export and where.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Index of the token in the store.
+    pub token: u32,
+    /// Variants to write.
+    pub profile: Profile,
+    /// `--base-url`: the scheme and host the API is "called on" (picks each asset's `url`).
+    pub base_url: Option<(Scheme, String)>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Replace an `out` that is not a previous snapshot.
+    pub force: bool,
+    /// Hard-link identical bodies (default on).
+    pub dedupe: bool,
+}
+
+/// Why an export did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The token answers 401.
+    #[error("the token cannot be used ({0}); the API would answer 401 to every request")]
+    Unusable(#[from] crate::access::Unusable),
+    /// `out` holds something else.
+    #[error("{} exists and is not a matrix-snapshot snapshot (no snapshot.json); choose another --out or pass --force to replace it", .0.display())]
+    NotASnapshot(PathBuf),
+    /// Not enough free space.
+    #[error("the export needs about {needed} MB but {} has only {free} MB free", .dir.display())]
+    NoSpace {
+        /// Estimated megabytes.
+        needed: u64,
+        /// Free megabytes.
+        free: u64,
+        /// Where.
+        dir: PathBuf,
+    },
+    /// A name the filesystem cannot hold.
+    #[error("{0}: a file name component is longer than 255 bytes (shorten the profile's asset_types lists)")]
+    NameTooLong(String),
+    /// I/O.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ExportError {
+    let context = context.into();
+    move |source| ExportError::Io { context, source }
+}
+
+/// One line of `manifest.jsonl`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the snapshot directory (`public/__api/…`).
+    pub path: String,
+    /// The canonical request(s) this file answers.
+    pub requests: Vec<String>,
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Size in bytes.
+    pub size: u64,
+    /// blake3 of the bytes (hex).
+    pub blake3: String,
+}
+
+/// What an export wrote (all derived from the manifest, so identical for identical exports).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Readable assets exported.
+    pub assets: u64,
+    /// Assets that exist but the token may not read (403 markers).
+    pub forbidden: u64,
+    /// Files (manifest entries).
+    pub files: u64,
+    /// Bytes of all files, as a static host serves them.
+    pub bytes: u64,
+    /// Distinct bodies (with `--dedupe`, each is stored once on disk; the rest are hard links).
+    pub unique_bodies: u64,
+    /// Bytes of the distinct bodies: the disk the snapshot really uses.
+    pub unique_bytes: u64,
+}
+
+/// The result of [`export`].
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Counts (as in `snapshot.json`).
+    pub counts: Counts,
+    /// Files this run hard-linked instead of writing (varies with thread timing).
+    pub linked: u64,
+    /// The root hash (blake3 of `manifest.jsonl`).
+    pub root_hash: String,
+}
+
+/// A file to produce for one route.
+enum Job {
+    /// Render `target` and write it at `path`.
+    Render { path: String, target: String },
+    /// The same body as the file at `source` (by_url aliases of by-id files).
+    Alias {
+        path: String,
+        target: String,
+        source: String,
+    },
+}
+
+/// The routes of one readable asset (every file it contributes), in a fixed order.
+fn plan_asset(cat: &Catalog, view: &View, opts: &ExportOptions, a: AssetIdx) -> Vec<Job> {
+    let p = &opts.profile;
+    let asset = cat.store.asset(a);
+    let id_dir = path::asset_dir(&asset.id);
+    let id_target = format!("/__api/assets/{}", pct(&asset.id));
+    let mut jobs = Vec::new();
+    for &d in &p.data {
+        jobs.push(Job::Render {
+            path: path::asset_file(&id_dir, d),
+            target: with_query(&id_target, &[("data", d.canonical())]),
+        });
+        jobs.push(Job::Render {
+            path: path::lineage_file(&id_dir, d),
+            target: with_query(
+                &format!("{id_target}/lineage/site"),
+                &[("data", d.canonical())],
+            ),
+        });
+    }
+    let mut children = Vec::new();
+    for types in &p.asset_types {
+        let total = cat.readable_children(view, a, types.as_deref()).count() as u64;
+        for &limit in &p.limits {
+            let pages = if limit == 0 {
+                1
+            } else {
+                total.div_ceil(limit).max(1)
+            };
+            for &d in &p.children_data {
+                for &sort in &p.sort_by {
+                    for &order in &p.sort_order {
+                        for page in 1..=pages {
+                            children.push((d, sort, order, types.clone(), limit, page));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (d, sort, order, types, limit, page) in &children {
+        jobs.push(Job::Render {
+            path: path::children_file(&id_dir, *d, *sort, *order, types.as_deref(), *limit, *page),
+            target: with_query(
+                &format!("{id_target}/children"),
+                &children_query(*d, *sort, *order, types.as_deref(), *limit, *page),
+            ),
+        });
+    }
+    // by_url: one directory per URL key; asset and children bodies are the by-id ones.
+    let mut keys: Vec<(String, &str)> = asset
+        .urls
+        .iter()
+        .filter_map(|u| url::key(u).map(|k| (k, u.as_str())))
+        .collect();
+    keys.sort();
+    keys.dedup_by(|x, y| x.0 == y.0);
+    for (key, spelling) in keys {
+        let dir = path::url_dir(&key);
+        let url_q = ("url", spelling.to_string());
+        for &d in &p.data {
+            jobs.push(Job::Alias {
+                path: path::asset_file(&dir, d),
+                target: with_query(
+                    "/__api/assets/by_url",
+                    &[url_q.clone(), ("data", d.canonical())],
+                ),
+                source: path::asset_file(&id_dir, d),
+            });
+            jobs.push(Job::Render {
+                path: path::lineage_file(&dir, d),
+                target: with_query(
+                    "/__api/assets/by_url/lineage/site",
+                    &[url_q.clone(), ("data", d.canonical())],
+                ),
+            });
+        }
+        for (d, sort, order, types, limit, page) in &children {
+            let mut q = vec![url_q.clone()];
+            q.extend(children_query(
+                *d,
+                *sort,
+                *order,
+                types.as_deref(),
+                *limit,
+                *page,
+            ));
+            jobs.push(Job::Alias {
+                path: path::children_file(&dir, *d, *sort, *order, types.as_deref(), *limit, *page),
+                target: with_query("/__api/assets/by_url/children", &q),
+                source: path::children_file(
+                    &id_dir,
+                    *d,
+                    *sort,
+                    *order,
+                    types.as_deref(),
+                    *limit,
+                    *page,
+                ),
+            });
+        }
+    }
+    jobs
+}
+
+/// The canonical query of a children page: defaults left out, fixed parameter order.
+fn children_query(
+    d: Data,
+    sort: Option<SortKey>,
+    order: SortOrder,
+    types: Option<&[String]>,
+    limit: u64,
+    page: u64,
+) -> Vec<(&'static str, String)> {
+    let mut q = vec![("data", d.canonical())];
+    if let Some(t) = types {
+        q.push(("asset_types", t.join(",")));
+    }
+    if let Some(k) = sort {
+        q.push(("sort_by", k.as_str().to_string()));
+    }
+    if order == SortOrder::Desc {
+        q.push(("sort_order", "desc".into()));
+    }
+    if limit != crate::api::request::DEFAULT_LIMIT {
+        q.push(("limit", limit.to_string()));
+    }
+    if page != 1 {
+        q.push(("page", page.to_string()));
+    }
+    q
+}
+
+fn with_query(path: &str, params: &[(&str, String)]) -> String {
+    let q: Vec<String> = params
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", pct(v)))
+        .collect();
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
+/// What an export would write, from [`estimate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// Readable assets.
+    pub assets: u64,
+    /// Assets with a 403 marker.
+    pub forbidden: u64,
+    /// Files, exactly (routes plus error documents and markers).
+    pub files: u64,
+    /// Files that are by_url aliases (hard links whatever `--dedupe` says).
+    pub aliases: u64,
+    /// Body bytes as served, estimated from a sample.
+    pub bytes: u64,
+    /// Disk use estimated from the same sample: every written file takes whole 4 KiB blocks.
+    pub disk_bytes: u64,
+    /// Assets rendered for the byte estimate.
+    pub sampled: u64,
+}
+
+const BLOCK: u64 = 4096;
+
+/// Counts the files of an export exactly and estimates its size by rendering every k-th asset
+/// (about 500 in all): nothing is written.
+pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportError> {
+    let view = cat.view(opts.token)?;
+    let token = &cat.store.tokens[opts.token as usize];
+    let readable: Vec<AssetIdx> = view.readable().collect();
+    let step = (readable.len() / 500).max(1);
+    let per_asset: Vec<(u64, u64, u64, u64, bool)> = readable
+        .par_iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let jobs = plan_asset(cat, view, opts, a);
+            let aliases = jobs
+                .iter()
+                .filter(|j| matches!(j, Job::Alias { .. }))
+                .count() as u64;
+            let (mut bytes, mut disk) = (0, 0);
+            let sampled = i % step == 0;
+            if sampled {
+                let mut sizes: HashMap<&str, u64> = HashMap::new();
+                for job in &jobs {
+                    match job {
+                        Job::Render { path, target } => {
+                            let size =
+                                answer(cat, &request_for(token, opts, target)).body.len() as u64;
+                            sizes.insert(path, size);
+                            bytes += size;
+                            disk += size.div_ceil(BLOCK).max(1) * BLOCK;
+                        }
+                        Job::Alias { source, .. } => bytes += sizes[source.as_str()],
+                    }
+                }
+            }
+            (jobs.len() as u64, aliases, bytes, disk, sampled)
+        })
+        .collect();
+    let forbidden = (0..cat.store.assets.len() as AssetIdx)
+        .filter(|&a| !cat.store.asset(a).trashed && !view.can_read(a))
+        .count() as u64;
+    let sampled = per_asset.iter().filter(|p| p.4).count() as u64;
+    let scale = |x: u64| {
+        if sampled == 0 {
+            0
+        } else {
+            (x as u128 * readable.len() as u128 / sampled as u128) as u64
+        }
+    };
+    Ok(Estimate {
+        assets: readable.len() as u64,
+        forbidden,
+        files: per_asset.iter().map(|p| p.0).sum::<u64>() + forbidden + 5,
+        aliases: per_asset.iter().map(|p| p.1).sum(),
+        bytes: scale(per_asset.iter().map(|p| p.2).sum()),
+        disk_bytes: scale(per_asset.iter().map(|p| p.3).sum()) + (forbidden + 5) * BLOCK,
+        sampled,
+    })
+}
+
+/// Free bytes for an unprivileged writer on the filesystem holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn request_for(token: &crate::store::Token, opts: &ExportOptions, target: &str) -> Request {
+    let r = Request::get(target).bearer(&token.token);
+    match &opts.base_url {
+        Some((scheme, host)) => r.on_host(*scheme, host),
+        None => r,
+    }
+}
+
+/// Writes files into the staging directory, hard-linking identical bodies.
+struct Writer<'a> {
+    root: &'a Path,
+    dedupe: bool,
+    seen: Mutex<HashMap<blake3::Hash, String>>,
+    dirs: Mutex<std::collections::HashSet<PathBuf>>,
+}
+
+impl Writer<'_> {
+    /// Writes `body` at `rel` (under `public/`); returns whether it was linked.
+    fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<bool, ExportError> {
+        let full = self.root.join("public").join(rel);
+        if rel.split('/').any(|c| c.len() > 255) {
+            return Err(ExportError::NameTooLong(rel.to_string()));
+        }
+        let dir = full.parent().expect("files live in directories");
+        let new_dir = self
+            .dirs
+            .lock()
+            .expect("dirs lock")
+            .insert(dir.to_path_buf());
+        if new_dir {
+            fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        if self.dedupe {
+            let first = self.seen.lock().expect("dedupe lock").get(&hash).cloned();
+            if let Some(first) = first {
+                let src = self.root.join("public").join(first);
+                fs::hard_link(&src, &full)
+                    .map_err(io_err(format!("linking {}", full.display())))?;
+                return Ok(true);
+            }
+        }
+        // Inside the staging tree a plain write is enough: nothing is visible until the swap.
+        fs::write(&full, body).map_err(io_err(format!("writing {}", full.display())))?;
+        if self.dedupe {
+            // Registered only once complete, so a link never points at a half-written file.
+            self.seen
+                .lock()
+                .expect("dedupe lock")
+                .entry(hash)
+                .or_insert_with(|| rel.to_string());
+        }
+        Ok(false)
+    }
+}
+
+/// Exports the view of `opts.token` into `opts.out`. `progress` is called with the number of
+/// assets done so far.
+pub fn export(
+    cat: &Catalog,
+    opts: &ExportOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Report, ExportError> {
+    let view = cat.view(opts.token)?;
+    let token = &cat.store.tokens[opts.token as usize];
+    let out = &opts.out;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+    check_out_dir(out, opts.force)?;
+    if let Some(free) = free_bytes(parent) {
+        let est = estimate(cat, opts)?;
+        if est.disk_bytes > free {
+            return Err(ExportError::NoSpace {
+                needed: est.disk_bytes / 1_000_000,
+                free: free / 1_000_000,
+                dir: parent.to_path_buf(),
+            });
+        }
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "snapshot".into());
+    remove_stale(parent, &name);
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .tempdir_in(parent)
+        .map_err(io_err(format!(
+            "creating a staging directory in {}",
+            parent.display()
+        )))?;
+    let root = staging.path();
+
+    let writer = Writer {
+        root,
+        dedupe: opts.dedupe,
+        seen: Mutex::new(HashMap::new()),
+        dirs: Mutex::new(Default::default()),
+    };
+    let request = |target: &str| request_for(token, opts, target);
+
+    // Error documents (what routers serve for statuses no file answers).
+    let mut entries: Vec<Entry> = Vec::new();
+    let links = std::sync::atomic::AtomicU64::new(0);
+    let count_link = |linked: bool| {
+        if linked {
+            links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    for status in [400u16, 401, 403, 404, 405] {
+        let body = crate::api::response::error_body(status);
+        let rel = format!("__api/~/errors/{status}.json");
+        let hash = blake3::hash(&body);
+        count_link(writer.put(&rel, &body, hash)?);
+        entries.push(entry(&rel, vec![], status, &body, hash));
+    }
+
+    let readable: Vec<AssetIdx> = view.readable().collect();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let per_asset: Result<Vec<Vec<Entry>>, ExportError> = readable
+        .par_iter()
+        .map(|&a| {
+            let mut local = Vec::new();
+            let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
+            for job in plan_asset(cat, view, opts, a) {
+                match job {
+                    Job::Render { path, target } => {
+                        let resp = answer(cat, &request(&target));
+                        let hash = blake3::hash(&resp.body);
+                        count_link(writer.put(&path, &resp.body, hash)?);
+                        written.insert(path.clone(), (hash, resp.status, resp.body.len()));
+                        local.push(entry(&path, vec![target], resp.status, &resp.body, hash));
+                    }
+                    Job::Alias {
+                        path,
+                        target,
+                        source,
+                    } => {
+                        let (hash, status, size) = written[&source];
+                        let src = root.join("public").join(&source);
+                        let full = root.join("public").join(&path);
+                        fs::create_dir_all(full.parent().expect("in a dir"))
+                            .map_err(io_err(format!("creating {}", full.display())))?;
+                        fs::hard_link(&src, &full)
+                            .map_err(io_err(format!("linking {}", full.display())))?;
+                        count_link(true);
+                        local.push(Entry {
+                            path: format!("public/{path}"),
+                            requests: vec![target],
+                            status,
+                            content_type: crate::api::response::CONTENT_TYPE,
+                            size: size as u64,
+                            blake3: hash.to_hex().to_string(),
+                        });
+                    }
+                }
+            }
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 64 == 0 {
+                progress(n);
+            }
+            Ok(local)
+        })
+        .collect();
+    for local in per_asset? {
+        entries.extend(local);
+    }
+    progress(readable.len() as u64);
+
+    // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
+    let forbidden_body = crate::api::response::error_body(403);
+    let forbidden_hash = blake3::hash(&forbidden_body);
+    let mut forbidden = 0;
+    for (i, asset) in cat.store.assets.iter().enumerate() {
+        if asset.trashed || view.can_read(i as AssetIdx) {
+            continue;
+        }
+        let rel = path::forbidden_file(&path::asset_dir(&asset.id));
+        count_link(writer.put(&rel, &forbidden_body, forbidden_hash)?);
+        forbidden += 1;
+        entries.push(entry(
+            &rel,
+            vec![format!("/__api/assets/{}", pct(&asset.id))],
+            403,
+            &forbidden_body,
+            forbidden_hash,
+        ));
+    }
+
+    entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut unique: HashMap<&str, u64> = HashMap::new();
+    for e in &entries {
+        unique.insert(&e.blake3, e.size);
+    }
+    let counts = Counts {
+        assets: readable.len() as u64,
+        forbidden,
+        files: entries.len() as u64,
+        bytes: entries.iter().map(|e| e.size).sum(),
+        unique_bodies: unique.len() as u64,
+        unique_bytes: unique.values().sum(),
+    };
+    drop(unique);
+    let mut manifest = Vec::with_capacity(entries.len() * 200);
+    for e in &entries {
+        serde_json::to_writer(&mut manifest, e).expect("entries serialize");
+        manifest.push(b'\n');
+    }
+    let root_hash = blake3::hash(&manifest).to_hex().to_string();
+    fs::write(root.join("manifest.jsonl"), &manifest).map_err(io_err("writing manifest.jsonl"))?;
+    let info = SnapshotInfo {
+        format: SNAPSHOT_FORMAT,
+        tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")),
+        store: StoreInfo {
+            name: &cat.store.meta.name,
+            fingerprint: &cat.store.fingerprint,
+        },
+        token: TokenInfo {
+            name: &token.name,
+            user_id: token.user_id.as_deref().unwrap_or_default(),
+        },
+        root_nodes: &token.root_nodes,
+        base_url: opts.base_url.as_ref().map(|(s, h)| {
+            format!(
+                "{}://{h}",
+                if *s == Scheme::Http { "http" } else { "https" }
+            )
+        }),
+        profile: profile_summary(&opts.profile),
+        counts: counts.clone(),
+        root_hash: &root_hash,
+    };
+    let mut json = serde_json::to_vec_pretty(&info).expect("snapshot info serializes");
+    json.push(b'\n');
+    fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))?;
+
+    swap_into_place(staging.keep(), out)?;
+    let linked = links.into_inner();
+    Ok(Report {
+        counts,
+        linked,
+        root_hash,
+    })
+}
+
+fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake3::Hash) -> Entry {
+    Entry {
+        path: format!("public/{rel}"),
+        requests,
+        status,
+        content_type: crate::api::response::CONTENT_TYPE,
+        size: body.len() as u64,
+        blake3: hash.to_hex().to_string(),
+    }
+}
+
+#[derive(Serialize)]
+struct SnapshotInfo<'a> {
+    format: &'static str,
+    tool: &'static str,
+    store: StoreInfo<'a>,
+    token: TokenInfo<'a>,
+    root_nodes: &'a [String],
+    base_url: Option<String>,
+    profile: BTreeMap<&'static str, serde_json::Value>,
+    counts: Counts,
+    root_hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct StoreInfo<'a> {
+    name: &'a str,
+    fingerprint: &'a str,
+}
+
+#[derive(Serialize)]
+struct TokenInfo<'a> {
+    name: &'a str,
+    user_id: &'a str,
+}
+
+fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
+    use serde_json::json;
+    let datas = |v: &[Data]| v.iter().map(|d| json!(d.canonical())).collect::<Vec<_>>();
+    BTreeMap::from([
+        ("name", json!(p.name)),
+        ("data", json!(datas(&p.data))),
+        ("children_data", json!(datas(&p.children_data))),
+        (
+            "sort_by",
+            json!(p
+                .sort_by
+                .iter()
+                .map(|k| k.map_or("tree", |k| k.as_str()))
+                .collect::<Vec<_>>()),
+        ),
+        (
+            "sort_order",
+            json!(p.sort_order.iter().map(|o| o.as_str()).collect::<Vec<_>>()),
+        ),
+        ("limits", json!(p.limits)),
+        ("asset_types", json!(p.asset_types)),
+    ])
+}
+
+/// `out` may be absent, empty, or a previous snapshot (else `--force`).
+fn check_out_dir(out: &Path, force: bool) -> Result<(), ExportError> {
+    match fs::read_dir(out) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(format!("reading {}", out.display()))(e)),
+        Ok(mut entries) => {
+            if entries.next().is_none() || out.join("snapshot.json").is_file() || force {
+                Ok(())
+            } else {
+                Err(ExportError::NotASnapshot(out.to_path_buf()))
+            }
+        }
+    }
+}
+
+/// Removes `.NAME.tmp-*` and `.NAME.old-*` directories left by killed runs.
+fn remove_stale(parent: &Path, name: &str) {
+    let prefixes = [format!(".{name}.tmp-"), format!(".{name}.old-")];
+    if let Ok(entries) = fs::read_dir(parent) {
+        for e in entries.flatten() {
+            let file_name = e.file_name().to_string_lossy().into_owned();
+            if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Moves the finished staging directory to `out` atomically, then deletes the old tree.
+fn swap_into_place(staging: PathBuf, out: &Path) -> Result<(), ExportError> {
+    let ctx = || format!("moving the snapshot into {}", out.display());
+    if !out.exists() {
+        return fs::rename(&staging, out).map_err(io_err(ctx()));
+    }
+    // Exchange both names in one step: readers see the old tree or the new one, never neither.
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &staging,
+        rustix::fs::CWD,
+        out,
+        rustix::fs::RenameFlags::EXCHANGE,
+    ) {
+        Ok(()) => {}
+        Err(_) => {
+            // Filesystems without RENAME_EXCHANGE: two renames (a brief window without `out`).
+            let old = staging.with_file_name(format!(
+                "{}.old-{}",
+                staging
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .replace(".tmp-", "."),
+                std::process::id()
+            ));
+            fs::rename(out, &old).map_err(io_err(ctx()))?;
+            fs::rename(&staging, out).map_err(io_err(ctx()))?;
+            let _ = fs::remove_dir_all(&old);
+            return Ok(());
+        }
+    }
+    // `staging` now holds the previous tree.
+    fs::remove_dir_all(&staging).map_err(io_err(format!(
+        "removing the previous snapshot {}",
+        staging.display()
+    )))?;
+    let _ = io::stderr().flush();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

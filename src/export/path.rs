@@ -1,0 +1,268 @@
+//! Route → file path inside the snapshot's web root: the one mapping that routers reuse
+//! (`docs/snapshot-format.md`).
+//!
+//! Every user-controlled string (asset id, URL segment, type code) becomes one or more path
+//! segments through [`encode_segment`]: bytes in `[a-z0-9_-]` stay, `.` stays except at the
+//! start, everything else — upper-case letters included — becomes `~xx` (lower-case hex). So:
+//!
+//! - names are lower case only: no two names differ only in letter case (case-insensitive
+//!   filesystems, S3 sync from macOS/Windows);
+//! - no name is `.`, `..`, hidden, absolute, or contains `/`, `\`, `%`, `+`, `:` or a control
+//!   character: nothing can point outside the output directory;
+//! - the mapping is reversible ([`decode_segment`]); an empty segment is `~-`;
+//! - names longer than [`MAX_NAME`] bytes are cut into chunks; every chunk but the last ends in
+//!   `~_` and becomes a directory (255-byte name limits).
+//!
+//! Files the exporter itself names live in a directory called `~`, which no encoded segment can
+//! be (a `~` is always followed by two hex digits, `-` or `_`).
+
+use crate::api::{Data, SortKey, SortOrder};
+
+/// Longest encoded name written as one path component (well under 255 bytes).
+pub const MAX_NAME: usize = 200;
+
+/// Encodes one string as path segments joined by `/` (one segment unless it is long).
+pub fn encode_segment(s: &str) -> String {
+    if s.is_empty() {
+        return "~-".to_string();
+    }
+    let mut enc = String::with_capacity(s.len());
+    for (i, b) in s.bytes().enumerate() {
+        let raw = b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || b == b'_'
+            || b == b'-'
+            || (b == b'.' && i > 0);
+        if raw {
+            enc.push(b as char);
+        } else {
+            enc.push('~');
+            enc.push_str(&format!("{b:02x}"));
+        }
+    }
+    if enc.len() <= MAX_NAME {
+        return enc;
+    }
+    // Cut at escape boundaries into chunks of at most MAX_NAME - 2 bytes (+ "~_").
+    let mut out = String::with_capacity(enc.len() + enc.len() / MAX_NAME * 3);
+    let mut chunk = 0;
+    let bytes = enc.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let unit = if bytes[i] == b'~' { 3 } else { 1 };
+        if chunk + unit > MAX_NAME - 2 {
+            out.push_str("~_/");
+            chunk = 0;
+        }
+        if chunk == 0 && bytes[i] == b'.' {
+            // A chunk is a name of its own: it may not start with a dot either.
+            out.push_str("~2e");
+            chunk += 3;
+        } else {
+            out.push_str(&enc[i..i + unit]);
+            chunk += unit;
+        }
+        i += unit;
+    }
+    out
+}
+
+/// Decodes what [`encode_segment`] wrote (chunks joined by `/` included); `None` if malformed.
+pub fn decode_segment(enc: &str) -> Option<String> {
+    if enc == "~-" {
+        return Some(String::new());
+    }
+    let joined = enc.replace("~_/", "");
+    let b = joined.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'~' {
+            let hex = joined.get(i + 1..i + 3)?;
+            if !hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The data code in file names: the letters of `urls attributes metadata contents` asked for,
+/// `uamc` order; `-` for none.
+pub fn data_code(data: Data) -> String {
+    let code: String = Data::ITEMS
+        .iter()
+        .zip(['u', 'a', 'm', 'c'])
+        .filter(|((d, _), _)| data.has(*d))
+        .map(|(_, c)| c)
+        .collect();
+    if code.is_empty() {
+        "-".to_string()
+    } else {
+        code
+    }
+}
+
+/// The sort code: `tree` or the key with `.` written as `-`.
+pub fn sort_code(sort_by: Option<SortKey>) -> String {
+    sort_by.map_or_else(|| "tree".to_string(), |k| k.as_str().replace('.', "-"))
+}
+
+/// The directory of an asset by id: `__api/assets/<id>`.
+pub fn asset_dir(id: &str) -> String {
+    format!("__api/assets/{}", encode_segment(id))
+}
+
+/// The directory of a URL key (`host[:port]/path`): `__api/assets/by_url/<host>/<seg>/…`.
+pub fn url_dir(key: &str) -> String {
+    let mut dir = String::from("__api/assets/by_url");
+    for seg in key.split('/') {
+        dir.push('/');
+        dir.push_str(&encode_segment(seg));
+    }
+    dir
+}
+
+/// `<dir>/~/asset.<data>.json`
+pub fn asset_file(dir: &str, data: Data) -> String {
+    format!("{dir}/~/asset.{}.json", data_code(data))
+}
+
+/// `<dir>/~/lineage.<data>.json`
+pub fn lineage_file(dir: &str, data: Data) -> String {
+    format!("{dir}/~/lineage.{}.json", data_code(data))
+}
+
+/// `<dir>/~/forbidden.json`: the 403 marker routers look for when no file exists.
+pub fn forbidden_file(dir: &str) -> String {
+    format!("{dir}/~/forbidden.json")
+}
+
+/// A children page file:
+/// `<dir>/~/children/<data>.<sort>.<order>.<types>/<limit>.<page>.json`, where `<types>` is
+/// `all` or the encoded type codes joined by `,` (sorted, deduplicated).
+pub fn children_file(
+    dir: &str,
+    data: Data,
+    sort_by: Option<SortKey>,
+    order: SortOrder,
+    types: Option<&[String]>,
+    limit: u64,
+    page: u64,
+) -> String {
+    let types = match types {
+        None => "all".to_string(),
+        Some(t) => t
+            .iter()
+            .map(|t| encode_segment(t).replace('/', ""))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    format!(
+        "{dir}/~/children/{}.{}.{}.{types}/{limit}.{page}.json",
+        data_code(data),
+        sort_code(sort_by),
+        order.as_str()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn plain_ids_stay_readable() {
+        assert_eq!(encode_segment("1234"), "1234");
+        assert_eq!(encode_segment("page_standard"), "page_standard");
+        assert_eq!(encode_segment("a.b"), "a.b");
+    }
+
+    /// Hostile ids never escape: no `..`, `/`, absolute paths, `%`, `+`, control characters.
+    #[test]
+    fn hostile_ids_are_inert() {
+        for (id, want) in [
+            ("../x", "~2e.~2fx"),
+            ("/etc/x", "~2fetc~2fx"),
+            ("a/../../b", "a~2f..~2f..~2fb"),
+            ("%2e%2e", "~252e~252e"),
+            ("..", "~2e."),
+            (".", "~2e"),
+            ("a+b c", "a~2bb~20c"),
+            ("\u{7}\t", "~07~09"),
+            ("12:ab/c", "12~3aab~2fc"),
+            ("", "~-"),
+        ] {
+            assert_eq!(encode_segment(id), want, "{id:?}");
+        }
+    }
+
+    /// Case-insensitive filesystems: upper case is escaped, so names are all lower case.
+    #[test]
+    fn letter_case_never_collides() {
+        let (a, b) = (encode_segment("News"), encode_segment("news"));
+        assert_ne!(a.to_lowercase(), b.to_lowercase());
+        assert_eq!(a, a.to_lowercase());
+    }
+
+    #[test]
+    fn long_names_are_chunked_under_255_bytes() {
+        let id = "É".repeat(150); // 300 bytes, 900 encoded
+        let enc = encode_segment(&id);
+        assert!(enc.split('/').all(|c| c.len() <= MAX_NAME && !c.is_empty()));
+        assert!(enc.split('/').rev().skip(1).all(|c| c.ends_with("~_")));
+        assert_eq!(decode_segment(&enc).as_deref(), Some(id.as_str()));
+    }
+
+    #[test]
+    fn file_names() {
+        let dir = asset_dir("12:ab/c");
+        assert_eq!(
+            asset_file(&dir, Data::NONE),
+            "__api/assets/12~3aab~2fc/~/asset.-.json"
+        );
+        assert_eq!(
+            lineage_file(&dir, Data::ALL),
+            "__api/assets/12~3aab~2fc/~/lineage.uamc.json"
+        );
+        assert_eq!(
+            children_file(
+                &dir,
+                Data::URLS,
+                Some(SortKey::CreatedDate),
+                SortOrder::Desc,
+                Some(&["News".into(), "page".into()]),
+                100,
+                2
+            ),
+            "__api/assets/12~3aab~2fc/~/children/u.created-date.desc.~4eews,page/100.2.json"
+        );
+        assert_eq!(
+            url_dir("www.uni.test:8080/News/"),
+            "__api/assets/by_url/www.uni.test~3a8080/~4eews/~-"
+        );
+    }
+
+    proptest! {
+        /// Reversible and safe for any string.
+        #[test]
+        fn round_trip_and_safety(s in "\\PC{0,120}|[./~%A-Za-z]{0,12}") {
+            let enc = encode_segment(&s);
+            prop_assert_eq!(decode_segment(&enc), Some(s.clone()));
+            for part in enc.split('/') {
+                prop_assert!(!part.is_empty() && part != "." && part != ".." && part != "~");
+                prop_assert!(!part.starts_with('.'));
+                prop_assert!(part.len() <= MAX_NAME);
+                prop_assert!(part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.~".contains(&b)));
+            }
+        }
+    }
+}

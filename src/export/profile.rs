@@ -1,0 +1,364 @@
+//! Export profiles (`docs/profiles.md`): which variants of each route a snapshot contains —
+//! `data` subsets × sorts × orders × limits × `asset_types` filters.
+
+use crate::api::{Data, SortKey, SortOrder};
+use serde::Deserialize;
+use std::path::Path;
+
+/// What an export writes for every readable asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// `full`, `standard`, `minimal` or the file's path.
+    pub name: String,
+    /// `data` subsets of asset and lineage routes.
+    pub data: Vec<Data>,
+    /// `data` subsets of children pages.
+    pub children_data: Vec<Data>,
+    /// Sorts of children pages (`None` = tree order).
+    pub sort_by: Vec<Option<SortKey>>,
+    /// Orders of children pages.
+    pub sort_order: Vec<SortOrder>,
+    /// Page sizes (`0` = all children in one page).
+    pub limits: Vec<u64>,
+    /// `asset_types` filters (`None` = unfiltered).
+    pub asset_types: Vec<Option<Vec<String>>>,
+}
+
+/// A profile file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Unreadable file.
+    #[error("cannot read profile {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Invalid TOML or values.
+    #[error("profile {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong (with the TOML line and column when known).
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    data: Option<toml::Value>,
+    children_data: Option<toml::Value>,
+    sort_by: Option<toml::Value>,
+    sort_order: Option<Vec<String>>,
+    limits: Option<Vec<i64>>,
+    asset_types: Option<Vec<Vec<String>>>,
+}
+
+fn all_sorts() -> Vec<Option<SortKey>> {
+    std::iter::once(None)
+        .chain(SortKey::ALL.iter().map(|(k, _)| Some(*k)))
+        .collect()
+}
+
+impl Profile {
+    /// `full`: every data subset everywhere, every sort, both orders, limits 100 and 0.
+    pub fn full() -> Profile {
+        Profile {
+            name: "full".into(),
+            data: Data::all_subsets().collect(),
+            children_data: Data::all_subsets().collect(),
+            sort_by: all_sorts(),
+            sort_order: vec![SortOrder::Asc, SortOrder::Desc],
+            limits: vec![100, 0],
+            asset_types: vec![None],
+        }
+    }
+
+    /// `standard` (the default): every data subset for assets and lineage; children pages
+    /// without data and with all data, every sort, both orders, limit 100.
+    pub fn standard() -> Profile {
+        Profile {
+            name: "standard".into(),
+            children_data: vec![Data::NONE, Data::ALL],
+            limits: vec![100],
+            ..Profile::full()
+        }
+    }
+
+    /// `minimal`: no data and all data, tree order ascending, limit 100.
+    pub fn minimal() -> Profile {
+        Profile {
+            name: "minimal".into(),
+            data: vec![Data::NONE, Data::ALL],
+            children_data: vec![Data::NONE, Data::ALL],
+            sort_by: vec![None],
+            sort_order: vec![SortOrder::Asc],
+            limits: vec![100],
+            asset_types: vec![None],
+        }
+    }
+
+    /// A built-in name or a TOML file.
+    pub fn named_or_file(spec: &str) -> Result<Profile, ProfileError> {
+        match spec {
+            "full" => Ok(Profile::full()),
+            "standard" => Ok(Profile::standard()),
+            "minimal" => Ok(Profile::minimal()),
+            path => {
+                let text = std::fs::read_to_string(Path::new(path)).map_err(|source| {
+                    ProfileError::Io {
+                        path: path.into(),
+                        source,
+                    }
+                })?;
+                Profile::from_toml(&text, path)
+            }
+        }
+    }
+
+    /// Parses a profile; keys left out take the `standard` value.
+    pub fn from_toml(text: &str, path: &str) -> Result<Profile, ProfileError> {
+        let bad = |message: String| ProfileError::Invalid {
+            path: path.into(),
+            message,
+        };
+        let raw: RawProfile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let base = Profile::standard();
+        let data_list = |key: &str,
+                         v: Option<toml::Value>,
+                         default: Vec<Data>|
+         -> Result<Vec<Data>, ProfileError> {
+            match v {
+                None => Ok(default),
+                Some(toml::Value::String(s)) if s == "all" => Ok(Data::all_subsets().collect()),
+                Some(toml::Value::Array(lists)) => {
+                    let mut out = Vec::new();
+                    for list in lists {
+                        let items = list.as_array().ok_or_else(|| bad(format!("{key}: each entry is a list of data items, e.g. [\"urls\", \"contents\"]")))?;
+                        let mut d = Data::NONE;
+                        for item in items {
+                            let name = item.as_str().unwrap_or_default();
+                            let (flag, _) = Data::ITEMS.iter().find(|(_, n)| *n == name).ok_or_else(|| {
+                                bad(format!("{key}: unknown data item {item} (expected urls, attributes, metadata or contents)"))
+                            })?;
+                            d = d.with(*flag);
+                        }
+                        if !out.contains(&d) {
+                            out.push(d);
+                        }
+                    }
+                    Ok(out)
+                }
+                Some(other) => Err(bad(format!(
+                    "{key} must be \"all\" or a list of lists, not {other}"
+                ))),
+            }
+        };
+        let data = data_list("data", raw.data, base.data.clone())?;
+        let children_data = data_list(
+            "children_data",
+            raw.children_data,
+            base.children_data.clone(),
+        )?;
+        let sort_by = match raw.sort_by {
+            None => base.sort_by.clone(),
+            Some(toml::Value::String(s)) if s == "all" => all_sorts(),
+            Some(toml::Value::String(s)) if s == "tree" => vec![None],
+            Some(toml::Value::Array(items)) => {
+                let mut out = Vec::new();
+                for item in items {
+                    let name = item.as_str().unwrap_or_default();
+                    let key = if name == "tree" {
+                        None
+                    } else {
+                        Some(SortKey::parse(name).ok_or_else(|| bad(format!("sort_by: unknown key {item} (\"tree\" or one of the API's sort_by values)")))?)
+                    };
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "sort_by must be \"all\", \"tree\" or a list, not {other}"
+                )))
+            }
+        };
+        let sort_order = match raw.sort_order {
+            None => base.sort_order.clone(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for o in list {
+                    let o = match o.as_str() {
+                        "asc" => SortOrder::Asc,
+                        "desc" => SortOrder::Desc,
+                        _ => {
+                            return Err(bad(format!(
+                                "sort_order: {o:?} is neither \"asc\" nor \"desc\""
+                            )))
+                        }
+                    };
+                    if !out.contains(&o) {
+                        out.push(o);
+                    }
+                }
+                out
+            }
+        };
+        let limits = match raw.limits {
+            None => base.limits.clone(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for l in list {
+                    let l =
+                        u64::try_from(l).map_err(|_| bad(format!("limits: {l} is negative")))?;
+                    if !out.contains(&l) {
+                        out.push(l);
+                    }
+                }
+                out
+            }
+        };
+        let asset_types = match raw.asset_types {
+            None => base.asset_types.clone(),
+            Some(lists) => {
+                let mut out = Vec::new();
+                for mut l in lists {
+                    l.retain(|t| !t.is_empty());
+                    l.sort();
+                    l.dedup();
+                    let filter = (!l.is_empty()).then_some(l);
+                    if !out.contains(&filter) {
+                        out.push(filter);
+                    }
+                }
+                out
+            }
+        };
+        let profile = Profile {
+            name: path.into(),
+            data,
+            children_data,
+            sort_by,
+            sort_order,
+            limits,
+            asset_types,
+        };
+        for (key, empty) in [
+            ("data", profile.data.is_empty()),
+            ("children_data", profile.children_data.is_empty()),
+            ("sort_by", profile.sort_by.is_empty()),
+            ("sort_order", profile.sort_order.is_empty()),
+            ("limits", profile.limits.is_empty()),
+            ("asset_types", profile.asset_types.is_empty()),
+        ] {
+            if empty {
+                return Err(bad(format!("{key} is empty: list at least one value")));
+            }
+        }
+        Ok(profile)
+    }
+
+    /// Children variants per asset (before pages): data × sorts × orders × limits × filters.
+    pub fn children_variants(&self) -> usize {
+        self.children_data.len()
+            * self.sort_by.len()
+            * self.sort_order.len()
+            * self.limits.len()
+            * self.asset_types.len()
+    }
+
+    /// A one-line description.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} data subsets for assets and lineage; children: {} data × {} sorts × {} orders × {} limits × {} type filters",
+            self.name,
+            self.data.len(),
+            self.children_data.len(),
+            self.sort_by.len(),
+            self.sort_order.len(),
+            self.limits.len(),
+            self.asset_types.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indoc::indoc;
+
+    #[test]
+    fn full_is_the_documented_example() {
+        let text = indoc! {r#"
+            data = "all"
+            children_data = "all"
+            sort_by = "all"
+            sort_order = ["asc", "desc"]
+            limits = [100, 0]
+            asset_types = [[]]
+        "#};
+        let p = Profile::from_toml(text, "full").unwrap();
+        assert_eq!(p, Profile::full());
+        assert_eq!(p.children_variants(), 16 * 15 * 2 * 2);
+    }
+
+    #[test]
+    fn built_ins() {
+        assert_eq!(Profile::standard().children_variants(), 2 * 15 * 2);
+        assert_eq!(Profile::minimal().children_variants(), 2);
+        assert_eq!(
+            Profile::named_or_file("minimal").unwrap(),
+            Profile::minimal()
+        );
+    }
+
+    #[test]
+    fn lists_are_sets() {
+        let p = Profile::from_toml(
+            indoc! {r#"
+                data = [[], ["contents", "urls"], ["urls", "contents", "urls"]]
+                sort_by = ["tree", "name", "status_changed.user_id", "status_changed.userid"]
+                asset_types = [["page", "news", "page"], ["news", "page"], [""]]
+            "#},
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(p.data, vec![Data::NONE, Data::URLS.with(Data::CONTENTS)]);
+        assert_eq!(
+            p.sort_by,
+            vec![None, Some(SortKey::Name), Some(SortKey::StatusChangedUser)]
+        );
+        assert_eq!(
+            p.asset_types,
+            vec![Some(vec!["news".into(), "page".into()]), None]
+        );
+        assert_eq!(
+            p.limits,
+            Profile::standard().limits,
+            "absent keys take the standard value"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        for (text, needle) in [
+            ("data = [[\"thumbnail\"]]", "unknown data item"),
+            ("sort_by = [\"status\"]", "unknown key"),
+            ("sort_order = [\"ASC\"]", "neither"),
+            ("limits = [-1]", "negative"),
+            ("limits = []", "limits is empty"),
+            ("lmits = [1]", "unknown field"),
+            ("data = 3", "must be"),
+        ] {
+            let e = Profile::from_toml(text, "p.toml").unwrap_err().to_string();
+            assert!(
+                e.contains(needle) && e.starts_with("profile p.toml: "),
+                "{text}: {e}"
+            );
+        }
+    }
+}

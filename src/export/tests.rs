@@ -1,0 +1,302 @@
+//! Export properties: every file equals `answer()` for its request; deterministic output;
+//! hostile ids stay inside the output; atomic replacement.
+
+use super::*;
+use crate::api::fixture;
+use std::collections::BTreeMap;
+
+fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptions {
+    ExportOptions {
+        token: cat.store.token_by_value(token).expect("fixture token"),
+        profile,
+        base_url: Some((Scheme::Https, "www.uni.test".into())),
+        out: out.to_path_buf(),
+        force: false,
+        dedupe: true,
+    }
+}
+
+fn manifest(out: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(out.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every file under `dir`, relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (rel, fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// The exported body of every route equals `answer()` for that request, byte for byte, and
+/// the manifest lists exactly the files on disk with their sizes and hashes.
+#[test]
+fn every_file_equals_answer() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    for token in ["pub", "ed", "research"] {
+        let o = opts(&cat, token, &out, Profile::standard());
+        export(&cat, &o, &|_| {}).unwrap();
+        let files = tree(&out.join("public"));
+        let entries = manifest(&out);
+        assert_eq!(entries.len(), files.len(), "manifest lists every file");
+        for e in &entries {
+            let rel = e["path"].as_str().unwrap().strip_prefix("public/").unwrap();
+            let body = &files[rel];
+            assert_eq!(e["size"].as_u64().unwrap(), body.len() as u64);
+            assert_eq!(
+                e["blake3"].as_str().unwrap(),
+                blake3::hash(body).to_hex().as_str()
+            );
+            for req in e["requests"].as_array().unwrap() {
+                let r = answer(
+                    &cat,
+                    &request_for(
+                        &cat.store.tokens[o.token as usize],
+                        &o,
+                        req.as_str().unwrap(),
+                    ),
+                );
+                assert_eq!(
+                    r.status as u64,
+                    e["status"].as_u64().unwrap(),
+                    "{token} {req}"
+                );
+                assert_eq!(&r.body, body, "{token} {req} → {rel}");
+            }
+        }
+    }
+}
+
+/// Pages: every page of every children variant exists, and the one past the end does not.
+#[test]
+fn children_pages_are_complete() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let mut p = Profile::minimal();
+    p.limits = vec![2, 0];
+    p.asset_types = vec![None, Some(vec!["news_item".into()])];
+    export(&cat, &opts(&cat, "ed", &out, p), &|_| {}).unwrap();
+    let news = out.join("public/__api/assets/5/~/children");
+    for page in 1..=3 {
+        assert!(
+            news.join(format!("-.tree.asc.all/2.{page}.json")).is_file(),
+            "page {page}"
+        );
+    }
+    assert!(!news.join("-.tree.asc.all/2.4.json").exists());
+    assert!(news.join("-.tree.asc.news_item/2.1.json").is_file());
+    assert!(
+        !news.join("-.tree.asc.news_item/2.2.json").exists(),
+        "2 news items: one page"
+    );
+    assert!(
+        out.join("public/__api/assets/100/~/children/-.tree.asc.all/2.1.json")
+            .is_file(),
+        "empty page 1"
+    );
+}
+
+/// Two exports of the same input are byte-identical, manifest and snapshot.json included.
+#[test]
+fn exports_are_deterministic() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    export(&cat, &opts(&cat, "ed", &a, Profile::standard()), &|_| {}).unwrap();
+    export(&cat, &opts(&cat, "ed", &b, Profile::standard()), &|_| {}).unwrap();
+    assert_eq!(tree(&a), tree(&b));
+    // Also without dedupe: the same bytes, only the disk layout differs.
+    let c = dir.path().join("c");
+    let mut o = opts(&cat, "ed", &c, Profile::standard());
+    o.dedupe = false;
+    export(&cat, &o, &|_| {}).unwrap();
+    assert_eq!(tree(&a), tree(&c));
+}
+
+/// Nothing the token may not read reaches a file: the intranet (403) and the trashed asset.
+#[test]
+fn unreadable_assets_never_reach_a_file() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    export(&cat, &opts(&cat, "pub", &out, Profile::full()), &|_| {}).unwrap();
+    for (rel, body) in tree(&out.join("public")) {
+        let text = String::from_utf8(body).unwrap();
+        for secret in [
+            "\"id\":\"203\"",
+            "\"id\":\"202\"",
+            "\"id\":\"200\"",
+            "Intranet",
+            "Binned",
+            "Edited name",
+            "new body",
+        ] {
+            assert!(!text.contains(secret), "{rel} contains {secret}");
+        }
+    }
+    let forbidden = out.join("public/__api/assets/203/~/forbidden.json");
+    assert_eq!(
+        fs::read(forbidden).unwrap(),
+        crate::api::response::error_body(403)
+    );
+    assert!(
+        !out.join("public/__api/assets/202").exists(),
+        "trashed: no trace"
+    );
+}
+
+/// Hostile ids and URLs stay inside the output directory and round-trip through the names.
+#[test]
+fn hostile_ids_stay_inside() {
+    let long = "x".repeat(300);
+    let hostile = [
+        "../x",
+        "/etc/x",
+        "a/../../b",
+        "%2e%2e",
+        "..",
+        ".",
+        "A B+C",
+        "~",
+        long.as_str(),
+    ];
+    let mut assets = String::from(fixture::ASSETS);
+    let mut links = String::from(fixture::LINKS);
+    let mut perms = String::from(fixture::PERMISSIONS);
+    for (i, id) in hostile.iter().enumerate() {
+        let id_json = serde_json::to_string(id).unwrap();
+        let url = serde_json::to_string(&format!("https://www.uni.test/{id}/../{i}")).unwrap();
+        assets.push_str(&format!("{{\"id\":{id_json},\"type\":\"page\",\"type_name\":\"Page\",\"name\":\"h{i}\",\"status\":16,\"urls\":[{url}]}}\n"));
+        links.push_str(&format!("{{\"link_id\":\"h{i}\",\"major_id\":\"3\",\"minor_id\":{id_json},\"link_type\":\"menu\",\"sort_order\":9}}\n"));
+        perms.push_str(&format!("{{\"asset_id\":{id_json},\"principal_id\":\"7\",\"access\":\"read\",\"granted\":true}}\n"));
+    }
+    let files = fixture::files_with(&[
+        ("assets.jsonl", &assets),
+        ("links.jsonl", &links),
+        ("permissions.jsonl", &perms),
+    ]);
+    let cat = Catalog::new(fixture::load(&files).expect("hostile ids are valid ids"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    export(&cat, &opts(&cat, "pub", &out, Profile::minimal()), &|_| {}).unwrap();
+    // Nothing was created beside `snap` but the snapshot itself.
+    let beside: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, vec![std::ffi::OsString::from("snap")]);
+    let root = out.canonicalize().unwrap();
+    for e in walkdir::WalkDir::new(&out) {
+        let e = e.unwrap();
+        assert!(e.path().canonicalize().unwrap().starts_with(&root));
+        let name = e.file_name().to_string_lossy();
+        assert!(
+            name.len() <= 255 && name != ".." && !name.contains('+'),
+            "{name}"
+        );
+        assert_eq!(name, name.to_lowercase(), "no upper case in names");
+    }
+    for id in hostile {
+        let file = out
+            .join("public")
+            .join(path::asset_file(&path::asset_dir(id), Data::NONE));
+        let body =
+            fs::read_to_string(&file).unwrap_or_else(|e| panic!("{id:?}: {} {e}", file.display()));
+        assert!(
+            body.starts_with(&format!("{{\"id\":{}", serde_json::to_string(id).unwrap())),
+            "{id:?}"
+        );
+    }
+}
+
+/// An existing directory that is not a snapshot is refused; a previous snapshot is replaced;
+/// stale staging directories are removed.
+#[test]
+fn replaces_only_snapshots() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("precious.txt"), "keep me").unwrap();
+    let err = export(&cat, &opts(&cat, "pub", &out, Profile::minimal()), &|_| {}).unwrap_err();
+    assert!(matches!(err, ExportError::NotASnapshot(_)), "{err}");
+    assert!(out.join("precious.txt").exists());
+
+    fs::remove_dir_all(&out).unwrap();
+    export(&cat, &opts(&cat, "pub", &out, Profile::minimal()), &|_| {}).unwrap();
+    let stale = dir.path().join(".snap.tmp-killed");
+    fs::create_dir_all(stale.join("public")).unwrap();
+    export(&cat, &opts(&cat, "ed", &out, Profile::minimal()), &|_| {}).unwrap();
+    assert!(!stale.exists(), "stale staging directories are removed");
+    let info: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("snapshot.json")).unwrap()).unwrap();
+    assert_eq!(info["token"]["name"], "Editor");
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("snap")],
+        "the old tree is gone"
+    );
+}
+
+#[test]
+fn unusable_tokens_are_refused_before_writing() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let err = export(&cat, &opts(&cat, "off", &out, Profile::minimal()), &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    assert!(!out.exists());
+}
+
+/// snapshot.json names the token, never its value.
+#[test]
+fn snapshot_json_keeps_the_token_secret() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let report = export(
+        &cat,
+        &opts(&cat, "research", &out, Profile::minimal()),
+        &|_| {},
+    )
+    .unwrap();
+    let text = fs::read_to_string(out.join("snapshot.json")).unwrap();
+    assert!(!text.contains("\"research\""), "{text}");
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(info["token"]["name"], "Research only");
+    assert_eq!(info["root_nodes"][0], "30");
+    assert_eq!(info["root_hash"], report.root_hash);
+    assert_eq!(
+        report.root_hash,
+        blake3::hash(&fs::read(out.join("manifest.jsonl")).unwrap())
+            .to_hex()
+            .as_str()
+    );
+    let est = estimate(&cat, &opts(&cat, "research", &out, Profile::minimal())).unwrap();
+    assert_eq!(
+        est.files,
+        info["counts"]["files"].as_u64().unwrap(),
+        "the estimate counts files exactly"
+    );
+}
