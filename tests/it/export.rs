@@ -1,0 +1,400 @@
+//! `matrix-snapshot export` end to end: the golden minimal export of the demo, token sources,
+//! refusals, dry runs, no leaks over generated stores, and atomicity under `kill -9`.
+
+use crate::util::{bin, repo, run};
+use matrix_snapshot::generate::{generate, GenerateOptions};
+use matrix_snapshot::{Catalog, Store};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The golden export: demo-public, minimal profile, base URL https://www.uni.test.
+#[test]
+fn golden_minimal_export_of_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--base-url",
+            "https://www.uni.test",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        0,
+    );
+    let golden = repo("snapshots/demo/export-minimal");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        let _ = fs::remove_dir_all(&golden);
+        fs::create_dir_all(&golden).unwrap();
+        for (rel, bytes) in tree(&out) {
+            let p = golden.join(&rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, bytes).unwrap();
+        }
+    }
+    let (got, want) = (tree(&out), tree(&golden));
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .take(5)
+        .collect();
+    let changed: Vec<_> = got
+        .iter()
+        .filter(|(k, v)| want.get(*k).is_some_and(|w| w != *v))
+        .map(|(k, _)| k)
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && changed.is_empty(),
+        "export differs from snapshots/demo/export-minimal (UPDATE_SNAPSHOTS=1 cargo test, then review)\nmissing {missing:?}\nextra {extra:?}\nchanged {changed:?}"
+    );
+}
+
+#[test]
+fn token_from_file_and_env_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let token_file = dir.path().join("token");
+    fs::write(&token_file, "demo-research\n").unwrap();
+    let o = out.to_str().unwrap();
+    run(
+        &[
+            "export",
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--profile",
+            "minimal",
+            "--out",
+            o,
+            "-q",
+        ],
+        0,
+    );
+    let info = fs::read_to_string(out.join("snapshot.json")).unwrap();
+    assert!(info.contains("Research site build") && !info.contains("demo-research"));
+    let out2 = bin()
+        .args([
+            "export",
+            "--token-env",
+            "MS_TEST_TOKEN",
+            "--profile",
+            "minimal",
+            "--out",
+            o,
+            "-q",
+        ])
+        .env("MS_TEST_TOKEN", "demo-editor")
+        .output()
+        .unwrap();
+    assert!(
+        out2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out2.stderr)
+    );
+    // 401 tokens: exit 2 before anything is written.
+    let fresh = dir.path().join("never");
+    for token in ["demo-disabled", "nope"] {
+        let r = run(
+            &["export", "--token", token, "--out", fresh.to_str().unwrap()],
+            2,
+        );
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("401"), "{err}");
+        assert!(
+            !err.contains(token) || token == "nope" && !err.contains("nope"),
+            "the token value is never echoed: {err}"
+        );
+        assert!(!fresh.exists());
+    }
+    // A directory that is not a snapshot.
+    let other = dir.path().join("other");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("x"), "x").unwrap();
+    let r = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--out",
+            other.to_str().unwrap(),
+            "-q",
+        ],
+        2,
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--force"));
+    run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+            other.to_str().unwrap(),
+            "-q",
+            "--force",
+        ],
+        0,
+    );
+    assert!(!other.join("x").exists());
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let r = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--out",
+            out.to_str().unwrap(),
+            "--dry-run",
+        ],
+        0,
+    );
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("177 readable assets") && text.contains("26804 files"),
+        "{text}"
+    );
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn bad_profile_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    fs::write(&p, "sort_by = [\"status\"]\n").unwrap();
+    let r = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            p.to_str().unwrap(),
+            "--out",
+            dir.path().join("d").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("unknown key"));
+}
+
+/// No leak, over generated stores and every usable token: each asset object in every file is
+/// one the token's view can read.
+#[test]
+fn exports_of_generated_stores_never_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in [3u64, 11] {
+        let store_dir = dir.path().join(format!("store{seed}"));
+        generate(&GenerateOptions { assets: 400, seed }, &store_dir).unwrap();
+        let cat = Catalog::new(Store::load(&store_dir).unwrap());
+        for (t, token) in cat.store.tokens.iter().enumerate() {
+            let Ok(view) = cat.view(t as u32) else {
+                continue;
+            };
+            let out = dir.path().join(format!("out{seed}-{t}"));
+            run(
+                &[
+                    "export",
+                    "--store",
+                    store_dir.to_str().unwrap(),
+                    "--token",
+                    &token.token,
+                    "--profile",
+                    "minimal",
+                    "--out",
+                    out.to_str().unwrap(),
+                    "-q",
+                ],
+                0,
+            );
+            for (rel, body) in tree(&out.join("public")) {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let mut ids = vec![];
+                collect_asset_ids(&v, &mut ids);
+                for id in ids {
+                    let a = cat.store.asset_by_id(&id).unwrap();
+                    assert!(view.can_read(a), "token {} sees {id} in {rel}", token.name);
+                }
+            }
+        }
+    }
+}
+
+fn collect_asset_ids(v: &serde_json::Value, ids: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let (Some(id), Some(_)) = (m.get("id").and_then(|i| i.as_str()), m.get("type_name"))
+            {
+                ids.push(id.to_string());
+            }
+            m.values().for_each(|x| collect_asset_ids(x, ids));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_asset_ids(x, ids)),
+        _ => {}
+    }
+}
+
+/// `kill -9` at any moment leaves the previous snapshot intact and nothing partial visible;
+/// the next run removes the stale staging directory.
+#[test]
+fn kill_9_mid_export_leaves_the_previous_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    generate(
+        &GenerateOptions {
+            assets: 3000,
+            seed: 5,
+        },
+        &store_dir,
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let s = store_dir.to_str().unwrap();
+    let o = out.to_str().unwrap();
+    run(
+        &[
+            "export",
+            "--store",
+            s,
+            "--token",
+            "gen-public",
+            "--profile",
+            "minimal",
+            "--out",
+            o,
+            "-q",
+        ],
+        0,
+    );
+    let before = tree(&out);
+    let mut killed_mid_run = 0;
+    let mut killed_while_writing = 0;
+    let staging = |dir: &Path| {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".dist.tmp-")
+            })
+            .count()
+    };
+    // (wait for the staging directory?, then kill after this many ms)
+    for (wait_for_writing, delay_ms) in [(false, 30u64), (true, 0), (true, 40), (true, 200)] {
+        let mut child = bin()
+            .args([
+                "export",
+                "--store",
+                s,
+                "--token",
+                "gen-editor",
+                "--profile",
+                "standard",
+                "--out",
+                o,
+                "-q",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if wait_for_writing {
+            for _ in 0..6000 {
+                if staging(dir.path()) > 0 || child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        if finished {
+            continue;
+        }
+        killed_mid_run += 1;
+        if staging(dir.path()) > 0 {
+            killed_while_writing += 1;
+        }
+        assert_eq!(
+            tree(&out),
+            before,
+            "killed after {delay_ms} ms: the previous snapshot is intact"
+        );
+    }
+    assert!(
+        killed_mid_run > 0,
+        "no kill landed during an export: make the export longer"
+    );
+    assert!(
+        killed_while_writing > 0,
+        "no kill landed while files were being written"
+    );
+    run(
+        &[
+            "export",
+            "--store",
+            s,
+            "--token",
+            "gen-public",
+            "--profile",
+            "minimal",
+            "--out",
+            o,
+            "-q",
+        ],
+        0,
+    );
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".dist.")),
+        "stale staging removed: {names:?}"
+    );
+    assert_eq!(
+        tree(&out),
+        before,
+        "the same export again is byte-identical"
+    );
+}
