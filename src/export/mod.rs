@@ -423,9 +423,21 @@ impl Writer<'_> {
             let first = self.seen.lock().expect("dedupe lock").get(&hash).cloned();
             if let Some(first) = first {
                 let src = self.root.join("public").join(first);
-                fs::hard_link(&src, &full)
-                    .map_err(io_err(format!("linking {}", full.display())))?;
-                return Ok(true);
+                match fs::hard_link(&src, &full) {
+                    Ok(()) => return Ok(true),
+                    // The inode has as many links as the filesystem allows (65,000 on ext4):
+                    // write a fresh copy and link later duplicates to it.
+                    Err(e) if too_many_links(&e) => {
+                        fs::write(&full, body)
+                            .map_err(io_err(format!("writing {}", full.display())))?;
+                        self.seen
+                            .lock()
+                            .expect("dedupe lock")
+                            .insert(hash, rel.to_string());
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(io_err(format!("linking {}", full.display()))(e)),
+                }
             }
         }
         // Inside the staging tree a plain write is enough: nothing is visible until the swap.
@@ -532,9 +544,14 @@ pub fn export(
                         let full = root.join("public").join(&path);
                         fs::create_dir_all(full.parent().expect("in a dir"))
                             .map_err(io_err(format!("creating {}", full.display())))?;
-                        fs::hard_link(&src, &full)
-                            .map_err(io_err(format!("linking {}", full.display())))?;
-                        count_link(true);
+                        match fs::hard_link(&src, &full) {
+                            Ok(()) => count_link(true),
+                            Err(e) if too_many_links(&e) => {
+                                fs::copy(&src, &full)
+                                    .map_err(io_err(format!("writing {}", full.display())))?;
+                            }
+                            Err(e) => return Err(io_err(format!("linking {}", full.display()))(e)),
+                        }
                         local.push(Entry {
                             path: format!("public/{path}"),
                             requests: vec![target],
@@ -632,6 +649,11 @@ pub fn export(
         linked,
         root_hash,
     })
+}
+
+/// `EMLINK`: the file already has the most hard links the filesystem allows.
+fn too_many_links(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error())
 }
 
 fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake3::Hash) -> Entry {

@@ -131,23 +131,23 @@ pub fn url_dir(key: &str) -> String {
     dir
 }
 
-/// `<dir>/~/asset.<data>.json`
+/// `<dir>/~asset.<data>.json`
 pub fn asset_file(dir: &str, data: Data) -> String {
-    format!("{dir}/~/asset.{}.json", data_code(data))
+    format!("{dir}/~asset.{}.json", data_code(data))
 }
 
-/// `<dir>/~/lineage.<data>.json`
+/// `<dir>/~lineage.<data>.json`
 pub fn lineage_file(dir: &str, data: Data) -> String {
-    format!("{dir}/~/lineage.{}.json", data_code(data))
+    format!("{dir}/~lineage.{}.json", data_code(data))
 }
 
-/// `<dir>/~/forbidden.json`: the 403 marker routers look for when no file exists.
+/// `<dir>/~forbidden.json`: the 403 marker routers look for when no file exists.
 pub fn forbidden_file(dir: &str) -> String {
-    format!("{dir}/~/forbidden.json")
+    format!("{dir}/~forbidden.json")
 }
 
 /// A children page file:
-/// `<dir>/~/children/<data>.<sort>.<order>.<types>/<limit>.<page>.json`, where `<types>` is
+/// `<dir>/~children.<data>.<sort>.<order>.<types>.<limit>.<page>.json`, where `<types>` is
 /// `all` or the encoded type codes joined by `,` (sorted, deduplicated).
 pub fn children_file(
     dir: &str,
@@ -167,7 +167,7 @@ pub fn children_file(
             .join(","),
     };
     format!(
-        "{dir}/~/children/{}.{}.{}.{types}/{limit}.{page}.json",
+        "{dir}/~children.{}.{}.{}.{types}.{limit}.{page}.json",
         data_code(data),
         sort_code(sort_by),
         order.as_str()
@@ -227,11 +227,11 @@ mod tests {
         let dir = asset_dir("12:ab/c");
         assert_eq!(
             asset_file(&dir, Data::NONE),
-            "__api/assets/12~3aab~2fc/~/asset.-.json"
+            "__api/assets/12~3aab~2fc/~asset.-.json"
         );
         assert_eq!(
             lineage_file(&dir, Data::ALL),
-            "__api/assets/12~3aab~2fc/~/lineage.uamc.json"
+            "__api/assets/12~3aab~2fc/~lineage.uamc.json"
         );
         assert_eq!(
             children_file(
@@ -243,7 +243,7 @@ mod tests {
                 100,
                 2
             ),
-            "__api/assets/12~3aab~2fc/~/children/u.created-date.desc.~4eews,page/100.2.json"
+            "__api/assets/12~3aab~2fc/~children.u.created-date.desc.~4eews,page.100.2.json"
         );
         assert_eq!(
             url_dir("www.uni.test:8080/News/"),
@@ -258,7 +258,12 @@ mod tests {
             let enc = encode_segment(&s);
             prop_assert_eq!(decode_segment(&enc), Some(s.clone()));
             for part in enc.split('/') {
-                prop_assert!(!part.is_empty() && part != "." && part != ".." && part != "~");
+                prop_assert!(!part.is_empty() && part != "." && part != "..");
+                // Reserved names (`~asset…`, `~children…`…) start with `~` and a non-hex letter.
+                prop_assert!(!part.starts_with("~a") || part[2..].starts_with(|c: char| c.is_ascii_hexdigit()));
+                for reserved in ["~asset", "~lineage", "~children", "~forbidden"] {
+                    prop_assert!(!part.starts_with(reserved));
+                }
                 prop_assert!(!part.starts_with('.'));
                 prop_assert!(part.len() <= MAX_NAME);
                 prop_assert!(part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.~".contains(&b)));

@@ -93,21 +93,26 @@ fn children_pages_are_complete() {
     p.limits = vec![2, 0];
     p.asset_types = vec![None, Some(vec!["news_item".into()])];
     export(&cat, &opts(&cat, "ed", &out, p), &|_| {}).unwrap();
-    let news = out.join("public/__api/assets/5/~/children");
+    let news = out.join("public/__api/assets/5");
     for page in 1..=3 {
         assert!(
-            news.join(format!("-.tree.asc.all/2.{page}.json")).is_file(),
+            news.join(format!("~children.-.tree.asc.all.2.{page}.json"))
+                .is_file(),
             "page {page}"
         );
     }
-    assert!(!news.join("-.tree.asc.all/2.4.json").exists());
-    assert!(news.join("-.tree.asc.news_item/2.1.json").is_file());
+    assert!(!news.join("~children.-.tree.asc.all.2.4.json").exists());
+    assert!(news
+        .join("~children.-.tree.asc.news_item.2.1.json")
+        .is_file());
     assert!(
-        !news.join("-.tree.asc.news_item/2.2.json").exists(),
+        !news
+            .join("~children.-.tree.asc.news_item.2.2.json")
+            .exists(),
         "2 news items: one page"
     );
     assert!(
-        out.join("public/__api/assets/100/~/children/-.tree.asc.all/2.1.json")
+        out.join("public/__api/assets/100/~children.-.tree.asc.all.2.1.json")
             .is_file(),
         "empty page 1"
     );
@@ -151,7 +156,7 @@ fn unreadable_assets_never_reach_a_file() {
             assert!(!text.contains(secret), "{rel} contains {secret}");
         }
     }
-    let forbidden = out.join("public/__api/assets/203/~/forbidden.json");
+    let forbidden = out.join("public/__api/assets/203/~forbidden.json");
     assert_eq!(
         fs::read(forbidden).unwrap(),
         crate::api::response::error_body(403)
