@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Benchmarks whose figures go into closing notes. Peak RSS needs Debian's `time` package.
-# Usage: bash benches/run.sh [ASSETS]   (default 1000000)
+# Benchmarks whose figures go into closing notes. Needs Debian's `time` and `wget`.
+# Usage: bash benches/run.sh [core|export|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-assets="${1:-1000000}"
-cargo bench --bench core -- --assets "$assets"
+what="${1:-all}"
+if [[ $what == core || $what == all ]]; then
+  cargo bench --bench core -- --assets 1000000
+fi
+if [[ $what == export || $what == all ]]; then
+  cargo bench --bench export -- --assets 10000 --profile standard --wget 100000
+  cargo bench --bench export -- --assets 100000 --profile minimal --wget 100000
+  cargo bench --bench export -- --assets 1000000 --profile minimal
+fi
