@@ -44,7 +44,12 @@ impl StopHandle {
 impl Server {
     /// Binds `listen` (e.g. `127.0.0.1:8080`; port 0 picks a free one).
     pub fn bind(catalog: Arc<Catalog>, listen: &str, threads: usize) -> io::Result<Server> {
-        let http = tiny_http::Server::http(listen).map_err(|e| {
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
+        // Accepted sockets inherit TCP_NODELAY on Linux. Without it, tiny_http's separate header
+        // and body writes meet Nagle's algorithm and delayed ACKs: 40 ms per keep-alive response.
+        rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
+        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| {
             io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{listen}: {e}"))
         })?;
         let addr = http
