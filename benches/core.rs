@@ -8,51 +8,16 @@
 //! Inputs are written into a fresh directory and removed afterwards (unless `--keep DIR`), as
 //! `shared/research/limits.md` asks. Figures go to stdout as a Markdown table.
 
+mod common;
+use common::{arg, timed};
+
 use matrix_snapshot::store::Store;
 use matrix_snapshot::{answer, Catalog, Request};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 /// Makes the request target of one kind for an asset.
 type TargetOf<'a> = Box<dyn Fn(u32) -> String + 'a>;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-/// Runs the binary under `/usr/bin/time`, returning (seconds, peak RSS in MiB).
-fn timed(args: &[&str]) -> (f64, Option<f64>) {
-    let bin = env!("CARGO_BIN_EXE_matrix-snapshot");
-    let started = Instant::now();
-    let gnu_time = Path::new("/usr/bin/time").exists();
-    let out = if gnu_time {
-        Command::new("/usr/bin/time")
-            .args(["-f", "PEAK_RSS_KB=%M"])
-            .arg(bin)
-            .args(args)
-            .output()
-    } else {
-        Command::new(bin).args(args).output()
-    }
-    .expect("run matrix-snapshot");
-    let secs = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "matrix-snapshot {args:?} failed:\n{stderr}"
-    );
-    let rss = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("PEAK_RSS_KB="))
-        .next_back()
-        .and_then(|kb| kb.trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0);
-    (secs, rss)
-}
 
 fn dir_bytes(dir: &Path) -> u64 {
     walkdir::WalkDir::new(dir)
@@ -83,7 +48,7 @@ fn main() {
     println!("## matrix-snapshot core benchmark: {assets} assets\n");
     println!("| step | figure |\n|---|---|");
     if !store_dir.join("store.json").exists() {
-        let (secs, rss) = timed(&[
+        let (secs, rss, _) = timed(&[
             "generate",
             "--assets",
             &assets.to_string(),
@@ -101,7 +66,7 @@ fn main() {
         "| store size on disk | {:.1} MiB |",
         dir_bytes(&store_dir) as f64 / 1048576.0
     );
-    let (secs, rss) = timed(&["check", "--store", store_dir.to_str().unwrap()]);
+    let (secs, rss, _) = timed(&["check", "--store", store_dir.to_str().unwrap()]);
     println!(
         "| load + validate + token views (`check`) | {secs:.2} s, peak RSS {} |",
         fmt_mib(rss)

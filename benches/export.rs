@@ -13,42 +13,13 @@
 //!
 //! Everything is written under a fresh scratch directory and deleted at the end.
 
+mod common;
+use common::{arg, timed, BIN};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_matrix-snapshot");
-
-/// Runs the binary under `/usr/bin/time`: (seconds, peak RSS MiB, stderr).
-fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "PEAK_RSS_KB=%M", BIN])
-        .args(args)
-        .output()
-        .expect("run matrix-snapshot under /usr/bin/time (apt-get install time)");
-    let secs = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "matrix-snapshot {args:?} failed:\n{stderr}"
-    );
-    let rss = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("PEAK_RSS_KB="))
-        .next_back()
-        .and_then(|kb| kb.trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0);
-    (secs, rss, stderr)
-}
 
 struct ManifestSummary {
     sizes: Vec<u64>,
