@@ -7,11 +7,16 @@ use std::fs;
 fn help_teaches() {
     let out = run(&["--help"], 0);
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "check", "generate", "Exit codes"] {
+    for word in ["export", "serve", "check", "generate", "Exit codes"] {
         assert!(text.contains(word), "--help mentions {word}:\n{text}");
     }
-    let out = run(&["serve", "--help"], 0);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("EXAMPLES"));
+    for command in ["export", "serve", "check", "generate"] {
+        let out = run(&[command, "--help"], 0);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("EXAMPLES"),
+            "{command} --help has examples"
+        );
+    }
 }
 
 #[test]
