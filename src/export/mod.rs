@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -781,7 +781,6 @@ fn swap_into_place(staging: PathBuf, out: &Path) -> Result<(), ExportError> {
         "removing the previous snapshot {}",
         staging.display()
     )))?;
-    let _ = io::stderr().flush();
     Ok(())
 }
 
