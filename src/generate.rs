@@ -2324,12 +2324,12 @@ fn mix(a: u64, b: u64) -> u64 {
 /// SplitMix64 outputs. Written out here rather than taken from a crate so the
 /// generated stores never change with a dependency's version: the tests pin
 /// its first outputs.
-struct Rng {
+pub(crate) struct Rng {
     s: [u64; 4],
 }
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut sm = seed;
         Self {
             s: [
@@ -2356,17 +2356,17 @@ impl Rng {
 
     /// A number in `0..n` (`n > 0`), by multiply-shift (Lemire); the bias is
     /// below 2^-40 for the ranges used here and, above all, deterministic.
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         debug_assert!(n > 0);
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// True with probability `num / den`.
-    fn chance(&mut self, num: u64, den: u64) -> bool {
+    pub(crate) fn chance(&mut self, num: u64, den: u64) -> bool {
         self.below(den) < num
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 

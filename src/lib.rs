@@ -8,7 +8,11 @@
 //! 1. [`store`]: load a store (`shared/spec/store-format.md`) → [`Store`];
 //! 2. [`access`]: a token's [`View`] (who may read what, spec §4);
 //! 3. [`api`]: [`answer`] a [`Request`] with the exact [`Response`] the live API gives;
-//! 4. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
+//! 4. [`export`]: write a token's view as static files, a manifest and router configs;
+//! 5. [`route`]: which snapshot file answers a request (the rules every router config encodes);
+//!    [`router`]: the configs per web server or CDN; `preview` serves with it and
+//!    [`conformance`] checks any host against [`answer`];
+//! 6. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
 //!
 //! ```no_run
 //! use matrix_snapshot::{answer, Catalog, Request, Store};
@@ -22,9 +26,12 @@
 
 pub mod access;
 pub mod api;
+pub mod conformance;
 pub mod demo;
 pub mod export;
 pub mod generate;
+pub mod route;
+pub mod router;
 pub mod serve;
 pub mod store;
 

@@ -84,6 +84,17 @@ pub struct ExportArgs {
     /// Write every file in full instead of hard-linking identical bodies.
     #[arg(long, help_heading = "Output")]
     no_dedupe: bool,
+    /// Routers serve the snapshot without checking the token (anyone who can reach the host
+    /// reads what this token reads). Default: a request needs `Authorization: Bearer <token>`,
+    /// as the live API does.
+    #[arg(long, help_heading = "Routers")]
+    public: bool,
+    /// Answer cross-origin requests from ORIGIN (CORS headers and OPTIONS preflights).
+    #[arg(long, value_name = "ORIGIN", help_heading = "Routers")]
+    cors: Option<String>,
+    /// `Cache-Control` of 200 answers [default: no-cache: revalidate with the ETag every time].
+    #[arg(long, value_name = "VALUE", help_heading = "Routers")]
+    cache_control: Option<String>,
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
@@ -135,6 +146,11 @@ impl ExportArgs {
             out: self.out.clone(),
             force: self.force,
             dedupe: !self.no_dedupe,
+            routing: export::Routing {
+                public: self.public,
+                cors: self.cors.clone(),
+                cache_control: self.cache_control.clone(),
+            },
         };
         let token_name = &catalog.store.tokens[token as usize].name;
         if self.dry_run {

@@ -2,8 +2,10 @@
 //! into library calls and do no work of their own.
 
 mod check;
+mod conformance;
 mod export;
 mod generate;
+mod preview;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +34,8 @@ pub struct Cli {
 enum Command {
     Export(export::ExportArgs),
     Serve(serve::ServeArgs),
+    Preview(preview::PreviewArgs),
+    Conformance(conformance::ConformanceArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
 }
@@ -75,6 +79,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Export(args) => args.run(),
         Command::Serve(args) => args.run(),
+        Command::Preview(args) => args.run(),
+        Command::Conformance(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),
     }

@@ -18,6 +18,7 @@ pub use profile::{Profile, ProfileError};
 
 use crate::access::View;
 use crate::api::{answer, Catalog, Data, Request, SortKey, SortOrder};
+use crate::route::{self, RouteSpec};
 use crate::store::url::{self, Scheme};
 use crate::store::AssetIdx;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -28,6 +29,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// Error documents in every snapshot: the five statuses and the "not exported" 404.
+const ERROR_FILES: u64 = 6;
 
 /// The snapshot format written in `snapshot.json`.
 pub const SNAPSHOT_FORMAT: &str = "matrix-snapshot/1";
@@ -60,6 +64,19 @@ pub struct ExportOptions {
     pub force: bool,
     /// Hard-link identical bodies (default on).
     pub dedupe: bool,
+    /// How routers answer: token check or public, CORS, caching (`_routers/routes.json`).
+    pub routing: Routing,
+}
+
+/// Router options of an export (they shape `_routers/`, never a body).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    /// `--public`: routers do not check the token.
+    pub public: bool,
+    /// `--cors ORIGIN`.
+    pub cors: Option<String>,
+    /// `--cache-control VALUE` of 200 answers (default [`crate::route::DEFAULT_CACHE_CONTROL`]).
+    pub cache_control: Option<String>,
 }
 
 /// Why an export did not happen.
@@ -373,10 +390,10 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     Ok(Estimate {
         assets: readable.len() as u64,
         forbidden,
-        files: per_asset.iter().map(|p| p.0).sum::<u64>() + forbidden + 5,
+        files: per_asset.iter().map(|p| p.0).sum::<u64>() + forbidden + ERROR_FILES,
         aliases: per_asset.iter().map(|p| p.1).sum(),
         bytes: scale(per_asset.iter().map(|p| p.2).sum()),
-        disk_bytes: scale(per_asset.iter().map(|p| p.3).sum()) + (forbidden + 5) * BLOCK,
+        disk_bytes: scale(per_asset.iter().map(|p| p.3).sum()) + (forbidden + ERROR_FILES) * BLOCK,
         sampled,
     })
 }
@@ -517,6 +534,21 @@ pub fn export(
         count_link(writer.put(&rel, &body, hash)?);
         entries.push(entry(&rel, vec![], status, &body, hash));
     }
+    // The routing table and the body of requests the profile left out.
+    let routes = RouteSpec::new(
+        &opts.profile,
+        (!opts.routing.public).then_some(token.token.as_str()),
+        opts.routing.cors.clone(),
+        opts.routing.cache_control.clone(),
+    );
+    let body = routes.not_exported_body();
+    let hash = blake3::hash(&body);
+    count_link(writer.put(route::NOT_EXPORTED_FILE, &body, hash)?);
+    entries.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
+    crate::router::write_all(root, &routes).map_err(io_err(format!(
+        "writing {}",
+        root.join("_routers").display()
+    )))?;
 
     let readable: Vec<AssetIdx> = view.readable().collect();
     let done = std::sync::atomic::AtomicU64::new(0);

@@ -95,25 +95,33 @@ pub fn decode_segment(enc: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The data code in file names: the letters of `urls attributes metadata contents` asked for,
-/// `uamc` order; `-` for none.
+/// The data code in file names: four positions, `u`rls `a`ttributes `m`etadata `c`ontents,
+/// each its letter when asked for and `-` when not (`uamc` = all, `----` = none, `u--c`). Fixed
+/// width so routers build it by concatenation, with no special case for "none".
 pub fn data_code(data: Data) -> String {
-    let code: String = Data::ITEMS
+    Data::ITEMS
         .iter()
         .zip(['u', 'a', 'm', 'c'])
-        .filter(|((d, _), _)| data.has(*d))
-        .map(|(_, c)| c)
-        .collect();
-    if code.is_empty() {
-        "-".to_string()
-    } else {
-        code
-    }
+        .map(|((d, _), c)| if data.has(*d) { c } else { '-' })
+        .collect()
 }
 
 /// The sort code: `tree` or the key with `.` written as `-`.
 pub fn sort_code(sort_by: Option<SortKey>) -> String {
     sort_by.map_or_else(|| "tree".to_string(), |k| k.as_str().replace('.', "-"))
+}
+
+/// The code of an `asset_types` filter in file names: `all` when unfiltered, else the encoded
+/// type codes (sorted, distinct) joined by `,`.
+pub fn types_code(types: Option<&[String]>) -> String {
+    match types {
+        None => "all".to_string(),
+        Some(t) => t
+            .iter()
+            .map(|t| encode_segment(t).replace('/', ""))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 /// The directory of an asset by id: `__api/assets/<id>`.
@@ -158,14 +166,7 @@ pub fn children_file(
     limit: u64,
     page: u64,
 ) -> String {
-    let types = match types {
-        None => "all".to_string(),
-        Some(t) => t
-            .iter()
-            .map(|t| encode_segment(t).replace('/', ""))
-            .collect::<Vec<_>>()
-            .join(","),
-    };
+    let types = types_code(types);
     format!(
         "{dir}/~children.{}.{}.{}.{types}.{limit}.{page}.json",
         data_code(data),
@@ -227,7 +228,7 @@ mod tests {
         let dir = asset_dir("12:ab/c");
         assert_eq!(
             asset_file(&dir, Data::NONE),
-            "__api/assets/12~3aab~2fc/~asset.-.json"
+            "__api/assets/12~3aab~2fc/~asset.----.json"
         );
         assert_eq!(
             lineage_file(&dir, Data::ALL),
@@ -243,7 +244,7 @@ mod tests {
                 100,
                 2
             ),
-            "__api/assets/12~3aab~2fc/~children.u.created-date.desc.~4eews,page.100.2.json"
+            "__api/assets/12~3aab~2fc/~children.u---.created-date.desc.~4eews,page.100.2.json"
         );
         assert_eq!(
             url_dir("www.uni.test:8080/News/"),

@@ -13,6 +13,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         out: out.to_path_buf(),
         force: false,
         dedupe: true,
+        routing: Default::default(),
     }
 }
 
@@ -96,23 +97,23 @@ fn children_pages_are_complete() {
     let news = out.join("public/__api/assets/5");
     for page in 1..=3 {
         assert!(
-            news.join(format!("~children.-.tree.asc.all.2.{page}.json"))
+            news.join(format!("~children.----.tree.asc.all.2.{page}.json"))
                 .is_file(),
             "page {page}"
         );
     }
-    assert!(!news.join("~children.-.tree.asc.all.2.4.json").exists());
+    assert!(!news.join("~children.----.tree.asc.all.2.4.json").exists());
     assert!(news
-        .join("~children.-.tree.asc.news_item.2.1.json")
+        .join("~children.----.tree.asc.news_item.2.1.json")
         .is_file());
     assert!(
         !news
-            .join("~children.-.tree.asc.news_item.2.2.json")
+            .join("~children.----.tree.asc.news_item.2.2.json")
             .exists(),
         "2 news items: one page"
     );
     assert!(
-        out.join("public/__api/assets/100/~children.-.tree.asc.all.2.1.json")
+        out.join("public/__api/assets/100/~children.----.tree.asc.all.2.1.json")
             .is_file(),
         "empty page 1"
     );

@@ -1,9 +1,10 @@
 //! `serve`: the Content API over HTTP/1.1, answering every request through [`crate::answer`]
 //! unchanged. It is the dev server and the live oracle that tests (and later `crawl`) talk to.
+//! `preview` runs the same server over a snapshot's files ([`crate::route::preview`]).
 //!
 //! It decides nothing: it turns an HTTP request into a [`Request`] (raw target, `Authorization`,
-//! `Host`) and writes the [`Response`] back, with one access-log line per request on stderr
-//! (never the token).
+//! `Host`), hands it to its handler and writes the [`Response`] back, with one access-log line
+//! per request on stderr (never the token).
 
 use crate::api::{answer, Catalog, Request, Response};
 use crate::store::url::Scheme;
@@ -13,10 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What a server answers with.
+pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
 /// A bound server, ready to [`Server::run`].
 pub struct Server {
     http: Arc<tiny_http::Server>,
-    catalog: Arc<Catalog>,
+    handler: Handler,
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     threads: usize,
@@ -42,8 +46,13 @@ impl StopHandle {
 }
 
 impl Server {
-    /// Binds `listen` (e.g. `127.0.0.1:8080`; port 0 picks a free one).
+    /// Binds `listen` (e.g. `127.0.0.1:8080`; port 0 picks a free one) to answer from a catalog.
     pub fn bind(catalog: Arc<Catalog>, listen: &str, threads: usize) -> io::Result<Server> {
+        Server::bind_handler(Arc::new(move |r| answer(&catalog, r)), listen, threads)
+    }
+
+    /// Binds `listen` to answer with `handler`.
+    pub fn bind_handler(handler: Handler, listen: &str, threads: usize) -> io::Result<Server> {
         let listener = std::net::TcpListener::bind(listen)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
         // Accepted sockets inherit TCP_NODELAY on Linux. Without it, tiny_http's separate header
@@ -58,7 +67,7 @@ impl Server {
             .ok_or_else(|| io::Error::other("not an IP listener"))?;
         Ok(Server {
             http: Arc::new(http),
-            catalog,
+            handler,
             addr,
             stopping: Arc::new(AtomicBool::new(false)),
             threads: threads.max(1),
@@ -125,7 +134,7 @@ impl Server {
             host: header("Host"),
             scheme: Scheme::Http,
         };
-        let response = answer(&self.catalog, &req);
+        let response = (self.handler)(&req);
         let line = self.log.then(|| {
             let peer = request
                 .remote_addr()

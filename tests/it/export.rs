@@ -188,7 +188,7 @@ fn dry_run_writes_nothing() {
     );
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(
-        text.contains("177 readable assets") && text.contains("26804 files"),
+        text.contains("177 readable assets") && text.contains("26805 files"),
         "{text}"
     );
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -5,6 +5,7 @@
 //! `cli` checks exit codes and messages for bad input.
 
 mod cli;
+mod conformance;
 mod export;
 mod golden;
 mod properties;

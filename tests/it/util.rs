@@ -43,8 +43,15 @@ pub struct Served {
 impl Served {
     /// Starts `serve` with extra args on a free port and waits until it listens.
     pub fn start(args: &[&str]) -> Served {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--quiet"];
+        all.extend_from_slice(args);
+        Served::spawn(&all)
+    }
+
+    /// Runs the binary with `args` (a server that says `http://ADDR/` on stderr once it
+    /// listens) and waits until it listens.
+    pub fn spawn(args: &[&str]) -> Served {
         let mut child = bin()
-            .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -58,7 +65,7 @@ impl Served {
             if stderr.read_line(&mut line).expect("read stderr") == 0 {
                 panic!("serve exited before listening: {:?}", child.wait());
             }
-            if let Some(rest) = line.trim().split("listening on http://").nth(1) {
+            if let Some(rest) = line.trim().split(" on http://").nth(1) {
                 break rest.split('/').next().expect("addr").to_string();
             }
         };

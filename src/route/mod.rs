@@ -1,0 +1,374 @@
+//! Stage 5: which snapshot file answers a request — the rules every router config encodes
+//! (`docs/routing.md`).
+//!
+//! A snapshot cannot run [`crate::answer`]: it only has files. [`resolve`] is the reference
+//! router over those files: it decides a status and the file whose bytes are the body from the
+//! request alone plus "does this file exist?", which is all a static host can ask. `preview`
+//! serves with it, and the host configs in `templates/` encode the same steps; the conformance
+//! harness ([`crate::conformance`]) checks every one of them against `answer()`.
+//!
+//! Steps, in the API's check order (spec §3): CORS preflight → 405 method → (outside `/__api/`:
+//! 404) → 401 token → 404 endpoint → 400 parameters → the file, if it exists: 200 → 403 when the
+//! id's `~forbidden.json` marker exists → 404 when the asset's anchor file does not → 404 "not
+//! exported" when a parameter value is outside the profile → 404 (a page past the end).
+
+use crate::api::request::{self, Endpoint, Params, Query, Target};
+use crate::api::response::{self, AuthProblem};
+use crate::api::{Data, SortKey};
+use crate::export::path;
+use crate::export::Profile;
+use crate::store::url;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub mod preview;
+
+/// Where an export writes its routing table, relative to the snapshot directory.
+pub const ROUTES_FILE: &str = "_routers/routes.json";
+/// The format of [`ROUTES_FILE`].
+pub const ROUTES_FORMAT: &str = "matrix-snapshot-routes/1";
+/// The body of a request the profile left out, relative to the web root.
+pub const NOT_EXPORTED_FILE: &str = "__api/~/errors/404-not-exported.json";
+/// `Cache-Control` of 200 answers unless the export says otherwise: caches keep the body but
+/// revalidate it (with its `ETag`) on every use, so a new snapshot is seen at once.
+pub const DEFAULT_CACHE_CONTROL: &str = "no-cache";
+
+/// Who may read the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// Requests must carry the export's token (`Authorization: Bearer …`), as the live API asks.
+    Token,
+    /// No token check (`export --public`).
+    Public,
+}
+
+/// One sort of children pages: the `sort_by` value (`None` = tree order) and its file code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortEntry {
+    /// The `sort_by` value, as the API spells it.
+    pub sort_by: Option<String>,
+    /// Its code in file names.
+    pub code: String,
+}
+
+/// One `asset_types` filter: the type codes (sorted, distinct; empty = unfiltered) and its code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypesEntry {
+    /// The type codes.
+    pub types: Vec<String>,
+    /// Its code in file names.
+    pub code: String,
+}
+
+/// The routing table of one snapshot (`_routers/routes.json`): everything a router needs
+/// besides the files. Host configs are rendered from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteSpec {
+    /// [`ROUTES_FORMAT`].
+    pub format: String,
+    /// Token check or public.
+    pub auth: Auth,
+    /// SHA-256 (hex) of the token, for hosts that can hash; `None` when public.
+    pub token_sha256: Option<String>,
+    /// `--cors ORIGIN`.
+    pub cors: Option<String>,
+    /// `Cache-Control` of 200 answers.
+    pub cache_control: String,
+    /// Data codes of asset and lineage files.
+    pub data: Vec<String>,
+    /// Data codes of children pages.
+    pub children_data: Vec<String>,
+    /// Sorts of children pages.
+    pub sort_by: Vec<SortEntry>,
+    /// `asc` / `desc`.
+    pub sort_order: Vec<String>,
+    /// Page sizes.
+    pub limits: Vec<u64>,
+    /// `asset_types` filters.
+    pub asset_types: Vec<TypesEntry>,
+    /// The file every readable asset's directory holds (the asset with the first data code):
+    /// "the asset exists" for routers.
+    pub anchor: String,
+}
+
+/// SHA-256 of a token, hex.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl RouteSpec {
+    /// The routing table of an export of `profile`.
+    pub fn new(
+        profile: &Profile,
+        token: Option<&str>,
+        cors: Option<String>,
+        cache_control: Option<String>,
+    ) -> RouteSpec {
+        let codes = |v: &[Data]| v.iter().map(|d| path::data_code(*d)).collect::<Vec<_>>();
+        let data = codes(&profile.data);
+        RouteSpec {
+            format: ROUTES_FORMAT.to_string(),
+            auth: if token.is_some() {
+                Auth::Token
+            } else {
+                Auth::Public
+            },
+            token_sha256: token.map(token_hash),
+            cors,
+            cache_control: cache_control.unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string()),
+            anchor: format!("~asset.{}.json", data[0]),
+            data,
+            children_data: codes(&profile.children_data),
+            sort_by: profile
+                .sort_by
+                .iter()
+                .map(|k| SortEntry {
+                    sort_by: k.map(|k| k.as_str().to_string()),
+                    code: path::sort_code(*k),
+                })
+                .collect(),
+            sort_order: profile
+                .sort_order
+                .iter()
+                .map(|o| o.as_str().to_string())
+                .collect(),
+            limits: profile.limits.clone(),
+            asset_types: profile
+                .asset_types
+                .iter()
+                .map(|t| TypesEntry {
+                    types: t.clone().unwrap_or_default(),
+                    code: path::types_code(t.as_deref()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The body of the "not exported" 404: what this snapshot holds, so a client sees at once
+    /// which values to ask for instead.
+    pub fn not_exported_body(&self) -> Vec<u8> {
+        let exported = serde_json::json!({
+            "data": self.data.iter().map(|c| code_to_data(c)).collect::<Vec<_>>(),
+            "children_data": self.children_data.iter().map(|c| code_to_data(c)).collect::<Vec<_>>(),
+            "sort_by": self.sort_by.iter().map(|s| s.sort_by.clone()).collect::<Vec<_>>(),
+            "sort_order": self.sort_order,
+            "limit": self.limits,
+            "asset_types": self.asset_types.iter().map(|t| t.types.join(",")).collect::<Vec<_>>(),
+        });
+        let mut body = serde_json::to_vec(&serde_json::json!({
+            "code": 404,
+            "message": "Not exported: this snapshot does not hold this variant of the route",
+            "exported": exported,
+        }))
+        .expect("JSON value serializes");
+        body.shrink_to_fit();
+        body
+    }
+}
+
+/// `u-m-` → `urls,metadata` (the `data` value a client sends).
+fn code_to_data(code: &str) -> String {
+    Data::ITEMS
+        .iter()
+        .zip(code.chars())
+        .filter(|(_, c)| *c != '-')
+        .map(|((_, name), _)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What kind of answer a request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A route's file (200).
+    File,
+    /// One of the API's fixed error bodies.
+    Error,
+    /// The "not exported" 404: the profile left this variant out.
+    NotExported,
+    /// A CORS preflight (204, no body).
+    Preflight,
+}
+
+/// The decision for one request: status, the file (relative to the web root) whose bytes are
+/// the body, and the headers besides `Content-Type`, `Content-Length` and caching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// Status code.
+    pub status: u16,
+    /// The body's file under the web root (`None`: no body).
+    pub file: Option<String>,
+    /// `WWW-Authenticate`, `Allow`, CORS headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Which kind of answer.
+    pub kind: Kind,
+}
+
+impl Routed {
+    fn error(status: u16) -> Routed {
+        Routed {
+            status,
+            file: Some(format!("__api/~/errors/{status}.json")),
+            headers: Vec::new(),
+            kind: Kind::Error,
+        }
+    }
+}
+
+/// Why a token does not open the snapshot: checked as the live API does (spec §3 401).
+fn check_token(spec: &RouteSpec, authorization: Option<&str>) -> Result<(), AuthProblem> {
+    let header = authorization.ok_or(AuthProblem::Missing)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .filter(|t| !t.is_empty() && !t.chars().any(char::is_whitespace))
+        .ok_or(AuthProblem::Malformed)?;
+    match &spec.token_sha256 {
+        Some(h) if *h == token_hash(token) => Ok(()),
+        _ => Err(AuthProblem::InvalidToken),
+    }
+}
+
+/// Routes one request over a snapshot whose files `exists` can see (paths relative to the web
+/// root). `target` is the raw request target (`/path?query`, not normalised).
+pub fn resolve(
+    spec: &RouteSpec,
+    method: &str,
+    target: &str,
+    authorization: Option<&str>,
+    exists: &dyn Fn(&str) -> bool,
+) -> Routed {
+    let mut routed = decide(spec, method, target, authorization, exists);
+    if let Some(origin) = &spec.cors {
+        routed
+            .headers
+            .push(("Access-Control-Allow-Origin", origin.clone()));
+        routed.headers.push(("Vary", "Origin".to_string()));
+    }
+    routed
+}
+
+fn decide(
+    spec: &RouteSpec,
+    method: &str,
+    target: &str,
+    authorization: Option<&str>,
+    exists: &dyn Fn(&str) -> bool,
+) -> Routed {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let in_api = path.starts_with("/__api/");
+    if in_api && method == "OPTIONS" && spec.cors.is_some() {
+        return Routed {
+            status: 204,
+            file: None,
+            headers: vec![
+                ("Access-Control-Allow-Methods", response::ALLOW.to_string()),
+                ("Access-Control-Allow-Headers", "Authorization".to_string()),
+            ],
+            kind: Kind::Preflight,
+        };
+    }
+    if method != "GET" && method != "HEAD" {
+        let mut r = Routed::error(405);
+        r.headers.push(("Allow", response::ALLOW.to_string()));
+        return r;
+    }
+    if !in_api {
+        return Routed::error(404);
+    }
+    if spec.auth == Auth::Token {
+        if let Err(problem) = check_token(spec, authorization) {
+            let mut r = Routed::error(401);
+            r.headers.push(("WWW-Authenticate", problem.challenge()));
+            return r;
+        }
+    }
+    let Some((target, endpoint)) = request::route(path) else {
+        return Routed::error(404);
+    };
+    let Ok(params) = Params::parse(&Query::parse(query), &target, endpoint) else {
+        return Routed::error(400);
+    };
+    let dir = match &target {
+        Target::Id(id) => path::asset_dir(id),
+        Target::ByUrl => match params.url.as_deref().and_then(url::key) {
+            Some(key) => path::url_dir(&key),
+            None => return Routed::error(404),
+        },
+    };
+    let file = match endpoint {
+        Endpoint::Asset => path::asset_file(&dir, params.data),
+        Endpoint::Lineage => path::lineage_file(&dir, params.data),
+        Endpoint::Children => path::children_file(
+            &dir,
+            params.data,
+            params.sort_by,
+            params.sort_order,
+            params.asset_types.as_deref(),
+            params.limit,
+            params.page,
+        ),
+    };
+    if exists(&file) {
+        return Routed {
+            status: 200,
+            file: Some(file),
+            headers: Vec::new(),
+            kind: Kind::File,
+        };
+    }
+    if matches!(target, Target::Id(_)) && exists(&path::forbidden_file(&dir)) {
+        return Routed::error(403);
+    }
+    if !exists(&format!("{dir}/{}", spec.anchor)) {
+        return Routed::error(404);
+    }
+    if !spec.holds(endpoint, &params) {
+        return Routed {
+            status: 404,
+            file: Some(NOT_EXPORTED_FILE.to_string()),
+            headers: Vec::new(),
+            kind: Kind::NotExported,
+        };
+    }
+    Routed::error(404) // a children page past the end
+}
+
+impl RouteSpec {
+    /// Whether the profile holds this variant of the endpoint (valid parameters assumed).
+    pub fn holds(&self, endpoint: Endpoint, p: &Params) -> bool {
+        let data = path::data_code(p.data);
+        match endpoint {
+            Endpoint::Asset | Endpoint::Lineage => self.data.contains(&data),
+            Endpoint::Children => {
+                let sort = path::sort_code(p.sort_by);
+                let types = path::types_code(p.asset_types.as_deref());
+                self.children_data.contains(&data)
+                    && self.sort_by.iter().any(|s| s.code == sort)
+                    && self.sort_order.iter().any(|o| o == p.sort_order.as_str())
+                    && self.limits.contains(&p.limit)
+                    && self.asset_types.iter().any(|t| t.code == types)
+            }
+        }
+    }
+}
+
+/// Every `sort_by` value the API accepts (both spellings of `status_changed.userid`) with its
+/// file code: routers validate against this list, whatever the profile holds.
+pub fn sort_keys() -> Vec<(&'static str, String)> {
+    let mut keys: Vec<(&'static str, String)> = SortKey::ALL
+        .iter()
+        .map(|(k, name)| (*name, path::sort_code(Some(*k))))
+        .collect();
+    keys.push((
+        "status_changed.user_id",
+        path::sort_code(SortKey::parse("status_changed.user_id")),
+    ));
+    keys
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! `preview`: serve a snapshot directory with [`resolve`] — the routing every host config
+//! encodes — reading only the snapshot (its `public/` files and `_routers/routes.json`), never the
+//! store. A snapshot can be tried without installing a web server.
+
+use super::{resolve, Kind, RouteSpec, ROUTES_FILE, ROUTES_FORMAT};
+use crate::api::response::CONTENT_TYPE;
+use crate::api::{Request, Response};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A snapshot opened for serving.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The web root (`DIR/public`).
+    pub public: PathBuf,
+    /// The routing table.
+    pub routes: RouteSpec,
+}
+
+/// Why a directory cannot be previewed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Not a snapshot, or one written before routing tables existed.
+    #[error("{} is not a snapshot directory with a routing table ({} is missing): run `matrix-snapshot export --out {}` first", .0.display(), ROUTES_FILE, .0.display())]
+    NoRoutes(PathBuf),
+    /// Unreadable or wrong format.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The routing table.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Snapshot {
+    /// Opens `dir` (a directory written by `export`).
+    pub fn open(dir: &Path) -> Result<Snapshot, OpenError> {
+        let path = dir.join(ROUTES_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(OpenError::NoRoutes(dir.to_path_buf()))
+            }
+            Err(e) => {
+                return Err(OpenError::Invalid {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        let routes: RouteSpec = serde_json::from_str(&text).map_err(|e| OpenError::Invalid {
+            path: path.display().to_string(),
+            message: format!("line {}: {e}", e.line()),
+        })?;
+        if routes.format != ROUTES_FORMAT {
+            return Err(OpenError::Invalid {
+                path: path.display().to_string(),
+                message: format!(
+                    "format {:?}, this matrix-snapshot reads {ROUTES_FORMAT:?}: re-export the snapshot",
+                    routes.format
+                ),
+            });
+        }
+        Ok(Snapshot {
+            public: dir.join("public"),
+            routes,
+        })
+    }
+
+    /// Answers one request from the snapshot's files.
+    pub fn answer(&self, req: &Request) -> Response {
+        let exists = |rel: &str| self.public.join(rel).is_file();
+        let routed = resolve(
+            &self.routes,
+            &req.method,
+            &req.target,
+            req.authorization.as_deref(),
+            &exists,
+        );
+        let body = match &routed.file {
+            Some(rel) => match fs::read(self.public.join(rel)) {
+                Ok(b) => b,
+                // Deleted between the check and the read, or an export without its error files.
+                Err(_) => return Response::error(500),
+            },
+            None => Vec::new(),
+        };
+        let mut headers = Vec::new();
+        if routed.kind != Kind::Preflight {
+            headers.push(("Content-Type", CONTENT_TYPE.to_string()));
+        }
+        headers.push(("Content-Length", body.len().to_string()));
+        if routed.kind == Kind::File {
+            headers.push(("ETag", etag(&body)));
+            headers.push(("Cache-Control", self.routes.cache_control.clone()));
+        }
+        headers.extend(routed.headers);
+        let response = Response {
+            status: routed.status,
+            headers,
+            body,
+        };
+        if req.method == "HEAD" {
+            response.without_body()
+        } else {
+            response
+        }
+    }
+}
+
+/// The `ETag` of a body: its blake3, quoted (strong validator; the manifest holds the same hash).
+pub fn etag(body: &[u8]) -> String {
+    format!("\"{}\"", blake3::hash(body).to_hex())
+}

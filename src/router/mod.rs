@@ -1,0 +1,82 @@
+//! Stage 6: router configs — one per web server or CDN — that make a static host answer a
+//! snapshot's routes as the live API does (`docs/hosting.md`).
+//!
+//! Each host's files are Tera templates in `templates/` (embedded in the binary), rendered from
+//! the snapshot's [`RouteSpec`] into `DIR/_routers/<host>/` by `export`. Rendered files stay
+//! deterministic and secret-free: the snapshot's absolute path, the listen address and (for hosts
+//! that cannot hash) the token are placeholders, which [`fill`] replaces when `matrix-snapshot
+//! router` prints a config.
+
+use crate::route::{self, RouteSpec};
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Placeholder for the snapshot directory's absolute path.
+pub const SNAPSHOT_DIR: &str = "@@SNAPSHOT_DIR@@";
+/// Placeholder for `host:port` to listen on.
+pub const LISTEN: &str = "@@LISTEN@@";
+/// Placeholder for the token in plain text (hosts that cannot hash it).
+pub const TOKEN: &str = "@@TOKEN@@";
+
+/// A host a snapshot can be deployed to.
+#[derive(Debug, Clone, Copy)]
+pub struct Host {
+    /// Name on the command line and directory under `_routers/`.
+    pub name: &'static str,
+    /// Files: (name under `_routers/<host>/`, template source). The first is what `router`
+    /// prints.
+    pub files: &'static [(&'static str, &'static str)],
+    /// Whether the config needs the token in plain text (`@@TOKEN@@`).
+    pub needs_token: bool,
+}
+
+/// Every host with configs, in the order `router --help` lists them.
+pub const HOSTS: &[Host] = &[];
+
+/// The host called `name`.
+pub fn host(name: &str) -> Option<&'static Host> {
+    HOSTS.iter().find(|h| h.name == name)
+}
+
+/// Renders one template of a host from the routing table.
+pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
+    let mut context = tera::Context::from_serialize(spec)?;
+    context.insert("sort_keys", &route::sort_keys());
+    context.insert("not_exported_file", route::NOT_EXPORTED_FILE);
+    context.insert("snapshot_dir", SNAPSHOT_DIR);
+    context.insert("listen", LISTEN);
+    context.insert("token", TOKEN);
+    tera::Tera::one_off(template, &context, false)
+}
+
+/// Writes `_routers/routes.json` and every host's files under `root/_routers/`.
+pub fn write_all(root: &Path, spec: &RouteSpec) -> io::Result<()> {
+    let dir = root.join("_routers");
+    fs::create_dir_all(&dir)?;
+    let mut json = serde_json::to_vec_pretty(spec).expect("route spec serializes");
+    json.push(b'\n');
+    fs::write(root.join(route::ROUTES_FILE), json)?;
+    for h in HOSTS {
+        for (name, template) in h.files {
+            let text = render(template, spec).map_err(|e| {
+                io::Error::other(format!("rendering the {} template {name}: {e:?}", h.name))
+            })?;
+            let path = dir.join(h.name).join(name);
+            fs::create_dir_all(path.parent().expect("has a parent"))?;
+            fs::write(path, text)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the placeholders of a rendered config.
+pub fn fill(text: &str, snapshot_dir: &Path, listen: &str, token: Option<&str>) -> String {
+    let mut out = text
+        .replace(SNAPSHOT_DIR, &snapshot_dir.to_string_lossy())
+        .replace(LISTEN, listen);
+    if let Some(t) = token {
+        out = out.replace(TOKEN, t);
+    }
+    out
+}

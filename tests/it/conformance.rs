@@ -1,0 +1,265 @@
+//! The conformance harness against `preview` (the reference router over a snapshot's files):
+//! 100 % agreement with `answer()` on 10,000+ requests for the demo store and a generated one,
+//! and proof that the harness notices a wrong answer.
+
+use crate::util::{bin, run, Served};
+use matrix_snapshot::conformance::{self, Harness, Tally};
+use matrix_snapshot::{Catalog, Store};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+fn demo() -> Catalog {
+    Catalog::new(matrix_snapshot::demo::store().expect("demo store"))
+}
+
+/// Exports with the CLI into `dir/out` and returns the snapshot path.
+fn export(dir: &Path, args: &[&str]) -> std::path::PathBuf {
+    let out = dir.join("out");
+    let mut all = vec!["export", "--quiet", "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(&all, 0);
+    out
+}
+
+/// Starts `preview` on the snapshot and replays `n` requests.
+fn check_preview(cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> (Tally, Vec<u16>) {
+    let harness = Harness::open(cat, snapshot).expect("harness");
+    let cases = harness.corpus(seed, n);
+    let statuses = cases.iter().map(|c| harness.expect_status(c)).collect();
+    let served = Served::spawn(&[
+        "preview",
+        snapshot.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    let tally = conformance::run_http(&harness, &cases, &served.addr);
+    (tally, statuses)
+}
+
+fn assert_all_right(tally: &Tally, label: &str) {
+    assert!(tally.passed(), "{}", tally.report(label, 20));
+    assert_eq!(tally.agree, tally.compared());
+}
+
+/// The corpus is not a pile of 404s: every status the API gives shows up in numbers.
+fn assert_covers_every_status(statuses: &[u16]) {
+    let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in statuses {
+        *counts.entry(*s).or_default() += 1;
+    }
+    for (status, at_least) in [
+        (200, 3000),
+        (400, 300),
+        (401, 300),
+        (403, 100),
+        (404, 500),
+        (405, 100),
+    ] {
+        let n = counts.get(&status).copied().unwrap_or(0);
+        assert!(
+            n >= at_least,
+            "status {status}: {n} of {} requests ({counts:?})",
+            statuses.len()
+        );
+    }
+}
+
+#[test]
+fn preview_agrees_with_the_api_on_the_demo_minimal_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export(
+        tmp.path(),
+        &[
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--base-url",
+            "https://www.uni.test",
+        ],
+    );
+    let cat = demo();
+    let (tally, statuses) = check_preview(&cat, &out, 1, 10_000);
+    assert_all_right(&tally, "preview");
+    assert!(tally.compared() >= 8_000, "{}", tally.report("preview", 0));
+    assert!(
+        tally.not_exported >= 300,
+        "out-of-profile requests are exercised"
+    );
+    assert_covers_every_status(&statuses);
+}
+
+#[test]
+fn preview_agrees_with_a_rich_profile_root_nodes_cors_and_public() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("p.toml");
+    fs::write(
+        &profile,
+        indoc::indoc! {r#"
+            data = [[], ["urls"], ["attributes", "contents"]]
+            children_data = [[], ["metadata"]]
+            sort_by = ["tree", "name", "created.date", "status_changed.userid"]
+            sort_order = ["asc", "desc"]
+            limits = [2, 0, 100]
+            asset_types = [[], ["news_item"], ["page_standard", "folder"]]
+        "#},
+    )
+    .unwrap();
+    let cat = demo();
+    for (i, extra) in [
+        &[
+            "--token",
+            "demo-research",
+            "--base-url",
+            "https://research.uni.test",
+        ][..],
+        &["--token", "demo-editor", "--cors", "https://app.uni.test"][..],
+        &["--token", "demo-public", "--public"][..],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tmp.path().join(i.to_string());
+        let mut args = vec!["--profile", profile.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = export(&dir, &args);
+        let (tally, _) = check_preview(&cat, &out, 7 + i as u64, 4_000);
+        assert_all_right(&tally, &format!("preview {extra:?}"));
+        assert!(tally.not_exported > 0 && tally.agree > 3_000);
+    }
+}
+
+#[test]
+fn preview_agrees_on_a_generated_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    run(
+        &[
+            "generate",
+            "--assets",
+            "1500",
+            "--seed",
+            "5",
+            "--out",
+            store.to_str().unwrap(),
+        ],
+        0,
+    );
+    let cat = Catalog::new(Store::load(&store).unwrap());
+    for token in ["gen-editor", "gen-site1"] {
+        let dir = tmp.path().join(token);
+        let out = export(
+            &dir,
+            &[
+                "--store",
+                store.to_str().unwrap(),
+                "--token",
+                token,
+                "--profile",
+                "minimal",
+            ],
+        );
+        let (tally, statuses) = check_preview(&cat, &out, 3, 10_000);
+        assert_all_right(&tally, token);
+        assert_covers_every_status(&statuses);
+    }
+}
+
+/// The harness fails when a host answers wrong: a tampered body, a file removed.
+#[test]
+fn the_harness_notices_wrong_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export(
+        tmp.path(),
+        &[
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--base-url",
+            "https://www.uni.test",
+        ],
+    );
+    let asset = out.join("public/__api/assets/100/~asset.----.json");
+    let mut body = fs::read(&asset).unwrap();
+    body[2] ^= 1;
+    // Break the hard links first: only this route changes.
+    fs::remove_file(&asset).unwrap();
+    fs::write(&asset, &body).unwrap();
+    fs::remove_file(out.join("public/__api/assets/100/~lineage.uamc.json")).unwrap();
+    let cat = demo();
+    let harness = Harness::open(&cat, &out).unwrap();
+    let bearer = Some("Bearer demo-public".to_string());
+    let case = |target: &str| conformance::Case {
+        method: "GET".into(),
+        target: target.into(),
+        authorization: bearer.clone(),
+    };
+    let mut cases = harness.corpus(1, 2_000);
+    cases.push(case("/__api/assets/100"));
+    cases.push(case(
+        "/__api/assets/100/lineage/site?data=contents,urls,metadata,attributes",
+    ));
+    let served = Served::spawn(&[
+        "preview",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    let tally = conformance::run_http(&harness, &cases, &served.addr);
+    assert!(!tally.passed(), "{}", tally.report("tampered", 5));
+    let report = tally.report("tampered", 50);
+    assert!(report.contains("body"), "{report}");
+    assert!(report.contains("status 404 (want 200)"), "{report}");
+}
+
+#[test]
+fn conformance_cli_reports_and_sets_the_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export(
+        tmp.path(),
+        &["--token", "demo-public", "--profile", "minimal"],
+    );
+    let o = run(
+        &[
+            "conformance",
+            "--snapshot",
+            out.to_str().unwrap(),
+            "--requests",
+            "2000",
+        ],
+        0,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("agreement") && stdout.contains("(100.00 %)"),
+        "{stdout}"
+    );
+    // Another store than the one exported: refused with a clear message.
+    let store = tmp.path().join("store");
+    run(
+        &[
+            "generate",
+            "--assets",
+            "50",
+            "--out",
+            store.to_str().unwrap(),
+        ],
+        0,
+    );
+    let o = bin()
+        .args([
+            "conformance",
+            "--snapshot",
+            out.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exported from store"));
+}
