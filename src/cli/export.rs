@@ -105,15 +105,8 @@ impl ExportArgs {
         if let Some(t) = &self.token {
             return Ok(t.clone());
         }
-        if let Some(path) = &self.token_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the token from {}", path.display()))?;
-            return Ok(text.trim().to_string());
-        }
-        if let Some(var) = &self.token_env {
-            return std::env::var(var)
-                .map(|v| v.trim().to_string())
-                .with_context(|| format!("reading the token from ${var}"));
+        if let Some(t) = super::read_token(self.token_file.as_deref(), self.token_env.as_deref())? {
+            return Ok(t);
         }
         bail!("no token given: use --token, --token-file FILE or --token-env VAR (demo tokens: demo-public, demo-editor, demo-research, demo-admin)")
     }

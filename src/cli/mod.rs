@@ -6,6 +6,7 @@ mod conformance;
 mod export;
 mod generate;
 mod preview;
+mod router;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +37,7 @@ enum Command {
     Serve(serve::ServeArgs),
     Preview(preview::PreviewArgs),
     Conformance(conformance::ConformanceArgs),
+    Router(router::RouterArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
 }
@@ -74,6 +76,26 @@ impl StoreArgs {
     }
 }
 
+/// A token from `--token-file FILE` (surrounding whitespace ignored) or `--token-env VAR`, if
+/// either is given. Tokens never have to appear on a command line.
+pub fn read_token(
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    use anyhow::Context;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the token from {}", path.display()))?;
+        return Ok(Some(text.trim().to_string()));
+    }
+    if let Some(var) = env {
+        return std::env::var(var)
+            .map(|v| Some(v.trim().to_string()))
+            .with_context(|| format!("reading the token from ${var}"));
+    }
+    Ok(None)
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -81,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => args.run(),
         Command::Preview(args) => args.run(),
         Command::Conformance(args) => args.run(),
+        Command::Router(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),
     }

@@ -8,6 +8,7 @@ mod cli;
 mod conformance;
 mod export;
 mod golden;
+mod hosts;
 mod properties;
 mod serve;
 mod util;

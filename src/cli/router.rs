@@ -1,0 +1,74 @@
+use anyhow::{bail, Context};
+use clap::Args;
+use matrix_snapshot::route::{preview::Snapshot, token_hash, Auth};
+use matrix_snapshot::router::{self, HOSTS};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Print a snapshot's router config for one host, ready to run.
+///
+/// Every export writes a config per host into DIR/_routers/<host>/, with placeholders for the
+/// snapshot's absolute path, the listen address and (for hosts that cannot hash) the token, so
+/// the exported files stay byte-identical and secret-free. This command fills them in. For
+/// nginx, Apache and Caddy the result is a complete configuration that runs as is; see
+/// docs/hosting.md for each host.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+EXAMPLES:
+  matrix-snapshot export --token demo-public --out dist
+  matrix-snapshot router nginx --snapshot dist --listen 127.0.0.1:8081 > nginx.conf
+  nginx -c \"$PWD/nginx.conf\" -p \"$PWD\"
+  MATRIX_TOKEN=demo-public matrix-snapshot router apache --snapshot dist --token-env MATRIX_TOKEN > apache.conf")]
+pub struct RouterArgs {
+    /// The host: see `matrix-snapshot router --help` for the list.
+    #[arg(value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(HOSTS.iter().map(|h| h.name)))]
+    target: String,
+    /// The snapshot directory (what `export --out` wrote).
+    #[arg(long, value_name = "DIR")]
+    snapshot: PathBuf,
+    /// Address the server listens on (nginx, Apache, Caddy).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Read the token from a file (hosts that need it in plain text).
+    #[arg(long, value_name = "FILE", group = "token_source")]
+    token_file: Option<PathBuf>,
+    /// Read the token from an environment variable (hosts that need it in plain text).
+    #[arg(long, value_name = "VAR", group = "token_source")]
+    token_env: Option<String>,
+}
+
+impl RouterArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let host = router::host(&self.target).expect("clap checked the name");
+        let snapshot = Snapshot::open(&self.snapshot)?;
+        let dir = std::fs::canonicalize(&self.snapshot)
+            .with_context(|| format!("resolving {}", self.snapshot.display()))?;
+        let (name, _) = host.files[0];
+        let path = dir.join("_routers").join(host.name).join(name);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (was the snapshot exported by an older matrix-snapshot? re-export it)",
+                path.display()
+            )
+        })?;
+        let token = super::read_token(self.token_file.as_deref(), self.token_env.as_deref())?;
+        let token = match (host.needs_token, snapshot.routes.auth, token) {
+            (true, Auth::Token, None) => bail!(
+                "the {} config checks the token in plain text: pass --token-file FILE or --token-env VAR",
+                host.name
+            ),
+            (true, Auth::Token, Some(t)) => {
+                if Some(token_hash(&t)) != snapshot.routes.token_sha256 {
+                    bail!("that token is not the one this snapshot was exported with");
+                }
+                Some(t)
+            }
+            _ => None,
+        };
+        print!(
+            "{}",
+            router::fill(&text, &dir, &self.listen, token.as_deref())
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
