@@ -12,7 +12,8 @@
 //! 5. [`route`]: which snapshot file answers a request (the rules every router config encodes);
 //!    [`router`]: the configs per web server or CDN; `preview` serves with it and
 //!    [`conformance`] checks any host against [`answer`];
-//! 6. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
+//! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest;
+//! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
 //!
 //! ```no_run
 //! use matrix_snapshot::{answer, Catalog, Request, Store};
@@ -33,7 +34,9 @@ pub mod generate;
 pub mod route;
 pub mod router;
 pub mod serve;
+pub mod snapshot;
 pub mod store;
+pub mod verify;
 
 pub use access::View;
 pub use api::{answer, Catalog, Request, Response};

@@ -8,6 +8,7 @@ mod generate;
 mod preview;
 mod router;
 mod serve;
+mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use matrix_snapshot::{Catalog, Store};
@@ -38,6 +39,7 @@ enum Command {
     Preview(preview::PreviewArgs),
     Conformance(conformance::ConformanceArgs),
     Router(router::RouterArgs),
+    Verify(verify::VerifyArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
 }
@@ -104,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Preview(args) => args.run(),
         Command::Conformance(args) => args.run(),
         Command::Router(args) => args.run(),
+        Command::Verify(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),
     }

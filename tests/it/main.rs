@@ -12,3 +12,4 @@ mod hosts;
 mod properties;
 mod serve;
 mod util;
+mod verify;

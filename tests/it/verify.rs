@@ -1,0 +1,142 @@
+//! `verify DIR`: an intact snapshot passes; every kind of damage is named with exit code 1;
+//! what is not a readable snapshot is exit code 2 with a message that says what to do.
+
+use crate::util::{bin, run};
+use std::fs;
+use std::path::Path;
+
+fn demo_export(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("snap");
+    run(
+        &[
+            "export",
+            "--quiet",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        0,
+    );
+    out
+}
+
+fn verify(dir: &Path, code: i32) -> String {
+    let o = run(&["verify", dir.to_str().unwrap(), "--show", "100"], code);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn intact_snapshot_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    let text = verify(&snap, 0);
+    assert!(text.contains("ok: every file matches"), "{text}");
+    assert!(text.contains("1779 files"), "{text}");
+}
+
+#[test]
+fn every_kind_of_damage_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    let public = snap.join("public/__api/assets");
+    // Same size, one byte changed (a body of its own: asset 100 with all data).
+    let changed = public.join("100/~asset.uamc.json");
+    let mut b = fs::read(&changed).unwrap();
+    let n = b.len();
+    b[n - 2] ^= 0x20;
+    fs::remove_file(&changed).unwrap();
+    fs::write(&changed, &b).unwrap();
+    // Truncated.
+    let truncated = public.join("101/~lineage.uamc.json");
+    let b = fs::read(&truncated).unwrap();
+    fs::remove_file(&truncated).unwrap();
+    fs::write(&truncated, &b[..b.len() / 2]).unwrap();
+    // Removed, and added.
+    fs::remove_file(public.join("102/~asset.----.json")).unwrap();
+    fs::write(public.join("102/~asset.extra.json"), b"{}").unwrap();
+    let text = verify(&snap, 1);
+    for want in [
+        "public/__api/assets/100/~asset.uamc.json: content changed",
+        "public/__api/assets/101/~lineage.uamc.json: ",
+        "manifest says",
+        "public/__api/assets/102/~asset.----.json: missing",
+        "public/__api/assets/102/~asset.extra.json: not in the manifest",
+        "FAILED: 4 problems: 1 missing, 1 extra, 2 changed, 0 other",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn an_edited_manifest_breaks_the_root_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    let manifest = snap.join("manifest.jsonl");
+    let text = fs::read_to_string(&manifest).unwrap();
+    // Drop the last line and its file: files and manifest agree, the root hash does not.
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.pop().unwrap();
+    let path = serde_json::from_str::<serde_json::Value>(last).unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::remove_file(snap.join(path)).unwrap();
+    fs::write(&manifest, lines.join("\n") + "\n").unwrap();
+    let out = verify(&snap, 1);
+    assert!(out.contains("manifest.jsonl was changed"), "{out}");
+    assert!(
+        out.contains("snapshot.json counts 1779 files, manifest.jsonl lists 1778"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unreadable_snapshots_exit_2_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    // Not a snapshot at all.
+    let o = bin()
+        .args(["verify", tmp.path().join("nothing").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("snapshot.json is missing"));
+    // A truncated manifest line.
+    let manifest = snap.join("manifest.jsonl");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(&manifest, &text[..text.len() - 40]).unwrap();
+    let o = bin()
+        .args(["verify", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("manifest.jsonl:1779:"), "{err}");
+    // Missing manifest.
+    fs::remove_file(&manifest).unwrap();
+    let o = bin()
+        .args(["verify", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.jsonl is missing"));
+    // Another format.
+    let info = snap.join("snapshot.json");
+    let text = fs::read_to_string(&info)
+        .unwrap()
+        .replace("matrix-snapshot/1", "matrix-snapshot/9");
+    fs::write(&info, text).unwrap();
+    let o = bin()
+        .args(["verify", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("snapshot format \"matrix-snapshot/9\""));
+}
