@@ -12,7 +12,7 @@
 //! 5. [`route`]: which snapshot file answers a request (the rules every router config encodes);
 //!    [`router`]: the configs per web server or CDN; `preview` serves with it and
 //!    [`conformance`] checks any host against [`answer`];
-//! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest;
+//! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest; [`diff`] two;
 //! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
 //!
 //! ```no_run
@@ -29,6 +29,7 @@ pub mod access;
 pub mod api;
 pub mod conformance;
 pub mod demo;
+pub mod diff;
 pub mod export;
 pub mod generate;
 pub mod route;

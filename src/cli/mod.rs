@@ -3,6 +3,7 @@
 
 mod check;
 mod conformance;
+mod diff;
 mod export;
 mod generate;
 mod preview;
@@ -40,6 +41,7 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     Router(router::RouterArgs),
     Verify(verify::VerifyArgs),
+    Diff(diff::DiffArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
 }
@@ -107,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Conformance(args) => args.run(),
         Command::Router(args) => args.run(),
         Command::Verify(args) => args.run(),
+        Command::Diff(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),
     }

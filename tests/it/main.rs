@@ -6,6 +6,7 @@
 
 mod cli;
 mod conformance;
+mod diff;
 mod export;
 mod golden;
 mod hosts;

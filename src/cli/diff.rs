@@ -1,0 +1,77 @@
+use clap::{Args, ValueEnum};
+use matrix_snapshot::diff;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output formats of `diff`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// For people (coloured on a terminal).
+    Text,
+    /// For programs (schema in docs/diff.md).
+    Json,
+    /// For release notes and pull requests.
+    Markdown,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Compare two snapshots by content: assets added, removed, changed, moved, re-permissioned.
+///
+/// Manifests are compared first; only assets whose files differ are opened. For a changed
+/// asset the report names the fields that changed (name, status, urls, dates, attribute and
+/// metadata keys, contents with a short unified diff); moves come from lineage files and
+/// permission changes from the forbidden markers.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+EXAMPLES:
+  matrix-snapshot diff releases/2026-10 releases/2026-11
+  matrix-snapshot diff old new --format markdown >> CHANGELOG.md
+  matrix-snapshot diff old new --format json --routes | jq .summary
+
+Exit status like diff(1): 0 no differences, 1 differences, 2 trouble.")]
+pub struct DiffArgs {
+    /// The older snapshot directory.
+    #[arg(value_name = "OLD")]
+    old: PathBuf,
+    /// The newer snapshot directory.
+    #[arg(value_name = "NEW")]
+    new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Add file-level counts (files added, removed, changed).
+    #[arg(long)]
+    routes: bool,
+    /// Colour text output.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+impl DiffArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let d = diff::diff(&self.old, &self.new, self.routes)?;
+        let color = match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::io::stdout().is_terminal(),
+        };
+        match self.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+            Format::Text => print!("{}", diff::render(&d, false, color)),
+            Format::Markdown => print!("{}", diff::render(&d, true, false)),
+        }
+        Ok(if d.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
+}

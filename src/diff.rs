@@ -1,0 +1,710 @@
+//! `diff`: what changed between two snapshots, by content (`docs/diff.md`).
+//!
+//! Manifests first: an asset whose files hash the same in both snapshots is unchanged and never
+//! opened. Only assets whose bodies differ are read, and compared field by field: name,
+//! short_name, type, version, status, the four dates, urls, attributes and metadata keys, and
+//! contents (with a short unified diff). Lineage files tell moves; the `~forbidden.json` markers
+//! tell permission changes.
+
+use crate::export::path::decode_segment;
+use crate::snapshot::{self, Info, Line, ReadError};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The JSON format of [`Diff`].
+pub const DIFF_FORMAT: &str = "matrix-snapshot-diff/1";
+
+/// Which asset fields are compared, in the order reported.
+const FIELDS: [&str; 12] = [
+    "name",
+    "short_name",
+    "type",
+    "version",
+    "status",
+    "created",
+    "updated",
+    "published",
+    "status_changed",
+    "urls",
+    "url",
+    "contents",
+];
+
+/// The differences between two snapshots. Its JSON form is the `--format json` output.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Diff {
+    /// [`DIFF_FORMAT`].
+    pub format: &'static str,
+    /// The old snapshot.
+    pub old: Side,
+    /// The new snapshot.
+    pub new: Side,
+    /// Counts.
+    pub summary: Summary,
+    /// Assets only the new snapshot has (and the old did not list as forbidden).
+    pub added: Vec<AssetRef>,
+    /// Assets only the old snapshot has (gone, trashed, or out of the token's root nodes).
+    pub removed: Vec<AssetRef>,
+    /// Assets readable before that the new snapshot marks forbidden.
+    pub became_forbidden: Vec<AssetRef>,
+    /// Assets forbidden before that the new snapshot can read.
+    pub became_readable: Vec<AssetRef>,
+    /// Assets in both whose content changed.
+    pub changed: Vec<Changed>,
+    /// Assets in both whose site lineage changed.
+    pub moved: Vec<Moved>,
+    /// File-level counts (`--routes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<RouteCounts>,
+    /// What could not be compared (e.g. contents not exported in one snapshot).
+    pub notes: Vec<String>,
+}
+
+/// One snapshot of the pair.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Side {
+    /// Its directory.
+    pub dir: String,
+    /// Its root hash.
+    pub root_hash: String,
+    /// Store name.
+    pub store: String,
+    /// Token name.
+    pub token: String,
+    /// Readable assets.
+    pub assets: u64,
+}
+
+/// Counts of each kind of change.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Added assets.
+    pub added: usize,
+    /// Removed assets.
+    pub removed: usize,
+    /// Changed assets.
+    pub changed: usize,
+    /// Moved assets.
+    pub moved: usize,
+    /// Assets that became forbidden.
+    pub became_forbidden: usize,
+    /// Assets that became readable.
+    pub became_readable: usize,
+}
+
+/// An asset named in a report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AssetRef {
+    /// Asset id.
+    pub id: String,
+    /// Its name (`null` when the snapshot has no readable body for it).
+    pub name: Option<String>,
+    /// Its type code.
+    #[serde(rename = "type")]
+    pub type_code: Option<String>,
+    /// Its `url`.
+    pub url: Option<String>,
+}
+
+/// One asset's changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changed {
+    /// The asset (as in the new snapshot).
+    #[serde(flatten)]
+    pub asset: AssetRef,
+    /// Fields whose value changed, with both values (`contents` only as a flag: see
+    /// `contents_diff`).
+    pub fields: Vec<FieldChange>,
+    /// Attribute names added, removed and changed.
+    pub attributes: KeyChanges,
+    /// Metadata field names added, removed and changed.
+    pub metadata: KeyChanges,
+    /// A unified diff of `contents` (at most 40 lines), when it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents_diff: Option<String>,
+}
+
+/// A field's old and new value.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldChange {
+    /// Field name.
+    pub field: &'static str,
+    /// Old value.
+    pub old: Value,
+    /// New value.
+    pub new: Value,
+}
+
+/// Keys of an object that were added, removed or changed.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct KeyChanges {
+    /// Only in the new object.
+    pub added: Vec<String>,
+    /// Only in the old object.
+    pub removed: Vec<String>,
+    /// In both with other values.
+    pub changed: Vec<String>,
+}
+
+impl KeyChanges {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// An asset whose lineage changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Moved {
+    /// The asset.
+    #[serde(flatten)]
+    pub asset: AssetRef,
+    /// Old lineage, site first, as asset ids.
+    pub old_path: Vec<String>,
+    /// New lineage.
+    pub new_path: Vec<String>,
+}
+
+/// File-level counts.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct RouteCounts {
+    /// Paths only in the new manifest.
+    pub added: usize,
+    /// Paths only in the old manifest.
+    pub removed: usize,
+    /// Paths in both with other bytes.
+    pub changed: usize,
+    /// Paths in both with the same bytes.
+    pub unchanged: usize,
+}
+
+impl Diff {
+    /// No differences in assets, permissions or (with `--routes`) files.
+    pub fn is_empty(&self) -> bool {
+        self.summary == Summary::default()
+            && self
+                .routes
+                .as_ref()
+                .is_none_or(|r| r.added + r.removed + r.changed == 0)
+    }
+}
+
+/// The by-id files of one snapshot.
+struct Index {
+    dir: PathBuf,
+    info: Info,
+    /// id → data code → (blake3, path) of `~asset.<D>.json`.
+    assets: HashMap<String, BTreeMap<String, (String, String)>>,
+    /// id → data code → (blake3, path) of `~lineage.<D>.json`.
+    lineages: HashMap<String, BTreeMap<String, (String, String)>>,
+    forbidden: BTreeSet<String>,
+    lines: Vec<Line>,
+}
+
+/// `public/__api/assets/<enc id>/<file>` → (id, file name); `None` for by_url and error files.
+fn by_id(path: &str) -> Option<(String, &str)> {
+    let rest = path.strip_prefix("public/__api/assets/")?;
+    if rest.starts_with("by_url/") {
+        return None;
+    }
+    let (dir, file) = rest.rsplit_once('/')?;
+    Some((decode_segment(dir)?, file))
+}
+
+impl Index {
+    fn read(dir: &Path) -> Result<Index, ReadError> {
+        let info = snapshot::read_info(dir)?;
+        let manifest = snapshot::read_manifest(dir)?;
+        let mut assets: HashMap<String, BTreeMap<String, (String, String)>> = HashMap::new();
+        let mut lineages: HashMap<String, BTreeMap<String, (String, String)>> = HashMap::new();
+        let mut forbidden = BTreeSet::new();
+        for l in &manifest.lines {
+            let Some((id, file)) = by_id(&l.path) else {
+                continue;
+            };
+            if file == "~forbidden.json" {
+                forbidden.insert(id);
+            } else if let Some(code) = file
+                .strip_prefix("~asset.")
+                .and_then(|f| f.strip_suffix(".json"))
+            {
+                assets
+                    .entry(id)
+                    .or_default()
+                    .insert(code.to_string(), (l.blake3.clone(), l.path.clone()));
+            } else if let Some(code) = file
+                .strip_prefix("~lineage.")
+                .and_then(|f| f.strip_suffix(".json"))
+            {
+                lineages
+                    .entry(id)
+                    .or_default()
+                    .insert(code.to_string(), (l.blake3.clone(), l.path.clone()));
+            }
+        }
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            info,
+            assets,
+            lineages,
+            forbidden,
+            lines: manifest.lines,
+        })
+    }
+
+    fn side(&self) -> Side {
+        Side {
+            dir: self.dir.display().to_string(),
+            root_hash: self.info.root_hash.clone(),
+            store: self.info.store.name.clone(),
+            token: self.info.token.name.clone(),
+            assets: self.info.counts.assets,
+        }
+    }
+
+    fn body(&self, rel: &str) -> Result<Value, ReadError> {
+        let path = self.dir.join(rel);
+        let bytes = fs::read(&path).map_err(|source| ReadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Invalid {
+            path,
+            line: e.line(),
+            message: format!("not the JSON the manifest lists: {e}"),
+        })
+    }
+
+    /// The richest asset body of `id` available under `code`.
+    fn asset_body(&self, id: &str, code: &str) -> Result<Option<Value>, ReadError> {
+        match self.assets.get(id).and_then(|m| m.get(code)) {
+            Some((_, path)) => self.body(path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn asset_ref(&self, id: &str, code: &str) -> Result<AssetRef, ReadError> {
+        let body = self.asset_body(id, code)?;
+        let text = |k: &str| {
+            body.as_ref()
+                .and_then(|b| b[k].as_str())
+                .map(str::to_string)
+        };
+        Ok(AssetRef {
+            id: id.to_string(),
+            name: text("name"),
+            type_code: text("type"),
+            url: text("url").filter(|u| !u.is_empty()),
+        })
+    }
+}
+
+/// The data code both snapshots hold with the most parts (`richest`) or the fewest.
+fn common_code<'a>(
+    a: impl Iterator<Item = &'a String>,
+    b: &BTreeSet<&'a String>,
+    richest: bool,
+) -> Option<String> {
+    let parts = |c: &String| c.chars().filter(|&ch| ch != '-').count();
+    let common = a.filter(|c| b.contains(c));
+    if richest {
+        common.max_by_key(|c| (parts(c), (*c).clone())).cloned()
+    } else {
+        common.min_by_key(|c| (parts(c), (*c).clone())).cloned()
+    }
+}
+
+fn codes(map: &HashMap<String, BTreeMap<String, (String, String)>>) -> BTreeSet<&String> {
+    map.values().flat_map(|m| m.keys()).collect()
+}
+
+/// Compares the snapshots in `old` and `new`.
+pub fn diff(old: &Path, new: &Path, routes: bool) -> Result<Diff, ReadError> {
+    let (a, b) = rayon::join(|| Index::read(old), || Index::read(new));
+    let (a, b) = (a?, b?);
+    let mut d = Diff {
+        format: DIFF_FORMAT,
+        old: a.side(),
+        new: b.side(),
+        ..Diff::default()
+    };
+    if a.info.store.name != b.info.store.name || a.info.token.name != b.info.token.name {
+        d.notes.push(format!(
+            "the snapshots are of different stores or tokens ({:?}/{:?} and {:?}/{:?})",
+            a.info.store.name, a.info.token.name, b.info.store.name, b.info.token.name
+        ));
+    }
+    let b_codes = codes(&b.assets);
+    let code = common_code(codes(&a.assets).into_iter(), &b_codes, true).unwrap_or_default();
+    if !code.contains('c') {
+        d.notes.push(
+            "contents are not compared: no asset data variant with contents is in both snapshots"
+                .into(),
+        );
+    }
+    let b_lineage_codes = codes(&b.lineages);
+    // The smallest lineage variant: only the path of ids is compared.
+    let lineage_code =
+        common_code(codes(&a.lineages).into_iter(), &b_lineage_codes, false).unwrap_or_default();
+
+    let ids_a: BTreeSet<&String> = a.assets.keys().collect();
+    let ids_b: BTreeSet<&String> = b.assets.keys().collect();
+    for id in ids_b.difference(&ids_a) {
+        let r = b.asset_ref(id, &code)?;
+        if a.forbidden.contains(*id) {
+            d.became_readable.push(r);
+        } else {
+            d.added.push(r);
+        }
+    }
+    for id in ids_a.difference(&ids_b) {
+        let r = a.asset_ref(id, &code)?;
+        if b.forbidden.contains(*id) {
+            d.became_forbidden.push(r);
+        } else {
+            d.removed.push(r);
+        }
+    }
+    let both: Vec<&String> = ids_a.intersection(&ids_b).copied().collect();
+    let hash =
+        |i: &Index, id: &str, c: &str| i.assets.get(id).and_then(|m| m.get(c)).map(|h| h.0.clone());
+    for id in &both {
+        if hash(&a, id, &code) == hash(&b, id, &code) {
+            continue;
+        }
+        let (Some(old_body), Some(new_body)) = (a.asset_body(id, &code)?, b.asset_body(id, &code)?)
+        else {
+            continue;
+        };
+        if let Some(c) = compare(id, &old_body, &new_body, &b.asset_ref(id, &code)?) {
+            d.changed.push(c);
+        }
+    }
+    for id in &both {
+        let lh = |i: &Index| {
+            i.lineages
+                .get(id.as_str())
+                .and_then(|m| m.get(&lineage_code))
+                .cloned()
+        };
+        let (Some((ha, pa)), Some((hb, pb))) = (lh(&a), lh(&b)) else {
+            continue;
+        };
+        if ha == hb {
+            continue;
+        }
+        let path_of = |v: &Value| -> Vec<String> {
+            v["assets"]
+                .as_array()
+                .map(|xs| {
+                    xs.iter()
+                        .filter_map(|x| x["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (old_path, new_path) = (path_of(&a.body(&pa)?), path_of(&b.body(&pb)?));
+        if old_path != new_path {
+            d.moved.push(Moved {
+                asset: b.asset_ref(id, &code)?,
+                old_path,
+                new_path,
+            });
+        }
+    }
+    if routes {
+        d.routes = Some(route_counts(&a.lines, &b.lines));
+    }
+    d.summary = Summary {
+        added: d.added.len(),
+        removed: d.removed.len(),
+        changed: d.changed.len(),
+        moved: d.moved.len(),
+        became_forbidden: d.became_forbidden.len(),
+        became_readable: d.became_readable.len(),
+    };
+    Ok(d)
+}
+
+/// Field-by-field comparison of two bodies of one asset; `None` when nothing reported differs
+/// (e.g. only the order of keys).
+fn compare(id: &str, old: &Value, new: &Value, asset: &AssetRef) -> Option<Changed> {
+    let mut fields = Vec::new();
+    for f in FIELDS {
+        if old.get(f) != new.get(f) {
+            let (o, n) = if f == "contents" {
+                (
+                    Value::Bool(old.get(f).is_some()),
+                    Value::Bool(new.get(f).is_some()),
+                )
+            } else {
+                (
+                    old.get(f).cloned().unwrap_or(Value::Null),
+                    new.get(f).cloned().unwrap_or(Value::Null),
+                )
+            };
+            fields.push(FieldChange {
+                field: f,
+                old: o,
+                new: n,
+            });
+        }
+    }
+    let attributes = key_changes(old.get("attributes"), new.get("attributes"));
+    let metadata = key_changes(old.get("metadata"), new.get("metadata"));
+    let contents_diff = match (old["contents"].as_str(), new["contents"].as_str()) {
+        (Some(o), Some(n)) if o != n => Some(text_diff(o, n)),
+        _ => None,
+    };
+    if fields.is_empty() && attributes.is_empty() && metadata.is_empty() {
+        return None;
+    }
+    debug_assert_eq!(asset.id, id);
+    Some(Changed {
+        asset: asset.clone(),
+        fields,
+        attributes,
+        metadata,
+        contents_diff,
+    })
+}
+
+fn key_changes(old: Option<&Value>, new: Option<&Value>) -> KeyChanges {
+    let empty = serde_json::Map::new();
+    let o = old.and_then(Value::as_object).unwrap_or(&empty);
+    let n = new.and_then(Value::as_object).unwrap_or(&empty);
+    let mut k = KeyChanges::default();
+    for (key, v) in n {
+        match o.get(key) {
+            None => k.added.push(key.clone()),
+            Some(ov) if ov != v => k.changed.push(key.clone()),
+            _ => {}
+        }
+    }
+    k.removed = o
+        .keys()
+        .filter(|key| !n.contains_key(*key))
+        .cloned()
+        .collect();
+    k
+}
+
+/// A unified diff of two texts, at most 40 lines.
+fn text_diff(old: &str, new: &str) -> String {
+    // HTML contents are often one long line: break at tags so the diff shows the change.
+    let split = |s: &str| s.replace('>', ">\n");
+    let (o, n) = (split(old), split(new));
+    let diff = similar::TextDiff::from_lines(&o, &n);
+    let text = diff
+        .unified_diff()
+        .context_radius(1)
+        .header("old", "new")
+        .to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() > 40 {
+        format!(
+            "{}\n… {} more lines\n",
+            lines[..40].join("\n"),
+            lines.len() - 40
+        )
+    } else {
+        text
+    }
+}
+
+fn route_counts(a: &[Line], b: &[Line]) -> RouteCounts {
+    let old: HashMap<&str, &str> = a
+        .iter()
+        .map(|l| (l.path.as_str(), l.blake3.as_str()))
+        .collect();
+    let mut c = RouteCounts::default();
+    let mut seen = 0;
+    for l in b {
+        match old.get(l.path.as_str()) {
+            None => c.added += 1,
+            Some(h) => {
+                seen += 1;
+                if *h == l.blake3 {
+                    c.unchanged += 1;
+                } else {
+                    c.changed += 1;
+                }
+            }
+        }
+    }
+    c.removed = old.len() - seen;
+    c
+}
+
+/// Renders a diff for people (`text`, optionally coloured) or for release notes (`markdown`).
+pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
+    let paint = |style: anstyle::Style, s: &str| {
+        if color {
+            format!("{}{s}{}", style.render(), style.render_reset())
+        } else {
+            s.to_string()
+        }
+    };
+    let green = anstyle::AnsiColor::Green.on_default();
+    let red = anstyle::AnsiColor::Red.on_default();
+    let yellow = anstyle::AnsiColor::Yellow.on_default();
+    let bold = anstyle::Style::new().bold();
+    let name = |r: &AssetRef| {
+        let n = r.name.as_deref().unwrap_or("?");
+        match &r.url {
+            Some(u) => format!("#{} {n:?} ({u})", r.id),
+            None => format!("#{} {n:?}", r.id),
+        }
+    };
+    let s = &d.summary;
+    let mut out = String::new();
+    let headline = format!(
+        "{} added, {} removed, {} changed, {} moved, {} became forbidden, {} became readable",
+        s.added, s.removed, s.changed, s.moved, s.became_forbidden, s.became_readable
+    );
+    if markdown {
+        out.push_str(&format!(
+            "## Content changes\n\n`{}` → `{}`: {headline}.\n",
+            short(&d.old.root_hash),
+            short(&d.new.root_hash)
+        ));
+    } else {
+        out.push_str(&format!(
+            "{} {} → {}: {headline}\n",
+            paint(bold, "diff"),
+            d.old.dir,
+            d.new.dir
+        ));
+    }
+    let mut section = |title: &str, items: Vec<String>, style: anstyle::Style| {
+        if items.is_empty() {
+            return;
+        }
+        if markdown {
+            out.push_str(&format!("\n### {title} ({})\n\n", items.len()));
+            for i in items {
+                out.push_str(&format!("- {i}\n"));
+            }
+        } else {
+            out.push_str(&format!(
+                "\n{}\n",
+                paint(bold, &format!("{title} ({}):", items.len()))
+            ));
+            for i in items {
+                out.push_str(&format!("  {}\n", paint(style, &i)));
+            }
+        }
+    };
+    section(
+        "Added",
+        d.added.iter().map(|r| format!("+ {}", name(r))).collect(),
+        green,
+    );
+    section(
+        "Removed",
+        d.removed.iter().map(|r| format!("- {}", name(r))).collect(),
+        red,
+    );
+    section(
+        "Became forbidden",
+        d.became_forbidden
+            .iter()
+            .map(|r| format!("- {}", name(r)))
+            .collect(),
+        red,
+    );
+    section(
+        "Became readable",
+        d.became_readable
+            .iter()
+            .map(|r| format!("+ {}", name(r)))
+            .collect(),
+        green,
+    );
+    section(
+        "Changed",
+        d.changed
+            .iter()
+            .map(|c| {
+                let mut parts: Vec<String> = c.fields.iter().map(|f| f.field.to_string()).collect();
+                for (what, k) in [("attributes", &c.attributes), ("metadata", &c.metadata)] {
+                    let keys: Vec<String> = k
+                        .added
+                        .iter()
+                        .map(|x| format!("+{x}"))
+                        .chain(k.removed.iter().map(|x| format!("-{x}")))
+                        .chain(k.changed.iter().cloned())
+                        .collect();
+                    if !keys.is_empty() {
+                        parts.push(format!("{what} [{}]", keys.join(", ")));
+                    }
+                }
+                let mut line = format!("~ {}: {}", name(&c.asset), parts.join(", "));
+                for f in c
+                    .fields
+                    .iter()
+                    .filter(|f| matches!(f.field, "name" | "short_name" | "status"))
+                {
+                    let v = |x: &Value| match f.field {
+                        "status" => x["code"].as_str().unwrap_or("?").to_string(),
+                        _ => x.as_str().unwrap_or("").to_string(),
+                    };
+                    line.push_str(&format!("; {} {:?} → {:?}", f.field, v(&f.old), v(&f.new)));
+                }
+                if let Some(diff) = &c.contents_diff {
+                    let body: String = diff.lines().map(|l| format!("\n      {l}")).collect();
+                    if markdown {
+                        line.push_str(&format!(
+                            "\n\n  ```diff\n{}\n  ```",
+                            diff.trim_end()
+                                .lines()
+                                .map(|l| format!("  {l}"))
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        ));
+                    } else {
+                        line.push_str(&body);
+                    }
+                }
+                line
+            })
+            .collect(),
+        yellow,
+    );
+    section(
+        "Moved",
+        d.moved
+            .iter()
+            .map(|m| {
+                format!(
+                    "> {}: {} → {}",
+                    name(&m.asset),
+                    m.old_path.join("/"),
+                    m.new_path.join("/")
+                )
+            })
+            .collect(),
+        yellow,
+    );
+    if let Some(r) = &d.routes {
+        let line = format!(
+            "files: {} added, {} removed, {} changed, {} unchanged",
+            r.added, r.removed, r.changed, r.unchanged
+        );
+        if markdown {
+            out.push_str(&format!("\n### Routes\n\n{line}\n"));
+        } else {
+            out.push_str(&format!("\n{line}\n"));
+        }
+    }
+    for n in &d.notes {
+        out.push_str(&format!("\nnote: {n}\n"));
+    }
+    out
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
