@@ -13,6 +13,7 @@
 //!    [`router`]: the configs per web server or CDN; `preview` serves with it and
 //!    [`conformance`] checks any host against [`answer`];
 //! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest; [`diff`] two;
+//!    [`archive`] one as a WARC;
 //! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 
 pub mod access;
 pub mod api;
+pub mod archive;
 pub mod conformance;
 pub mod demo;
 pub mod diff;

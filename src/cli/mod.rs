@@ -1,6 +1,7 @@
 //! Command-line interface: one `Args` struct and `run` per subcommand; handlers turn arguments
 //! into library calls and do no work of their own.
 
+mod archive;
 mod check;
 mod conformance;
 mod diff;
@@ -42,6 +43,7 @@ enum Command {
     Router(router::RouterArgs),
     Verify(verify::VerifyArgs),
     Diff(diff::DiffArgs),
+    Archive(archive::ArchiveArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
 }
@@ -110,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Router(args) => args.run(),
         Command::Verify(args) => args.run(),
         Command::Diff(args) => args.run(),
+        Command::Archive(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),
     }

@@ -4,6 +4,7 @@
 //! the real server on 127.0.0.1 and compares every answer with the library's `answer()`;
 //! `cli` checks exit codes and messages for bad input.
 
+mod archive;
 mod cli;
 mod conformance;
 mod diff;
