@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks whose figures go into closing notes. Needs Debian's `time` and `wget`.
-# Usage: bash benches/run.sh [core|export|all]   (default all)
+# Usage: bash benches/run.sh [core|export|hosts|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -11,4 +11,7 @@ if [[ $what == export || $what == all ]]; then
   cargo bench --bench export -- --assets 10000 --profile standard --wget 100000
   cargo bench --bench export -- --assets 100000 --profile minimal --wget 100000
   cargo bench --bench export -- --assets 1000000 --profile minimal
+fi
+if [[ $what == hosts || $what == all ]]; then
+  cargo bench --bench hosts -- --assets 10000 --seconds 10
 fi

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each benchmark uses a subset of these helpers
 //! Helpers shared by the benchmarks: arguments and running the real binary under
 //! `/usr/bin/time` (Debian's `time`) for wall time and peak RSS.
 
