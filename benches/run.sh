@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks whose figures go into closing notes. Needs Debian's `time` and `wget`.
-# Usage: bash benches/run.sh [core|export|hosts|all]   (default all)
+# Usage: bash benches/run.sh [core|export|hosts|lifecycle|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -14,4 +14,7 @@ if [[ $what == export || $what == all ]]; then
 fi
 if [[ $what == hosts || $what == all ]]; then
   cargo bench --bench hosts -- --assets 10000 --seconds 10
+fi
+if [[ $what == lifecycle || $what == all ]]; then
+  cargo bench --bench lifecycle -- --assets 100000 --profile minimal
 fi

@@ -1,0 +1,131 @@
+//! Snapshot lifecycle benchmark (`cargo bench --bench lifecycle -- [--assets N] [--profile P]`):
+//! two releases of a generated store, the second with 1 % of its assets edited (name, contents,
+//! one attribute), exported with the same token and profile; then
+//! - `diff OLD NEW` (manifests first, only changed files opened): wall time;
+//! - `verify NEW`: wall time and read rate (GB/s);
+//! - `export` of the second release again onto the first snapshot's directory — incremental
+//!   when it holds a snapshot of the same store lineage — against the full export's time.
+//!
+//! Everything is written under a fresh scratch directory and deleted at the end.
+
+mod common;
+use common::{arg, timed};
+
+use std::fs;
+use std::path::Path;
+
+/// Copies a store, editing every 100th asset.
+fn edit_store(from: &Path, to: &Path) -> usize {
+    fs::create_dir_all(to).unwrap();
+    let mut edited = 0;
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name != "assets.jsonl" {
+            fs::copy(e.path(), to.join(&name)).unwrap();
+            continue;
+        }
+        let text = fs::read_to_string(e.path()).unwrap();
+        let mut out = String::with_capacity(text.len() + 1024);
+        for (i, line) in text.lines().enumerate() {
+            if i % 100 == 50 {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let name = format!("{} (revised)", v["name"].as_str().unwrap_or(""));
+                v["name"] = name.into();
+                let contents = format!("{}<p>Revised.</p>", v["contents"].as_str().unwrap_or(""));
+                v["contents"] = contents.into();
+                if let Some(a) = v["attributes"].as_object_mut() {
+                    a.insert("revision".into(), 2.into());
+                }
+                out.push_str(&serde_json::to_string(&v).unwrap());
+                edited += 1;
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        fs::write(to.join(&name), out).unwrap();
+    }
+    edited
+}
+
+fn main() {
+    let assets = arg("--assets").unwrap_or_else(|| "100000".into());
+    let profile = arg("--profile").unwrap_or_else(|| "minimal".into());
+    let scratch = tempfile::Builder::new()
+        .prefix("msnap-life-")
+        .tempdir_in(".")
+        .unwrap();
+    let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
+    timed(&["generate", "--assets", &assets, "--out", &p("store1")]);
+    let edited = edit_store(
+        &scratch.path().join("store1"),
+        &scratch.path().join("store2"),
+    );
+    let export = |store: &str, out: &str| {
+        timed(&[
+            "export",
+            "--quiet",
+            "--store",
+            store,
+            "--token",
+            "gen-public",
+            "--profile",
+            &profile,
+            "--out",
+            out,
+        ])
+    };
+    let (full1, rss1, _) = export(&p("store1"), &p("old"));
+    let (full2, _, _) = export(&p("store2"), &p("new"));
+
+    let (diff_s, _, _) = {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(common::BIN)
+            .args(["diff", &p("old"), &p("new"), "--format", "json", "--routes"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        eprintln!("diff summary: {} routes: {}", d["summary"], d["routes"]);
+        (started.elapsed().as_secs_f64(), None::<f64>, ())
+    };
+    let verify = std::process::Command::new(common::BIN)
+        .args(["verify", &p("new")])
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    let verify_line = String::from_utf8_lossy(&verify.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+
+    // Re-export release 2 onto release 1's snapshot (incremental when supported).
+    let (again, _, stderr) = export(&p("store2"), &p("old"));
+    let summary = stderr
+        .lines()
+        .rfind(|l| !l.starts_with("PEAK_RSS"))
+        .unwrap_or("")
+        .to_string();
+
+    println!("\n## Lifecycle: {assets} assets, profile {profile}, {edited} assets edited (1 %)\n");
+    println!("| step | seconds | note |");
+    println!("|---|---:|---|");
+    println!(
+        "| full export, release 1 | {full1:.1} | peak RSS {:.0} MiB |",
+        rss1.unwrap_or(0.0)
+    );
+    println!("| full export, release 2 | {full2:.1} | |");
+    println!("| diff release 1 → 2 | {diff_s:.2} | |");
+    println!("| verify release 2 | | {verify_line} |");
+    println!(
+        "| export release 2 onto release 1 | {again:.1} | {summary}; {:.1}× faster than full |",
+        full2 / again.max(1e-9)
+    );
+}
