@@ -230,6 +230,33 @@ impl<'a> Harness<'a> {
                 diffs.push(format!("{name} {g:?} (want {w:?})"));
             }
         }
+        if want.status == 200 && got.status == 200 {
+            // Caching (docs/routing.md): every 200 carries the table's Cache-Control and a
+            // strong ETag, the quoted blake3 of the body (HEAD: of the body GET would give).
+            let cache = Some(self.routes.cache_control.as_str());
+            if got.header("Cache-Control") != cache {
+                diffs.push(format!(
+                    "Cache-Control {:?} (want {cache:?})",
+                    got.header("Cache-Control")
+                ));
+            }
+            let etag = if case.method == "HEAD" {
+                let get = Case {
+                    method: "GET".to_string(),
+                    ..case.clone()
+                };
+                match self.expect(&get) {
+                    Expected::Same(r) | Expected::NotExported(r) | Expected::Deviation(_, r) => {
+                        crate::route::preview::etag(&r.body)
+                    }
+                }
+            } else {
+                crate::route::preview::etag(&want.body)
+            };
+            if got.header("ETag") != Some(etag.as_str()) {
+                diffs.push(format!("ETag {:?} (want {etag:?})", got.header("ETag")));
+            }
+        }
         if got.body != want.body {
             diffs.push(format!(
                 "body {} (want {})",

@@ -263,3 +263,52 @@ fn conformance_cli_reports_and_sets_the_exit_code() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("exported from store"));
 }
+
+/// A 200 must carry the table's `Cache-Control` and the blake3 `ETag` of its body.
+#[test]
+fn the_harness_checks_caching_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export(
+        tmp.path(),
+        &["--token", "demo-public", "--profile", "minimal"],
+    );
+    let cat = demo();
+    let harness = Harness::open(&cat, &out).unwrap();
+    let case = conformance::Case {
+        method: "GET".into(),
+        target: "/__api/assets/100?data=urls,attributes,metadata,contents".into(),
+        authorization: Some("Bearer demo-public".into()),
+    };
+    let conformance::Expected::Same(want) = harness.expect(&case) else {
+        panic!("a readable asset answers as the API does");
+    };
+    assert_eq!(want.status, 200);
+    let received = |etag: &str, cache: &str| conformance::Received {
+        status: 200,
+        headers: want
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .chain([
+                ("ETag".to_string(), etag.to_string()),
+                ("Cache-Control".to_string(), cache.to_string()),
+            ])
+            .collect(),
+        body: want.body.clone(),
+    };
+    let etag = format!("\"{}\"", blake3::hash(&want.body).to_hex());
+    assert!(matches!(
+        harness.judge(&case, &received(&etag, "no-cache")),
+        conformance::Outcome::Agree
+    ));
+    let wrong = harness.judge(&case, &received("\"1-2\"", "no-cache"));
+    assert!(
+        matches!(&wrong, conformance::Outcome::Differ(d) if d.contains("ETag")),
+        "{wrong:?}"
+    );
+    let wrong = harness.judge(&case, &received(&etag, "max-age=60"));
+    assert!(
+        matches!(&wrong, conformance::Outcome::Differ(d) if d.contains("Cache-Control")),
+        "{wrong:?}"
+    );
+}
