@@ -32,7 +32,21 @@ pub struct Host {
 }
 
 /// Every host with configs, in the order `router --help` lists them.
-pub const HOSTS: &[Host] = &[];
+pub const HOSTS: &[Host] = &[Host {
+    name: "nginx",
+    files: &[
+        ("nginx.conf", include_str!("../../templates/nginx/nginx.conf")),
+        // The shared JavaScript routing core, then the njs glue (one file for js_import).
+        (
+            "route.js",
+            concat!(
+                include_str!("../../templates/js/route-core.js"),
+                include_str!("../../templates/nginx/route.js")
+            ),
+        ),
+    ],
+    needs_token: false,
+}];
 
 /// The host called `name`.
 pub fn host(name: &str) -> Option<&'static Host> {

@@ -1,0 +1,70 @@
+
+// ---- nginx (njs 0.7.9) glue: templates/nginx/route.js, after templates/js/route-core.js ----
+//
+// nginx.conf calls handle() for every request (js_content). The routing table below is
+// rendered from _routers/routes.json at export time. A 200 is not read here: handle() names the
+// file in $snapshot_file and redirects to the internal location @file, where nginx serves the
+// bytes itself (sendfile, Content-Length, HEAD) and adds ETag (the etags.map lookup),
+// Cache-Control and CORS. Every other answer is small and is sent with r.return().
+
+var fs = require('fs');
+var crypto = require('crypto');
+
+var TABLE = {
+    format: {{ format | json_encode() }},
+    auth: {{ auth | json_encode() }},
+    token_sha256: {{ token_sha256 | json_encode() }},
+    cors: {{ cors | json_encode() }},
+    cache_control: {{ cache_control | json_encode() }},
+    data: {{ data | json_encode() }},
+    children_data: {{ children_data | json_encode() }},
+    sort_by: {{ sort_by | json_encode() }},
+    sort_order: {{ sort_order | json_encode() }},
+    limits: {{ limits | json_encode() }},
+    asset_types: {{ asset_types | json_encode() }},
+    anchor: {{ anchor | json_encode() }},
+    sort_keys: {{ sort_keys | json_encode() }}
+};
+
+function sha256hex(s) {
+    return crypto.createHash('sha256').update(s).digest('hex');
+}
+
+function handle(r) {
+    // `root` of the server block: the snapshot's public/ directory.
+    var root = r.variables.document_root + '/';
+    var exists = function (path) {
+        try {
+            fs.accessSync(root + path);
+            return true;
+        } catch (e) {
+            return false;
+        }
+    };
+    var answer = route(r.method, r.variables.request_uri, r.headersIn.Authorization, TABLE,
+        sha256hex, exists);
+    var i, body;
+    if (answer.kind === 'file') {
+        r.variables.snapshot_file = answer.file;
+        r.internalRedirect('@file');
+        return;
+    }
+    for (i = 0; i < answer.headers.length; i++) {
+        r.headersOut[answer.headers[i][0]] = answer.headers[i][1];
+    }
+    if (answer.file === null) {
+        r.return(answer.status);
+        return;
+    }
+    r.headersOut['Content-Type'] = CONTENT_TYPE;
+    try {
+        body = fs.readFileSync(root + answer.file);
+    } catch (e) {
+        r.error('matrix-snapshot: cannot read ' + root + answer.file + ': ' + e);
+        r.return(500, '{"code":500,"message":"Internal Server Error"}');
+        return;
+    }
+    r.return(answer.status, body);
+}
+
+export default {handle: handle};
