@@ -35,7 +35,10 @@ pub struct Host {
 pub const HOSTS: &[Host] = &[Host {
     name: "nginx",
     files: &[
-        ("nginx.conf", include_str!("../../templates/nginx/nginx.conf")),
+        (
+            "nginx.conf",
+            include_str!("../../templates/nginx/nginx.conf"),
+        ),
         // The shared JavaScript routing core, then the njs glue (one file for js_import).
         (
             "route.js",
