@@ -30,10 +30,8 @@ function sha256hex(s) {
     return crypto.createHash('sha256').update(s).digest('hex');
 }
 
-function handle(r) {
-    // `root` of the server block: the snapshot's public/ directory.
-    var root = r.variables.document_root + '/';
-    var exists = function (path) {
+function fileExists(root) {
+    return function (path) {
         try {
             fs.accessSync(root + path);
             return true;
@@ -41,9 +39,50 @@ function handle(r) {
             return false;
         }
     };
-    var answer = route(r.method, r.variables.request_uri, r.headersIn.Authorization, TABLE,
-        sha256hex, exists);
-    var i, body;
+}
+
+// The answer to a request nginx refused to parse (error_page 400 = /): a path with %00, a
+// malformed % escape or more `..` than directories. nginx gives up before reading the headers,
+// so the Authorization header is unknown. A public snapshot answers as always. A token
+// snapshot answers what a valid token gets when that is an error (404, 400, 405, the CORS
+// preflight: nothing is disclosed), and a 401 when a file or a 403 would be the answer.
+function unparsedAnswer(request, exists) {
+    var first = request.indexOf(' ');
+    var last = request.lastIndexOf(' ');
+    var method, target, open, key, answer;
+    if (first <= 0 || last <= first) {
+        return withCors(errorAnswer(400), TABLE);
+    }
+    method = request.substring(0, first);
+    target = request.substring(first + 1, last);
+    if (TABLE.auth !== 'token') {
+        return route(method, target, null, TABLE, sha256hex, exists);
+    }
+    open = {};
+    for (key in TABLE) {
+        if (Object.prototype.hasOwnProperty.call(TABLE, key)) {
+            open[key] = TABLE[key];
+        }
+    }
+    open.auth = 'public';
+    answer = route(method, target, null, open, sha256hex, exists);
+    if (answer.kind === 'file' || answer.status === 403) {
+        return withCors(errorAnswer(401, [['WWW-Authenticate', REALM]]), TABLE);
+    }
+    return answer;
+}
+
+function handle(r) {
+    // `root` of the server block: the snapshot's public/ directory.
+    var root = r.variables.document_root + '/';
+    var exists = fileExists(root);
+    var answer, i, body;
+    if (r.variables.request_uri) {
+        answer = route(r.method, r.variables.request_uri, r.headersIn.Authorization, TABLE,
+            sha256hex, exists);
+    } else {
+        answer = unparsedAnswer(r.variables.request || '', exists);
+    }
     if (answer.kind === 'file') {
         r.variables.snapshot_file = answer.file;
         r.internalRedirect('@file');
