@@ -9,10 +9,10 @@
 //   planRoute(method, rawTarget, authorization, table, sha256hex) -> Answer | Plan
 //     method         the request method, as sent ("GET", "HEAD", ...).
 //     rawTarget      the request target exactly as on the request line: path and query, not
-//                    decoded, `..` and `//` not resolved (nginx: $request_uri). A string whose
-//                    characters are bytes (codes 0-255); characters above 255 are taken as
-//                    their UTF-8 bytes.
+//                    decoded, `..` and `//` not resolved (nginx: $request_uri).
 //     authorization  the Authorization header value, or null/undefined when absent.
+//                    Both strings may be bytes (one character per byte, as Fetch ByteStrings)
+//                    or text (as njs gives valid UTF-8): see toBytes().
 //     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
 //                    [[sort_by value, file code], ...], every value the API accepts.
 //     sha256hex      function(token) -> lower-case hex SHA-256 of the token's UTF-8 bytes
@@ -57,13 +57,23 @@ function errorAnswer(status, headers) {
     };
 }
 
-// The characters of `s` as bytes: codes up to 255 are bytes already, others become UTF-8.
+// The bytes of `s`, one character per byte. Hosts hand strings over in two ways: as bytes
+// (Fetch ByteStrings, latin1: UTF-8 "\u00e9" arrives as "\u00c3\u00a9") or as text (njs
+// decodes valid UTF-8). A string of characters up to 255 that is valid UTF-8 read as bytes is
+// taken as bytes; any other string is text, encoded as UTF-8. ASCII is the same either way.
 function toBytes(s) {
     var out = '';
     var i, c, d, cp;
+    var bytes = true;
+    for (i = 0; i < s.length && bytes; i++) {
+        bytes = s.charCodeAt(i) < 256;
+    }
+    if (bytes && isUtf8(s)) {
+        return s;
+    }
     for (i = 0; i < s.length; i++) {
         c = s.charCodeAt(i);
-        if (c < 256) {
+        if (c < 0x80) {
             out += s.charAt(i);
             continue;
         }
