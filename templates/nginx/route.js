@@ -26,6 +26,8 @@ var TABLE = {
     sort_keys: {{ sort_keys | json_encode() }}
 };
 
+var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
+
 function sha256hex(s) {
     return crypto.createHash('sha256').update(s).digest('hex');
 }
@@ -41,22 +43,33 @@ function fileExists(root) {
     };
 }
 
+// The method and target of the request line ($request), or null. The method comes from here
+// rather than r.method, which an error_page redirect turns into GET.
+function requestLine(r) {
+    var request = r.variables.request || '';
+    var first = request.indexOf(' ');
+    var last = request.lastIndexOf(' ');
+    if (first <= 0 || last <= first) {
+        return null;
+    }
+    return {
+        method: request.substring(0, first),
+        target: request.substring(first + 1, last)
+    };
+}
+
 // The answer to a request nginx refused to parse (error_page 400 = /): a path with %00, a
 // malformed % escape or more `..` than directories. nginx gives up before reading the headers,
 // so the Authorization header is unknown. A public snapshot answers as always. A token
 // snapshot answers what a valid token gets when that is an error (404, 400, 405, the CORS
 // preflight: nothing is disclosed), and a 401 when a file or a 403 would be the answer.
-function unparsedAnswer(request, exists) {
-    var first = request.indexOf(' ');
-    var last = request.lastIndexOf(' ');
-    var method, target, open, key, answer;
-    if (first <= 0 || last <= first) {
+function unparsedAnswer(line, exists) {
+    var open, key, answer;
+    if (line === null) {
         return withCors(errorAnswer(400), TABLE);
     }
-    method = request.substring(0, first);
-    target = request.substring(first + 1, last);
     if (TABLE.auth !== 'token') {
-        return route(method, target, null, TABLE, sha256hex, exists);
+        return route(line.method, line.target, null, TABLE, sha256hex, exists);
     }
     open = {};
     for (key in TABLE) {
@@ -65,7 +78,7 @@ function unparsedAnswer(request, exists) {
         }
     }
     open.auth = 'public';
-    answer = route(method, target, null, open, sha256hex, exists);
+    answer = route(line.method, line.target, null, open, sha256hex, exists);
     if (answer.kind === 'file' || answer.status === 403) {
         return withCors(errorAnswer(401, [['WWW-Authenticate', REALM]]), TABLE);
     }
@@ -76,12 +89,13 @@ function handle(r) {
     // `root` of the server block: the snapshot's public/ directory.
     var root = r.variables.document_root + '/';
     var exists = fileExists(root);
+    var line = requestLine(r);
     var answer, i, body;
     if (r.variables.request_uri) {
-        answer = route(r.method, r.variables.request_uri, r.headersIn.Authorization, TABLE,
-            sha256hex, exists);
+        answer = route(line === null ? r.method : line.method, r.variables.request_uri,
+            r.headersIn.Authorization, TABLE, sha256hex, exists);
     } else {
-        answer = unparsedAnswer(r.variables.request || '', exists);
+        answer = unparsedAnswer(line, exists);
     }
     if (answer.kind === 'file') {
         r.variables.snapshot_file = answer.file;
@@ -100,7 +114,7 @@ function handle(r) {
         body = fs.readFileSync(root + answer.file);
     } catch (e) {
         r.error('matrix-snapshot: cannot read ' + root + answer.file + ': ' + e);
-        r.return(500, '{"code":500,"message":"Internal Server Error"}');
+        r.return(500, INTERNAL_ERROR);
         return;
     }
     r.return(answer.status, body);

@@ -255,9 +255,11 @@ fn route_core_js_decides_as_resolve() {
     // that is not valid, URL keys, numbers at the i64 limit, types to encode.
     let long = format!("/__api/assets/{}", "%C3%89".repeat(150));
     let dotted = format!("/__api/assets/{}.x", "a".repeat(197));
+    let chunk_dot = format!("/__api/assets/{}.bc{}", "a".repeat(198), "Z".repeat(70));
     let edges = [
         long.as_str(),
         dotted.as_str(),
+        chunk_dot.as_str(),
         "/__api/assets/12%",
         "/__api/assets/12%4",
         "/__api/assets/%C3%28",
