@@ -15,27 +15,40 @@
 //                    or text (as njs gives valid UTF-8): see toBytes().
 //     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
 //                    [[sort_by value, file code], ...], every value the API accepts.
-//     sha256hex      function(token) -> lower-case hex SHA-256 of the token's UTF-8 bytes
-//                    (injected by the host glue: njs require('crypto'), WebCrypto, ...).
+//     sha256hex      function(token) -> lower-case hex SHA-256 of the token's UTF-8 bytes; the
+//                    token is passed as text (injected by the host glue: njs
+//                    require('crypto'), node crypto). WebCrypto is asynchronous: hash
+//                    bearerToken(authorization) first, and pass a function returning it.
 //
-//   An Answer is final:
-//     {status: 204|400|401|404|405, file: "path under public/" or null (no body),
-//      kind: "preflight" | "error", headers: [[name, value], ...]}
-//   headers are the ones besides Content-Type, Content-Length and caching: WWW-Authenticate,
-//   Allow, Access-Control-* and Vary. Every answer but the 204 has
-//   Content-Type: application/json; charset=utf-8 (see CONTENT_TYPE).
+//   An Answer: {status, file, kind, headers}
+//     status   204 | 200 | 400 | 401 | 403 | 404 | 405
+//     file     the body: a path under public/ (the route's file, or __api/~/errors/<status>.json,
+//              or the "not exported" body), or null for the 204 (no body)
+//     kind     "file" (200) | "error" | "not-exported" (404) | "preflight" (204)
+//     headers  [[name, value], ...] besides Content-Type and Content-Length: WWW-Authenticate,
+//              Allow, Access-Control-*, Vary, and Cache-Control on the 200. The host adds
+//              Content-Type: application/json; charset=utf-8 (CONTENT_TYPE) to all but the 204,
+//              and on the 200 the ETag of the file (from _routers/etags.txt: it cannot hash).
+//   Before any file is looked at the answer is final (204, 405, 404 outside the API or for an
+//   unknown endpoint, 401, 400, 404 for a URL that can never match): planRoute returns it.
 //
-//   A Plan needs "does this file exist?" answers, which only the host can give:
+//   Otherwise planRoute returns a Plan, which needs "does this file exist?" answers that only
+//   the host can give:
 //     {candidates: [{path, exists: true|false, answer}, ...], otherwise: answer}
-//   The first candidate whose path's existence equals `exists` gives the answer; when none
-//   does, `otherwise`. resolvePlan(plan, existsFn) does exactly that. Paths are relative to
-//   the web root (the snapshot's public/ directory) and contain only [a-z0-9_.,~/-].
-//   The 200 answer has kind "file", its `file` is the body, and its headers include
-//   Cache-Control; the host adds ETag (from _routers/etags.txt: hosts cannot hash bodies).
+//   The first candidate whose path's existence equals `exists` gives the answer (the file: 200;
+//   the forbidden marker: 403; no anchor: 404); when none does, `otherwise` (404 "not
+//   exported", or 404 for a page past the end). Paths are relative to the web root (the
+//   snapshot's public/ directory) and contain only [a-z0-9_.,~/-]. Hosts whose lookups are
+//   asynchronous walk the candidates themselves.
 //
-//   resolvePlan(plan, exists) -> Answer   (exists: function(path) -> boolean)
+//   resolvePlan(plan, exists) -> Answer   (exists: function(path) -> boolean; an Answer passes)
 //   route(method, rawTarget, authorization, table, sha256hex, exists) -> Answer
 //     planRoute then resolvePlan, for hosts that can check files synchronously.
+//
+//   bearerToken(authorization) -> the token text to hash, or null (nothing to hash).
+//
+//   Also for glue code: CONTENT_TYPE, REALM, errorAnswer(status, headers) and
+//   withCors(answer, table) (adds the CORS headers of the table to an answer built by hand).
 //
 // HEAD is answered as GET without the body: that is the host's job (the plan is the same).
 
@@ -218,25 +231,40 @@ function isWhitespace(c) {
         c === 0x205f || c === 0x3000;
 }
 
-// `null` when the token opens the snapshot, else the WWW-Authenticate challenge of the 401.
-function tokenProblem(table, authorization, sha256hex) {
-    var token, chars, i;
+// The token of an Authorization header as text, or null when the header is missing or not
+// `Bearer ` and a non-empty run of non-whitespace (then there is nothing to hash). Hosts whose
+// SHA-256 is asynchronous (WebCrypto) hash this first and pass planRoute a sha256hex that
+// returns the result.
+function bearerToken(authorization) {
+    var token, i;
     if (authorization === null || authorization === undefined) {
-        return REALM;
+        return null;
     }
     authorization = toBytes(String(authorization));
     if (authorization.substring(0, 7) !== 'Bearer ' || authorization.length === 7 ||
         !isUtf8(authorization)) {
-        return REALM + ', error="invalid_request"';
+        return null;
     }
-    token = authorization.substring(7);
-    chars = fromUtf8(token);
-    for (i = 0; i < chars.length; i++) {
-        if (isWhitespace(chars.charCodeAt(i))) {
-            return REALM + ', error="invalid_request"';
+    token = fromUtf8(authorization.substring(7));
+    for (i = 0; i < token.length; i++) {
+        if (isWhitespace(token.charCodeAt(i))) {
+            return null;
         }
     }
-    if (!table.token_sha256 || sha256hex(chars) !== table.token_sha256) {
+    return token;
+}
+
+// `null` when the token opens the snapshot, else the WWW-Authenticate challenge of the 401.
+function tokenProblem(table, authorization, sha256hex) {
+    var token;
+    if (authorization === null || authorization === undefined) {
+        return REALM;
+    }
+    token = bearerToken(authorization);
+    if (token === null) {
+        return REALM + ', error="invalid_request"';
+    }
+    if (!table.token_sha256 || sha256hex(token) !== table.token_sha256) {
         return REALM + ', error="invalid_token"';
     }
     return null;
