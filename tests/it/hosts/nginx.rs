@@ -1,7 +1,7 @@
 //! nginx with the njs module, serving real snapshots with the config `matrix-snapshot router
 //! nginx` prints: the demo (a token snapshot, and a public one with CORS) and a generated store.
 
-use super::{export, free_port, require, router_config, wait_listening};
+use super::{export, free_port, require, router_config};
 use crate::util::run;
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
 use matrix_snapshot::route::{self, preview::Snapshot};
@@ -38,7 +38,8 @@ impl Nginx {
             .args(["-g", "daemon off;"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Before error_log is open, nginx reports to stderr.
+            .stderr(fs::File::create(prefix.join("stderr.log")).unwrap())
             .process_group(0)
             .spawn()
             .unwrap();
@@ -52,14 +53,28 @@ impl Nginx {
     }
 
     fn wait_listening(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("nginx exited ({status}):\n{}", self.log());
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("nginx exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nginx does not listen on {}:\n{}",
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        wait_listening(&self.addr);
     }
 
+    /// What nginx said: stderr, then error.log.
     fn log(&self) -> String {
-        fs::read_to_string(self.prefix.join("error.log")).unwrap_or_default()
+        ["stderr.log", "error.log"]
+            .iter()
+            .map(|f| fs::read_to_string(self.prefix.join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("")
     }
 }
 
