@@ -33,24 +33,62 @@ pub struct Host {
 }
 
 /// Every host with configs, in the order `router --help` lists them.
-pub const HOSTS: &[Host] = &[Host {
-    name: "nginx",
-    files: &[
-        (
-            "nginx.conf",
-            include_str!("../../templates/nginx/nginx.conf"),
-        ),
-        // The shared JavaScript routing core, then the njs glue (one file for js_import).
-        (
-            "route.js",
-            concat!(
-                include_str!("../../templates/js/route-core.js"),
-                include_str!("../../templates/nginx/route.js")
+pub const HOSTS: &[Host] = &[
+    Host {
+        name: "nginx",
+        files: &[
+            (
+                "nginx.conf",
+                include_str!("../../templates/nginx/nginx.conf"),
             ),
-        ),
-    ],
-    needs_token: false,
-}];
+            // The shared JavaScript routing core, then the njs glue (one file for js_import).
+            (
+                "route.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/nginx/route.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "netlify",
+        files: &[
+            (
+                "netlify.toml",
+                include_str!("../../templates/netlify/netlify.toml"),
+            ),
+            // The shared JavaScript routing core, then the Edge Function glue (one module).
+            (
+                "netlify/edge-functions/matrix-api.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/netlify/matrix-api.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "vercel",
+        files: &[
+            (
+                "vercel.json",
+                include_str!("../../templates/vercel/vercel.json"),
+            ),
+            // The shared JavaScript routing core, then the Routing Middleware glue (one module).
+            (
+                "middleware.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/vercel/middleware.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+];
 
 /// The host called `name`.
 pub fn host(name: &str) -> Option<&'static Host> {
@@ -110,6 +148,41 @@ pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
         writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
     }
     nginx.flush()?;
+    out.flush()?;
+    for rel in EDGE_FILES_MODULES {
+        write_files_module(&root.join(rel), entries)?;
+    }
+    Ok(())
+}
+
+/// [`write_tables`]' file lists for the edge hosts whose functions decide without I/O, relative
+/// to the snapshot directory: a JavaScript module beside the function.
+pub const EDGE_FILES_MODULES: &[&str] = &[
+    "_routers/netlify/netlify/edge-functions/snapshot-files.js",
+    "_routers/vercel/snapshot-files.js",
+];
+
+/// Writes an ES module whose default export maps every file under `public/` (its path
+/// relative to `public/`) to the `ETag` of a 200 file (the quoted blake3), or `null` for the
+/// other files (error bodies, forbidden markers): the functions' "does this file exist?".
+fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
+    fs::create_dir_all(path.parent().expect("has a parent"))?;
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    writeln!(
+        out,
+        "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null."
+    )?;
+    writeln!(out, "export default {{")?;
+    for e in entries {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in JSON strings.
+        if e.status == 200 {
+            writeln!(out, "\"{rel}\": \"\\\"{}\\\"\",", e.blake3)?;
+        } else {
+            writeln!(out, "\"{rel}\": null,")?;
+        }
+    }
+    writeln!(out, "}};")?;
     out.flush()
 }
 
