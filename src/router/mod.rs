@@ -7,6 +7,8 @@
 //! that cannot hash) the token are placeholders, which [`fill`] replaces when `matrix-snapshot
 //! router` prints a config.
 
+pub mod minify;
+
 use crate::export::Entry;
 use crate::route::{self, RouteSpec};
 use std::fs;
@@ -53,6 +55,21 @@ pub const HOSTS: &[Host] = &[
         needs_token: false,
     },
     Host {
+        name: "cloudfront",
+        files: &[(
+            "function.js",
+            // One file, minified to fit CloudFront's 10 KB: the shared JavaScript routing core,
+            // then the CloudFront Function glue (which closes the filter section).
+            concat!(
+                "// matrix-snapshot: docs/hosting/cloudfront.md\n",
+                "{% filter minify_js %}",
+                include_str!("../../templates/js/route-core.js"),
+                include_str!("../../templates/cloudfront/function.js")
+            ),
+        )],
+        needs_token: false,
+    },
+    Host {
         name: "netlify",
         files: &[
             (
@@ -96,6 +113,12 @@ pub fn host(name: &str) -> Option<&'static Host> {
 }
 
 /// Renders one template of a host from the routing table.
+///
+/// Besides the table's fields, templates see `sort_keys`, `not_exported_file`, the
+/// placeholders, and `error_bodies` (status -> the body of `__api/~/errors/<status>.json`, for
+/// hosts that answer errors without reading files); the filter `minify_js` (a `{% filter
+/// minify_js %}` section) minifies JavaScript for hosts with a code size limit
+/// ([`minify::minify`]; the name `handler` is kept).
 pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     let mut context = tera::Context::from_serialize(spec)?;
     context.insert("sort_keys", &route::sort_keys());
@@ -103,7 +126,29 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     context.insert("snapshot_dir", SNAPSHOT_DIR);
     context.insert("listen", LISTEN);
     context.insert("token", TOKEN);
-    tera::Tera::one_off(template, &context, false)
+    let bodies: std::collections::BTreeMap<String, String> = [400u16, 401, 403, 404, 405]
+        .into_iter()
+        .map(|s| {
+            let body = crate::api::response::error_body(s);
+            (
+                s.to_string(),
+                String::from_utf8(body).expect("error bodies are UTF-8"),
+            )
+        })
+        .collect();
+    context.insert("error_bodies", &bodies);
+    let mut tera = tera::Tera::default();
+    tera.register_filter(
+        "minify_js",
+        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let text = value.as_str().ok_or("minify_js: not a string")?;
+            minify::minify(text, &["handler"])
+                .map(tera::Value::String)
+                .map_err(|e| tera::Error::msg(format!("minify_js: {e}")))
+        },
+    );
+    tera.add_raw_template("template", template)?;
+    tera.render("template", &context)
 }
 
 /// Writes `_routers/routes.json` and every host's files under `root/_routers/`.

@@ -1,0 +1,104 @@
+
+// ---- CloudFront Function glue (cloudfront-js-2.0, viewer request), after route-core.js ----
+//
+// A CloudFront Function cannot read S3, so it decides what needs no file (204, 405, 401, 400,
+// and the 404 of a path outside the API, of an unknown endpoint or of a URL that can never
+// match) and answers it itself, with the error body; otherwise it rewrites the request to the
+// 200 candidate file, which S3 serves. A missing object becomes a 404 with the generic 404 body
+// through the distribution's custom error responses (docs/hosting/cloudfront.md). The whole
+// file is minified when rendered: it must stay under CloudFront's 10 KB.
+
+var crypto = require('crypto');
+
+// The routing table, spelled compactly: route-core reads only the codes of sort_by and
+// asset_types; space-separated lists (no code or key holds a space) are shorter than JSON.
+function codes(list) {
+    return list.split(' ').map(function (code) {
+        return {code: code};
+    });
+}
+
+// sort_keys: [value, code] pairs; most codes are the value with `.` -> `-`, and are not spelled.
+function sortKeys(plain, others) {
+    var out = [];
+    var items = others.split(' ');
+    var i;
+    plain.split(' ').forEach(function (key) {
+        out.push([key, key.split('.').join('-')]);
+    });
+    for (i = 0; i + 1 < items.length; i += 2) {
+        out.push([items[i], items[i + 1]]);
+    }
+    return out;
+}
+
+var TABLE = {
+    auth: {{ auth | json_encode() }},
+    token_sha256: {{ token_sha256 | json_encode() }},
+    cors: {{ cors | json_encode() }},
+    data: '{{ data | join(sep=" ") }}'.split(' '),
+    children_data: '{{ children_data | join(sep=" ") }}'.split(' '),
+    sort_by: codes('{% for s in sort_by %}{{ s.code }}{% if not loop.last %} {% endif %}{% endfor %}'),
+    sort_order: {{ sort_order | json_encode() }},
+    limits: {{ limits | json_encode() }},
+    asset_types: codes('{% for t in asset_types %}{{ t.code }}{% if not loop.last %} {% endif %}{% endfor %}'),
+    anchor: {{ anchor | json_encode() }},
+    sort_keys: sortKeys('{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") == k.1 %}{{ k.0 }} {% endif %}{% endfor %}'.trim(),
+        '{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") != k.1 %}{{ k.0 }} {{ k.1 }} {% endif %}{% endfor %}')
+};
+
+// The bodies of __api/~/errors/<status>.json this function answers with.
+var BODIES = {
+    400: {{ error_bodies["400"] | json_encode() }},
+    401: {{ error_bodies["401"] | json_encode() }},
+    404: {{ error_bodies["404"] | json_encode() }},
+    405: {{ error_bodies["405"] | json_encode() }}
+};
+
+function sha256hex(text) {
+    return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+// The query as sent, rebuilt from CloudFront's querystring object (names and values as
+// received, not decoded; a repeated name is one entry with multiValue). Pairs keep their order
+// except that repeats of a name follow its first occurrence: the same answer, since only a
+// name's first occurrence counts.
+function rawQuery(querystring) {
+    var parts = [];
+    var name, values, i;
+    for (name in querystring) {
+        values = querystring[name].multiValue || [querystring[name]];
+        for (i = 0; i < values.length; i++) {
+            parts.push(name + '=' + values[i].value);
+        }
+    }
+    return parts.length > 0 ? '?' + parts.join('&') : '';
+}
+
+function handler(event) {
+    var request = event.request;
+    var authorization = request.headers.authorization;
+    var answer = planRoute(request.method, request.uri + rawQuery(request.querystring),
+        authorization ? authorization.value : null, TABLE, sha256hex);
+    var headers = {};
+    var response, i;
+    if (answer.candidates) {
+        // The 200 file when S3 has it; else a 404 (custom error response).
+        request.uri = '/' + answer.candidates[0].path;
+        request.querystring = {};
+        return request;
+    }
+    for (i = 0; i < answer.headers.length; i++) {
+        headers[answer.headers[i][0].toLowerCase()] = {value: answer.headers[i][1]};
+    }
+    response = {
+        statusCode: answer.status,
+        headers: headers
+    };
+    if (answer.file !== null) {
+        headers['content-type'] = {value: CONTENT_TYPE};
+        response.body = {encoding: 'text', data: BODIES[answer.status]};
+    }
+    return response;
+}
+{% endfilter %}
