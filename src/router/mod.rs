@@ -77,6 +77,15 @@ pub const HOSTS: &[Host] = &[
                 include_str!("../../templates/netlify/netlify.toml"),
             ),
             // The shared JavaScript routing core, then the Edge Function glue (one module).
+            // Static rules instead of the Edge Function (public snapshots; limited).
+            (
+                "static/_redirects",
+                include_str!("../../templates/netlify/static/_redirects"),
+            ),
+            (
+                "static/_headers",
+                include_str!("../../templates/netlify/static/_headers"),
+            ),
             (
                 "netlify/edge-functions/matrix-api.js",
                 concat!(
@@ -95,6 +104,11 @@ pub const HOSTS: &[Host] = &[
                 include_str!("../../templates/vercel/vercel.json"),
             ),
             // The shared JavaScript routing core, then the Routing Middleware glue (one module).
+            // Static routes instead of the middleware (public snapshots; limited).
+            (
+                "static/vercel.json",
+                include_str!("../../templates/vercel/static/vercel.json"),
+            ),
             (
                 "middleware.js",
                 concat!(
@@ -137,6 +151,23 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
         })
         .collect();
     context.insert("error_bodies", &bodies);
+    // The canonical `data=` value of each data code (`ua--` -> `urls,attributes`), for static
+    // rules that can only match parameters exactly.
+    let data_values: std::collections::BTreeMap<&str, String> = spec
+        .data
+        .iter()
+        .chain(&spec.children_data)
+        .map(|code| {
+            let items: Vec<&str> = ["urls", "attributes", "metadata", "contents"]
+                .into_iter()
+                .zip(code.chars())
+                .filter(|(_, c)| *c != '-')
+                .map(|(item, _)| item)
+                .collect();
+            (code.as_str(), items.join(","))
+        })
+        .collect();
+    context.insert("data_values", &data_values);
     let mut tera = tera::Tera::default();
     tera.register_filter(
         "minify_js",

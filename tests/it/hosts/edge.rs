@@ -186,11 +186,14 @@ fn assert_conforms(
     tally.differ = wrong;
     let name = format!("{} (node model)", platform.host());
     assert!(tally.passed(), "{}", tally.report(&name, 25));
-    let mut reasons: Vec<&str> = limited.iter().map(|(_, why)| *why).collect();
-    reasons.sort();
-    reasons.dedup();
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (_, why) in &limited {
+        *counts.entry(why).or_default() += 1;
+    }
+    let reasons: Vec<String> = counts.iter().map(|(why, n)| format!("{n} {why}")).collect();
     eprintln!(
-        "{name}: agreement {}/{} ({} not exported, {} documented deviations); {} more answered as the platform's documented limits: {}",
+        "{name} {}: agreement {}/{} ({} not exported, {} documented deviations); {} more answered as the platform's documented limits: {}",
+        out.parent().unwrap().file_name().unwrap().to_string_lossy(),
         tally.agree,
         tally.compared() - limited.len(),
         tally.not_exported,
@@ -353,4 +356,208 @@ fn cloudfront_limits(
 #[test]
 fn cloudfront_function_conforms() {
     conforms(Platform::CloudFront, cloudfront_limits, 10_000);
+}
+
+/// Each host's files, rendered by a token export and a `--public --cors` one, follow the rules
+/// the platforms document: `node --check`; CloudFront's 10 KB and runtime (one script defining
+/// `handler`, only the `crypto` module, no `eval`); netlify.toml's keys; `_redirects` and
+/// `_headers` line grammar; vercel.json's schema (keys, and `routes` not mixed with
+/// `rewrites`/`headers`/`redirects`/`cleanUrls`/`trailingSlash`).
+#[test]
+fn edge_files_follow_the_platforms_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = export(&tmp.path().join("token"), DEMO);
+    let mut args = DEMO.to_vec();
+    args.extend(["--public", "--cors", "https://app.test"]);
+    let public = export(&tmp.path().join("public"), &args);
+    for out in [&token, &public] {
+        let routers = out.join("_routers");
+        check_cloudfront(&routers.join("cloudfront"));
+        check_netlify(&routers.join("netlify"));
+        check_vercel(&routers.join("vercel"));
+    }
+    let node = match require("node", "apt-get install nodejs") {
+        Some(node) => node,
+        None => return,
+    };
+    for out in [&token, &public] {
+        let routers = out.join("_routers");
+        // CloudFront Functions are scripts; the Edge Function and the middleware ES modules.
+        let script = tmp.path().join("function.js");
+        fs::copy(routers.join("cloudfront/function.js"), &script).unwrap();
+        for (file, as_module) in [
+            (script, false),
+            (
+                routers.join("netlify/netlify/edge-functions/matrix-api.js"),
+                true,
+            ),
+            (
+                routers.join("netlify/netlify/edge-functions/snapshot-files.js"),
+                true,
+            ),
+            (routers.join("vercel/middleware.js"), true),
+            (routers.join("vercel/snapshot-files.js"), true),
+        ] {
+            let file = if as_module {
+                let mjs = tmp.path().join("check.mjs");
+                fs::copy(&file, &mjs).unwrap();
+                mjs
+            } else {
+                file
+            };
+            let status = Command::new(&node)
+                .arg("--check")
+                .arg(&file)
+                .status()
+                .unwrap();
+            assert!(status.success(), "node --check {}", file.display());
+        }
+    }
+}
+
+fn check_cloudfront(dir: &Path) {
+    let code = fs::read_to_string(dir.join("function.js")).unwrap();
+    assert!(
+        code.len() <= 10_240,
+        "a CloudFront Function holds at most 10 KB; function.js has {} bytes",
+        code.len()
+    );
+    assert!(code.contains("function handler("), "no handler");
+    assert_eq!(code.matches("require(").count(), 1, "one require");
+    assert!(code.contains("require('crypto')"));
+    for bad in [
+        "import ",
+        "export ",
+        "eval(",
+        "Function(",
+        "setTimeout",
+        "XMLHttpRequest",
+        "fetch(",
+    ] {
+        assert!(!code.contains(bad), "CloudFront Functions have no {bad}");
+    }
+}
+
+fn check_netlify(dir: &Path) {
+    let toml: toml::Value = fs::read_to_string(dir.join("netlify.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(toml["build"]["publish"].as_str(), Some("public"));
+    let functions = toml["edge_functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 1);
+    assert_eq!(functions[0]["path"].as_str(), Some("/*"));
+    let name = functions[0]["function"].as_str().unwrap();
+    assert!(dir
+        .join(format!("netlify/edge-functions/{name}.js"))
+        .is_file());
+    // _redirects: `from [name=value ...] to [status[!]]`; placeholders of `to` bound in `from`.
+    let redirects = fs::read_to_string(dir.join("static/_redirects")).unwrap();
+    let mut rules = 0;
+    for line in redirects.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        rules += 1;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(fields.len() >= 2, "{line}");
+        let from = fields[0];
+        assert!(from.starts_with('/'), "{line}");
+        let to_at = fields[1..]
+            .iter()
+            .position(|f| f.starts_with('/'))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("no target: {line}"));
+        for query in &fields[1..to_at] {
+            let (name, value) = query.split_once('=').unwrap_or_else(|| panic!("{line}"));
+            assert!(!name.is_empty() && !value.is_empty(), "{line}");
+        }
+        let to = fields[to_at];
+        for placeholder in to.split('/').filter(|p| p.starts_with(':')) {
+            assert!(from.split('/').any(|p| p == placeholder), "{line}");
+        }
+        let rest = &fields[to_at + 1..];
+        assert!(rest.len() <= 1, "{line}");
+        if let Some(status) = rest.first() {
+            let code: u16 = status.trim_end_matches('!').parse().unwrap();
+            assert!([200, 301, 302, 303, 307, 308, 401, 403, 404, 410, 451].contains(&code));
+        }
+    }
+    assert!(rules >= 1);
+    // _headers: a path, then indented `Name: value` lines.
+    let headers = fs::read_to_string(dir.join("static/_headers")).unwrap();
+    let mut path_seen = false;
+    for line in headers
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        if line.starts_with('/') {
+            path_seen = true;
+        } else {
+            assert!(path_seen && line.starts_with("  "), "{line}");
+            let (name, value) = line.trim().split_once(": ").unwrap();
+            assert!(
+                !name.is_empty() && !value.is_empty() && !name.contains(' '),
+                "{line}"
+            );
+        }
+    }
+}
+
+fn check_vercel(dir: &Path) {
+    for file in ["vercel.json", "static/vercel.json"] {
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join(file)).unwrap()).unwrap();
+        let top = json.as_object().unwrap();
+        let known = [
+            "$schema",
+            "buildCommand",
+            "outputDirectory",
+            "cleanUrls",
+            "trailingSlash",
+            "routes",
+            "rewrites",
+            "redirects",
+            "headers",
+        ];
+        for key in top.keys() {
+            assert!(known.contains(&key.as_str()), "{file}: unknown key {key}");
+        }
+        if let Some(routes) = top.get("routes") {
+            for key in [
+                "rewrites",
+                "redirects",
+                "headers",
+                "cleanUrls",
+                "trailingSlash",
+            ] {
+                assert!(
+                    !top.contains_key(key),
+                    "{file}: routes cannot be mixed with {key}"
+                );
+            }
+            for route in routes.as_array().unwrap() {
+                let route = route.as_object().unwrap();
+                for key in route.keys() {
+                    assert!(
+                        ["src", "dest", "headers", "status", "has", "continue", "handle"]
+                            .contains(&key.as_str()),
+                        "{file}: route key {key}"
+                    );
+                }
+                assert!(route.contains_key("src") != route.contains_key("handle"));
+                if let Some(has) = route.get("has") {
+                    for h in has.as_array().unwrap() {
+                        let t = h["type"].as_str().unwrap();
+                        assert!(["header", "cookie", "host", "query"].contains(&t));
+                        assert!(h["key"].is_string());
+                    }
+                }
+                if let Some(status) = route.get("status") {
+                    assert!((100..600).contains(&status.as_u64().unwrap()));
+                }
+            }
+        }
+    }
 }
