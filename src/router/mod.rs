@@ -56,17 +56,27 @@ pub const HOSTS: &[Host] = &[
     },
     Host {
         name: "cloudfront",
-        files: &[(
-            "function.js",
-            // One file, minified to fit CloudFront's 10 KB: the shared JavaScript routing core,
-            // then the CloudFront Function glue (which closes the filter section).
-            concat!(
-                "// matrix-snapshot: docs/hosting/cloudfront.md\n",
-                "{% filter minify_js %}",
-                include_str!("../../templates/js/route-core.js"),
-                include_str!("../../templates/cloudfront/function.js")
+        files: &[
+            (
+                "function.js",
+                // One file, minified to fit CloudFront's 10 KB: the shared JavaScript routing core,
+                // then the CloudFront Function glue (which closes the filter section).
+                concat!(
+                    "// matrix-snapshot: docs/hosting/cloudfront.md\n",
+                    "{% filter minify_js %}",
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/cloudfront/function.js")
+                ),
             ),
-        )],
+            (
+                "viewer-response.js",
+                include_str!("../../templates/cloudfront/viewer-response.js"),
+            ),
+            (
+                "upload.sh",
+                include_str!("../../templates/cloudfront/upload.sh"),
+            ),
+        ],
         needs_token: false,
     },
     Host {

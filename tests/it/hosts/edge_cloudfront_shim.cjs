@@ -13,10 +13,11 @@
 //   - a returned response object is sent as is: statusCode, headers, and body.data (text);
 //     no body for HEAD;
 //   - a returned request goes to S3 (key: the uri, decoded, without the leading /). An object
-//     answers 200 with the metadata `aws s3 sync` set (Content-Type, Cache-Control) and S3's
-//     ETag (the quoted MD5 of the bytes); a missing object answers 403 (no s3:ListBucket),
-//     which the distribution's custom error responses turn into a 404 with the body of
-//     /__api/~/errors/404.json;
+//     answers 200 with the metadata upload.sh sets (Content-Type, Cache-Control, and for the
+//     200 files x-amz-meta-blake3 from etags.txt) and S3's ETag (the quoted MD5 of the bytes);
+//     a missing object answers 403 (no s3:ListBucket), which the distribution's custom error
+//     responses turn into a 404 with the body of /__api/~/errors/404.json;
+//   - every answer from S3 goes through the viewer-response function (viewer-response.js);
 //   - with --cors, a response headers policy adds Access-Control-Allow-Origin and Vary: Origin
 //     to S3's answers (the function adds them to its own).
 // Output: one [status, [[name, value], ...], base64 body, target as the function saw it] per
@@ -32,18 +33,27 @@ const [, fnDir, publicDir, casesFile, outFile] = process.argv.slice(2);
 const root = path.resolve(publicDir);
 const routes = JSON.parse(fs.readFileSync(path.join(root, '..', '_routers', 'routes.json'), 'utf8'));
 
-const code = fs.readFileSync(path.join(fnDir, 'function.js'), 'utf8');
-if (Buffer.byteLength(code) > 10240) {
-    throw new Error('function.js is over 10 KB');
-}
-// eslint-disable-next-line no-new-func
-const handler = new Function('require', '"use strict";\n' + code + '\nreturn handler;')(
-    (name) => {
+function load(file) {
+    const code = fs.readFileSync(path.join(fnDir, file), 'utf8');
+    if (Buffer.byteLength(code) > 10240) {
+        throw new Error(file + ' is over 10 KB');
+    }
+    // eslint-disable-next-line no-new-func
+    return new Function('require', '"use strict";\n' + code + '\nreturn handler;')((name) => {
         if (name !== 'crypto') {
             throw new Error('CloudFront Functions have no module ' + name);
         }
         return crypto;
     });
+}
+const handler = load('function.js');
+const viewerResponse = load('viewer-response.js');
+// What upload.sh stores: each 200 file with its blake3 as x-amz-meta-blake3.
+const blake3 = new Map(fs.readFileSync(path.join(root, '..', '_routers', 'etags.txt'), 'utf8')
+    .split('\n').filter((l) => l !== '').map((l) => {
+        const [file, etag] = l.split(' ');
+        return [file, etag.slice(1, -1)];
+    }));
 
 function event(method, target, authorization) {
     const q = target.indexOf('?');
@@ -98,17 +108,35 @@ function fromS3(uri) {
     if (body === null) {
         // S3 403 -> custom error response: 404, /__api/~/errors/404.json.
         status = 404;
-        body = s3('__api/~/errors/404.json');
+        key = '__api/~/errors/404.json';
+        body = s3(key);
     }
-    const headers = [
-        ['content-type', 'application/json; charset=utf-8'],
-        ['cache-control', routes.cache_control],
-        ['etag', '"' + crypto.createHash('md5').update(body).digest('hex') + '"'],
-    ];
+    const headers = {
+        'content-type': {value: 'application/json; charset=utf-8'},
+        'cache-control': {value: routes.cache_control},
+        'etag': {value: '"' + crypto.createHash('md5').update(body).digest('hex') + '"'},
+    };
+    if (blake3.has(key)) {
+        headers['x-amz-meta-blake3'] = {value: blake3.get(key)};
+    }
     if (routes.cors) {
-        headers.push(['access-control-allow-origin', routes.cors], ['vary', 'Origin']);
+        headers['access-control-allow-origin'] = {value: routes.cors};
+        headers['vary'] = {value: 'Origin'};
     }
-    return {status, headers, body};
+    // The viewer-response function sees every answer from the origin (not the viewer-request
+    // function's own).
+    const r = viewerResponse({
+        version: '1.0',
+        context: {eventType: 'viewer-response'},
+        viewer: {ip: '192.0.2.1'},
+        request: {method: 'GET', uri, querystring: {}, headers: {}, cookies: {}},
+        response: {statusCode: status, statusDescription: '', headers, cookies: {}},
+    });
+    return {
+        status: r.statusCode,
+        headers: Object.entries(r.headers).map(([name, h]) => [name, h.value]),
+        body,
+    };
 }
 
 const cases = JSON.parse(fs.readFileSync(casesFile, 'utf8'));
