@@ -403,6 +403,20 @@ pub fn minify(src: &str, keep: &[&str]) -> Result<String, String> {
         }
     }
     let mut out = String::with_capacity(src.len() / 2);
+    // Leading `import … ;` statements stay first (before the property aliases).
+    let mut i = 0;
+    while toks.get(i) == Some(&Tok::Word("import".into())) {
+        while i < toks.len() && toks[i] != Tok::Punct(';') {
+            let text = match &toks[i] {
+                Tok::Word(w) | Tok::Literal(w) => w.clone(),
+                Tok::Punct(c) => c.to_string(),
+            };
+            push_token(&mut out, &text);
+            i += 1;
+        }
+        out.push(';');
+        i += 1;
+    }
     if !alias.is_empty() {
         let decls: Vec<String> = alias
             .iter()
@@ -431,7 +445,6 @@ pub fn minify(src: &str, keep: &[&str]) -> Result<String, String> {
             }
         }
     }
-    let mut i = 0;
     while i < toks.len() {
         let t = &toks[i];
         let text: String = match t {
@@ -447,24 +460,45 @@ pub fn minify(src: &str, keep: &[&str]) -> Result<String, String> {
                 i += 1;
                 format!("[{}]", alias[w.as_str()])
             }
+            // The `;` before a `}` is implied (automatic semicolon insertion).
+            Tok::Punct(';') if toks.get(i + 1) == Some(&Tok::Punct('}')) => String::new(),
             Tok::Word(w) if renamable(i) => map[w.as_str()].clone(),
-            Tok::Word(w) | Tok::Literal(w) => w.clone(),
+            Tok::Literal(l) => requote(l),
+            Tok::Word(w) => w.clone(),
             Tok::Punct(c) => c.to_string(),
         };
-        if let (Some(last), Some(first)) = (out.chars().last(), text.chars().next()) {
-            let glue = (is_ident(last) && is_ident(first))
-                || (last == '+' && first == '+')
-                || (last == '-' && first == '-')
-                || (last == '/' && first == '/');
-            if glue {
-                out.push(' ');
-            }
-        }
-        out.push_str(&text);
+        push_token(&mut out, &text);
         i += 1;
     }
     out.push('\n');
     Ok(out)
+}
+
+/// Appends a token, with a space where the two would otherwise run together.
+fn push_token(out: &mut String, text: &str) {
+    if let (Some(last), Some(first)) = (out.chars().last(), text.chars().next()) {
+        let glue = (is_ident(last) && is_ident(first))
+            || (last == '+' && first == '+')
+            || (last == '-' && first == '-')
+            || (last == '/' && first == '/');
+        if glue {
+            out.push(' ');
+        }
+    }
+    out.push_str(text);
+}
+
+/// A double-quoted string holding escaped double quotes and no single quote or other escape,
+/// single-quoted (`"{\"a\":1}"` -> `'{"a":1}'`); any other literal as it is.
+fn requote(literal: &str) -> String {
+    let Some(inner) = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return literal.to_string();
+    };
+    let unescaped = inner.replace("\\\"", "\"");
+    if !inner.contains("\\\"") || unescaped.contains('\\') || unescaped.contains('\'') {
+        return literal.to_string();
+    }
+    format!("'{unescaped}'")
 }
 
 #[cfg(test)]
@@ -479,7 +513,7 @@ mod tests {
         let out = minify(src, &["handler"]).unwrap();
         assert_eq!(
             out,
-            "var b={status:1};function handler(c){var a=c.status;return b.status+a?a:/a\\/[/]b/g.test('x // y');}\n"
+            "var b={status:1};function handler(c){var a=c.status;return b.status+a?a:/a\\/[/]b/g.test('x // y')}\n"
         );
     }
 
@@ -492,7 +526,7 @@ mod tests {
         assert_eq!(
             out,
             "var c='length';function e(a){var b=255,d=a[c]+a[c]+a[c]+a[c];if(a)return!0;else b=b+ +d;\
-             for(;;){if(b)b--;else break;}return!1;}\n"
+             for(;;){if(b)b--;else break}return!1}\n"
         );
     }
 }

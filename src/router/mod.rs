@@ -62,8 +62,7 @@ pub const HOSTS: &[Host] = &[
                 // One file, minified to fit CloudFront's 10 KB: the shared JavaScript routing core,
                 // then the CloudFront Function glue (which closes the filter section).
                 concat!(
-                    "// matrix-snapshot: docs/hosting/cloudfront.md\n",
-                    "{% filter minify_js %}",
+                    "{% filter minify_js %}import cf from 'cloudfront';\n",
                     include_str!("../../templates/js/route-core.js"),
                     include_str!("../../templates/cloudfront/function.js")
                 ),
@@ -238,7 +237,42 @@ pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
     for rel in EDGE_FILES_MODULES {
         write_files_module(&root.join(rel), entries)?;
     }
-    Ok(())
+    write_cloudfront_kvs(root, entries)
+}
+
+/// [`write_tables`]' CloudFront KeyValueStore import file, relative to the snapshot directory.
+pub const CLOUDFRONT_KVS_FILE: &str = "_routers/cloudfront/kvs.json";
+
+/// Writes the CloudFront KeyValueStore's import file (`{"data": [{"key", "value"}, ...]}`):
+/// each asset directory (path under `public/`) -> `a` when it holds the anchor (a readable
+/// asset), `f` when it holds `~forbidden.json`; and `~not-exported` -> the "not exported" body.
+/// Keys over 512 bytes and a body over 1 KB (the store's limits) are left out: the function
+/// then asks S3.
+fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
+    let routes: RouteSpec = serde_json::from_slice(&fs::read(root.join(route::ROUTES_FILE))?)
+        .map_err(io::Error::other)?;
+    let anchor = format!("/{}", routes.anchor);
+    let mut data = Vec::new();
+    for e in entries {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        let mark = if let Some(dir) = rel.strip_suffix(anchor.as_str()) {
+            Some((dir, "a"))
+        } else {
+            rel.strip_suffix("/~forbidden.json").map(|dir| (dir, "f"))
+        };
+        if let Some((dir, value)) = mark.filter(|(dir, _)| dir.len() <= 512) {
+            data.push(serde_json::json!({"key": dir, "value": value}));
+        }
+    }
+    let body = fs::read_to_string(root.join("public").join(route::NOT_EXPORTED_FILE))?;
+    if body.len() <= 1024 {
+        data.push(serde_json::json!({"key": "~not-exported", "value": body}));
+    }
+    let path = root.join(CLOUDFRONT_KVS_FILE);
+    fs::create_dir_all(path.parent().expect("has a parent"))?;
+    let mut json = serde_json::to_vec(&serde_json::json!({ "data": data })).expect("serializes");
+    json.push(b'\n');
+    fs::write(path, json)
 }
 
 /// [`write_tables`]' file lists for the edge hosts whose functions decide without I/O, relative

@@ -1,14 +1,19 @@
 
 // ---- CloudFront Function glue (cloudfront-js-2.0, viewer request), after route-core.js ----
 //
-// A CloudFront Function cannot read S3, so it decides what needs no file (204, 405, 401, 400,
-// and the 404 of a path outside the API, of an unknown endpoint or of a URL that can never
-// match) and answers it itself, with the error body; otherwise it rewrites the request to the
-// 200 candidate file, which S3 serves. A missing object becomes a 404 with the generic 404 body
-// through the distribution's custom error responses (docs/hosting/cloudfront.md). The whole
-// file is minified when rendered: it must stay under CloudFront's 10 KB.
+// A CloudFront Function cannot read S3. It decides what needs no file (204, 405, 401, 400, and
+// the 404 of a path outside the API, of an unknown endpoint or of a URL that can never match)
+// and answers it itself, with the error body. Otherwise it asks the key value store (kvs.json,
+// written by every export: each asset directory -> "a" when readable, "f" when forbidden) what
+// the files cannot tell S3: 403 for a forbidden id, 404 for no such asset, and the "not
+// exported" 404 (its body is in the store too). What is left goes to S3: the request is
+// rewritten to the 200 file, and a missing object (a page past the end) becomes a 404 with the
+// generic 404 body through the distribution's custom error responses
+// (docs/hosting/cloudfront.md). The file starts with `import cf from 'cloudfront'` (added when
+// rendered) and is minified: it must stay under CloudFront's 10 KB.
 
 var crypto = require('crypto');
+var kvs = cf.kvs();
 
 // The routing table, spelled compactly: route-core reads only the codes of sort_by and
 // asset_types; space-separated lists (no code or key holds a space) are shorter than JSON.
@@ -49,6 +54,7 @@ var TABLE = {
 
 // The bodies of __api/~/errors/<status>.json this function answers with.
 var BODIES = {
+    403: {{ error_bodies["403"] | json_encode() }},
     400: {{ error_bodies["400"] | json_encode() }},
     401: {{ error_bodies["401"] | json_encode() }},
     404: {{ error_bodies["404"] | json_encode() }},
@@ -75,7 +81,38 @@ function rawQuery(querystring) {
     return parts.length > 0 ? '?' + parts.join('&') : '';
 }
 
-function handler(event) {
+// The answer the key value store gives for a plan, or null to ask S3 for the 200 file (a
+// readable asset's variant the profile holds; or a directory name too long for a key).
+async function fromStore(plan) {
+    var anchor = plan.candidates[plan.candidates.length - 1];
+    var dir = anchor.path.substring(0, anchor.path.length - TABLE.anchor.length - 1);
+    var mark = null;
+    if (dir.length > 512) {
+        return null;
+    }
+    try {
+        mark = await kvs.get(dir);
+    } catch (e) {
+        // No such key: no such asset.
+    }
+    if (mark === 'f' && plan.candidates.length === 3) {
+        return plan.candidates[1].answer;
+    }
+    if (mark !== 'a') {
+        return anchor.answer;
+    }
+    if (plan.otherwise.kind === 'not-exported') {
+        try {
+            plan.otherwise.body = await kvs.get('~not-exported');
+            return plan.otherwise;
+        } catch (e) {
+            // Not in the store (over 1 KB): S3's generic 404.
+        }
+    }
+    return null;
+}
+
+async function handler(event) {
     var request = event.request;
     var authorization = request.headers.authorization;
     var answer = planRoute(request.method, request.uri + rawQuery(request.querystring),
@@ -83,7 +120,9 @@ function handler(event) {
     var headers = {};
     var response, i;
     if (answer.candidates) {
-        // The 200 file when S3 has it; else a 404 (custom error response).
+        answer = await fromStore(answer) || answer;
+    }
+    if (answer.candidates) {
         request.uri = '/' + answer.candidates[0].path;
         request.querystring = {};
         return request;
@@ -97,7 +136,7 @@ function handler(event) {
     };
     if (answer.file !== null) {
         headers['content-type'] = {value: CONTENT_TYPE};
-        response.body = {encoding: 'text', data: BODIES[answer.status]};
+        response.body = {encoding: 'text', data: answer.body || BODIES[answer.status]};
     }
     return response;
 }

@@ -6,7 +6,9 @@
 //
 // The model, per docs/hosting/cloudfront.md (what CloudFront and S3 document):
 //   - the function is one script defining handler(event), with require('crypto') the runtime's
-//     crypto module (createHash('sha256')); it runs in strict mode;
+//     crypto module (createHash('sha256')) and `import cf from 'cloudfront'` its key value
+//     store module (cf.kvs().get(key), rejecting for a missing key), the store loaded from
+//     kvs.json; it runs in strict mode, and may be async;
 //   - the event's request: method; uri, the path as received (not decoded); querystring, an
 //     object with one entry per name as received, {value} or, for a repeated name,
 //     {value, multiValue: [{value}, ...]}; headers with lower-case names, {value};
@@ -33,18 +35,39 @@ const [, fnDir, publicDir, casesFile, outFile] = process.argv.slice(2);
 const root = path.resolve(publicDir);
 const routes = JSON.parse(fs.readFileSync(path.join(root, '..', '_routers', 'routes.json'), 'utf8'));
 
+// The key value store associated with the viewer-request function, loaded from the import
+// file every export writes (kvs.json); get() rejects for a missing key, as documented.
+const store = new Map(JSON.parse(fs.readFileSync(path.join(fnDir, 'kvs.json'), 'utf8')).data
+    .map((e) => [e.key, e.value]));
+const cf = {
+    kvs: () => ({
+        get: async (key) => {
+            if (!store.has(key)) {
+                throw new Error('key not found');
+            }
+            return store.get(key);
+        },
+    }),
+};
+
 function load(file) {
-    const code = fs.readFileSync(path.join(fnDir, file), 'utf8');
+    let code = fs.readFileSync(path.join(fnDir, file), 'utf8');
     if (Buffer.byteLength(code) > 10240) {
         throw new Error(file + ' is over 10 KB');
     }
+    // The module import the runtime offers (first statement), as a parameter here.
+    let cfName = '_cf';
+    code = code.replace(/^import\s*(\w+)\s*from\s*'cloudfront';/, (_, name) => {
+        cfName = name;
+        return '';
+    });
     // eslint-disable-next-line no-new-func
-    return new Function('require', '"use strict";\n' + code + '\nreturn handler;')((name) => {
+    return new Function('require', cfName, '"use strict";\n' + code + '\nreturn handler;')((name) => {
         if (name !== 'crypto') {
             throw new Error('CloudFront Functions have no module ' + name);
         }
         return crypto;
-    });
+    }, cf);
 }
 const handler = load('function.js');
 const viewerResponse = load('viewer-response.js');
@@ -139,12 +162,13 @@ function fromS3(uri) {
     };
 }
 
+async function main() {
 const cases = JSON.parse(fs.readFileSync(casesFile, 'utf8'));
 const out = [];
 for (const [method, target, authorization] of cases) {
     const ev = event(method, target, authorization);
     const seen = ev.request.uri + (target.indexOf('?') >= 0 ? target.slice(target.indexOf('?')) : '');
-    const r = handler(ev);
+    const r = await handler(ev);
     let answer;
     if (r.statusCode !== undefined) {
         answer = {
@@ -161,3 +185,9 @@ for (const [method, target, authorization] of cases) {
     out.push([answer.status, answer.headers, body.toString('base64'), seen]);
 }
 fs.writeFileSync(outFile, JSON.stringify(out));
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
