@@ -264,7 +264,8 @@ fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
             data.push(serde_json::json!({"key": dir, "value": value}));
         }
     }
-    let body = fs::read_to_string(root.join("public").join(route::NOT_EXPORTED_FILE))?;
+    // From the table, not from public/: an incremental export stages only changed bodies.
+    let body = String::from_utf8(routes.not_exported_body()).map_err(io::Error::other)?;
     if body.len() <= 1024 {
         data.push(serde_json::json!({"key": "~not-exported", "value": body}));
     }
