@@ -33,24 +33,44 @@ pub struct Host {
 }
 
 /// Every host with configs, in the order `router --help` lists them.
-pub const HOSTS: &[Host] = &[Host {
-    name: "nginx",
-    files: &[
-        (
-            "nginx.conf",
-            include_str!("../../templates/nginx/nginx.conf"),
-        ),
-        // The shared JavaScript routing core, then the njs glue (one file for js_import).
-        (
-            "route.js",
-            concat!(
-                include_str!("../../templates/js/route-core.js"),
-                include_str!("../../templates/nginx/route.js")
+pub const HOSTS: &[Host] = &[
+    Host {
+        name: "nginx",
+        files: &[
+            (
+                "nginx.conf",
+                include_str!("../../templates/nginx/nginx.conf"),
             ),
-        ),
-    ],
-    needs_token: false,
-}];
+            // The shared JavaScript routing core, then the njs glue (one file for js_import).
+            (
+                "route.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/nginx/route.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "cloudflare",
+        files: &[
+            (
+                "wrangler.toml",
+                include_str!("../../templates/cloudflare/wrangler.toml"),
+            ),
+            // The shared JavaScript routing core, then the Worker glue (one ES module).
+            (
+                "worker.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/cloudflare/worker.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+];
 
 /// The host called `name`.
 pub fn host(name: &str) -> Option<&'static Host> {
