@@ -32,7 +32,20 @@ pub struct Host {
 }
 
 /// Every host with configs, in the order `router --help` lists them.
-pub const HOSTS: &[Host] = &[];
+pub const HOSTS: &[Host] = &[Host {
+    name: "apache",
+    files: &[
+        (
+            "httpd.conf",
+            include_str!("../../templates/apache/httpd.conf"),
+        ),
+        (
+            "router.lua",
+            include_str!("../../templates/apache/router.lua"),
+        ),
+    ],
+    needs_token: false,
+}];
 
 /// The host called `name`.
 pub fn host(name: &str) -> Option<&'static Host> {
