@@ -534,8 +534,57 @@ local function decide(method, target, authorization, public)
   return error_body(404) -- a children page past the end
 end
 
+-- Errors Apache finds itself, before any routing (a malformed request line, a missing Host,
+-- a target over LimitRequestLine): ErrorDocument sends them here, as an internal redirect
+-- carrying REDIRECT_STATUS, so even those answers are JSON, never Apache's HTML pages.
+local OTHER_ERRORS = {
+  [408] = "Request timeout",
+  [413] = "Payload too large",
+  [414] = "URI too long",
+  [431] = "Request header fields too large",
+  [500] = "Internal server error",
+  [501] = "Not implemented",
+  [503] = "Service unavailable",
+}
+
+local function cors_headers(r)
+  if TABLE.cors then
+    r.headers_out["Access-Control-Allow-Origin"] = TABLE.cors
+    r.headers_out["Vary"] = "Origin"
+  end
+end
+
+local function apache_error(r, status)
+  r.status = status
+  r.content_type = CONTENT_TYPE
+  cors_headers(r)
+  local body
+  local f = io.open(r.document_root .. "/__api/~/errors/" .. status .. ".json", "rb")
+  if f then
+    body = f:read("a")
+    f:close()
+  else
+    body = string.format('{"code":%d,"message":"%s"}', status, OTHER_ERRORS[status] or "Error")
+  end
+  if status == 405 then
+    r.headers_out["Allow"] = ALLOW
+  end
+  r.headers_out["Content-Length"] = string.format("%d", #body)
+  if not r.header_only then
+    r:write(body)
+  end
+  return apache2.OK
+end
+
 -- LuaQuickHandler: answers every request.
 function handle(r)
+  if not r.is_initial_req then
+    local status = tonumber(r.subprocess_env["REDIRECT_STATUS"] or "")
+    if status and status >= 400 then
+      return apache_error(r, status)
+    end
+    return apache2.DECLINED
+  end
   local root = r.document_root -- DIR/public
   local public = {}
   function public.stat(rel)
@@ -553,10 +602,7 @@ function handle(r)
   for name, value in pairs(headers) do
     r.headers_out[name] = value
   end
-  if TABLE.cors then
-    r.headers_out["Access-Control-Allow-Origin"] = TABLE.cors
-    r.headers_out["Vary"] = "Origin"
-  end
+  cors_headers(r)
   if status == 204 then
     return apache2.OK
   end

@@ -5,6 +5,8 @@ use super::{assert_conforms, export, free_port, require, router_config, wait_lis
 use crate::util::run;
 use matrix_snapshot::{Catalog, Store};
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -80,8 +82,58 @@ fn readable_tempdir() -> tempfile::TempDir {
     tmp
 }
 
+/// Sends raw bytes on a fresh connection and returns everything the server sends back.
+fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Requests Apache refuses before the router runs still get JSON, never an HTML page.
+fn assert_apache_errors_are_json(addr: &str, snapshot: &Path) {
+    let bad_request = fs::read_to_string(snapshot.join("public/__api/~/errors/400.json")).unwrap();
+    let long = format!(
+        "GET /__api/assets/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(9000)
+    );
+    for (request, status, body) in [
+        (
+            &b"GET /__api/a\x01b HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            "400",
+            bad_request.as_str(),
+        ),
+        (
+            &b"GET /__api/assets/1 HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+            "400",
+            bad_request.as_str(),
+        ),
+        (
+            long.as_bytes(),
+            "414",
+            r#"{"code":414,"message":"URI too long"}"#,
+        ),
+    ] {
+        let got = raw_exchange(addr, request);
+        let head = got.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status}: {got}"
+        );
+        assert!(
+            head.contains("Content-Type: application/json; charset=utf-8"),
+            "{got}"
+        );
+        assert!(got.ends_with(body), "{got}");
+    }
+}
+
 /// Exports with `args`, serves the snapshot with Apache and replays 10,000 corpus requests.
-fn check(cat: &Catalog, args: &[&str], seed: u64) {
+fn check(label: &str, cat: &Catalog, args: &[&str], seed: u64) {
     let Some(apache2) = require("apache2", "apt-get install apache2") else {
         return;
     };
@@ -91,13 +143,10 @@ fn check(cat: &Catalog, args: &[&str], seed: u64) {
     fs::create_dir(&run_dir).unwrap();
     let apache = Apache::start(&apache2, &out, &run_dir);
     let tally = assert_conforms(cat, &out, &apache.addr, seed, 10_000);
-    assert_eq!(
-        tally.agree,
-        tally.compared(),
-        "{}",
-        tally.report("apache", 0)
-    );
-    assert!(tally.agree >= 5_000, "{}", tally.report("apache", 0));
+    eprintln!("{}", tally.report(label, 0));
+    assert_apache_errors_are_json(&apache.addr, &out);
+    assert_eq!(tally.agree, tally.compared(), "{}", tally.report(label, 0));
+    assert!(tally.agree >= 5_000, "{}", tally.report(label, 0));
     let log = apache.log();
     assert!(
         !log.contains("lua") && !log.contains("matrix-snapshot"),
@@ -112,6 +161,7 @@ fn demo() -> Catalog {
 #[test]
 fn apache_conforms_on_the_demo_standard_export() {
     check(
+        "apache, demo standard",
         &demo(),
         &[
             "--token",
@@ -128,6 +178,7 @@ fn apache_conforms_on_the_demo_standard_export() {
 #[test]
 fn apache_conforms_on_a_public_cors_export() {
     check(
+        "apache, demo standard --public --cors",
         &demo(),
         &[
             "--token",
@@ -161,16 +212,19 @@ fn apache_conforms_on_a_generated_store() {
         0,
     );
     let cat = Catalog::new(Store::load(&store).unwrap());
-    check(
-        &cat,
-        &[
-            "--store",
-            store.to_str().unwrap(),
-            "--token",
-            "gen-editor",
-            "--profile",
-            "minimal",
-        ],
-        23,
-    );
+    for (token, seed) in [("gen-editor", 23), ("gen-site1", 24)] {
+        check(
+            &format!("apache, generated store, {token}"),
+            &cat,
+            &[
+                "--store",
+                store.to_str().unwrap(),
+                "--token",
+                token,
+                "--profile",
+                "minimal",
+            ],
+            seed,
+        );
+    }
 }
