@@ -22,7 +22,7 @@ struct Apache {
 impl Apache {
     /// Renders the config for `snapshot` and starts Apache on a free port; runtime files go
     /// to `run_dir`.
-    fn start(apache2: &Path, snapshot: &Path, run_dir: &Path) -> Apache {
+    fn start(apache2: &Path, snapshot: &Path, run_dir: &Path, defines: &[&str]) -> Apache {
         let addr = format!("127.0.0.1:{}", free_port());
         let conf = run_dir.join("httpd.conf");
         fs::write(&conf, router_config("apache", snapshot, &addr, &[])).unwrap();
@@ -36,6 +36,7 @@ impl Apache {
                 "Define MATRIX_SNAPSHOT_RUN_DIR {}",
                 run_dir.display()
             ))
+            .args(defines.iter().flat_map(|d| ["-C", d]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
@@ -71,7 +72,7 @@ impl Drop for Apache {
     }
 }
 
-/// A temp dir the workers can read: started as root, Apache's workers run as `nobody`.
+/// A temp dir any user can read: the workers may run as `nobody` (see [`Workers`]).
 fn readable_tempdir() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     #[cfg(unix)]
@@ -132,8 +133,17 @@ fn assert_apache_errors_are_json(addr: &str, snapshot: &Path) {
     }
 }
 
+/// Which user Apache's workers run as, when the test runs as root.
+#[derive(Clone, Copy)]
+enum Workers {
+    /// The config as printed: no `User`, the workers keep the starting user.
+    AsStarted,
+    /// `-C "Define MATRIX_SNAPSHOT_USER nobody"` (and group `nogroup`), as the docs advise.
+    Nobody,
+}
+
 /// Exports with `args`, serves the snapshot with Apache and replays 10,000 corpus requests.
-fn check(label: &str, cat: &Catalog, args: &[&str], seed: u64) {
+fn check(label: &str, cat: &Catalog, args: &[&str], seed: u64, workers: Workers) {
     let Some(apache2) = require("apache2", "apt-get install apache2") else {
         return;
     };
@@ -141,7 +151,14 @@ fn check(label: &str, cat: &Catalog, args: &[&str], seed: u64) {
     let out = export(tmp.path(), args);
     let run_dir = tmp.path().join("run");
     fs::create_dir(&run_dir).unwrap();
-    let apache = Apache::start(&apache2, &out, &run_dir);
+    let defines: &[&str] = match workers {
+        Workers::AsStarted => &[],
+        Workers::Nobody => &[
+            "Define MATRIX_SNAPSHOT_USER nobody",
+            "Define MATRIX_SNAPSHOT_GROUP nogroup",
+        ],
+    };
+    let apache = Apache::start(&apache2, &out, &run_dir, defines);
     let tally = assert_conforms(cat, &out, &apache.addr, seed, 10_000);
     eprintln!("{}", tally.report(label, 0));
     assert_apache_errors_are_json(&apache.addr, &out);
@@ -172,6 +189,7 @@ fn apache_conforms_on_the_demo_standard_export() {
             "https://research.uni.test",
         ],
         21,
+        Workers::Nobody,
     );
 }
 
@@ -192,6 +210,7 @@ fn apache_conforms_on_a_public_cors_export() {
             "https://app.test",
         ],
         22,
+        Workers::AsStarted,
     );
 }
 
@@ -225,6 +244,7 @@ fn apache_conforms_on_a_generated_store() {
                 "minimal",
             ],
             seed,
+            Workers::AsStarted,
         );
     }
 }
