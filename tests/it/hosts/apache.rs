@@ -2,7 +2,8 @@
 //! foreground process on a free port with its pid file and error log in the test's temp dir.
 
 use super::{assert_conforms, export, free_port, require, router_config, wait_listening};
-use crate::util::run;
+use crate::util::{repo, run};
+use matrix_snapshot::export::path;
 use matrix_snapshot::{Catalog, Store};
 use std::fs;
 use std::io::{Read, Write};
@@ -143,10 +144,15 @@ enum Workers {
 }
 
 /// Exports with `args`, serves the snapshot with Apache and replays 10,000 corpus requests.
-fn check(label: &str, cat: &Catalog, args: &[&str], seed: u64, workers: Workers) {
-    let Some(apache2) = require("apache2", "apt-get install apache2") else {
-        return;
-    };
+/// Returns the temp dir holding the snapshot and the snapshot (`None`: Apache is missing).
+fn check(
+    label: &str,
+    cat: &Catalog,
+    args: &[&str],
+    seed: u64,
+    workers: Workers,
+) -> Option<(tempfile::TempDir, PathBuf)> {
+    let apache2 = require("apache2", "apt-get install apache2-bin")?;
     let tmp = readable_tempdir();
     let out = export(tmp.path(), args);
     let run_dir = tmp.path().join("run");
@@ -169,6 +175,8 @@ fn check(label: &str, cat: &Catalog, args: &[&str], seed: u64, workers: Workers)
         !log.contains("lua") && !log.contains("matrix-snapshot"),
         "the router logged errors:\n{log}"
     );
+    drop(apache);
+    Some((tmp, out))
 }
 
 fn demo() -> Catalog {
@@ -245,6 +253,132 @@ fn apache_conforms_on_a_generated_store() {
             ],
             seed,
             Workers::AsStarted,
+        );
+    }
+}
+
+/// Ids, URLs and types the demo lacks: names over 200 bytes cut into `~_` chunks (one chunk
+/// starting with `.`), non-ASCII, upper case, `%`, `+`, spaces and a leading dot, so the Lua
+/// `encode_segment` is checked against Rust's where they differ most.
+fn hostile_store(dir: &Path) -> PathBuf {
+    let store = dir.join("store");
+    fs::create_dir(&store).unwrap();
+    for f in [
+        "store.json",
+        "assets.jsonl",
+        "links.jsonl",
+        "permissions.jsonl",
+        "principals.jsonl",
+        "tokens.jsonl",
+    ] {
+        fs::copy(repo("demo/store").join(f), store.join(f)).unwrap();
+    }
+    let long_dot = format!("{}.tail{}", "a".repeat(198), "b".repeat(10));
+    let odd: [(String, String, &str); 5] = [
+        (
+            "É".repeat(150),
+            format!("https://www.uni.test/{}", "ā".repeat(100)),
+            "page_standard",
+        ),
+        (
+            ".hidden".into(),
+            "https://www.uni.test/.well-known/Ünï Space+Plus".into(),
+            "Odd_Type",
+        ),
+        (
+            long_dot.clone(),
+            format!("https://www.uni.test/x/{long_dot}/"),
+            "folder",
+        ),
+        (
+            "UPPER Case%41+plus".into(),
+            "https://WWW.uni.test/A%41/b".into(),
+            "Odd_Type",
+        ),
+        (
+            "%2e%2e".into(),
+            "https://www.uni.test/%2e%2e/c:d".into(),
+            "page_standard",
+        ),
+    ];
+    let mut assets = String::new();
+    let mut links = String::new();
+    let mut perms = String::new();
+    for (i, (id, url, ty)) in odd.iter().enumerate() {
+        let when = serde_json::json!({"date": "2020-01-01T10:00:00+13:00", "user_id": "10"});
+        let asset = serde_json::json!({
+            "id": id, "type": ty, "type_name": ty, "version": "0.0.1",
+            "name": format!("Odd {i}"), "short_name": format!("Odd {i}"), "status": 16,
+            "created": when, "updated": when, "published": when, "status_changed": when,
+            "urls": [url], "attributes": {"name": format!("Odd {i}")}, "metadata": null,
+            "contents": "", "trashed": false,
+        });
+        assets.push_str(&format!("{asset}\n"));
+        // Each under the site (7), the next one under it: children and lineage of odd ids.
+        let parent = if i == 0 {
+            "7".to_string()
+        } else {
+            odd[i - 1].0.clone()
+        };
+        let link = serde_json::json!({
+            "link_id": format!("odd{i}"), "major_id": parent, "minor_id": id,
+            "link_type": "menu", "value": "", "sort_order": 90 + i,
+            "is_dependent": false, "is_exclusive": false,
+        });
+        links.push_str(&format!("{link}\n"));
+        let perm = serde_json::json!({
+            "asset_id": id, "principal_id": "15", "access": "read", "granted": true,
+        });
+        perms.push_str(&format!("{perm}\n"));
+    }
+    for (file, extra) in [
+        ("assets.jsonl", assets),
+        ("links.jsonl", links),
+        ("permissions.jsonl", perms),
+    ] {
+        let mut text = fs::read_to_string(store.join(file)).unwrap();
+        text.push_str(&extra);
+        fs::write(store.join(file), text).unwrap();
+    }
+    store
+}
+
+#[test]
+fn apache_conforms_on_hostile_ids_and_urls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = hostile_store(tmp.path());
+    let cat = Catalog::new(Store::load(&store).unwrap());
+    let checked = check(
+        "apache, demo + hostile ids, demo-public",
+        &cat,
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--token",
+            "demo-public",
+            "--profile",
+            "standard",
+        ],
+        25,
+        Workers::AsStarted,
+    );
+    // The odd assets are in the snapshot, so the corpus asked for them (by id and by URL).
+    let Some((_tmp, out)) = checked else { return };
+    let public = out.join("public");
+    let chunked = path::asset_dir(&"É".repeat(150));
+    assert!(chunked.contains("~_/"), "{chunked}");
+    let long_dot = path::asset_dir(&format!("{}.tail{}", "a".repeat(198), "b".repeat(10)));
+    assert!(long_dot.contains("~_/~2etail"), "{long_dot}");
+    for dir in [
+        chunked,
+        long_dot,
+        path::asset_dir(".hidden"),
+        path::url_dir(&format!("www.uni.test/{}", "ā".repeat(100))),
+        path::url_dir("www.uni.test/.well-known/Ünï Space+Plus"),
+    ] {
+        assert!(
+            public.join(&dir).join("~asset.----.json").is_file(),
+            "{dir}"
         );
     }
 }
