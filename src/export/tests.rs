@@ -13,6 +13,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         out: out.to_path_buf(),
         force: false,
         dedupe: true,
+        full: false,
         routing: Default::default(),
     }
 }
