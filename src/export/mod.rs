@@ -20,7 +20,7 @@ pub use incremental::Changes;
 pub use profile::{Profile, ProfileError};
 
 use crate::access::View;
-use crate::api::{answer, Catalog, Data, Request, SortKey, SortOrder};
+use crate::api::{answer_with, Catalog, Data, Options, Request, SortKey, SortOrder};
 use crate::route::{self, RouteSpec};
 use crate::store::url::{self, Scheme};
 use crate::store::AssetIdx;
@@ -371,6 +371,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     let token = &cat.store.tokens[opts.token as usize];
     let readable: Vec<AssetIdx> = view.readable().collect();
     let step = (readable.len() / 500).max(1);
+    let api = api_options(cat, opts);
     let per_asset: Vec<(u64, u64, u64, u64, bool)> = readable
         .par_iter()
         .enumerate()
@@ -387,8 +388,9 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
                 for job in &jobs {
                     match job {
                         Job::Render { path, target } => {
-                            let size =
-                                answer(cat, &request_for(token, opts, target)).body.len() as u64;
+                            let size = answer_with(cat, &api, &request_for(token, opts, target))
+                                .body
+                                .len() as u64;
                             sizes.insert(path, size);
                             bytes += size;
                             disk += size.div_ceil(BLOCK).max(1) * BLOCK;
@@ -426,6 +428,15 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
 pub fn free_bytes(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// The API options an export renders with: the catalog's, minus the profile's excluded
+/// attributes.
+fn api_options(cat: &Catalog, opts: &ExportOptions) -> Options {
+    Options {
+        exclude_attributes: opts.profile.exclude_attributes.clone(),
+        ..cat.options.clone()
+    }
 }
 
 fn request_for(token: &crate::store::Token, opts: &ExportOptions, target: &str) -> Request {
@@ -587,6 +598,7 @@ pub fn export(
             .map(|p| (p, out.as_path())),
     };
     let request = |target: &str| request_for(token, opts, target);
+    let api = api_options(cat, opts);
 
     // Error documents (what routers serve for statuses no file answers).
     let mut entries: Vec<Entry> = Vec::new();
@@ -629,7 +641,7 @@ pub fn export(
             for job in plan_asset(cat, view, opts, a) {
                 match job {
                     Job::Render { path, target } => {
-                        let resp = answer(cat, &request(&target));
+                        let resp = answer_with(cat, &api, &request(&target));
                         let hash = blake3::hash(&resp.body);
                         count_link(writer.put(&path, &resp.body, hash)?);
                         written.insert(path.clone(), (hash, resp.status, resp.body.len()));
@@ -799,7 +811,7 @@ struct TokenInfo<'a> {
 fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
     use serde_json::json;
     let datas = |v: &[Data]| v.iter().map(|d| json!(d.canonical())).collect::<Vec<_>>();
-    BTreeMap::from([
+    let mut summary = BTreeMap::from([
         ("name", json!(p.name)),
         ("data", json!(datas(&p.data))),
         ("children_data", json!(datas(&p.children_data))),
@@ -817,7 +829,11 @@ fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
         ),
         ("limits", json!(p.limits)),
         ("asset_types", json!(p.asset_types)),
-    ])
+    ]);
+    if !p.exclude_attributes.is_empty() {
+        summary.insert("exclude_attributes", json!(p.exclude_attributes));
+    }
+    summary
 }
 
 /// Rolls back the incremental exports into `out` that were interrupted while moving their files

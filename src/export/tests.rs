@@ -2,7 +2,7 @@
 //! hostile ids stay inside the output; atomic replacement.
 
 use super::*;
-use crate::api::fixture;
+use crate::api::{answer, fixture};
 use std::collections::BTreeMap;
 
 fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptions {

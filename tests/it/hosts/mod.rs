@@ -6,6 +6,7 @@
 //! `.ci/run`), where a missing server fails the test.
 
 mod apache;
+mod nginx;
 mod preview;
 
 use crate::util::run;
