@@ -361,6 +361,21 @@ pub(super) fn staging_prefix(name: &str) -> String {
     format!(".{name}.inc-")
 }
 
+/// Staging trees of `parent/name` with a plan and no `done`.
+pub(super) fn interrupted(parent: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = staging_prefix(name);
+    let mut found: Vec<PathBuf> = fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .filter(|p| p.join(PLAN).is_file() && !p.join(DONE).exists())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Finds and recovers every staging tree an interrupted incremental export into `out` left.
 pub(super) fn recover_all(parent: &Path, name: &str, out: &Path) -> io::Result<Vec<PathBuf>> {
     let prefix = staging_prefix(name);
@@ -469,7 +484,12 @@ mod tests {
                     "crash after {crash} ops changed something"
                 );
             }
+            assert_eq!(
+                interrupted(dir.path(), "out"),
+                std::slice::from_ref(&staging)
+            );
             let rolled = recover_all(dir.path(), "out", &out).unwrap();
+            assert!(interrupted(dir.path(), "out").is_empty());
             assert_eq!(rolled.is_empty(), crash == 0, "crash after {crash}");
             assert_eq!(tree(&out), before, "crash after {crash} ops");
             assert!(!staging.exists());
