@@ -146,10 +146,11 @@ pub(super) fn changes(
     let mut staged = meta_files(staging)?;
     staged.sort();
     for rel in &staged {
-        match fs::read(out.join(rel)) {
-            Ok(old) if old == fs::read(staging.join(rel))? => c.unchanged += 1,
-            Ok(_) => c.modified.push(rel.clone()),
-            Err(_) => c.added.push(rel.clone()),
+        match same_bytes(&out.join(rel), &staging.join(rel)) {
+            Ok(true) => c.unchanged += 1,
+            Ok(false) => c.modified.push(rel.clone()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => c.added.push(rel.clone()),
+            Err(e) => return Err(e),
         }
     }
     if prev.is_some() {
@@ -163,6 +164,27 @@ pub(super) fn changes(
     c.modified.sort();
     c.deleted.sort();
     Ok(c)
+}
+
+/// Whether two files hold the same bytes: sizes first, then 1 MiB at a time (the manifest and
+/// the ETag tables run to hundreds of MB on large snapshots).
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// Whether `hex` (lower-case, as in the manifest) spells `hash`.
