@@ -53,6 +53,20 @@ pub const HOSTS: &[Host] = &[
         needs_token: false,
     },
     Host {
+        name: "apache",
+        files: &[
+            (
+                "httpd.conf",
+                include_str!("../../templates/apache/httpd.conf"),
+            ),
+            (
+                "router.lua",
+                include_str!("../../templates/apache/router.lua"),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
         name: "cloudflare",
         files: &[
             (
