@@ -32,7 +32,14 @@ pub struct Host {
 }
 
 /// Every host with configs, in the order `router --help` lists them.
-pub const HOSTS: &[Host] = &[];
+pub const HOSTS: &[Host] = &[Host {
+    name: "caddy",
+    files: &[
+        ("Caddyfile", include_str!("../../templates/caddy/Caddyfile")),
+        ("router.txt", include_str!("../../templates/caddy/router.txt")),
+    ],
+    needs_token: false,
+}];
 
 /// The host called `name`.
 pub fn host(name: &str) -> Option<&'static Host> {
