@@ -646,6 +646,10 @@ pub fn export(
         serde_json::to_writer(&mut manifest, e).expect("entries serialize");
         manifest.push(b'\n');
     }
+    crate::router::write_tables(root, &entries).map_err(io_err(format!(
+        "writing {}",
+        root.join(crate::router::ETAGS_FILE).display()
+    )))?;
     let root_hash = blake3::hash(&manifest).to_hex().to_string();
     fs::write(root.join("manifest.jsonl"), &manifest).map_err(io_err("writing manifest.jsonl"))?;
     let info = SnapshotInfo {

@@ -7,9 +7,10 @@
 //! that cannot hash) the token are placeholders, which [`fill`] replaces when `matrix-snapshot
 //! router` prints a config.
 
+use crate::export::Entry;
 use crate::route::{self, RouteSpec};
 use std::fs;
-use std::io;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// Placeholder for the snapshot directory's absolute path.
@@ -75,6 +76,22 @@ pub fn write_all(root: &Path, spec: &RouteSpec) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where [`write_tables`] writes the ETag of every 200 file, relative to the snapshot directory.
+pub const ETAGS_FILE: &str = "_routers/etags.txt";
+
+/// Writes the lookup tables hosts need besides the routing table, from the manifest's entries
+/// (sorted by path): `_routers/etags.txt`, one line per 200 file, `<path under public/>
+/// "<blake3>"` — the ETag a host sends with the file (hosts cannot hash bodies themselves). The
+/// format is an Apache `RewriteMap txt:` as is.
+pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
+    let mut out = BufWriter::new(fs::File::create(root.join(ETAGS_FILE))?);
+    for e in entries.iter().filter(|e| e.status == 200) {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        writeln!(out, "{rel} \"{}\"", e.blake3)?;
+    }
+    out.flush()
 }
 
 /// Fills the placeholders of a rendered config.

@@ -398,3 +398,40 @@ fn kill_9_mid_export_leaves_the_previous_snapshot() {
         "the same export again is byte-identical"
     );
 }
+
+/// `_routers/etags.txt`: every 200 file of the manifest once, in order, with its quoted blake3,
+/// which is the hash of the bytes on disk.
+#[test]
+fn etags_table_lists_every_200_file_with_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    run(
+        &[
+            "export",
+            "--token",
+            "demo-research",
+            "--profile",
+            "minimal",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        0,
+    );
+    let manifest = fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    let want: Vec<String> = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["status"] == 200)
+        .map(|e| {
+            let path = e["path"].as_str().unwrap();
+            let on_disk = blake3::hash(&fs::read(out.join(path)).unwrap());
+            assert_eq!(e["blake3"].as_str().unwrap(), on_disk.to_hex().as_str());
+            format!("{} \"{}\"", &path["public/".len()..], on_disk.to_hex())
+        })
+        .collect();
+    assert!(want.len() > 100);
+    let got = fs::read_to_string(out.join("_routers/etags.txt")).unwrap();
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+    assert!(got.ends_with('\n'));
+}
