@@ -164,6 +164,8 @@ fn caddy_conforms_on_a_public_cors_export() {
             "--public",
             "--cors",
             "https://app.test",
+            "--cache-control",
+            "public, max-age=60",
         ],
     );
     let tally = check(
@@ -195,7 +197,24 @@ fn caddy_conforms_on_a_generated_store() {
         0,
     );
     let cat = Catalog::new(Store::load(&store).unwrap());
-    for (token, seed) in [("gen-editor", 23), ("gen-site1", 24)] {
+    // The brief's store and profile, then a profile with type filters, a page size that makes
+    // many pages, a page size of 0 and a few sorts (the table-driven parts of the router).
+    let profile = tmp.path().join("filters.toml");
+    fs::write(
+        &profile,
+        r#"data = [[], ["urls", "contents"]]
+children_data = [[], ["attributes"]]
+sort_by = ["tree", "name", "status_changed.userid"]
+sort_order = ["asc", "desc"]
+limits = [7, 0]
+asset_types = [[], ["folder"], ["page_standard", "news_item"]]
+"#,
+    )
+    .unwrap();
+    for (token, profile, seed) in [
+        ("gen-editor", "minimal", 23),
+        ("gen-site1", profile.to_str().unwrap(), 24),
+    ] {
         let dir = tmp.path().join(token);
         let out = export(
             &dir,
@@ -205,7 +224,7 @@ fn caddy_conforms_on_a_generated_store() {
                 "--token",
                 token,
                 "--profile",
-                "minimal",
+                profile,
             ],
         );
         let tally = check(&caddy, &cat, &out, seed, 10_000, hostile(&out, token));
