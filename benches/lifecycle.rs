@@ -107,11 +107,22 @@ fn main() {
         .to_string();
 
     // Re-export release 2 onto release 1's snapshot (incremental when supported).
-    let (again, _, stderr) = export(&p("store2"), &p("old"));
+    let (again, rss_again, stderr) = timed(&[
+        "export",
+        "--store",
+        &p("store2"),
+        "--token",
+        "gen-public",
+        "--profile",
+        &profile,
+        "--out",
+        &p("old"),
+    ]);
     let summary = stderr
         .lines()
-        .rfind(|l| !l.starts_with("PEAK_RSS"))
-        .unwrap_or("")
+        .find(|l| l.contains("updated"))
+        .unwrap_or("(not incremental)")
+        .trim_start_matches("matrix-snapshot: ")
         .to_string();
 
     println!("\n## Lifecycle: {assets} assets, profile {profile}, {edited} assets edited (1 %)\n");
@@ -125,7 +136,8 @@ fn main() {
     println!("| diff release 1 → 2 | {diff_s:.2} | |");
     println!("| verify release 2 | | {verify_line} |");
     println!(
-        "| export release 2 onto release 1 | {again:.1} | {summary}; {:.1}× faster than full |",
-        full2 / again.max(1e-9)
+        "| export release 2 onto release 1 | {again:.1} | {summary}; {:.1}× faster than full; peak RSS {:.0} MiB |",
+        full2 / again.max(1e-9),
+        rss_again.unwrap_or(0.0)
     );
 }

@@ -25,6 +25,8 @@ pub(crate) struct Renderer<'a> {
     pub cat: &'a Catalog,
     pub view: &'a View,
     pub data: Data,
+    /// Attribute names never written (sorted).
+    pub exclude: &'a [String],
     /// The request's host (normalised: lower case, default port dropped).
     pub host: Option<String>,
     pub scheme: Scheme,
@@ -136,7 +138,12 @@ impl<'a> Renderer<'a> {
         }
         if self.data.has(Data::ATTRIBUTES) {
             out.extend_from_slice(b",\"attributes\":{");
-            for (i, (k, val)) in v.attributes.0.iter().enumerate() {
+            let shown = v
+                .attributes
+                .0
+                .iter()
+                .filter(|(k, _)| self.exclude.binary_search(k).is_err());
+            for (i, (k, val)) in shown.enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }

@@ -26,6 +26,9 @@ use rayon::prelude::*;
 pub struct Options {
     /// `--cors ORIGIN`: CORS headers on every answer and 204 preflights (spec §1 [D]).
     pub cors: Option<String>,
+    /// Attribute names left out of every body (a profile's `exclude_attributes`: a documented
+    /// deviation from the live API, for secrets such as API keys). Sorted, distinct.
+    pub exclude_attributes: Vec<String>,
 }
 
 /// A loaded store with one precomputed view per token and the API's tree indexes.
@@ -231,6 +234,7 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
         cat,
         view,
         data: params.data,
+        exclude: &options.exclude_attributes,
         host: req.host.as_deref().map(url::normalize_host),
         scheme: req.scheme,
     };

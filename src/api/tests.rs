@@ -531,6 +531,7 @@ fn cors_is_opt_in() {
     assert_eq!(r.status, 405);
     let cat = cat.with_options(Options {
         cors: Some("https://app.test".into()),
+        ..Options::default()
     });
     let r = answer(
         &cat,

@@ -29,6 +29,7 @@ PROFILES:
 EXAMPLES:
   matrix-snapshot export --token demo-public --out dist
   matrix-snapshot export --token demo-research --profile minimal --base-url https://research.uni.test --out research
+  matrix-snapshot export --token demo-public --out dist --changed-list changes.txt   # again later: only changes
   MATRIX_TOKEN=... matrix-snapshot export --store ./store --token-env MATRIX_TOKEN --out dist --dry-run")]
 pub struct ExportArgs {
     #[command(flatten)]
@@ -57,7 +58,10 @@ pub struct ExportArgs {
         help_heading = "Token"
     )]
     token_env: Option<String>,
-    /// Output directory (created; replaced atomically if it holds a previous snapshot).
+    /// Output directory. Created if absent; if it holds a previous snapshot, only the files
+    /// whose bytes change are rewritten and files no longer produced are removed (unchanged
+    /// files keep their mtime), with a rollback journal so an interruption leaves the previous
+    /// snapshot intact.
     #[arg(short, long, value_name = "DIR", help_heading = "Output")]
     out: PathBuf,
     /// The scheme and host the API is served on: picks each asset's `url` (default: none, so
@@ -81,6 +85,14 @@ pub struct ExportArgs {
     /// Replace DIR even if it is not a previous snapshot.
     #[arg(long, help_heading = "Output")]
     force: bool,
+    /// Rebuild the whole snapshot beside DIR and swap it in, instead of updating a previous
+    /// snapshot in place.
+    #[arg(long, help_heading = "Output")]
+    full: bool,
+    /// Write the paths that changed against the previous snapshot to FILE, one per line as
+    /// `A|M|D<TAB>path` (added, modified, deleted; paths relative to DIR), for uploaders.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    changed_list: Option<PathBuf>,
     /// Write every file in full instead of hard-linking identical bodies.
     #[arg(long, help_heading = "Output")]
     no_dedupe: bool,
@@ -139,6 +151,7 @@ impl ExportArgs {
             out: self.out.clone(),
             force: self.force,
             dedupe: !self.no_dedupe,
+            full: self.full,
             routing: export::Routing {
                 public: self.public,
                 cors: self.cors.clone(),
@@ -210,6 +223,28 @@ impl ExportArgs {
         })?;
         if let Some(b) = bar {
             b.finish_and_clear();
+        }
+        if let Some(path) = &self.changed_list {
+            std::fs::write(path, report.changes.name_status())
+                .with_context(|| format!("writing --changed-list {}", path.display()))?;
+        }
+        if !self.quiet && report.rolled_back > 0 {
+            eprintln!(
+                "matrix-snapshot: rolled back {} interrupted update(s) of {} first",
+                report.rolled_back,
+                self.out.display()
+            );
+        }
+        if !self.quiet && report.incremental {
+            let ch = &report.changes;
+            eprintln!(
+                "matrix-snapshot: updated {} in place: {} files added, {} changed, {} deleted, {} unchanged",
+                self.out.display(),
+                ch.added.len(),
+                ch.modified.len(),
+                ch.deleted.len(),
+                ch.unchanged
+            );
         }
         if !self.quiet {
             let secs = started.elapsed().as_secs_f64();

@@ -35,10 +35,10 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let catalog = self
-            .store
-            .catalog()?
-            .with_options(Options { cors: self.cors });
+        let catalog = self.store.catalog()?.with_options(Options {
+            cors: self.cors,
+            ..Options::default()
+        });
         let server =
             Server::bind(Arc::new(catalog), &self.listen, self.threads)?.with_log(!self.quiet);
         let stop = server.stop_handle();

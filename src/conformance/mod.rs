@@ -144,6 +144,7 @@ impl<'a> Harness<'a> {
         }
         let options = Options {
             cors: self.routes.cors.clone(),
+            exclude_attributes: self.routes.exclude_attributes.clone(),
         };
         answer_with(self.catalog, &options, &req)
     }

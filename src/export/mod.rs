@@ -11,13 +11,16 @@
 //! complete (`renameat2(RENAME_EXCHANGE)`), so a failure or `kill -9` never leaves a partial
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
+mod incremental;
 pub mod path;
 pub mod profile;
+
+pub use incremental::Changes;
 
 pub use profile::{Profile, ProfileError};
 
 use crate::access::View;
-use crate::api::{answer, Catalog, Data, Request, SortKey, SortOrder};
+use crate::api::{answer_with, Catalog, Data, Options, Request, SortKey, SortOrder};
 use crate::route::{self, RouteSpec};
 use crate::store::url::{self, Scheme};
 use crate::store::AssetIdx;
@@ -64,6 +67,9 @@ pub struct ExportOptions {
     pub force: bool,
     /// Hard-link identical bodies (default on).
     pub dedupe: bool,
+    /// Rebuild everything even when `out` holds a previous snapshot (`--full`); by default an
+    /// export onto a previous snapshot only rewrites what changed.
+    pub full: bool,
     /// How routers answer: token check or public, CORS, caching (`_routers/routes.json`).
     pub routing: Routing,
 }
@@ -159,6 +165,24 @@ pub struct Report {
     pub linked: u64,
     /// The root hash (blake3 of `manifest.jsonl`).
     pub root_hash: String,
+    /// What changed against the snapshot `out` held before (everything is "added" when it held
+    /// none), and whether only those files were written (an incremental export).
+    pub changes: Changes,
+    /// Whether this run updated a previous snapshot in place (only changed files written).
+    pub incremental: bool,
+    /// Staging trees of interrupted incremental exports that this run rolled back.
+    pub rolled_back: usize,
+}
+
+/// What [`Writer::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Put {
+    /// Wrote the bytes.
+    Written,
+    /// Hard-linked an identical body.
+    Linked,
+    /// The previous snapshot already holds these bytes at this path (incremental export).
+    Unchanged,
 }
 
 /// A file to produce for one route.
@@ -347,6 +371,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     let token = &cat.store.tokens[opts.token as usize];
     let readable: Vec<AssetIdx> = view.readable().collect();
     let step = (readable.len() / 500).max(1);
+    let api = api_options(cat, opts);
     let per_asset: Vec<(u64, u64, u64, u64, bool)> = readable
         .par_iter()
         .enumerate()
@@ -363,8 +388,9 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
                 for job in &jobs {
                     match job {
                         Job::Render { path, target } => {
-                            let size =
-                                answer(cat, &request_for(token, opts, target)).body.len() as u64;
+                            let size = answer_with(cat, &api, &request_for(token, opts, target))
+                                .body
+                                .len() as u64;
                             sizes.insert(path, size);
                             bytes += size;
                             disk += size.div_ceil(BLOCK).max(1) * BLOCK;
@@ -404,6 +430,15 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
+/// The API options an export renders with: the catalog's, minus the profile's excluded
+/// attributes.
+fn api_options(cat: &Catalog, opts: &ExportOptions) -> Options {
+    Options {
+        exclude_attributes: opts.profile.exclude_attributes.clone(),
+        ..cat.options.clone()
+    }
+}
+
 fn request_for(token: &crate::store::Token, opts: &ExportOptions, target: &str) -> Request {
     let r = Request::get(target).bearer(&token.token);
     match &opts.base_url {
@@ -412,21 +447,19 @@ fn request_for(token: &crate::store::Token, opts: &ExportOptions, target: &str) 
     }
 }
 
-/// Writes files into the staging directory, hard-linking identical bodies.
+/// Writes files into the staging directory, hard-linking identical bodies; in an incremental
+/// export, only the files whose bytes differ from the previous snapshot's.
 struct Writer<'a> {
     root: &'a Path,
     dedupe: bool,
     seen: Mutex<HashMap<blake3::Hash, String>>,
     dirs: Mutex<std::collections::HashSet<PathBuf>>,
+    /// The previous snapshot being updated, and where it is.
+    previous: Option<(&'a incremental::Previous, &'a Path)>,
 }
 
 impl Writer<'_> {
-    /// Writes `body` at `rel` (under `public/`); returns whether it was linked.
-    fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<bool, ExportError> {
-        let full = self.root.join("public").join(rel);
-        if rel.split('/').any(|c| c.len() > 255) {
-            return Err(ExportError::NameTooLong(rel.to_string()));
-        }
+    fn make_dir(&self, full: &Path) -> Result<(), ExportError> {
         let dir = full.parent().expect("files live in directories");
         let new_dir = self
             .dirs
@@ -436,12 +469,51 @@ impl Writer<'_> {
         if new_dir {
             fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
+        Ok(())
+    }
+
+    fn unchanged(&self, rel: &str, hash: &blake3::Hash) -> bool {
+        self.previous.is_some_and(|(p, _)| p.unchanged(rel, hash))
+    }
+
+    /// A by_url alias at `rel` of the file at `source` (written, or unchanged, this run).
+    fn alias(&self, rel: &str, source: &str, hash: &blake3::Hash) -> Result<Put, ExportError> {
+        if self.unchanged(rel, hash) {
+            return Ok(Put::Unchanged);
+        }
+        let staged = self.root.join("public").join(source);
+        let src = match self.previous {
+            Some((_, live)) if self.unchanged(source, hash) => live.join("public").join(source),
+            _ => staged,
+        };
+        let full = self.root.join("public").join(rel);
+        self.make_dir(&full)?;
+        match fs::hard_link(&src, &full) {
+            Ok(()) => Ok(Put::Linked),
+            Err(e) if too_many_links(&e) => {
+                fs::copy(&src, &full).map_err(io_err(format!("writing {}", full.display())))?;
+                Ok(Put::Written)
+            }
+            Err(e) => Err(io_err(format!("linking {}", full.display()))(e)),
+        }
+    }
+
+    /// Writes `body` at `rel` (under `public/`).
+    fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<Put, ExportError> {
+        if rel.split('/').any(|c| c.len() > 255) {
+            return Err(ExportError::NameTooLong(rel.to_string()));
+        }
+        if self.unchanged(rel, &hash) {
+            return Ok(Put::Unchanged);
+        }
+        let full = self.root.join("public").join(rel);
+        self.make_dir(&full)?;
         if self.dedupe {
             let first = self.seen.lock().expect("dedupe lock").get(&hash).cloned();
             if let Some(first) = first {
                 let src = self.root.join("public").join(first);
                 match fs::hard_link(&src, &full) {
-                    Ok(()) => return Ok(true),
+                    Ok(()) => return Ok(Put::Linked),
                     // The inode has as many links as the filesystem allows (65,000 on ext4):
                     // write a fresh copy and link later duplicates to it.
                     Err(e) if too_many_links(&e) => {
@@ -451,7 +523,7 @@ impl Writer<'_> {
                             .lock()
                             .expect("dedupe lock")
                             .insert(hash, rel.to_string());
-                        return Ok(false);
+                        return Ok(Put::Written);
                     }
                     Err(e) => return Err(io_err(format!("linking {}", full.display()))(e)),
                 }
@@ -467,7 +539,7 @@ impl Writer<'_> {
                 .entry(hash)
                 .or_insert_with(|| rel.to_string());
         }
-        Ok(false)
+        Ok(Put::Written)
     }
 }
 
@@ -487,23 +559,27 @@ pub fn export(
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
     check_out_dir(out, opts.force)?;
-    if let Some(free) = free_bytes(parent) {
-        let est = estimate(cat, opts)?;
-        if est.disk_bytes > free {
-            return Err(ExportError::NoSpace {
-                needed: est.disk_bytes / 1_000_000,
-                free: free / 1_000_000,
-                dir: parent.to_path_buf(),
-            });
-        }
-    }
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "snapshot".into());
     remove_stale(parent, &name);
+    // An incremental export interrupted mid-update: put the previous snapshot back first.
+    let rolled_back = recover_interrupted(out).map_err(io_err(format!(
+        "rolling back an interrupted update of {}",
+        out.display()
+    )))?;
+    let previous = incremental::Previous::load(out);
+    let update = !opts.full && previous.is_some();
+    if !update {
+        check_free_space(cat, opts, parent)?;
+    }
     let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
+        .prefix(&if update {
+            incremental::staging_prefix(&name)
+        } else {
+            format!(".{name}.tmp-")
+        })
         .tempdir_in(parent)
         .map_err(io_err(format!(
             "creating a staging directory in {}",
@@ -516,14 +592,19 @@ pub fn export(
         dedupe: opts.dedupe,
         seen: Mutex::new(HashMap::new()),
         dirs: Mutex::new(Default::default()),
+        previous: previous
+            .as_ref()
+            .filter(|_| update)
+            .map(|p| (p, out.as_path())),
     };
     let request = |target: &str| request_for(token, opts, target);
+    let api = api_options(cat, opts);
 
     // Error documents (what routers serve for statuses no file answers).
     let mut entries: Vec<Entry> = Vec::new();
     let links = std::sync::atomic::AtomicU64::new(0);
-    let count_link = |linked: bool| {
-        if linked {
+    let count_link = |put: Put| {
+        if put == Put::Linked {
             links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     };
@@ -560,7 +641,7 @@ pub fn export(
             for job in plan_asset(cat, view, opts, a) {
                 match job {
                     Job::Render { path, target } => {
-                        let resp = answer(cat, &request(&target));
+                        let resp = answer_with(cat, &api, &request(&target));
                         let hash = blake3::hash(&resp.body);
                         count_link(writer.put(&path, &resp.body, hash)?);
                         written.insert(path.clone(), (hash, resp.status, resp.body.len()));
@@ -572,18 +653,7 @@ pub fn export(
                         source,
                     } => {
                         let (hash, status, size) = written[&source];
-                        let src = root.join("public").join(&source);
-                        let full = root.join("public").join(&path);
-                        fs::create_dir_all(full.parent().expect("in a dir"))
-                            .map_err(io_err(format!("creating {}", full.display())))?;
-                        match fs::hard_link(&src, &full) {
-                            Ok(()) => count_link(true),
-                            Err(e) if too_many_links(&e) => {
-                                fs::copy(&src, &full)
-                                    .map_err(io_err(format!("writing {}", full.display())))?;
-                            }
-                            Err(e) => return Err(io_err(format!("linking {}", full.display()))(e)),
-                        }
+                        count_link(writer.alias(&path, &source, &hash)?);
                         local.push(Entry {
                             path: format!("public/{path}"),
                             requests: vec![target],
@@ -678,12 +748,22 @@ pub fn export(
     json.push(b'\n');
     fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))?;
 
-    swap_into_place(staging.keep(), out)?;
+    let changes = incremental::changes(previous.as_ref(), &entries, root, out)
+        .map_err(io_err(format!("comparing with {}", out.display())))?;
+    drop(previous);
+    if update {
+        incremental::apply(&staging.keep(), out, &changes, None)?;
+    } else {
+        swap_into_place(staging.keep(), out)?;
+    }
     let linked = links.into_inner();
     Ok(Report {
         counts,
         linked,
         root_hash,
+        changes,
+        incremental: update,
+        rolled_back,
     })
 }
 
@@ -731,7 +811,7 @@ struct TokenInfo<'a> {
 fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
     use serde_json::json;
     let datas = |v: &[Data]| v.iter().map(|d| json!(d.canonical())).collect::<Vec<_>>();
-    BTreeMap::from([
+    let mut summary = BTreeMap::from([
         ("name", json!(p.name)),
         ("data", json!(datas(&p.data))),
         ("children_data", json!(datas(&p.children_data))),
@@ -749,7 +829,41 @@ fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
         ),
         ("limits", json!(p.limits)),
         ("asset_types", json!(p.asset_types)),
-    ])
+    ]);
+    if !p.exclude_attributes.is_empty() {
+        summary.insert("exclude_attributes", json!(p.exclude_attributes));
+    }
+    summary
+}
+
+/// Rolls back the incremental exports into `out` that were interrupted while moving their files
+/// in (`kill -9`, power loss), so `out` is the previous snapshot again; removes their staging
+/// trees. Returns how many were rolled back. Every export does this first.
+pub fn recover_interrupted(out: &Path) -> io::Result<usize> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "snapshot".into());
+    Ok(incremental::recover_all(parent, &name, out)?.len())
+}
+
+/// Refuses a full export whose estimated size exceeds the free space of `parent`.
+fn check_free_space(cat: &Catalog, opts: &ExportOptions, parent: &Path) -> Result<(), ExportError> {
+    if let Some(free) = free_bytes(parent) {
+        let est = estimate(cat, opts)?;
+        if est.disk_bytes > free {
+            return Err(ExportError::NoSpace {
+                needed: est.disk_bytes / 1_000_000,
+                free: free / 1_000_000,
+                dir: parent.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `out` may be absent, empty, or a previous snapshot (else `--force`).

@@ -22,6 +22,9 @@ pub struct Profile {
     pub limits: Vec<u64>,
     /// `asset_types` filters (`None` = unfiltered).
     pub asset_types: Vec<Option<Vec<String>>>,
+    /// Attribute names removed from every body (secrets such as API keys): a documented
+    /// deviation from the live API, empty by default. Sorted, distinct.
+    pub exclude_attributes: Vec<String>,
 }
 
 /// A profile file that cannot be used.
@@ -54,6 +57,7 @@ struct RawProfile {
     sort_order: Option<Vec<String>>,
     limits: Option<Vec<i64>>,
     asset_types: Option<Vec<Vec<String>>>,
+    exclude_attributes: Option<Vec<String>>,
 }
 
 fn all_sorts() -> Vec<Option<SortKey>> {
@@ -73,6 +77,7 @@ impl Profile {
             sort_order: vec![SortOrder::Asc, SortOrder::Desc],
             limits: vec![100, 0],
             asset_types: vec![None],
+            exclude_attributes: Vec::new(),
         }
     }
 
@@ -97,6 +102,7 @@ impl Profile {
             sort_order: vec![SortOrder::Asc],
             limits: vec![100],
             asset_types: vec![None],
+            exclude_attributes: Vec::new(),
         }
     }
 
@@ -238,6 +244,14 @@ impl Profile {
                 out
             }
         };
+        let mut exclude_attributes = raw.exclude_attributes.unwrap_or_default();
+        if exclude_attributes.iter().any(|a| a.is_empty()) {
+            return Err(bad(
+                "exclude_attributes: an attribute name cannot be empty".into()
+            ));
+        }
+        exclude_attributes.sort();
+        exclude_attributes.dedup();
         let profile = Profile {
             name: path.into(),
             data,
@@ -246,6 +260,7 @@ impl Profile {
             sort_order,
             limits,
             asset_types,
+            exclude_attributes,
         };
         for (key, empty) in [
             ("data", profile.data.is_empty()),
@@ -344,6 +359,13 @@ mod tests {
     }
 
     #[test]
+    fn excluded_attributes_are_a_sorted_set() {
+        let p = Profile::from_toml(r#"exclude_attributes = ["z", "api_key", "z"]"#, "p").unwrap();
+        assert_eq!(p.exclude_attributes, ["api_key", "z"]);
+        assert!(Profile::standard().exclude_attributes.is_empty());
+    }
+
+    #[test]
     fn errors_name_the_problem() {
         for (text, needle) in [
             ("data = [[\"thumbnail\"]]", "unknown data item"),
@@ -353,6 +375,8 @@ mod tests {
             ("limits = []", "limits is empty"),
             ("lmits = [1]", "unknown field"),
             ("data = 3", "must be"),
+            ("exclude_attributes = [\"\"]", "cannot be empty"),
+            ("exclude_attributes = \"api_key\"", "invalid type"),
         ] {
             let e = Profile::from_toml(text, "p.toml").unwrap_err().to_string();
             assert!(

@@ -2,7 +2,7 @@
 //! hostile ids stay inside the output; atomic replacement.
 
 use super::*;
-use crate::api::fixture;
+use crate::api::{answer, fixture};
 use std::collections::BTreeMap;
 
 fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptions {
@@ -13,6 +13,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         out: out.to_path_buf(),
         force: false,
         dedupe: true,
+        full: false,
         routing: Default::default(),
     }
 }

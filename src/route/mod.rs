@@ -90,6 +90,10 @@ pub struct RouteSpec {
     /// The file every readable asset's directory holds (the asset with the first data code):
     /// "the asset exists" for routers.
     pub anchor: String,
+    /// Attribute names the bodies leave out (the profile's `exclude_attributes`); absent when
+    /// none. Routers ignore it; the conformance harness judges with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_attributes: Vec<String>,
 }
 
 /// SHA-256 of a token, hex.
@@ -121,6 +125,7 @@ impl RouteSpec {
             cors,
             cache_control: cache_control.unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string()),
             anchor: format!("~asset.{}.json", data[0]),
+            exclude_attributes: profile.exclude_attributes.clone(),
             data,
             children_data: codes(&profile.children_data),
             sort_by: profile

@@ -33,17 +33,51 @@ pub struct Host {
 }
 
 /// Every host with configs, in the order `router --help` lists them.
-pub const HOSTS: &[Host] = &[Host {
-    name: "caddy",
-    files: &[
-        ("Caddyfile", include_str!("../../templates/caddy/Caddyfile")),
-        (
-            "router.txt",
-            include_str!("../../templates/caddy/router.txt"),
-        ),
-    ],
-    needs_token: false,
-}];
+pub const HOSTS: &[Host] = &[
+    Host {
+        name: "nginx",
+        files: &[
+            (
+                "nginx.conf",
+                include_str!("../../templates/nginx/nginx.conf"),
+            ),
+            // The shared JavaScript routing core, then the njs glue (one file for js_import).
+            (
+                "route.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/nginx/route.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "apache",
+        files: &[
+            (
+                "httpd.conf",
+                include_str!("../../templates/apache/httpd.conf"),
+            ),
+            (
+                "router.lua",
+                include_str!("../../templates/apache/router.lua"),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "caddy",
+        files: &[
+            ("Caddyfile", include_str!("../../templates/caddy/Caddyfile")),
+            (
+                "router.txt",
+                include_str!("../../templates/caddy/router.txt"),
+            ),
+        ],
+        needs_token: false,
+    },
+];
 
 /// The host called `name`.
 pub fn host(name: &str) -> Option<&'static Host> {
@@ -88,12 +122,21 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 /// (sorted by path): `_routers/etags.txt`, one line per 200 file, `<path under public/>
 /// "<blake3>"` — the ETag a host sends with the file (hosts cannot hash bodies themselves). The
 /// format is an Apache `RewriteMap txt:` as is.
+///
+/// Also `_routers/nginx/etags.map`, the same entries as the body of an nginx `map` block
+/// (`"<path>" '"<blake3>"';`), which the nginx config includes.
 pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
     let mut out = BufWriter::new(fs::File::create(root.join(ETAGS_FILE))?);
+    let nginx_map = root.join(NGINX_ETAGS_FILE);
+    fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
+    let mut nginx = BufWriter::new(fs::File::create(nginx_map)?);
     for e in entries.iter().filter(|e| e.status == 200) {
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
         writeln!(out, "{rel} \"{}\"", e.blake3)?;
+        // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx quotes.
+        writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
     }
+    nginx.flush()?;
     out.flush()?;
     write_caddy_etags(root, entries)
 }
@@ -120,6 +163,9 @@ fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// [`write_tables`]' ETag table for nginx, relative to the snapshot directory.
+pub const NGINX_ETAGS_FILE: &str = "_routers/nginx/etags.map";
 
 /// Fills the placeholders of a rendered config.
 pub fn fill(text: &str, snapshot_dir: &Path, listen: &str, token: Option<&str>) -> String {

@@ -312,3 +312,74 @@ fn the_harness_checks_caching_headers() {
         "{wrong:?}"
     );
 }
+
+/// `exclude_attributes` (a profile's documented deviation): the attribute is in no file, other
+/// attributes are, and the snapshot still agrees with the API answering with the same exclusion.
+#[test]
+fn excluded_attributes_reach_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("p.toml");
+    fs::write(
+        &profile,
+        indoc::indoc! {r#"
+            data = [[], ["attributes"], ["urls", "attributes", "metadata", "contents"]]
+            children_data = [[], ["urls", "attributes", "metadata", "contents"]]
+            sort_by = "tree"
+            sort_order = ["asc"]
+            limits = [100]
+            exclude_attributes = ["api_key", "api_key"]
+        "#},
+    )
+    .unwrap();
+    let out = export(
+        tmp.path(),
+        &[
+            "--token",
+            "demo-admin",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+    );
+    let mut with_attributes = 0;
+    for e in walkdir::WalkDir::new(out.join("public")) {
+        let e = e.unwrap();
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let body = fs::read_to_string(e.path()).unwrap();
+        assert!(!body.contains("\"api_key\""), "{}", e.path().display());
+        with_attributes += body.contains("\"attributes\":{\"name\"") as usize;
+    }
+    assert!(with_attributes > 100, "other attributes stay");
+    let info = fs::read_to_string(out.join("snapshot.json")).unwrap();
+    assert!(info.contains("\"exclude_attributes\""), "{info}");
+
+    // Without the exclusion the secret is exported (so the check above can fail).
+    let plain = tmp.path().join("plain");
+    run(
+        &[
+            "export",
+            "--quiet",
+            "--token",
+            "demo-admin",
+            "--profile",
+            "minimal",
+            "--out",
+            plain.to_str().unwrap(),
+        ],
+        0,
+    );
+    let leaked = walkdir::WalkDir::new(plain.join("public"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .any(|e| {
+            fs::read_to_string(e.path())
+                .unwrap()
+                .contains("\"api_key\"")
+        });
+    assert!(leaked, "the demo has an api_key attribute");
+
+    let (tally, _) = check_preview(&demo(), &out, 21, 3_000);
+    assert_all_right(&tally, "exclude_attributes");
+}

@@ -23,7 +23,7 @@ fn edit_lines(file: &Path, edit: impl Fn(&mut serde_json::Value), extra: &[&str]
 
 /// The demo store after a release: 100 renamed and rewritten, 123 trashed, 133 made private,
 /// 120 moved from Study to Faculties, 9999 added under News.
-fn edited_store(dir: &Path) -> std::path::PathBuf {
+pub fn edited_store(dir: &Path) -> std::path::PathBuf {
     let store = dir.join("store2");
     fs::create_dir_all(&store).unwrap();
     for e in fs::read_dir(repo("demo/store")).unwrap() {

@@ -270,10 +270,23 @@ fn collect_asset_ids(v: &serde_json::Value, ids: &mut Vec<String>) {
     }
 }
 
-/// `kill -9` at any moment leaves the previous snapshot intact and nothing partial visible;
-/// the next run removes the stale staging directory.
+/// `kill -9` at any moment of a full export (`--full`: built beside, swapped in) leaves the
+/// previous snapshot intact and nothing partial visible; the next run removes the stale staging
+/// directory.
 #[test]
 fn kill_9_mid_export_leaves_the_previous_snapshot() {
+    kill_9_mid_export(true);
+}
+
+/// `kill -9` at any moment of an incremental export (files staged, then moved in under a
+/// rollback journal) leaves the previous snapshot intact, once rolled back if the kill landed
+/// while files were being moved in; the next run rolls back and removes the staging directory.
+#[test]
+fn kill_9_mid_incremental_export_leaves_the_previous_snapshot() {
+    kill_9_mid_export(false);
+}
+
+fn kill_9_mid_export(full: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     generate(
@@ -313,7 +326,7 @@ fn kill_9_mid_export_leaves_the_previous_snapshot() {
                     .unwrap()
                     .file_name()
                     .to_string_lossy()
-                    .starts_with(".dist.tmp-")
+                    .starts_with(if full { ".dist.tmp-" } else { ".dist.inc-" })
             })
             .count()
     };
@@ -332,6 +345,7 @@ fn kill_9_mid_export_leaves_the_previous_snapshot() {
                 o,
                 "-q",
             ])
+            .args(full.then_some("--full"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -354,6 +368,14 @@ fn kill_9_mid_export_leaves_the_previous_snapshot() {
         killed_mid_run += 1;
         if staging(dir.path()) > 0 {
             killed_while_writing += 1;
+        }
+        if !full && tree(&out) != before {
+            // Killed while moving files in: the plan is there, and rolling back restores.
+            assert_eq!(staging(dir.path()), 1);
+            assert_eq!(
+                matrix_snapshot::export::recover_interrupted(&out).unwrap(),
+                1
+            );
         }
         assert_eq!(
             tree(&out),

@@ -11,6 +11,7 @@ mod diff;
 mod export;
 mod golden;
 mod hosts;
+mod incremental;
 mod properties;
 mod serve;
 mod util;

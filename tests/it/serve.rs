@@ -214,6 +214,7 @@ fn cors_preflight_over_http() {
     let served = Served::start(&["--store", RULES, "--cors", "https://app.test"]);
     let cat = rules_catalog().with_options(Options {
         cors: Some("https://app.test".into()),
+        ..Options::default()
     });
     let r = assert_same(&served, &cat, "OPTIONS", "/__api/assets/1", None);
     assert_eq!(r.status, 204);

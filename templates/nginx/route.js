@@ -1,0 +1,123 @@
+
+// ---- nginx (njs 0.7.9) glue: templates/nginx/route.js, after templates/js/route-core.js ----
+//
+// nginx.conf calls handle() for every request (js_content). The routing table below is
+// rendered from _routers/routes.json at export time. A 200 is not read here: handle() names the
+// file in $snapshot_file and redirects to the internal location @file, where nginx serves the
+// bytes itself (sendfile, Content-Length, HEAD) and adds ETag (the etags.map lookup),
+// Cache-Control and CORS. Every other answer is small and is sent with r.return().
+
+var fs = require('fs');
+var crypto = require('crypto');
+
+var TABLE = {
+    format: {{ format | json_encode() }},
+    auth: {{ auth | json_encode() }},
+    token_sha256: {{ token_sha256 | json_encode() }},
+    cors: {{ cors | json_encode() }},
+    cache_control: {{ cache_control | json_encode() }},
+    data: {{ data | json_encode() }},
+    children_data: {{ children_data | json_encode() }},
+    sort_by: {{ sort_by | json_encode() }},
+    sort_order: {{ sort_order | json_encode() }},
+    limits: {{ limits | json_encode() }},
+    asset_types: {{ asset_types | json_encode() }},
+    anchor: {{ anchor | json_encode() }},
+    sort_keys: {{ sort_keys | json_encode() }}
+};
+
+var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
+
+function sha256hex(s) {
+    return crypto.createHash('sha256').update(s).digest('hex');
+}
+
+function fileExists(root) {
+    return function (path) {
+        try {
+            fs.accessSync(root + path);
+            return true;
+        } catch (e) {
+            return false;
+        }
+    };
+}
+
+// The method and target of the request line ($request), or null. The method comes from here
+// rather than r.method, which an error_page redirect turns into GET.
+function requestLine(r) {
+    var request = r.variables.request || '';
+    var first = request.indexOf(' ');
+    var last = request.lastIndexOf(' ');
+    if (first <= 0 || last <= first) {
+        return null;
+    }
+    return {
+        method: request.substring(0, first),
+        target: request.substring(first + 1, last)
+    };
+}
+
+// The answer to a request nginx refused to parse (error_page 400 = /): a path with %00, a
+// malformed % escape or more `..` than directories. nginx gives up before reading the headers,
+// so the Authorization header is unknown. A public snapshot answers as always. A token
+// snapshot answers what a valid token gets when that is an error (404, 400, 405, the CORS
+// preflight: nothing is disclosed), and a 401 when a file or a 403 would be the answer.
+function unparsedAnswer(line, exists) {
+    var open, key, answer;
+    if (line === null) {
+        return withCors(errorAnswer(400), TABLE);
+    }
+    if (TABLE.auth !== 'token') {
+        return route(line.method, line.target, null, TABLE, sha256hex, exists);
+    }
+    open = {};
+    for (key in TABLE) {
+        if (Object.prototype.hasOwnProperty.call(TABLE, key)) {
+            open[key] = TABLE[key];
+        }
+    }
+    open.auth = 'public';
+    answer = route(line.method, line.target, null, open, sha256hex, exists);
+    if (answer.kind === 'file' || answer.status === 403) {
+        return withCors(errorAnswer(401, [['WWW-Authenticate', REALM]]), TABLE);
+    }
+    return answer;
+}
+
+function handle(r) {
+    // `root` of the server block: the snapshot's public/ directory.
+    var root = r.variables.document_root + '/';
+    var exists = fileExists(root);
+    var line = requestLine(r);
+    var answer, i, body;
+    if (r.variables.request_uri) {
+        answer = route(line === null ? r.method : line.method, r.variables.request_uri,
+            r.headersIn.Authorization, TABLE, sha256hex, exists);
+    } else {
+        answer = unparsedAnswer(line, exists);
+    }
+    if (answer.kind === 'file') {
+        r.variables.snapshot_file = answer.file;
+        r.internalRedirect('@file');
+        return;
+    }
+    for (i = 0; i < answer.headers.length; i++) {
+        r.headersOut[answer.headers[i][0]] = answer.headers[i][1];
+    }
+    if (answer.file === null) {
+        r.return(answer.status);
+        return;
+    }
+    r.headersOut['Content-Type'] = CONTENT_TYPE;
+    try {
+        body = fs.readFileSync(root + answer.file);
+    } catch (e) {
+        r.error('matrix-snapshot: cannot read ' + root + answer.file + ': ' + e);
+        r.return(500, INTERNAL_ERROR);
+        return;
+    }
+    r.return(answer.status, body);
+}
+
+export default {handle: handle};

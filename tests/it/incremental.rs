@@ -1,0 +1,144 @@
+//! `export --out DIR` onto a previous snapshot: only changed files are written, the result is
+//! byte-identical to a fresh export, unchanged files keep their inode and mtime, and
+//! `--changed-list` names every added, modified and deleted path.
+
+use crate::diff::edited_store;
+use crate::util::run;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Every file under `dir`: bytes, inode and mtime (ns).
+fn files(dir: &Path) -> BTreeMap<String, (Vec<u8>, u64, i128)> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
+            (rel, (fs::read(e.path()).unwrap(), m.ino(), mtime))
+        })
+        .collect()
+}
+
+fn export(store: Option<&Path>, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["export", "--token", "demo-public", "--profile", "standard"];
+    if let Some(s) = store {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    String::from_utf8(run(&args, 0).stderr).unwrap()
+}
+
+#[test]
+fn re_export_writes_only_changes_and_equals_a_fresh_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    export(None, &dist, &["-q"]);
+    let before = files(&dist);
+
+    let store2 = edited_store(tmp.path());
+    let list = tmp.path().join("changes.txt");
+    let said = export(
+        Some(&store2),
+        &dist,
+        &["--changed-list", list.to_str().unwrap()],
+    );
+    assert!(said.contains("updated"), "{said}");
+    let fresh = tmp.path().join("fresh");
+    export(Some(&store2), &fresh, &["-q"]);
+    let after = files(&dist);
+    let want = files(&fresh);
+
+    // Byte-identical to a fresh export of the edited store.
+    let bytes = |m: &BTreeMap<String, (Vec<u8>, u64, i128)>| -> BTreeMap<String, Vec<u8>> {
+        m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+    };
+    assert_eq!(bytes(&after), bytes(&want), "incremental != fresh");
+
+    // Unchanged files are the same files (inode, mtime); the changed list is exactly the diff.
+    let mut expected = String::new();
+    let mut unchanged = 0;
+    let mut all: Vec<&String> = before.keys().chain(after.keys()).collect();
+    all.sort();
+    all.dedup();
+    for path in all {
+        match (before.get(path), after.get(path)) {
+            (Some(b), Some(a)) if b.0 == a.0 => {
+                assert_eq!((b.1, b.2), (a.1, a.2), "{path} was rewritten");
+                unchanged += 1;
+            }
+            (Some(_), Some(_)) => expected.push_str(&format!("M\t{path}\n")),
+            (None, Some(_)) => expected.push_str(&format!("A\t{path}\n")),
+            (Some(_), None) => expected.push_str(&format!("D\t{path}\n")),
+            (None, None) => unreachable!(),
+        }
+    }
+    let listed = fs::read_to_string(&list).unwrap();
+    assert_eq!(listed, expected);
+    for kind in ["A\t", "M\t", "D\t"] {
+        assert!(
+            listed.contains(kind),
+            "the edit adds, changes and deletes: {listed}"
+        );
+    }
+    assert!(
+        unchanged * 2 > after.len(),
+        "most files are untouched ({unchanged} of {})",
+        after.len()
+    );
+    assert!(
+        said.contains(&format!("{} unchanged", unchanged)),
+        "{said} ({unchanged} unchanged)"
+    );
+
+    // Nothing left beside DIR; the same export again changes nothing.
+    let names: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    let said = export(
+        Some(&store2),
+        &dist,
+        &["--changed-list", list.to_str().unwrap()],
+    );
+    assert!(
+        said.contains("0 files added, 0 changed, 0 deleted"),
+        "{said}"
+    );
+    assert_eq!(fs::read_to_string(&list).unwrap(), "");
+    assert_eq!(files(&dist), after);
+}
+
+/// `--full` rebuilds and swaps even onto a previous snapshot: same bytes, new files.
+#[test]
+fn full_re_export_rewrites_everything_with_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    export(None, &dist, &["-q"]);
+    let before = files(&dist);
+    let list = tmp.path().join("changes.txt");
+    let said = export(
+        None,
+        &dist,
+        &["--full", "--changed-list", list.to_str().unwrap()],
+    );
+    assert!(!said.contains("updated"), "{said}");
+    let after = files(&dist);
+    assert_eq!(before.len(), after.len());
+    for (path, (bytes, ino, _)) in &after {
+        assert_eq!(&before[path].0, bytes);
+        assert_ne!(before[path].1, *ino, "{path}: --full writes a new file");
+    }
+    assert_eq!(fs::read_to_string(&list).unwrap(), "", "no content changed");
+}
