@@ -146,10 +146,11 @@ pub(super) fn changes(
     let mut staged = meta_files(staging)?;
     staged.sort();
     for rel in &staged {
-        match fs::read(out.join(rel)) {
-            Ok(old) if old == fs::read(staging.join(rel))? => c.unchanged += 1,
-            Ok(_) => c.modified.push(rel.clone()),
-            Err(_) => c.added.push(rel.clone()),
+        match same_bytes(&out.join(rel), &staging.join(rel)) {
+            Ok(true) => c.unchanged += 1,
+            Ok(false) => c.modified.push(rel.clone()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => c.added.push(rel.clone()),
+            Err(e) => return Err(e),
         }
     }
     if prev.is_some() {
@@ -163,6 +164,27 @@ pub(super) fn changes(
     c.modified.sort();
     c.deleted.sort();
     Ok(c)
+}
+
+/// Whether two files hold the same bytes: sizes first, then 1 MiB at a time (the manifest and
+/// the ETag tables run to hundreds of MB on large snapshots).
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// Whether `hex` (lower-case, as in the manifest) spells `hash`.
@@ -361,6 +383,21 @@ pub(super) fn staging_prefix(name: &str) -> String {
     format!(".{name}.inc-")
 }
 
+/// Staging trees of `parent/name` with a plan and no `done`.
+pub(super) fn interrupted(parent: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = staging_prefix(name);
+    let mut found: Vec<PathBuf> = fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .filter(|p| p.join(PLAN).is_file() && !p.join(DONE).exists())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Finds and recovers every staging tree an interrupted incremental export into `out` left.
 pub(super) fn recover_all(parent: &Path, name: &str, out: &Path) -> io::Result<Vec<PathBuf>> {
     let prefix = staging_prefix(name);
@@ -469,7 +506,12 @@ mod tests {
                     "crash after {crash} ops changed something"
                 );
             }
+            assert_eq!(
+                interrupted(dir.path(), "out"),
+                std::slice::from_ref(&staging)
+            );
             let rolled = recover_all(dir.path(), "out", &out).unwrap();
+            assert!(interrupted(dir.path(), "out").is_empty());
             assert_eq!(rolled.is_empty(), crash == 0, "crash after {crash}");
             assert_eq!(tree(&out), before, "crash after {crash} ops");
             assert!(!staging.exists());
