@@ -84,6 +84,17 @@ pub const HOSTS: &[Host] = &[
         ],
         needs_token: false,
     },
+    Host {
+        name: "caddy",
+        files: &[
+            ("Caddyfile", include_str!("../../templates/caddy/Caddyfile")),
+            (
+                "router.txt",
+                include_str!("../../templates/caddy/router.txt"),
+            ),
+        ],
+        needs_token: false,
+    },
 ];
 
 /// The host called `name`.
@@ -144,7 +155,31 @@ pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
         writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
     }
     nginx.flush()?;
-    out.flush()
+    out.flush()?;
+    write_caddy_etags(root, entries)
+}
+
+/// Where [`write_caddy_etags`] writes its shards, relative to the snapshot directory.
+pub const CADDY_ETAGS_DIR: &str = "_routers/caddy/etags";
+
+/// The same lines as [`ETAGS_FILE`], split into at most 256 shards for Caddy, whose router
+/// template reads a table per request: `_routers/caddy/etags/<xx>.txt` holds the paths whose
+/// SHA-256 (hex) starts with `xx` (the template computes it with Sprig's `sha256sum`).
+fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
+    use sha2::{Digest, Sha256};
+    let dir = root.join(CADDY_ETAGS_DIR);
+    fs::create_dir_all(&dir)?;
+    let mut shards: std::collections::BTreeMap<String, String> = Default::default();
+    for e in entries.iter().filter(|e| e.status == 200) {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        let shard = format!("{:02x}", Sha256::digest(rel.as_bytes())[0]);
+        let lines = shards.entry(shard).or_default();
+        lines.push_str(&format!("{rel} \"{}\"\n", e.blake3));
+    }
+    for (shard, lines) in shards {
+        fs::write(dir.join(format!("{shard}.txt")), lines)?;
+    }
+    Ok(())
 }
 
 /// [`write_tables`]' ETag table for nginx, relative to the snapshot directory.

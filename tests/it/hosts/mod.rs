@@ -6,6 +6,7 @@
 //! `.ci/run`), where a missing server fails the test.
 
 mod apache;
+mod caddy;
 mod cloudflare;
 mod nginx;
 mod preview;
