@@ -48,6 +48,9 @@ pub enum Problem {
     },
     /// Same size, other bytes.
     Hash(String),
+    /// An incremental export into this directory was interrupted while moving its files in
+    /// (its staging tree, beside the directory, holds a plan and no `done`).
+    Interrupted(String),
     /// Unreadable.
     Unreadable {
         /// The file.
@@ -79,6 +82,10 @@ impl std::fmt::Display for Problem {
             } => write!(f, "{path}: {actual} bytes, manifest says {listed}"),
             Problem::Hash(p) => write!(f, "{p}: content changed (blake3 differs)"),
             Problem::Unreadable { path, error } => write!(f, "{path}: cannot read: {error}"),
+            Problem::Interrupted(staging) => write!(
+                f,
+                "an incremental export was interrupted while updating this snapshot ({staging} holds its plan): run the export again, which rolls the update back first"
+            ),
         }
     }
 }
@@ -124,6 +131,11 @@ pub fn verify(dir: &Path) -> Result<Report, ReadError> {
     let info = snapshot::read_info(dir)?;
     let manifest = snapshot::read_manifest(dir)?;
     let mut report = Report::default();
+    for staging in crate::export::interrupted_updates(dir) {
+        report
+            .problems
+            .push(Problem::Interrupted(staging.display().to_string()));
+    }
     if manifest.hash != info.root_hash {
         report.problems.push(Problem::RootHash {
             recorded: info.root_hash.clone(),

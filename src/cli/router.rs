@@ -18,7 +18,8 @@ EXAMPLES:
   matrix-snapshot export --token demo-public --out dist
   matrix-snapshot router nginx --snapshot dist --listen 127.0.0.1:8081 > nginx.conf
   nginx -c \"$PWD/nginx.conf\" -p \"$PWD\"
-  MATRIX_TOKEN=demo-public matrix-snapshot router apache --snapshot dist --token-env MATRIX_TOKEN > apache.conf")]
+  matrix-snapshot router apache --snapshot dist --listen 127.0.0.1:8082 > apache.conf
+  apache2 -f \"$PWD/apache.conf\" -DFOREGROUND")]
 pub struct RouterArgs {
     /// The host: see `matrix-snapshot router --help` for the list.
     #[arg(value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(HOSTS.iter().map(|h| h.name)))]

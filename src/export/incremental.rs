@@ -21,7 +21,7 @@
 //! incremental export leaves the previous snapshot as it was.
 
 use super::{io_err, Entry, ExportError};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -37,8 +37,9 @@ pub(super) const META_DIRS: &[&str] = &["_routers"];
 
 /// The previous snapshot: the blake3 of every file its manifest lists.
 pub struct Previous {
-    /// `public/…` path → blake3.
-    files: HashMap<Box<str>, [u8; 32]>,
+    /// Path as in the manifest (`public/…`) → blake3. (FxHash: hundreds of thousands of
+    /// lookups by trusted keys, where SipHash's DoS resistance buys nothing.)
+    files: FxHashMap<Box<str>, [u8; 32]>,
 }
 
 #[derive(serde::Deserialize)]
@@ -57,7 +58,7 @@ impl Previous {
             return None;
         }
         let text = fs::read_to_string(dir.join("manifest.jsonl")).ok()?;
-        let mut files = HashMap::with_capacity(text.len() / 200);
+        let mut files = FxHashMap::with_capacity_and_hasher(text.len() / 200, Default::default());
         for line in text.lines() {
             let l: ManifestLine = serde_json::from_str(line).ok()?;
             let hash = blake3::Hash::from_hex(l.blake3).ok()?;
@@ -68,8 +69,11 @@ impl Previous {
 
     /// Whether the previous snapshot holds `rel` (under `public/`) with this body.
     pub fn unchanged(&self, rel: &str, hash: &blake3::Hash) -> bool {
+        let mut key = String::with_capacity(rel.len() + 7);
+        key.push_str("public/");
+        key.push_str(rel);
         self.files
-            .get(format!("public/{rel}").as_str())
+            .get(key.as_str())
             .is_some_and(|h| h == hash.as_bytes())
     }
 }
@@ -117,15 +121,14 @@ pub(super) fn changes(
     out: &Path,
 ) -> io::Result<Changes> {
     let mut c = Changes::default();
-    let mut produced: HashSet<&str> = HashSet::with_capacity(entries.len());
+    let mut produced: FxHashSet<&str> =
+        FxHashSet::with_capacity_and_hasher(entries.len(), Default::default());
     for e in entries {
         produced.insert(&e.path);
         let old = prev.and_then(|p| p.files.get(e.path.as_str()));
         match old {
             None => c.added.push(e.path.clone()),
-            Some(h) if blake3::Hash::from(*h).to_hex().as_str() != e.blake3 => {
-                c.modified.push(e.path.clone())
-            }
+            Some(h) if !hex_eq(h, &e.blake3) => c.modified.push(e.path.clone()),
             Some(_) => c.unchanged += 1,
         }
     }
@@ -143,14 +146,15 @@ pub(super) fn changes(
     let mut staged = meta_files(staging)?;
     staged.sort();
     for rel in &staged {
-        match fs::read(out.join(rel)) {
-            Ok(old) if old == fs::read(staging.join(rel))? => c.unchanged += 1,
-            Ok(_) => c.modified.push(rel.clone()),
-            Err(_) => c.added.push(rel.clone()),
+        match same_bytes(&out.join(rel), &staging.join(rel)) {
+            Ok(true) => c.unchanged += 1,
+            Ok(false) => c.modified.push(rel.clone()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => c.added.push(rel.clone()),
+            Err(e) => return Err(e),
         }
     }
     if prev.is_some() {
-        let staged: HashSet<&String> = staged.iter().collect();
+        let staged: FxHashSet<&String> = staged.iter().collect();
         let mut old = meta_files(out)?;
         old.sort();
         c.deleted
@@ -160,6 +164,37 @@ pub(super) fn changes(
     c.modified.sort();
     c.deleted.sort();
     Ok(c)
+}
+
+/// Whether two files hold the same bytes: sizes first, then 1 MiB at a time (the manifest and
+/// the ETag tables run to hundreds of MB on large snapshots).
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Whether `hex` (lower-case, as in the manifest) spells `hash`.
+fn hex_eq(hash: &[u8; 32], hex: &str) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let hex = hex.as_bytes();
+    hex.len() == 64
+        && hash.iter().enumerate().all(|(i, b)| {
+            hex[2 * i] == DIGITS[(b >> 4) as usize] && hex[2 * i + 1] == DIGITS[(b & 15) as usize]
+        })
 }
 
 /// `manifest.jsonl`, `snapshot.json` and every file under `_routers/`, relative to `root`.
@@ -348,6 +383,21 @@ pub(super) fn staging_prefix(name: &str) -> String {
     format!(".{name}.inc-")
 }
 
+/// Staging trees of `parent/name` with a plan and no `done`.
+pub(super) fn interrupted(parent: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = staging_prefix(name);
+    let mut found: Vec<PathBuf> = fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .filter(|p| p.join(PLAN).is_file() && !p.join(DONE).exists())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Finds and recovers every staging tree an interrupted incremental export into `out` left.
 pub(super) fn recover_all(parent: &Path, name: &str, out: &Path) -> io::Result<Vec<PathBuf>> {
     let prefix = staging_prefix(name);
@@ -456,7 +506,12 @@ mod tests {
                     "crash after {crash} ops changed something"
                 );
             }
+            assert_eq!(
+                interrupted(dir.path(), "out"),
+                std::slice::from_ref(&staging)
+            );
             let rolled = recover_all(dir.path(), "out", &out).unwrap();
+            assert!(interrupted(dir.path(), "out").is_empty());
             assert_eq!(rolled.is_empty(), crash == 0, "crash after {crash}");
             assert_eq!(tree(&out), before, "crash after {crash} ops");
             assert!(!staging.exists());

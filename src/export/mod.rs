@@ -851,6 +851,20 @@ pub fn recover_interrupted(out: &Path) -> io::Result<usize> {
     Ok(incremental::recover_all(parent, &name, out)?.len())
 }
 
+/// Staging trees of incremental exports into `out` interrupted while moving files in (until
+/// the next export rolls them back, `out` may mix old and new files).
+pub fn interrupted_updates(out: &Path) -> Vec<PathBuf> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "snapshot".into());
+    incremental::interrupted(parent, &name)
+}
+
 /// Refuses a full export whose estimated size exceeds the free space of `parent`.
 fn check_free_space(cat: &Catalog, opts: &ExportOptions, parent: &Path) -> Result<(), ExportError> {
     if let Some(free) = free_bytes(parent) {

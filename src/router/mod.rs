@@ -55,6 +55,49 @@ pub const HOSTS: &[Host] = &[
         needs_token: false,
     },
     Host {
+        name: "apache",
+        files: &[
+            (
+                "httpd.conf",
+                include_str!("../../templates/apache/httpd.conf"),
+            ),
+            (
+                "router.lua",
+                include_str!("../../templates/apache/router.lua"),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "cloudflare",
+        files: &[
+            (
+                "wrangler.toml",
+                include_str!("../../templates/cloudflare/wrangler.toml"),
+            ),
+            // The shared JavaScript routing core, then the Worker glue (one ES module).
+            (
+                "worker.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/cloudflare/worker.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "caddy",
+        files: &[
+            ("Caddyfile", include_str!("../../templates/caddy/Caddyfile")),
+            (
+                "router.txt",
+                include_str!("../../templates/caddy/router.txt"),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
         name: "cloudfront",
         files: &[
             (
@@ -85,7 +128,6 @@ pub const HOSTS: &[Host] = &[
                 "netlify.toml",
                 include_str!("../../templates/netlify/netlify.toml"),
             ),
-            // The shared JavaScript routing core, then the Edge Function glue (one module).
             // Static rules instead of the Edge Function (public snapshots; limited).
             (
                 "static/_redirects",
@@ -95,6 +137,7 @@ pub const HOSTS: &[Host] = &[
                 "static/_headers",
                 include_str!("../../templates/netlify/static/_headers"),
             ),
+            // The shared JavaScript routing core, then the Edge Function glue (one module).
             (
                 "netlify/edge-functions/matrix-api.js",
                 concat!(
@@ -112,12 +155,12 @@ pub const HOSTS: &[Host] = &[
                 "vercel.json",
                 include_str!("../../templates/vercel/vercel.json"),
             ),
-            // The shared JavaScript routing core, then the Routing Middleware glue (one module).
             // Static routes instead of the middleware (public snapshots; limited).
             (
                 "static/vercel.json",
                 include_str!("../../templates/vercel/static/vercel.json"),
             ),
+            // The shared JavaScript routing core, then the Routing Middleware glue (one module).
             (
                 "middleware.js",
                 concat!(
@@ -234,10 +277,34 @@ pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
     }
     nginx.flush()?;
     out.flush()?;
+    write_caddy_etags(root, entries)?;
     for rel in EDGE_FILES_MODULES {
         write_files_module(&root.join(rel), entries)?;
     }
     write_cloudfront_kvs(root, entries)
+}
+
+/// Where [`write_caddy_etags`] writes its shards, relative to the snapshot directory.
+pub const CADDY_ETAGS_DIR: &str = "_routers/caddy/etags";
+
+/// The same lines as [`ETAGS_FILE`], split into at most 256 shards for Caddy, whose router
+/// template reads a table per request: `_routers/caddy/etags/<xx>.txt` holds the paths whose
+/// SHA-256 (hex) starts with `xx` (the template computes it with Sprig's `sha256sum`).
+fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
+    use sha2::{Digest, Sha256};
+    let dir = root.join(CADDY_ETAGS_DIR);
+    fs::create_dir_all(&dir)?;
+    let mut shards: std::collections::BTreeMap<String, String> = Default::default();
+    for e in entries.iter().filter(|e| e.status == 200) {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        let shard = format!("{:02x}", Sha256::digest(rel.as_bytes())[0]);
+        let lines = shards.entry(shard).or_default();
+        lines.push_str(&format!("{rel} \"{}\"\n", e.blake3));
+    }
+    for (shard, lines) in shards {
+        fs::write(dir.join(format!("{shard}.txt")), lines)?;
+    }
+    Ok(())
 }
 
 /// [`write_tables`]' CloudFront KeyValueStore import file, relative to the snapshot directory.

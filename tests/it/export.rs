@@ -370,8 +370,15 @@ fn kill_9_mid_export(full: bool) {
             killed_while_writing += 1;
         }
         if !full && tree(&out) != before {
-            // Killed while moving files in: the plan is there, and rolling back restores.
+            // Killed while moving files in: the plan is there, verify says so, and rolling
+            // back restores.
             assert_eq!(staging(dir.path()), 1);
+            let said = run(&["verify", o], 1).stdout;
+            assert!(
+                String::from_utf8_lossy(&said).contains("interrupted"),
+                "{}",
+                String::from_utf8_lossy(&said)
+            );
             assert_eq!(
                 matrix_snapshot::export::recover_interrupted(&out).unwrap(),
                 1

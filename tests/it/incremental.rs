@@ -142,3 +142,42 @@ fn full_re_export_rewrites_everything_with_the_same_bytes() {
     }
     assert_eq!(fs::read_to_string(&list).unwrap(), "", "no content changed");
 }
+
+/// A staging tree with a plan and no `done` beside DIR: `verify` reports the interrupted update,
+/// and the next export rolls it back first (here: a plan whose one move had happened).
+#[test]
+fn verify_reports_an_interrupted_update_and_export_rolls_it_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    export(None, &dist, &["-q"]);
+    let before = files(&dist);
+    // As if killed right after moving a new file in: plan written, old file backed up.
+    let staging = tmp.path().join(".dist.inc-test");
+    let rel = "public/__api/assets/100/~asset.----.json";
+    fs::create_dir_all(staging.join("~backup/public/__api/assets/100")).unwrap();
+    fs::write(staging.join("plan"), format!("W\t{rel}\n")).unwrap();
+    fs::rename(dist.join(rel), staging.join("~backup").join(rel)).unwrap();
+    fs::write(dist.join(rel), b"{\"new\":1}").unwrap();
+
+    let out = run(&["verify", dist.to_str().unwrap()], 1).stdout;
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("interrupted") && out.contains(".dist.inc-test"),
+        "{out}"
+    );
+
+    // The next export rolls back before comparing: nothing changed, and the old file is back.
+    let said = export(None, &dist, &[]);
+    assert!(said.contains("rolled back 1"), "{said}");
+    assert!(
+        said.contains("0 files added, 0 changed, 0 deleted"),
+        "{said}"
+    );
+    assert!(!staging.exists());
+    let after = files(&dist);
+    assert_eq!(
+        after[rel], before[rel],
+        "same bytes, inode and mtime as before"
+    );
+    run(&["verify", dist.to_str().unwrap()], 0);
+}

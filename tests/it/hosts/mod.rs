@@ -5,6 +5,9 @@
 //! test says so on stderr and returns — unless `MATRIX_SNAPSHOT_REQUIRE_HOSTS=1` (set by
 //! `.ci/run`), where a missing server fails the test.
 
+mod apache;
+mod caddy;
+mod cloudflare;
 mod edge;
 mod nginx;
 mod preview;

@@ -1,0 +1,937 @@
+// matrix-snapshot routing core (docs/routing.md), shared by the JavaScript hosts: nginx (njs),
+// and the edge runtimes. It is the same decision as `resolve()` in src/route/mod.rs, written in
+// an ES5 subset that also runs on njs 0.7.9 (var and function only; no classes, arrow functions,
+// template literals, let/const, lookbehind or TextDecoder), and it is pure: no I/O, no clock, no
+// globals written. Percent-decoding and UTF-8 validation work on byte values by hand.
+//
+// API
+//
+//   planRoute(method, rawTarget, authorization, table, sha256hex) -> Answer | Plan
+//     method         the request method, as sent ("GET", "HEAD", ...).
+//     rawTarget      the request target exactly as on the request line: path and query, not
+//                    decoded, `..` and `//` not resolved (nginx: $request_uri).
+//     authorization  the Authorization header value, or null/undefined when absent.
+//                    Both strings may be bytes (one character per byte, as Fetch ByteStrings)
+//                    or text (as njs gives valid UTF-8): see toBytes().
+//     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
+//                    [[sort_by value, file code], ...], every value the API accepts.
+//     sha256hex      function(token) -> lower-case hex SHA-256 of the token's UTF-8 bytes; the
+//                    token is passed as text (injected by the host glue: njs
+//                    require('crypto'), node crypto). WebCrypto is asynchronous: hash
+//                    bearerToken(authorization) first, and pass a function returning it.
+//
+//   An Answer: {status, file, kind, headers}
+//     status   204 | 200 | 400 | 401 | 403 | 404 | 405
+//     file     the body: a path under public/ (the route's file, or __api/~/errors/<status>.json,
+//              or the "not exported" body), or null for the 204 (no body)
+//     kind     "file" (200) | "error" | "not-exported" (404) | "preflight" (204)
+//     headers  [[name, value], ...] besides Content-Type and Content-Length: WWW-Authenticate,
+//              Allow, Access-Control-*, Vary, and Cache-Control on the 200. The host adds
+//              Content-Type: application/json; charset=utf-8 (CONTENT_TYPE) to all but the 204,
+//              and on the 200 the ETag of the file (from _routers/etags.txt: it cannot hash).
+//   Before any file is looked at the answer is final (204, 405, 404 outside the API or for an
+//   unknown endpoint, 401, 400, 404 for a URL that can never match): planRoute returns it.
+//
+//   Otherwise planRoute returns a Plan, which needs "does this file exist?" answers that only
+//   the host can give:
+//     {candidates: [{path, exists: true|false, answer}, ...], otherwise: answer}
+//   The first candidate whose path's existence equals `exists` gives the answer (the file: 200;
+//   the forbidden marker: 403; no anchor: 404); when none does, `otherwise` (404 "not
+//   exported", or 404 for a page past the end). Paths are relative to the web root (the
+//   snapshot's public/ directory) and contain only [a-z0-9_.,~/-]. Hosts whose lookups are
+//   asynchronous walk the candidates themselves.
+//
+//   resolvePlan(plan, exists) -> Answer   (exists: function(path) -> boolean; an Answer passes)
+//   route(method, rawTarget, authorization, table, sha256hex, exists) -> Answer
+//     planRoute then resolvePlan, for hosts that can check files synchronously.
+//
+//   bearerToken(authorization) -> the token text to hash, or null (nothing to hash).
+//
+//   Also for glue code: CONTENT_TYPE, REALM, errorAnswer(status, headers) and
+//   withCors(answer, table) (adds the CORS headers of the table to an answer built by hand).
+//
+// HEAD is answered as GET without the body: that is the host's job (the plan is the same).
+
+var CONTENT_TYPE = 'application/json; charset=utf-8';
+var ALLOW = 'GET, HEAD';
+var REALM = 'Bearer realm="Matrix Content API"';
+var NOT_EXPORTED_FILE = '__api/~/errors/404-not-exported.json';
+var MAX_NAME = 200;
+var MAX_I64 = '9223372036854775807';
+var DATA_ITEMS = ['urls', 'attributes', 'metadata', 'contents'];
+var DATA_LETTERS = ['u', 'a', 'm', 'c'];
+
+function errorAnswer(status, headers) {
+    return {
+        status: status,
+        file: '__api/~/errors/' + status + '.json',
+        kind: 'error',
+        headers: headers || []
+    };
+}
+
+// The bytes of `s`, one character per byte. Hosts hand strings over in two ways: as bytes
+// (Fetch ByteStrings, latin1: UTF-8 "\u00e9" arrives as "\u00c3\u00a9") or as text (njs
+// decodes valid UTF-8). A string of characters up to 255 that is valid UTF-8 read as bytes is
+// taken as bytes; any other string is text, encoded as UTF-8. ASCII is the same either way.
+function toBytes(s) {
+    var out = '';
+    var i, c, d, cp;
+    var bytes = true;
+    for (i = 0; i < s.length && bytes; i++) {
+        bytes = s.charCodeAt(i) < 256;
+    }
+    if (bytes && isUtf8(s)) {
+        return s;
+    }
+    for (i = 0; i < s.length; i++) {
+        c = s.charCodeAt(i);
+        if (c < 0x80) {
+            out += s.charAt(i);
+            continue;
+        }
+        cp = c;
+        if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+            d = s.charCodeAt(i + 1);
+            if (d >= 0xdc00 && d <= 0xdfff) {
+                cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+                i++;
+            }
+        }
+        if (cp < 0x800) {
+            out += String.fromCharCode(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            out += String.fromCharCode(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f),
+                0x80 | (cp & 0x3f));
+        } else {
+            out += String.fromCharCode(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f),
+                0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+        }
+    }
+    return out;
+}
+
+function hexValue(c) {
+    if (c >= 48 && c <= 57) {
+        return c - 48;
+    }
+    if (c >= 65 && c <= 70) {
+        return c - 55;
+    }
+    if (c >= 97 && c <= 102) {
+        return c - 87;
+    }
+    return -1;
+}
+
+// Percent-decodes a byte string once; `+` is a space only when `form`. A `%` not followed by
+// two hex digits stays as it is.
+function percentDecode(s, form) {
+    var out = '';
+    var i = 0;
+    var c, h, l;
+    while (i < s.length) {
+        c = s.charCodeAt(i);
+        if (c === 37 && i + 2 < s.length) {
+            h = hexValue(s.charCodeAt(i + 1));
+            l = hexValue(s.charCodeAt(i + 2));
+            if (h >= 0 && l >= 0) {
+                out += String.fromCharCode(h * 16 + l);
+                i += 3;
+                continue;
+            }
+            out += '%';
+        } else if (c === 43 && form) {
+            out += ' ';
+        } else {
+            out += s.charAt(i);
+        }
+        i++;
+    }
+    return out;
+}
+
+// Whether a byte string is well-formed UTF-8 (as Rust's str::from_utf8: no overlong forms, no
+// surrogates, nothing above U+10FFFF).
+function isUtf8(s) {
+    var i = 0;
+    var n = s.length;
+    var c, need, min, cp, k, d;
+    while (i < n) {
+        c = s.charCodeAt(i);
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            min = 0x80;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            min = 0x800;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            min = 0x10000;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + need >= n) {
+            return false;
+        }
+        for (k = 1; k <= need; k++) {
+            d = s.charCodeAt(i + k);
+            if ((d & 0xc0) !== 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (d & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
+// The characters of a valid UTF-8 byte string (for hosts' sha256hex, which hash UTF-8).
+function fromUtf8(s) {
+    var out = '';
+    var i = 0;
+    var c, cp, need, k;
+    while (i < s.length) {
+        c = s.charCodeAt(i);
+        if (c < 0x80) {
+            out += s.charAt(i);
+            i++;
+            continue;
+        }
+        need = c >= 0xf0 ? 3 : (c >= 0xe0 ? 2 : 1);
+        cp = c & (need === 1 ? 0x1f : (need === 2 ? 0x0f : 0x07));
+        for (k = 1; k <= need; k++) {
+            cp = (cp << 6) | (s.charCodeAt(i + k) & 0x3f);
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            out += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+        } else {
+            out += String.fromCharCode(cp);
+        }
+        i += need + 1;
+    }
+    return out;
+}
+
+// Unicode White_Space (Rust's char::is_whitespace).
+function isWhitespace(c) {
+    return (c >= 9 && c <= 13) || c === 32 || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+        (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f ||
+        c === 0x205f || c === 0x3000;
+}
+
+// The token of an Authorization header as text, or null when the header is missing or not
+// `Bearer ` and a non-empty run of non-whitespace (then there is nothing to hash). Hosts whose
+// SHA-256 is asynchronous (WebCrypto) hash this first and pass planRoute a sha256hex that
+// returns the result.
+function bearerToken(authorization) {
+    var token, i;
+    if (authorization === null || authorization === undefined) {
+        return null;
+    }
+    authorization = toBytes(String(authorization));
+    if (authorization.substring(0, 7) !== 'Bearer ' || authorization.length === 7 ||
+        !isUtf8(authorization)) {
+        return null;
+    }
+    token = fromUtf8(authorization.substring(7));
+    for (i = 0; i < token.length; i++) {
+        if (isWhitespace(token.charCodeAt(i))) {
+            return null;
+        }
+    }
+    return token;
+}
+
+// `null` when the token opens the snapshot, else the WWW-Authenticate challenge of the 401.
+function tokenProblem(table, authorization, sha256hex) {
+    var token;
+    if (authorization === null || authorization === undefined) {
+        return REALM;
+    }
+    token = bearerToken(authorization);
+    if (token === null) {
+        return REALM + ', error="invalid_request"';
+    }
+    if (!table.token_sha256 || sha256hex(token) !== table.token_sha256) {
+        return REALM + ', error="invalid_token"';
+    }
+    return null;
+}
+
+// The route of a raw path under /__api/: {byUrl, id, endpoint} or null (unknown endpoint).
+function parseEndpoint(path) {
+    var parts = path.substring('/__api/'.length).split('/');
+    var segs = [];
+    var i, d, endpoint;
+    for (i = 0; i < parts.length; i++) {
+        d = percentDecode(parts[i], false);
+        if (!isUtf8(d)) {
+            return null;
+        }
+        segs.push(d);
+    }
+    if (segs[0] !== 'assets' || segs.length < 2 || segs[1] === '') {
+        return null;
+    }
+    if (segs.length === 2) {
+        endpoint = 'asset';
+    } else if (segs.length === 4 && segs[2] === 'lineage' && segs[3] === 'site') {
+        endpoint = 'lineage';
+    } else if (segs.length === 3 && segs[2] === 'children') {
+        endpoint = 'children';
+    } else {
+        return null;
+    }
+    return {
+        byUrl: segs[1] === 'by_url',
+        id: segs[1],
+        endpoint: endpoint
+    };
+}
+
+// The query as decoded [name, value] byte-string pairs, in order.
+function parseQuery(raw) {
+    var pairs = [];
+    var parts = raw.split('&');
+    var i, p, eq;
+    for (i = 0; i < parts.length; i++) {
+        p = parts[i];
+        if (p === '') {
+            continue;
+        }
+        eq = p.indexOf('=');
+        if (eq < 0) {
+            pairs.push([percentDecode(p, true), '']);
+        } else {
+            pairs.push([percentDecode(p.substring(0, eq), true),
+                percentDecode(p.substring(eq + 1), true)]);
+        }
+    }
+    return pairs;
+}
+
+// The first occurrence's value when non-empty, else null (an empty value counts as absent).
+function present(pairs, name) {
+    var i;
+    for (i = 0; i < pairs.length; i++) {
+        if (pairs[i][0] === name) {
+            return pairs[i][1] === '' ? null : pairs[i][1];
+        }
+    }
+    return null;
+}
+
+// `^[0-9]+$` up to 2^63-1, leading zeros allowed: the plain decimal, or null when invalid.
+function integer(v) {
+    var i;
+    for (i = 0; i < v.length; i++) {
+        if (v.charCodeAt(i) < 48 || v.charCodeAt(i) > 57) {
+            return null;
+        }
+    }
+    v = v.replace(/^0+/, '');
+    if (v === '') {
+        return '0';
+    }
+    if (v.length > MAX_I64.length || (v.length === MAX_I64.length && v > MAX_I64)) {
+        return null;
+    }
+    return v;
+}
+
+function dataCode(value) {
+    var items = value.split(',');
+    var code = '';
+    var i, k, on;
+    for (k = 0; k < DATA_ITEMS.length; k++) {
+        on = false;
+        for (i = 0; i < items.length; i++) {
+            if (items[i] === DATA_ITEMS[k]) {
+                on = true;
+            }
+        }
+        code += on ? DATA_LETTERS[k] : '-';
+    }
+    return code;
+}
+
+// The request's parameters, or null when one is invalid (400).
+function parseParams(pairs, target, table) {
+    var p = {
+        data: '----',
+        url: null,
+        limit: '100',
+        page: '1',
+        types: null,
+        sort: 'tree',
+        order: 'asc'
+    };
+    var v, types, i, sorted, found;
+    v = present(pairs, 'data');
+    if (v !== null) {
+        if (!isUtf8(v)) {
+            return null;
+        }
+        p.data = dataCode(v);
+    }
+    if (target.byUrl) {
+        v = present(pairs, 'url');
+        if (v === null || !isUtf8(v)) {
+            return null;
+        }
+        p.url = v;
+    }
+    if (target.endpoint !== 'children') {
+        return p;
+    }
+    v = present(pairs, 'limit');
+    if (v !== null) {
+        p.limit = integer(v);
+        if (p.limit === null) {
+            return null;
+        }
+    }
+    v = present(pairs, 'page');
+    if (v !== null) {
+        p.page = integer(v);
+        if (p.page === null || p.page === '0') {
+            return null;
+        }
+    }
+    v = present(pairs, 'asset_types');
+    if (v !== null) {
+        if (!isUtf8(v)) {
+            return null;
+        }
+        types = v.split(',');
+        sorted = [];
+        for (i = 0; i < types.length; i++) {
+            if (types[i] !== '') {
+                sorted.push(types[i]);
+            }
+        }
+        // Bytes compare as code units here: the order of Rust's String sort.
+        sorted.sort();
+        p.types = [];
+        for (i = 0; i < sorted.length; i++) {
+            if (i === 0 || sorted[i] !== sorted[i - 1]) {
+                p.types.push(sorted[i]);
+            }
+        }
+        if (p.types.length === 0) {
+            p.types = null;
+        }
+    }
+    v = present(pairs, 'sort_by');
+    if (v !== null) {
+        found = null;
+        for (i = 0; i < table.sort_keys.length; i++) {
+            if (table.sort_keys[i][0] === v) {
+                found = table.sort_keys[i][1];
+            }
+        }
+        if (found === null) {
+            return null;
+        }
+        p.sort = found;
+    }
+    v = present(pairs, 'sort_order');
+    if (v !== null) {
+        if (v !== 'asc' && v !== 'desc') {
+            return null;
+        }
+        p.order = v;
+    }
+    return p;
+}
+
+function asciiLower(s) {
+    var out = '';
+    var i, c;
+    for (i = 0; i < s.length; i++) {
+        c = s.charCodeAt(i);
+        out += (c >= 65 && c <= 90) ? String.fromCharCode(c + 32) : s.charAt(i);
+    }
+    return out;
+}
+
+function allDigits(s) {
+    var i;
+    for (i = 0; i < s.length; i++) {
+        if (s.charCodeAt(i) < 48 || s.charCodeAt(i) > 57) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// `host:1234` (a port) rather than `mailto:x` (a scheme).
+function hostPortLike(s) {
+    var i = s.lastIndexOf(':');
+    if (i < 0) {
+        return true;
+    }
+    return i > 0 && i < s.length - 1 && allDigits(s.substring(i + 1));
+}
+
+// The URL key (src/store/url.rs): scheme (http, https or none) dropped, query and fragment
+// dropped, host lower-cased, :80/:443 dropped, one trailing `/` dropped; null when it can never
+// match (another scheme, an empty host).
+function urlKey(url) {
+    var rest, beforeSlash, cut, slash, host, path, k;
+    var head = asciiLower(url.substring(0, 8));
+    if (head.substring(0, 7) === 'http://') {
+        rest = url.substring(7);
+    } else if (head === 'https://') {
+        rest = url.substring(8);
+    } else if (url.substring(0, 2) === '//') {
+        rest = url.substring(2);
+    } else {
+        beforeSlash = url.split('/')[0];
+        if (url.indexOf('://') >= 0 ||
+            (beforeSlash.indexOf(':') >= 0 && !hostPortLike(beforeSlash))) {
+            return null;
+        }
+        rest = url;
+    }
+    cut = rest.search(/[?#]/);
+    if (cut >= 0) {
+        rest = rest.substring(0, cut);
+    }
+    slash = rest.indexOf('/');
+    host = slash < 0 ? rest : rest.substring(0, slash);
+    path = slash < 0 ? '' : rest.substring(slash);
+    if (host === '') {
+        return null;
+    }
+    host = asciiLower(host);
+    if (host.length >= 3 && host.substring(host.length - 3) === ':80') {
+        host = host.substring(0, host.length - 3);
+    } else if (host.length >= 4 && host.substring(host.length - 4) === ':443') {
+        host = host.substring(0, host.length - 4);
+    }
+    k = host;
+    if (path.length > 0 && path.charAt(path.length - 1) === '/') {
+        path = path.substring(0, path.length - 1);
+    }
+    return k + path;
+}
+
+var HEX = '0123456789abcdef';
+
+// encode_segment (docs/snapshot-format.md) of a byte string: [a-z0-9_-] raw, `.` raw except
+// first, every other byte ~xx, empty ~-; names over MAX_NAME bytes cut into chunks ending ~_.
+function encodeSegment(s) {
+    var enc = '';
+    var out = '';
+    var i, c, unit, chunk;
+    if (s === '') {
+        return '~-';
+    }
+    for (i = 0; i < s.length; i++) {
+        c = s.charCodeAt(i);
+        if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c === 45 ||
+            (c === 46 && i > 0)) {
+            enc += s.charAt(i);
+        } else {
+            enc += '~' + HEX.charAt(c >> 4) + HEX.charAt(c & 15);
+        }
+    }
+    if (enc.length <= MAX_NAME) {
+        return enc;
+    }
+    chunk = 0;
+    i = 0;
+    while (i < enc.length) {
+        unit = enc.charAt(i) === '~' ? 3 : 1;
+        if (chunk + unit > MAX_NAME - 2) {
+            out += '~_/';
+            chunk = 0;
+        }
+        if (chunk === 0 && enc.charAt(i) === '.') {
+            // A chunk is a name of its own: it may not start with a dot either.
+            out += '~2e';
+            chunk += 3;
+        } else {
+            out += enc.substring(i, i + unit);
+            chunk += unit;
+        }
+        i += unit;
+    }
+    return out;
+}
+
+// The code of an asset_types filter in file names: `all`, or the encoded types joined by `,`.
+function typesCode(types) {
+    var codes = [];
+    var i;
+    if (types === null) {
+        return 'all';
+    }
+    for (i = 0; i < types.length; i++) {
+        codes.push(encodeSegment(types[i]).split('/').join(''));
+    }
+    return codes.join(',');
+}
+
+function contains(list, value) {
+    var i;
+    for (i = 0; i < list.length; i++) {
+        if (String(list[i]) === value) {
+            return true;
+        }
+    }
+    return false;
+}
+
+function containsCode(list, value) {
+    var i;
+    for (i = 0; i < list.length; i++) {
+        if (list[i].code === value) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Whether the profile holds this variant of the endpoint (RouteSpec::holds).
+function holds(table, endpoint, p) {
+    if (endpoint !== 'children') {
+        return contains(table.data, p.data);
+    }
+    return contains(table.children_data, p.data) && containsCode(table.sort_by, p.sort) &&
+        contains(table.sort_order, p.order) && contains(table.limits, p.limit) &&
+        containsCode(table.asset_types, typesCode(p.types));
+}
+
+function decide(method, target, authorization, table, sha256hex) {
+    var q = target.indexOf('?');
+    var path = q < 0 ? target : target.substring(0, q);
+    var query = q < 0 ? '' : target.substring(q + 1);
+    var inApi = path.substring(0, 7) === '/__api/';
+    var challenge, endpoint, params, dir, key, file, plan;
+    // 1. CORS preflight.
+    if (inApi && method === 'OPTIONS' && table.cors) {
+        return {
+            status: 204,
+            file: null,
+            kind: 'preflight',
+            headers: [['Access-Control-Allow-Methods', ALLOW],
+                ['Access-Control-Allow-Headers', 'Authorization']]
+        };
+    }
+    // 2. Method.
+    if (method !== 'GET' && method !== 'HEAD') {
+        return errorAnswer(405, [['Allow', ALLOW]]);
+    }
+    // 3. Outside the API.
+    if (!inApi) {
+        return errorAnswer(404);
+    }
+    // 4. Token.
+    if (table.auth === 'token') {
+        challenge = tokenProblem(table, authorization, sha256hex);
+        if (challenge !== null) {
+            return errorAnswer(401, [['WWW-Authenticate', challenge]]);
+        }
+    }
+    // 5. Endpoint.
+    endpoint = parseEndpoint(path);
+    if (endpoint === null) {
+        return errorAnswer(404);
+    }
+    // 6. Parameters.
+    params = parseParams(parseQuery(query), endpoint, table);
+    if (params === null) {
+        return errorAnswer(400);
+    }
+    // 7. Directory.
+    if (endpoint.byUrl) {
+        key = urlKey(params.url);
+        if (key === null) {
+            return errorAnswer(404);
+        }
+        dir = '__api/assets/by_url/' + key.split('/').map(encodeSegment).join('/');
+    } else {
+        dir = '__api/assets/' + encodeSegment(endpoint.id);
+    }
+    // 8. File.
+    if (endpoint.endpoint === 'asset') {
+        file = dir + '/~asset.' + params.data + '.json';
+    } else if (endpoint.endpoint === 'lineage') {
+        file = dir + '/~lineage.' + params.data + '.json';
+    } else {
+        file = dir + '/~children.' + [params.data, params.sort, params.order,
+            typesCode(params.types), params.limit, params.page].join('.') + '.json';
+    }
+    plan = {
+        candidates: [{
+            path: file,
+            exists: true,
+            answer: {
+                status: 200,
+                file: file,
+                kind: 'file',
+                headers: [['Cache-Control', table.cache_control]]
+            }
+        }],
+        otherwise: null
+    };
+    // 9. The forbidden marker (by id only: a snapshot records no forbidden URLs).
+    if (!endpoint.byUrl) {
+        plan.candidates.push({
+            path: dir + '/~forbidden.json',
+            exists: true,
+            answer: errorAnswer(403)
+        });
+    }
+    // 10. No anchor: no such asset.
+    plan.candidates.push({
+        path: dir + '/' + table.anchor,
+        exists: false,
+        answer: errorAnswer(404)
+    });
+    // 11. Not exported; 12. a page past the end.
+    if (!holds(table, endpoint.endpoint, params)) {
+        plan.otherwise = {
+            status: 404,
+            file: NOT_EXPORTED_FILE,
+            kind: 'not-exported',
+            headers: []
+        };
+    } else {
+        plan.otherwise = errorAnswer(404);
+    }
+    return plan;
+}
+
+function withCors(answer, table) {
+    if (table.cors) {
+        answer.headers.push(['Access-Control-Allow-Origin', table.cors]);
+        answer.headers.push(['Vary', 'Origin']);
+    }
+    return answer;
+}
+
+function planRoute(method, rawTarget, authorization, table, sha256hex) {
+    var r = decide(String(method), toBytes(String(rawTarget)), authorization, table, sha256hex);
+    var i;
+    if (r.candidates) {
+        for (i = 0; i < r.candidates.length; i++) {
+            withCors(r.candidates[i].answer, table);
+        }
+        withCors(r.otherwise, table);
+        return r;
+    }
+    return withCors(r, table);
+}
+
+function resolvePlan(plan, exists) {
+    var i, c;
+    if (!plan.candidates) {
+        return plan;
+    }
+    for (i = 0; i < plan.candidates.length; i++) {
+        c = plan.candidates[i];
+        if (Boolean(exists(c.path)) === c.exists) {
+            return c.answer;
+        }
+    }
+    return plan.otherwise;
+}
+
+function route(method, rawTarget, authorization, table, sha256hex, exists) {
+    return resolvePlan(planRoute(method, rawTarget, authorization, table, sha256hex), exists);
+}
+
+// ---- Cloudflare Workers glue: templates/cloudflare/worker.js, after templates/js/route-core.js ----
+//
+// An ES module Worker (wrangler.toml beside it) that answers every request: the shared core
+// decides, the snapshot's public/ files are read through the static assets binding (ASSETS),
+// the token is hashed with WebCrypto. The routing table below is rendered from
+// _routers/routes.json at export time.
+//
+// What a Worker cannot see: the raw request target. request.url is the URL as the WHATWG parser
+// left it, and the parser resolves `.` and `..` segments (also spelled %2e), turns `\` into `/`
+// and percent-encodes a few bytes. The re-encoding loses nothing (the core decodes each segment
+// once, and an encoded byte decodes to itself); the resolved dot segments are lost
+// (docs/hosting/cloudflare.md).
+//
+// ETags: ../etags.txt (sorted, `<path> "<blake3>"` per line) is bundled as a text module: a
+// string, not parsed at isolate start; etagOf() binary-searches it.
+
+import ETAGS from '../etags.txt';
+
+var TABLE = {
+    format: "matrix-snapshot-routes/1",
+    auth: "token",
+    token_sha256: "f62af5c736dc9baceba384f8b4c0e66d5ad452f84c06d99fa38292e79ee55ca3",
+    cors: null,
+    cache_control: "no-cache",
+    data: ["----","uamc"],
+    children_data: ["----","uamc"],
+    sort_by: [{"sort_by":null,"code":"tree"}],
+    sort_order: ["asc"],
+    limits: [100],
+    asset_types: [{"types":[],"code":"all"}],
+    anchor: "~asset.----.json",
+    sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
+};
+
+var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
+
+// Any origin: the assets binding looks at the path only.
+var ASSET_ORIGIN = 'https://assets.invalid/';
+
+// The quoted blake3 of a file under public/, from ETAGS, or null. ETAGS is sorted by path
+// (byte order; paths are ASCII): a binary search over its lines, without splitting it.
+function etagOf(path) {
+    var lo = 0;
+    var hi = ETAGS.length;
+    var mid, start, end, space, key;
+    // lo and hi are line starts; the line sought, if any, starts in [lo, hi).
+    while (lo < hi) {
+        mid = (lo + hi) >>> 1;
+        start = mid === 0 ? 0 : ETAGS.lastIndexOf('\n', mid - 1) + 1;
+        end = ETAGS.indexOf('\n', start);
+        if (end < 0) {
+            end = ETAGS.length;
+        }
+        space = ETAGS.indexOf(' ', start);
+        if (space < 0 || space > end) {
+            return null;
+        }
+        key = ETAGS.substring(start, space);
+        if (key === path) {
+            return ETAGS.substring(space + 1, end);
+        }
+        if (key < path) {
+            lo = end + 1;
+        } else {
+            hi = start;
+        }
+    }
+    return null;
+}
+
+async function sha256hex(text) {
+    var digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+    var bytes = new Uint8Array(digest);
+    var hex = '';
+    var i;
+    for (i = 0; i < bytes.length; i++) {
+        hex += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+    }
+    return hex;
+}
+
+// A file of the snapshot (`path` under public/) from the assets binding: the response when it
+// exists (a 200), else null.
+async function asset(env, method, path) {
+    var response = await env.ASSETS.fetch(new Request(ASSET_ORIGIN + path, {method: method}));
+    if (response.status === 200) {
+        return response;
+    }
+    if (response.body) {
+        await response.body.cancel();
+    }
+    return null;
+}
+
+// The request target from request.url: the path and query after the origin.
+function targetOf(url) {
+    var slash = url.indexOf('/', url.indexOf('//') + 2);
+    return slash < 0 ? '/' : url.substring(slash);
+}
+
+// The answer, its body read from `file` (an assets response, or a string), or none. HEAD: the
+// head GET would give; the runtime drops the Content-Length of a HEAD answer that has a body, so
+// the body is measured and left out.
+async function respond(method, answer, file, extra) {
+    var headers = new Headers();
+    var body = file === null || typeof file === 'string' ? file : file.body;
+    var i, bytes;
+    if (answer.file !== null) {
+        headers.set('Content-Type', CONTENT_TYPE);
+    }
+    for (i = 0; i < answer.headers.length; i++) {
+        headers.append(answer.headers[i][0], answer.headers[i][1]);
+    }
+    for (i = 0; extra && i < extra.length; i++) {
+        headers.set(extra[i][0], extra[i][1]);
+    }
+    if (method === 'HEAD' && body !== null) {
+        bytes = typeof file === 'string' ? new TextEncoder().encode(file) :
+            new Uint8Array(await file.arrayBuffer());
+        headers.set('Content-Length', String(bytes.length));
+        body = null;
+    }
+    return new Response(body, {status: answer.status, headers: headers});
+}
+
+function fault(method, message) {
+    console.error('matrix-snapshot: ' + message);
+    return respond(method, withCors(errorAnswer(500), TABLE), INTERNAL_ERROR);
+}
+
+async function handle(request, env) {
+    var authorization = request.headers.get('Authorization');
+    var token = bearerToken(authorization);
+    var hash = token === null ? null : await sha256hex(token);
+    var plan = planRoute(request.method, targetOf(request.url), authorization, TABLE,
+        function () {
+            return hash;
+        });
+    var answer = plan;
+    var i, c, found, file, etag;
+    if (plan.candidates) {
+        answer = plan.otherwise;
+        for (i = 0; i < plan.candidates.length; i++) {
+            c = plan.candidates[i];
+            // The 200's file is read at once (GET): when it exists, that is the answer.
+            found = await asset(env, c.answer.kind === 'file' ? 'GET' : 'HEAD', c.path);
+            if (Boolean(found) === c.exists) {
+                answer = c.answer;
+                break;
+            }
+        }
+        if (answer.kind === 'file') {
+            etag = etagOf(answer.file);
+            if (etag === null) {
+                return fault(request.method,
+                    'no ETag for ' + answer.file + ' in _routers/etags.txt');
+            }
+            return respond(request.method, answer, found, [['ETag', etag]]);
+        }
+    }
+    if (answer.file === null) {
+        return respond(request.method, answer, null);
+    }
+    file = await asset(env, 'GET', answer.file);
+    if (file === null) {
+        return fault(request.method, 'cannot read ' + answer.file);
+    }
+    return respond(request.method, answer, file);
+}
+
+export default {
+    async fetch(request, env) {
+        try {
+            return await handle(request, env);
+        } catch (e) {
+            return fault(request.method, String(e && e.stack || e));
+        }
+    }
+};

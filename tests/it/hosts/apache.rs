@@ -1,0 +1,388 @@
+//! Apache httpd (mod_lua) with the config `matrix-snapshot router apache` prints, started as a
+//! foreground process on a free port with its pid file and error log in the test's temp dir.
+
+use super::{assert_conforms, export, free_port, require, router_config, wait_listening};
+use crate::util::{repo, run};
+use matrix_snapshot::export::path;
+use matrix_snapshot::{Catalog, Store};
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `apache2 -DFOREGROUND`, stopped (SIGTERM, then SIGKILL) on drop, even when an
+/// assertion failed.
+struct Apache {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Apache {
+    /// Renders the config for `snapshot` and starts Apache on a free port; runtime files go
+    /// to `run_dir`.
+    fn start(apache2: &Path, snapshot: &Path, run_dir: &Path, defines: &[&str]) -> Apache {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let conf = run_dir.join("httpd.conf");
+        fs::write(&conf, router_config("apache", snapshot, &addr, &[])).unwrap();
+        let log = run_dir.join("stderr.log");
+        let child = Command::new(apache2)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-DFOREGROUND")
+            .arg("-C")
+            .arg(format!(
+                "Define MATRIX_SNAPSHOT_RUN_DIR {}",
+                run_dir.display()
+            ))
+            .args(defines.iter().flat_map(|d| ["-C", d]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start apache2");
+        let mut apache = Apache { child, addr, log };
+        if let Ok(Some(status)) = apache.child.try_wait() {
+            panic!("apache2 exited at once ({status}):\n{}", apache.log());
+        }
+        wait_listening(&apache.addr);
+        apache
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        // SIGTERM makes the parent stop its workers before it exits.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temp dir any user can read: the workers may run as `nobody` (see [`Workers`]).
+fn readable_tempdir() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    tmp
+}
+
+/// Sends raw bytes on a fresh connection and returns everything the server sends back.
+fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Requests Apache refuses before the router runs still get JSON, never an HTML page.
+fn assert_apache_errors_are_json(addr: &str, snapshot: &Path) {
+    let bad_request = fs::read_to_string(snapshot.join("public/__api/~/errors/400.json")).unwrap();
+    let long = format!(
+        "GET /__api/assets/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(9000)
+    );
+    for (request, status, body) in [
+        (
+            &b"GET /__api/a\x01b HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            "400",
+            bad_request.as_str(),
+        ),
+        (
+            &b"GET /__api/assets/1 HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+            "400",
+            bad_request.as_str(),
+        ),
+        (
+            long.as_bytes(),
+            "414",
+            r#"{"code":414,"message":"URI too long"}"#,
+        ),
+    ] {
+        let got = raw_exchange(addr, request);
+        let head = got.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status}: {got}"
+        );
+        assert!(
+            head.contains("Content-Type: application/json; charset=utf-8"),
+            "{got}"
+        );
+        assert!(got.ends_with(body), "{got}");
+    }
+}
+
+/// Which user Apache's workers run as, when the test runs as root.
+#[derive(Clone, Copy)]
+enum Workers {
+    /// The config as printed: no `User`, the workers keep the starting user.
+    AsStarted,
+    /// `-C "Define MATRIX_SNAPSHOT_USER nobody"` (and group `nogroup`), as the docs advise.
+    Nobody,
+}
+
+/// Exports with `args`, serves the snapshot with Apache and replays 10,000 corpus requests.
+/// Returns the temp dir holding the snapshot and the snapshot (`None`: Apache is missing).
+fn check(
+    label: &str,
+    cat: &Catalog,
+    args: &[&str],
+    seed: u64,
+    workers: Workers,
+) -> Option<(tempfile::TempDir, PathBuf)> {
+    let apache2 = require("apache2", "apt-get install apache2-bin")?;
+    let tmp = readable_tempdir();
+    let out = export(tmp.path(), args);
+    let run_dir = tmp.path().join("run");
+    fs::create_dir(&run_dir).unwrap();
+    let defines: &[&str] = match workers {
+        Workers::AsStarted => &[],
+        Workers::Nobody => &[
+            "Define MATRIX_SNAPSHOT_USER nobody",
+            "Define MATRIX_SNAPSHOT_GROUP nogroup",
+        ],
+    };
+    let apache = Apache::start(&apache2, &out, &run_dir, defines);
+    let tally = assert_conforms(cat, &out, &apache.addr, seed, 10_000);
+    eprintln!("{}", tally.report(label, 0));
+    assert_apache_errors_are_json(&apache.addr, &out);
+    assert_eq!(tally.agree, tally.compared(), "{}", tally.report(label, 0));
+    assert!(tally.agree >= 5_000, "{}", tally.report(label, 0));
+    let log = apache.log();
+    // Script errors, missing error bodies and MPM misconfiguration all log at error level.
+    assert!(
+        !log.contains("lua")
+            && !log.contains("matrix-snapshot")
+            && !log.contains(":error]")
+            && !log.contains(":crit]"),
+        "Apache logged errors:\n{log}"
+    );
+    drop(apache);
+    Some((tmp, out))
+}
+
+fn demo() -> Catalog {
+    Catalog::new(matrix_snapshot::demo::store().unwrap())
+}
+
+#[test]
+fn apache_conforms_on_the_demo_standard_export() {
+    check(
+        "apache, demo standard",
+        &demo(),
+        &[
+            "--token",
+            "demo-research",
+            "--profile",
+            "standard",
+            "--base-url",
+            "https://research.uni.test",
+        ],
+        21,
+        Workers::Nobody,
+    );
+}
+
+#[test]
+fn apache_conforms_on_a_public_cors_export() {
+    check(
+        "apache, demo standard --public --cors",
+        &demo(),
+        &[
+            "--token",
+            "demo-research",
+            "--profile",
+            "standard",
+            "--base-url",
+            "https://research.uni.test",
+            "--public",
+            "--cors",
+            "https://app.test",
+        ],
+        22,
+        Workers::AsStarted,
+    );
+}
+
+#[test]
+fn apache_conforms_on_a_generated_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    run(
+        &[
+            "generate",
+            "--assets",
+            "1500",
+            "--seed",
+            "5",
+            "--out",
+            store.to_str().unwrap(),
+        ],
+        0,
+    );
+    let cat = Catalog::new(Store::load(&store).unwrap());
+    for (token, seed) in [("gen-editor", 23), ("gen-site1", 24)] {
+        check(
+            &format!("apache, generated store, {token}"),
+            &cat,
+            &[
+                "--store",
+                store.to_str().unwrap(),
+                "--token",
+                token,
+                "--profile",
+                "minimal",
+            ],
+            seed,
+            Workers::AsStarted,
+        );
+    }
+}
+
+/// Ids, URLs and types the demo lacks: names over 200 bytes cut into `~_` chunks (one chunk
+/// starting with `.`), non-ASCII, upper case, `%`, `+`, spaces and a leading dot, so the Lua
+/// `encode_segment` is checked against Rust's where they differ most.
+fn hostile_store(dir: &Path) -> PathBuf {
+    let store = dir.join("store");
+    fs::create_dir(&store).unwrap();
+    for f in [
+        "store.json",
+        "assets.jsonl",
+        "links.jsonl",
+        "permissions.jsonl",
+        "principals.jsonl",
+        "tokens.jsonl",
+    ] {
+        fs::copy(repo("demo/store").join(f), store.join(f)).unwrap();
+    }
+    let long_dot = format!("{}.tail{}", "a".repeat(198), "b".repeat(10));
+    let odd: [(String, String, &str); 5] = [
+        (
+            "É".repeat(150),
+            format!("https://www.uni.test/{}", "ā".repeat(100)),
+            "page_standard",
+        ),
+        (
+            ".hidden".into(),
+            "https://www.uni.test/.well-known/Ünï Space+Plus".into(),
+            "Odd_Type",
+        ),
+        (
+            long_dot.clone(),
+            format!("https://www.uni.test/x/{long_dot}/"),
+            "folder",
+        ),
+        (
+            "UPPER Case%41+plus".into(),
+            "https://WWW.uni.test/A%41/b".into(),
+            "Odd_Type",
+        ),
+        (
+            "%2e%2e".into(),
+            "https://www.uni.test/%2e%2e/c:d".into(),
+            "page_standard",
+        ),
+    ];
+    let mut assets = String::new();
+    let mut links = String::new();
+    let mut perms = String::new();
+    for (i, (id, url, ty)) in odd.iter().enumerate() {
+        let when = serde_json::json!({"date": "2020-01-01T10:00:00+13:00", "user_id": "10"});
+        let asset = serde_json::json!({
+            "id": id, "type": ty, "type_name": ty, "version": "0.0.1",
+            "name": format!("Odd {i}"), "short_name": format!("Odd {i}"), "status": 16,
+            "created": when, "updated": when, "published": when, "status_changed": when,
+            "urls": [url], "attributes": {"name": format!("Odd {i}")}, "metadata": null,
+            "contents": "", "trashed": false,
+        });
+        assets.push_str(&format!("{asset}\n"));
+        // Each under the site (7), the next one under it: children and lineage of odd ids.
+        let parent = if i == 0 {
+            "7".to_string()
+        } else {
+            odd[i - 1].0.clone()
+        };
+        let link = serde_json::json!({
+            "link_id": format!("odd{i}"), "major_id": parent, "minor_id": id,
+            "link_type": "menu", "value": "", "sort_order": 90 + i,
+            "is_dependent": false, "is_exclusive": false,
+        });
+        links.push_str(&format!("{link}\n"));
+        let perm = serde_json::json!({
+            "asset_id": id, "principal_id": "15", "access": "read", "granted": true,
+        });
+        perms.push_str(&format!("{perm}\n"));
+    }
+    for (file, extra) in [
+        ("assets.jsonl", assets),
+        ("links.jsonl", links),
+        ("permissions.jsonl", perms),
+    ] {
+        let mut text = fs::read_to_string(store.join(file)).unwrap();
+        text.push_str(&extra);
+        fs::write(store.join(file), text).unwrap();
+    }
+    store
+}
+
+#[test]
+fn apache_conforms_on_hostile_ids_and_urls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = hostile_store(tmp.path());
+    let cat = Catalog::new(Store::load(&store).unwrap());
+    let checked = check(
+        "apache, demo + hostile ids, demo-public",
+        &cat,
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--token",
+            "demo-public",
+            "--profile",
+            "standard",
+        ],
+        25,
+        Workers::AsStarted,
+    );
+    // The odd assets are in the snapshot, so the corpus asked for them (by id and by URL).
+    let Some((_tmp, out)) = checked else { return };
+    let public = out.join("public");
+    let chunked = path::asset_dir(&"É".repeat(150));
+    assert!(chunked.contains("~_/"), "{chunked}");
+    let long_dot = path::asset_dir(&format!("{}.tail{}", "a".repeat(198), "b".repeat(10)));
+    assert!(long_dot.contains("~_/~2etail"), "{long_dot}");
+    for dir in [
+        chunked,
+        long_dot,
+        path::asset_dir(".hidden"),
+        path::url_dir(&format!("www.uni.test/{}", "ā".repeat(100))),
+        path::url_dir("www.uni.test/.well-known/Ünï Space+Plus"),
+    ] {
+        assert!(
+            public.join(&dir).join("~asset.----.json").is_file(),
+            "{dir}"
+        );
+    }
+}
