@@ -104,6 +104,11 @@ pub struct ExportArgs {
     /// Answer cross-origin requests from ORIGIN (CORS headers and OPTIONS preflights).
     #[arg(long, value_name = "ORIGIN", help_heading = "Routers")]
     cors: Option<String>,
+    /// Write the config of these hosts only (repeat, or separate with commas) [default: every
+    /// host]; export then warns about what a chosen host cannot honour for this snapshot.
+    #[arg(long = "router", value_name = "HOST", value_delimiter = ',', help_heading = "Routers",
+          value_parser = clap::builder::PossibleValuesParser::new(matrix_snapshot::router::HOSTS.iter().map(|h| h.name)))]
+    routers: Vec<String>,
     /// `Cache-Control` of 200 answers [default: no-cache: revalidate with the ETag every time].
     #[arg(long, value_name = "VALUE", help_heading = "Routers")]
     cache_control: Option<String>,
@@ -156,6 +161,7 @@ impl ExportArgs {
                 public: self.public,
                 cors: self.cors.clone(),
                 cache_control: self.cache_control.clone(),
+                routers: self.routers.clone(),
             },
         };
         let token_name = &catalog.store.tokens[token as usize].name;
@@ -223,6 +229,17 @@ impl ExportArgs {
         })?;
         if let Some(b) = bar {
             b.finish_and_clear();
+        }
+        if !self.routers.is_empty() {
+            let spec = matrix_snapshot::route::preview::Snapshot::open(&self.out)?.routes;
+            for name in &self.routers {
+                let host = matrix_snapshot::router::host(name).expect("clap checked the name");
+                for limit in
+                    matrix_snapshot::router::limits(host, &self.out, &spec, report.counts.files)
+                {
+                    eprintln!("matrix-snapshot: warning: {name}: {limit}");
+                }
+            }
         }
         if let Some(path) = &self.changed_list {
             std::fs::write(path, report.changes.name_status())

@@ -48,8 +48,9 @@ impl RouterArgs {
         let path = dir.join("_routers").join(host.name).join(name);
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
-                "reading {} (was the snapshot exported by an older matrix-snapshot? re-export it)",
-                path.display()
+                "reading {} (was the snapshot exported with --router options that left {} out, or by an older matrix-snapshot? re-export it)",
+                path.display(),
+                host.name
             )
         })?;
         let token = super::read_token(self.token_file.as_deref(), self.token_env.as_deref())?;
@@ -70,6 +71,12 @@ impl RouterArgs {
             "{}",
             router::fill(&text, &dir, &self.listen, token.as_deref())
         );
+        let files = matrix_snapshot::snapshot::read_info(&dir)
+            .map(|i| i.counts.files)
+            .unwrap_or(0);
+        for limit in router::limits(host, &dir, &snapshot.routes, files) {
+            eprintln!("matrix-snapshot: warning: {}: {limit}", host.name);
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

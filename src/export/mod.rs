@@ -83,6 +83,8 @@ pub struct Routing {
     pub cors: Option<String>,
     /// `--cache-control VALUE` of 200 answers (default [`crate::route::DEFAULT_CACHE_CONTROL`]).
     pub cache_control: Option<String>,
+    /// `--router HOST…`: the hosts whose configs and tables are written (empty: every host).
+    pub routers: Vec<String>,
 }
 
 /// Why an export did not happen.
@@ -94,6 +96,9 @@ pub enum ExportError {
     /// `out` holds something else.
     #[error("{} exists and is not a matrix-snapshot snapshot (no snapshot.json); choose another --out or pass --force to replace it", .0.display())]
     NotASnapshot(PathBuf),
+    /// A `--router` name that is no host.
+    #[error("{0}")]
+    UnknownRouter(String),
     /// Not enough free space.
     #[error("the export needs about {needed} MB but {} has only {free} MB free", .dir.display())]
     NoSpace {
@@ -626,7 +631,8 @@ pub fn export(
     let hash = blake3::hash(&body);
     count_link(writer.put(route::NOT_EXPORTED_FILE, &body, hash)?);
     entries.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
-    crate::router::write_all(root, &routes).map_err(io_err(format!(
+    let hosts = crate::router::select(&opts.routing.routers).map_err(ExportError::UnknownRouter)?;
+    crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
         "writing {}",
         root.join("_routers").display()
     )))?;
@@ -716,7 +722,7 @@ pub fn export(
         serde_json::to_writer(&mut manifest, e).expect("entries serialize");
         manifest.push(b'\n');
     }
-    crate::router::write_tables(root, &entries).map_err(io_err(format!(
+    crate::router::write_tables(root, &entries, &hosts).map_err(io_err(format!(
         "writing {}",
         root.join(crate::router::ETAGS_FILE).display()
     )))?;

@@ -234,14 +234,34 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     tera.render("template", &context)
 }
 
-/// Writes `_routers/routes.json` and every host's files under `root/_routers/`.
-pub fn write_all(root: &Path, spec: &RouteSpec) -> io::Result<()> {
+/// The hosts called `names` (all of them when `names` is empty); `Err` names an unknown one.
+pub fn select(names: &[String]) -> Result<Vec<&'static Host>, String> {
+    if names.is_empty() {
+        return Ok(HOSTS.iter().collect());
+    }
+    let mut out: Vec<&'static Host> = Vec::new();
+    for n in names {
+        let h = host(n).ok_or_else(|| {
+            let known: Vec<&str> = HOSTS.iter().map(|h| h.name).collect();
+            format!("unknown router {n:?} (known: {})", known.join(", "))
+        })?;
+        if !out.iter().any(|o| o.name == h.name) {
+            out.push(h);
+        }
+    }
+    // HOSTS order, so the files written do not depend on the order of the options.
+    out.sort_by_key(|h| HOSTS.iter().position(|x| x.name == h.name));
+    Ok(out)
+}
+
+/// Writes `_routers/routes.json` and the files of `hosts` under `root/_routers/`.
+pub fn write_all(root: &Path, spec: &RouteSpec, hosts: &[&Host]) -> io::Result<()> {
     let dir = root.join("_routers");
     fs::create_dir_all(&dir)?;
     let mut json = serde_json::to_vec_pretty(spec).expect("route spec serializes");
     json.push(b'\n');
     fs::write(root.join(route::ROUTES_FILE), json)?;
-    for h in HOSTS {
+    for h in hosts {
         for (name, template) in h.files {
             let text = render(template, spec).map_err(|e| {
                 io::Error::other(format!("rendering the {} template {name}: {e:?}", h.name))
@@ -262,26 +282,40 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 /// "<blake3>"` — the ETag a host sends with the file (hosts cannot hash bodies themselves). The
 /// format is an Apache `RewriteMap txt:` as is.
 ///
-/// Also `_routers/nginx/etags.map`, the same entries as the body of an nginx `map` block
-/// (`"<path>" '"<blake3>"';`), which the nginx config includes.
-pub fn write_tables(root: &Path, entries: &[Entry]) -> io::Result<()> {
+/// For the `hosts` written, their own forms of the same facts: `_routers/nginx/etags.map` (the
+/// body of an nginx `map` block, `"<path>" '"<blake3>"';`), Caddy's shards, the edge
+/// functions' file modules and CloudFront's key value store.
+pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Result<()> {
+    let has = |name: &str| hosts.iter().any(|h| h.name == name);
     let mut out = BufWriter::new(fs::File::create(root.join(ETAGS_FILE))?);
-    let nginx_map = root.join(NGINX_ETAGS_FILE);
-    fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
-    let mut nginx = BufWriter::new(fs::File::create(nginx_map)?);
     for e in entries.iter().filter(|e| e.status == 200) {
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
         writeln!(out, "{rel} \"{}\"", e.blake3)?;
-        // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx quotes.
-        writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
     }
-    nginx.flush()?;
     out.flush()?;
-    write_caddy_etags(root, entries)?;
-    for rel in EDGE_FILES_MODULES {
-        write_files_module(&root.join(rel), entries)?;
+    if has("nginx") {
+        let nginx_map = root.join(NGINX_ETAGS_FILE);
+        fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
+        let mut nginx = BufWriter::new(fs::File::create(nginx_map)?);
+        for e in entries.iter().filter(|e| e.status == 200) {
+            let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+            // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx quotes.
+            writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
+        }
+        nginx.flush()?;
     }
-    write_cloudfront_kvs(root, entries)
+    if has("caddy") {
+        write_caddy_etags(root, entries)?;
+    }
+    for rel in EDGE_FILES_MODULES {
+        if has(rel.split('/').nth(1).expect("_routers/<host>/...")) {
+            write_files_module(&root.join(rel), entries)?;
+        }
+    }
+    if has("cloudfront") {
+        write_cloudfront_kvs(root, entries)?;
+    }
+    Ok(())
 }
 
 /// Where [`write_caddy_etags`] writes its shards, relative to the snapshot directory.
@@ -376,6 +410,65 @@ fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
 
 /// [`write_tables`]' ETag table for nginx, relative to the snapshot directory.
 pub const NGINX_ETAGS_FILE: &str = "_routers/nginx/etags.map";
+
+/// What `host` cannot honour for the snapshot in `dir` (its routing table `spec`, `files`
+/// files), one sentence each; empty when it answers everything as `docs/hosting.md` says. Limits
+/// that hold for every snapshot (a platform's URL normalisation, say) are in the host's page of
+/// `docs/hosting/`, not here: these depend on the profile, the token check or the size.
+pub fn limits(host: &Host, dir: &Path, spec: &RouteSpec, files: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let size =
+        |rel: &str| fs::metadata(dir.join("_routers").join(host.name).join(rel)).map(|m| m.len());
+    match host.name {
+        "netlify" | "vercel" if spec.auth == route::Auth::Token => out.push(format!(
+            "its static rules (_routers/{}/static/) cannot check a token: they answer 401 to every request of this snapshot; deploy the {} (it checks the token), or export with --public",
+            host.name,
+            if host.name == "netlify" { "edge function" } else { "middleware" }
+        )),
+        _ => {}
+    }
+    match host.name {
+        "cloudflare" if files > CLOUDFLARE_FREE_FILES => out.push(format!(
+            "{files} files: Workers Static Assets takes {CLOUDFLARE_FREE_FILES} files per Worker on the free plan and {CLOUDFLARE_PAID_FILES} on paid plans{}",
+            if files > CLOUDFLARE_PAID_FILES { " (too many for either: export a smaller profile)" } else { "" }
+        )),
+        "cloudfront" => {
+            if let Ok(n) = size("function.js") {
+                if n > CLOUDFRONT_FUNCTION_MAX {
+                    out.push(format!("function.js is {n} bytes, over CloudFront Functions' {CLOUDFRONT_FUNCTION_MAX}: fewer asset_types filters, limits or sorts in the profile make it smaller"));
+                }
+            }
+            if let Ok(n) = size("kvs.json") {
+                if n > CLOUDFRONT_KVS_MAX {
+                    out.push(format!("kvs.json is {n} bytes, over a KeyValueStore's {CLOUDFRONT_KVS_MAX}: forbidden ids and variants outside the profile answer the generic 404"));
+                }
+            }
+        }
+        "vercel" => {
+            if let Ok(text) = fs::read(dir.join("_routers/vercel/snapshot-files.js")) {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(&text).expect("in memory");
+                let n = gz.finish().expect("in memory").len() as u64;
+                if n > VERCEL_MIDDLEWARE_MAX {
+                    out.push(format!("the middleware's file list is {n} bytes gzipped, over Vercel's {VERCEL_MIDDLEWARE_MAX} for middleware on the Hobby plan (2 MiB on Pro): export a smaller profile or serve from another host"));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Workers Static Assets: files per Worker version, free plan.
+const CLOUDFLARE_FREE_FILES: u64 = 20_000;
+/// Workers Static Assets: files per Worker version, paid plans.
+const CLOUDFLARE_PAID_FILES: u64 = 100_000;
+/// CloudFront Functions: the most bytes of code.
+const CLOUDFRONT_FUNCTION_MAX: u64 = 10_240;
+/// CloudFront KeyValueStore: the largest import.
+const CLOUDFRONT_KVS_MAX: u64 = 5 * 1024 * 1024;
+/// Vercel: the most bytes of middleware, gzipped (Hobby plan).
+const VERCEL_MIDDLEWARE_MAX: u64 = 1024 * 1024;
 
 /// Fills the placeholders of a rendered config.
 pub fn fill(text: &str, snapshot_dir: &Path, listen: &str, token: Option<&str>) -> String {

@@ -464,3 +464,74 @@ fn etags_table_lists_every_200_file_with_its_hash() {
     assert_eq!(got.lines().collect::<Vec<_>>(), want);
     assert!(got.ends_with('\n'));
 }
+
+/// `--router` writes only the chosen hosts' configs and tables, and warns about what a chosen
+/// host cannot honour for this snapshot; `router HOST` warns the same way.
+#[test]
+fn chosen_routers_only_and_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let o = out.to_str().unwrap();
+    let said = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "standard",
+            "--out",
+            o,
+            "--router",
+            "netlify,cloudflare",
+            "--router",
+            "nginx",
+        ],
+        0,
+    );
+    let said = String::from_utf8_lossy(&said.stderr).into_owned();
+    let mut hosts: Vec<String> = fs::read_dir(out.join("_routers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    hosts.sort();
+    assert_eq!(
+        hosts,
+        ["cloudflare", "etags.txt", "netlify", "nginx", "routes.json"]
+    );
+    // 26,805 files: over the Workers free plan's 20,000; a token snapshot: Netlify's static
+    // rules cannot check it. nginx honours everything.
+    assert!(
+        said.contains("warning: cloudflare: 26805 files: Workers Static Assets"),
+        "{said}"
+    );
+    assert!(
+        said.contains("warning: netlify: its static rules"),
+        "{said}"
+    );
+    assert!(!said.contains("warning: nginx"), "{said}");
+    let router = run(&["router", "netlify", "--snapshot", o], 0);
+    assert!(String::from_utf8_lossy(&router.stderr).contains("warning: netlify"));
+    // A host left out cannot be printed, and says why.
+    let missing = run(&["router", "apache", "--snapshot", o], 2);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--router"));
+
+    // Public: the static rules answer everything; minimal: few enough files for Workers.
+    let public = dir.path().join("public");
+    let said = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--public",
+            "--out",
+            public.to_str().unwrap(),
+            "--router",
+            "netlify,cloudflare",
+        ],
+        0,
+    );
+    let said = String::from_utf8_lossy(&said.stderr).into_owned();
+    assert!(!said.contains("warning"), "{said}");
+}
