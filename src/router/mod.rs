@@ -137,11 +137,13 @@ pub const HOSTS: &[Host] = &[
                 "static/_headers",
                 include_str!("../../templates/netlify/static/_headers"),
             ),
-            // The shared JavaScript routing core, then the Edge Function glue (one module).
+            // The shared JavaScript routing core, the fetch glue shared with Vercel, then the Edge
+            // Function's entry point (one module).
             (
                 "netlify/edge-functions/matrix-api.js",
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/edge-fetch.js"),
                     include_str!("../../templates/netlify/matrix-api.js")
                 ),
             ),
@@ -160,11 +162,13 @@ pub const HOSTS: &[Host] = &[
                 "static/vercel.json",
                 include_str!("../../templates/vercel/static/vercel.json"),
             ),
-            // The shared JavaScript routing core, then the Routing Middleware glue (one module).
+            // The shared JavaScript routing core, the fetch glue shared with Netlify, then the
+            // middleware's entry point (one module).
             (
                 "middleware.js",
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/edge-fetch.js"),
                     include_str!("../../templates/vercel/middleware.js")
                 ),
             ),

@@ -2,9 +2,10 @@
 //! 100 % agreement with `answer()` on 10,000+ requests for the demo store and a generated one,
 //! and proof that the harness notices a wrong answer.
 
+use crate::hosts::generated_store;
 use crate::util::{bin, run, Served};
 use matrix_snapshot::conformance::{self, Harness, Tally};
-use matrix_snapshot::{Catalog, Store};
+use matrix_snapshot::Catalog;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -134,20 +135,7 @@ fn preview_agrees_with_a_rich_profile_root_nodes_cors_and_public() {
 #[test]
 fn preview_agrees_on_a_generated_store() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--assets",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            store.to_str().unwrap(),
-        ],
-        0,
-    );
-    let cat = Catalog::new(Store::load(&store).unwrap());
+    let (store, cat) = generated_store(tmp.path());
     for token in ["gen-editor", "gen-site1"] {
         let dir = tmp.path().join(token);
         let out = export(

@@ -2,7 +2,8 @@
 //! foreground process on a free port with its pid file and error log in the test's temp dir.
 
 use super::{assert_conforms, export, free_port, require, router_config, wait_listening};
-use crate::util::{repo, run};
+use crate::hosts::generated_store;
+use crate::util::repo;
 use matrix_snapshot::export::path;
 use matrix_snapshot::{Catalog, Store};
 use std::fs;
@@ -229,20 +230,7 @@ fn apache_conforms_on_a_public_cors_export() {
 #[test]
 fn apache_conforms_on_a_generated_store() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--assets",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            store.to_str().unwrap(),
-        ],
-        0,
-    );
-    let cat = Catalog::new(Store::load(&store).unwrap());
+    let (store, cat) = generated_store(tmp.path());
     for (token, seed) in [("gen-editor", 23), ("gen-site1", 24)] {
         check(
             &format!("apache, generated store, {token}"),

@@ -3,11 +3,11 @@
 //! each, every answer judged against `answer()`.
 
 use super::{export, free_port, require, router_config, wait_listening};
-use crate::util::run;
+use crate::hosts::generated_store;
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
 use matrix_snapshot::export::path::decode_segment;
 use matrix_snapshot::export::pct;
-use matrix_snapshot::{Catalog, Store};
+use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -183,20 +183,7 @@ fn caddy_conforms_on_a_public_cors_export() {
 fn caddy_conforms_on_a_generated_store() {
     let Some(caddy) = caddy() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--assets",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            store.to_str().unwrap(),
-        ],
-        0,
-    );
-    let cat = Catalog::new(Store::load(&store).unwrap());
+    let (store, cat) = generated_store(tmp.path());
     // The brief's store and profile, then a profile with type filters, a page size that makes
     // many pages, a page size of 0 and a few sorts (the table-driven parts of the router).
     let profile = tmp.path().join("filters.toml");

@@ -6,9 +6,10 @@
 //! tests/hosts/cloudflare`, which `.ci/run` does); its `serve.mjs` starts workerd with the
 //! rendered wrangler.toml and worker.js.
 
-use crate::util::{repo, run};
+use crate::hosts::generated_store;
+use crate::util::repo;
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
-use matrix_snapshot::{Catalog, Store};
+use matrix_snapshot::Catalog;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -257,20 +258,7 @@ fn cloudflare_conforms_on_the_demo_public_with_cors() {
 #[test]
 fn cloudflare_conforms_on_a_generated_store() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--assets",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            store.to_str().unwrap(),
-        ],
-        0,
-    );
-    let cat = Catalog::new(Store::load(&store).unwrap());
+    let (store, cat) = generated_store(tmp.path());
     for token in ["gen-editor", "gen-site1"] {
         let dir = tmp.path().join(token);
         let out = export(

@@ -7,11 +7,12 @@
 //! strict predicates; any other difference fails.
 
 use super::{export, require};
-use crate::util::{repo, run};
+use crate::hosts::generated_store;
+use crate::util::repo;
 use data_encoding::BASE64;
 use matrix_snapshot::conformance::{self, Case, Expected, Harness, Received, Tally};
 use matrix_snapshot::route::{self, preview::Snapshot};
-use matrix_snapshot::{Catalog, Store};
+use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -256,20 +257,7 @@ fn conforms(platform: Platform, limit: Limit, max_limited: usize) {
         "{limited} answers explained by limits"
     );
 
-    let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--assets",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            store.to_str().unwrap(),
-        ],
-        0,
-    );
-    let cat = Catalog::new(Store::load(&store).unwrap());
+    let (store, cat) = generated_store(tmp.path());
     for token in ["gen-editor", "gen-site1"] {
         let out = export(
             &tmp.path().join(token),

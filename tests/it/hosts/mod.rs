@@ -38,6 +38,25 @@ pub fn require(program: &str, install: &str) -> Option<PathBuf> {
     found
 }
 
+/// The generated store of the host tests (1,500 assets, seed 5) in `dir/store`, and its catalog.
+pub fn generated_store(dir: &Path) -> (PathBuf, Catalog) {
+    let store = dir.join("store");
+    run(
+        &[
+            "generate",
+            "--assets",
+            "1500",
+            "--seed",
+            "5",
+            "--out",
+            store.to_str().unwrap(),
+        ],
+        0,
+    );
+    let cat = Catalog::new(matrix_snapshot::Store::load(&store).unwrap());
+    (store, cat)
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -2,10 +2,10 @@
 //! nginx` prints: the demo (a token snapshot, and a public one with CORS) and a generated store.
 
 use super::{export, free_port, require, router_config};
-use crate::util::run;
+use crate::hosts::generated_store;
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
 use matrix_snapshot::route::{self, preview::Snapshot};
-use matrix_snapshot::{Catalog, Store};
+use matrix_snapshot::Catalog;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -193,20 +193,7 @@ fn nginx_conforms_on_the_demo_public_with_cors() {
 #[test]
 fn nginx_conforms_on_a_generated_store() {
     let tmp = tempdir();
-    let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--assets",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            store.to_str().unwrap(),
-        ],
-        0,
-    );
-    let cat = Catalog::new(Store::load(&store).unwrap());
+    let (store, cat) = generated_store(tmp.path());
     for token in ["gen-editor", "gen-site1"] {
         let dir = tmp.path().join(token);
         let out = export(

@@ -756,22 +756,11 @@ function route(method, rawTarget, authorization, table, sha256hex, exists) {
     return resolvePlan(planRoute(method, rawTarget, authorization, table, sha256hex), exists);
 }
 
-// ---- Vercel Routing Middleware glue (Edge runtime): middleware.js ----
-//
-// After templates/js/route-core.js. Runs for every request (config.matcher), decides with the
-// routing core, and builds the whole answer itself: status, headers and body. Which files exist
-// comes from ./snapshot-files.js (written by every export: every file under public/ and, for
-// the 200 files, the ETag), so deciding needs no I/O. The body is the static file, fetched from
-// the same deployment with the header x-matrix-snapshot-key: that request runs this middleware
-// again, which lets it through to the static files only when the header equals the project's
-// environment variable MATRIX_SNAPSHOT_KEY. Any other request for a raw file is routed like
-// every request (a 404: not an API path), so the token cannot be bypassed.
+// ---- Shared by the Netlify Edge Function and the Vercel Routing Middleware (after
+// templates/js/route-core.js, before the platform's entry point): the table, the files list and
+// answer(request, key), which builds the whole answer. See templates/netlify/matrix-api.js.
 
 import FILES from './snapshot-files.js';
-
-export const config = {
-    matcher: '/:path*'
-};
 
 var TABLE = {
     format: "matrix-snapshot-routes/1",
@@ -812,7 +801,7 @@ function internalError(message) {
 }
 
 // The answer to `request`, or undefined to let it through to the static files (this
-// middleware's own body fetches). `key`: the project's MATRIX_SNAPSHOT_KEY.
+// function's or middleware's own body fetches). `key`: the deployment's MATRIX_SNAPSHOT_KEY.
 async function answer(request, key) {
     var url = new URL(request.url);
     var authorization = request.headers.get('authorization');
@@ -848,6 +837,21 @@ async function answer(request, key) {
         headers: headers
     });
 }
+
+// ---- Vercel Routing Middleware glue (Edge runtime): middleware.js ----
+//
+// After templates/js/route-core.js and templates/js/edge-fetch.js (answer()). Runs for every request (config.matcher), decides with the
+// routing core, and builds the whole answer itself: status, headers and body. Which files exist
+// comes from ./snapshot-files.js (written by every export: every file under public/ and, for
+// the 200 files, the ETag), so deciding needs no I/O. The body is the static file, fetched from
+// the same deployment with the header x-matrix-snapshot-key: that request runs this middleware
+// again, which lets it through to the static files only when the header equals the project's
+// environment variable MATRIX_SNAPSHOT_KEY. Any other request for a raw file is routed like
+// every request (a 404: not an API path), so the token cannot be bypassed.
+
+export const config = {
+    matcher: '/:path*'
+};
 
 export default async function middleware(request) {
     return answer(request, process.env.MATRIX_SNAPSHOT_KEY);

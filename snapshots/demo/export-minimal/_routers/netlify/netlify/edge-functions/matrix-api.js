@@ -756,16 +756,9 @@ function route(method, rawTarget, authorization, table, sha256hex, exists) {
     return resolvePlan(planRoute(method, rawTarget, authorization, table, sha256hex), exists);
 }
 
-// ---- Netlify Edge Function glue (Deno): netlify/edge-functions/matrix-api.js ----
-//
-// After templates/js/route-core.js. Runs for every request (netlify.toml: path "/*"), decides
-// with the routing core, and builds the whole answer itself: status, headers and body. Which
-// files exist comes from ./snapshot-files.js (written by every export: every file under
-// public/ and, for the 200 files, the ETag), so deciding needs no I/O. The body is the static
-// file, fetched from the same site with the header x-matrix-snapshot-key: that request runs this
-// function again, which lets it through to Netlify's static files only when the header equals
-// the site's environment variable MATRIX_SNAPSHOT_KEY. Any other request for a raw file is
-// routed like every request (a 404: not an API path), so the token cannot be bypassed.
+// ---- Shared by the Netlify Edge Function and the Vercel Routing Middleware (after
+// templates/js/route-core.js, before the platform's entry point): the table, the files list and
+// answer(request, key), which builds the whole answer. See templates/netlify/matrix-api.js.
 
 import FILES from './snapshot-files.js';
 
@@ -807,8 +800,8 @@ function internalError(message) {
     });
 }
 
-// The answer to `request`, or undefined to let it through to the static files (this function's
-// own body fetches). `key`: the site's MATRIX_SNAPSHOT_KEY.
+// The answer to `request`, or undefined to let it through to the static files (this
+// function's or middleware's own body fetches). `key`: the deployment's MATRIX_SNAPSHOT_KEY.
 async function answer(request, key) {
     var url = new URL(request.url);
     var authorization = request.headers.get('authorization');
@@ -844,6 +837,17 @@ async function answer(request, key) {
         headers: headers
     });
 }
+
+// ---- Netlify Edge Function glue (Deno): netlify/edge-functions/matrix-api.js ----
+//
+// After templates/js/route-core.js and templates/js/edge-fetch.js (answer()). Runs for every request (netlify.toml: path "/*"), decides
+// with the routing core, and builds the whole answer itself: status, headers and body. Which
+// files exist comes from ./snapshot-files.js (written by every export: every file under
+// public/ and, for the 200 files, the ETag), so deciding needs no I/O. The body is the static
+// file, fetched from the same site with the header x-matrix-snapshot-key: that request runs this
+// function again, which lets it through to Netlify's static files only when the header equals
+// the site's environment variable MATRIX_SNAPSHOT_KEY. Any other request for a raw file is
+// routed like every request (a 404: not an API path), so the token cannot be bypassed.
 
 export default async function (request, context) {
     return answer(request, Netlify.env.get('MATRIX_SNAPSHOT_KEY'));
