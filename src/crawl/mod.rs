@@ -24,7 +24,7 @@ pub use client::{Client, ClientOptions, FetchError, Stats};
 use client::Answer;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -136,8 +136,12 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CrawlError {
 struct Visit {
     id: String,
     refused: Option<Refusal>,
-    /// Asset objects from the lineage (the asset itself last).
+    /// Asset objects from the lineages (the asset itself last).
     assets: Vec<Value>,
+    /// The first asset of each lineage (where the live API's lineage starts).
+    tops: Vec<String>,
+    /// The URL each lineage followed (`""`: the asset has none).
+    walked: Vec<String>,
     /// Link objects from the lineage and the children.
     links: Vec<Value>,
     /// Child ids, in the order listed.
@@ -155,6 +159,8 @@ impl Visit {
             );
         }
         m.insert("assets".into(), Value::Array(self.assets.clone()));
+        m.insert("tops".into(), json!(self.tops));
+        m.insert("walked".into(), json!(self.walked));
         m.insert("links".into(), Value::Array(self.links.clone()));
         m.insert("children".into(), json!(self.children));
         Value::Object(m)
@@ -183,6 +189,8 @@ impl Visit {
             assets: v.get("assets")?.as_array()?.clone(),
             links: v.get("links")?.as_array()?.clone(),
             children: strings("children")?,
+            tops: strings("tops")?,
+            walked: strings("walked")?,
             id,
         })
     }
@@ -428,47 +436,90 @@ fn visit(client: &Client, id: &str, no_limit_zero: &AtomicBool) -> Result<Visit,
         id: id.to_string(),
         ..Visit::default()
     };
-    let lineage_path = format!("{base}/lineage/site?data={ALL_DATA}");
     let refuse = |status: u16, path: &str, message: String| Refusal {
         id: id.to_string(),
         status,
         url: client.url(path),
         message,
     };
-    let lineage = match client.get(&lineage_path)? {
-        Answer::Json(j) => j,
-        Answer::Refused(s, m) => {
-            v.refused = Some(refuse(s, &lineage_path, m));
-            return Ok(v);
-        }
-    };
     let shape = |why: &str, path: &str| FetchError::NotApi {
         url: client.url(path),
         why: format!("not a Content API answer: {why}"),
     };
-    let (links, assets) = parse_pair(&lineage).map_err(|w| shape(&w, &lineage_path))?;
-    if assets.len() != links.len() + 1 {
-        return Err(shape(
-            "a lineage has one link fewer than assets",
-            &lineage_path,
-        ));
+    // The lineage by id follows the asset's `url` as the server picks it; every other URL (by
+    // key: the http and https forms walk alike) may climb another way, so it gets its own.
+    let mut followed: Vec<String> = Vec::new();
+    let mut path = format!("{base}/lineage/site?data={ALL_DATA}");
+    let mut more_urls: Vec<String> = Vec::new();
+    let mut walking: Option<String> = None; // None: the by-id lineage
+    loop {
+        let by_url = |u: &str| {
+            format!(
+                "/__api/assets/by_url/lineage/site?url={}&data={ALL_DATA}",
+                utf8_percent_encode(u, ID_KEEP)
+            )
+        };
+        let lineage = match client.get(&path)? {
+            Answer::Json(j) => j,
+            Answer::Refused(s, m) if followed.is_empty() => {
+                v.refused = Some(refuse(s, &path, m));
+                return Ok(v);
+            }
+            // A URL that does not answer (the asset changed meanwhile): its lineage is unknown.
+            Answer::Refused(..) => {
+                let Some(next) = more_urls.pop() else { break };
+                path = by_url(&next);
+                walking = Some(next);
+                continue;
+            }
+        };
+        let (links, assets) = parse_pair(&lineage).map_err(|w| shape(&w, &path))?;
+        if assets.len() != links.len() + 1 {
+            return Err(shape("a lineage has one link fewer than assets", &path));
+        }
+        let own = assets.last().expect("one asset at least");
+        if own.get("id").and_then(Value::as_str) != Some(id) {
+            return Err(shape("the lineage does not end at the asset asked", &path));
+        }
+        for a in &assets {
+            write::check_asset(a).map_err(|w| shape(&w, &path))?;
+        }
+        for l in &links {
+            write::check_link(l).map_err(|w| shape(&w, &path))?;
+        }
+        if followed.is_empty() {
+            let url_key = |u: &str| crate::store::url::key(u);
+            if let Some(k) = own.get("url").and_then(Value::as_str).and_then(url_key) {
+                followed.push(k);
+            }
+            for u in own
+                .get("urls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if let Some(k) = url_key(u) {
+                    if !followed.contains(&k) {
+                        followed.push(k);
+                        more_urls.push(u.to_string());
+                    }
+                }
+            }
+            more_urls.reverse();
+        }
+        v.tops.push(str_of(&assets[0], "id").to_string());
+        v.walked.push(
+            walking
+                .take()
+                .unwrap_or_else(|| str_of(own, "url").to_string()),
+        );
+        v.assets.extend(assets);
+        v.links.extend(links);
+        let Some(next) = more_urls.pop() else { break };
+        path = by_url(&next);
+        walking = Some(next);
     }
-    if assets
-        .last()
-        .and_then(|a| a.get("id"))
-        .and_then(Value::as_str)
-        != Some(id)
-    {
-        return Err(shape(
-            "the lineage does not end at the asset asked",
-            &lineage_path,
-        ));
-    }
-    for a in &assets {
-        write::check_asset(a).map_err(|w| shape(&w, &lineage_path))?;
-    }
-    v.assets = assets;
-    v.links = links;
 
     // Children: all in one page when the server allows `limit=0`, else page by page.
     let mut page = 1u64;
@@ -526,6 +577,10 @@ fn visit(client: &Client, id: &str, no_limit_zero: &AtomicBool) -> Result<Visit,
 }
 
 /// `{"links":[…],"assets":[…]}` (lineage and children bodies).
+fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
 fn parse_pair(body: &Value) -> Result<(Vec<Value>, Vec<Value>), String> {
     let obj = body.as_object().ok_or("the body is not an object")?;
     let list = |k: &str| -> Result<Vec<Value>, String> {
@@ -535,26 +590,4 @@ fn parse_pair(body: &Value) -> Result<(Vec<Value>, Vec<Value>), String> {
             .ok_or_else(|| format!("no `{k}` list"))
     };
     Ok((list("links")?, list("assets")?))
-}
-
-/// Reads `HashMap` ids of visits (for tests of the state file).
-#[doc(hidden)]
-pub fn state_ids(out: &Path) -> Vec<String> {
-    let path = staging_dir(out).join("state.jsonl");
-    let Ok(text) = fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let mut ids: HashMap<String, ()> = HashMap::new();
-    for line in text.lines().skip(1) {
-        if let Some(v) = serde_json::from_str::<Value>(line)
-            .ok()
-            .as_ref()
-            .and_then(Visit::from_json)
-        {
-            ids.insert(v.id, ());
-        }
-    }
-    let mut ids: Vec<String> = ids.into_keys().collect();
-    ids.sort();
-    ids
 }

@@ -10,7 +10,7 @@
 //!   could not read, so the crawled store's lineage starts at the same asset (docs/crawl.md).
 
 use super::{io, CrawlError, Visit, CRAWL_TOKEN};
-use crate::store::Store;
+use crate::store::{url, Store};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -21,6 +21,8 @@ use std::path::Path;
 const CRAWL_USER: &str = "crawl";
 /// Prefix of placeholder ids (asset and link); `~` never starts a Matrix id.
 const PLACEHOLDER: &str = "~crawl-unreadable-parent-of-";
+/// Prefix of placeholders standing for an unreadable parent URL.
+const URL_PLACEHOLDER: &str = "~crawl-unreadable-url-";
 
 /// The files of a crawled store, ready to write.
 pub(super) struct Built {
@@ -123,6 +125,14 @@ fn link_record(l: &Value) -> Map<String, Value> {
     r
 }
 
+fn urls_of(a: &Value) -> impl Iterator<Item = &str> {
+    a.get("urls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()
 }
@@ -158,29 +168,64 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
         .map(String::as_str)
         .filter(|r| assets.contains_key(r))
         .collect();
-    let mut tops: Vec<&Value> = Vec::new();
     for v in visits {
-        if let Some(top) = v.assets.first() {
-            root_nodes.push(str_of(top, "id"));
-            tops.push(top);
+        for top in &v.tops {
+            if assets.contains_key(top.as_str()) {
+                root_nodes.push(top);
+            }
         }
     }
     root_nodes.sort_by_key(|id| id_key(id));
     root_nodes.dedup();
 
-    // Placeholders: a lineage that starts at a non-site asset which (in what we know) has tree
-    // parents started there because its parent was unreadable or outside the token's roots.
+    // Placeholders, where a lineage starts at a non-site asset that (in what we know) has tree
+    // parents: the live walk stopped there at a parent the token could not read.
+    // - When the walk stopped at the walked asset itself and the URL it followed has a parent
+    //   URL no asset the crawl saw has, that parent (Matrix derives URLs from parents) was the
+    //   unreadable one: an unreadable placeholder at that URL, last in the fallback order, so
+    //   only walks following that URL meet it.
+    // - Otherwise the walk took its fallback step (lowest link) to an unreadable parent: an
+    //   unreadable placeholder parent first in that order.
+    let mut known_keys: HashSet<String> = HashSet::new();
+    for a in assets.values() {
+        for u in urls_of(a) {
+            if let Some(k) = url::key(u) {
+                known_keys.insert(k);
+            }
+        }
+    }
     let mut has_parent: HashSet<&str> = HashSet::new();
     for l in links.values() {
         if str_of(l, "link_type") != "reference" {
             has_parent.insert(str_of(l, "minor_id"));
         }
     }
-    let mut placeholder_of: Vec<&str> = tops
-        .iter()
-        .filter(|t| str_of(t, "type") != "site" && has_parent.contains(str_of(t, "id")))
-        .map(|t| str_of(t, "id"))
-        .collect();
+    let is_site = |id: &str| assets.get(id).is_none_or(|a| str_of(a, "type") == "site");
+    let walked_ids: HashSet<&str> = visits.iter().map(|v| v.id.as_str()).collect();
+    let mut url_parents: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut placeholder_of: Vec<&str> = Vec::new();
+    for v in visits {
+        for (top, walked) in v.tops.iter().zip(&v.walked) {
+            let top = top.as_str();
+            if is_site(top) || !has_parent.contains(top) {
+                continue;
+            }
+            if top != v.id {
+                // An ancestor: its own visit (if any) decides for its own URLs.
+                if !walked_ids.contains(top) {
+                    placeholder_of.push(top);
+                }
+                continue;
+            }
+            let parent_key = url::key(walked).and_then(|k| url::parent_key(&k).map(str::to_string));
+            match parent_key {
+                Some(pk) if !known_keys.contains(&pk) => {
+                    url_parents.entry(pk).or_default().push(top)
+                }
+                _ => placeholder_of.push(top),
+            }
+        }
+    }
     placeholder_of.sort_by_key(|id| id_key(id));
     placeholder_of.dedup();
 
@@ -216,6 +261,16 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
         )
         .expect("write to memory");
     }
+    for (n, key) in url_parents.keys().enumerate() {
+        writeln!(
+            assets_jsonl,
+            "{}",
+            json!({"id": format!("{URL_PLACEHOLDER}{n}"), "type": "folder", "type_name": "Folder",
+                   "name": "(a parent the crawl could not read)", "status": 16,
+                   "urls": [format!("https://{key}")]})
+        )
+        .expect("write to memory");
+    }
     let mut links_jsonl = Vec::new();
     let mut link_list: Vec<&Value> = links.values().copied().collect();
     link_list.sort_by_key(|l| id_key(str_of(l, "link_id")));
@@ -232,6 +287,22 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
                    "is_dependent": false, "is_exclusive": false})
         )
         .expect("write to memory");
+    }
+    for (n, children) in url_parents.values().enumerate() {
+        let mut children = children.clone();
+        children.sort_by_key(|id| id_key(id));
+        children.dedup();
+        for child in children {
+            writeln!(
+                links_jsonl,
+                "{}",
+                json!({"link_id": format!("{URL_PLACEHOLDER}{n}-{child}"),
+                       "major_id": format!("{URL_PLACEHOLDER}{n}"), "minor_id": child,
+                       "link_type": "invisible", "value": "", "sort_order": 1i64 << 53,
+                       "is_dependent": false, "is_exclusive": false})
+            )
+            .expect("write to memory");
+        }
     }
     let principals = format!(
         "{}\n",
@@ -250,7 +321,7 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
     Ok(Built {
         assets: ids.len(),
         links: link_list.len(),
-        placeholders: placeholder_of.len(),
+        placeholders: placeholder_of.len() + url_parents.len(),
         files: vec![
             ("store.json", meta.into_bytes()),
             ("assets.jsonl", assets_jsonl),
