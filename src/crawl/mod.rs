@@ -266,6 +266,11 @@ pub fn crawl(
     for root in &options.roots {
         enqueue(root, &mut seen, &mut queue);
     }
+    // Asset objects already kept: ancestors repeat in every lineage; keep each once (memory).
+    let mut stored: HashSet<String> = HashSet::new();
+    for v in &mut done {
+        dedupe(v, &mut stored);
+    }
     for v in &done {
         stats.assets.fetch_add(1, Ordering::Relaxed);
         if v.refused.is_some() {
@@ -313,7 +318,8 @@ pub fn crawl(
             outstanding -= 1;
             match result {
                 Ok(v) if stop.load(Ordering::Relaxed) => drop(v),
-                Ok(v) => {
+                Ok(mut v) => {
+                    dedupe(&mut v, &mut stored);
                     stats.assets.fetch_add(1, Ordering::Relaxed);
                     if v.refused.is_some() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -371,6 +377,21 @@ pub fn crawl(
     write::install(&built, &staging, &options.out)?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Drops the asset objects of a visit that an earlier visit already holds, and repeats of its
+/// own object (one per lineage); its own object is always kept.
+fn dedupe(v: &mut Visit, stored: &mut HashSet<String>) {
+    let mut own_kept = false;
+    v.assets.retain(|a| {
+        let id = str_of(a, "id");
+        if id == v.id {
+            stored.insert(id.to_string());
+            !std::mem::replace(&mut own_kept, true)
+        } else {
+            stored.insert(id.to_string())
+        }
+    });
 }
 
 /// Refuses an `out` that exists and is neither an empty directory nor a store.

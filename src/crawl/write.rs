@@ -143,7 +143,7 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
     // same view, but the own one is the freshest fetch of it).
     let mut assets: HashMap<&str, &Value> = HashMap::new();
     for v in visits {
-        if let Some(own) = v.assets.last() {
+        if let Some(own) = v.assets.iter().find(|a| str_of(a, "id") == v.id) {
             assets.insert(str_of(own, "id"), own);
         }
     }
