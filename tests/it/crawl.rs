@@ -318,6 +318,7 @@ enum Fault {
     TooMany,
     Truncate,
     Refuse,
+    Redirect,
 }
 
 /// A one-request-per-connection HTTP proxy in front of `serve` that injects faults.
@@ -327,6 +328,8 @@ struct Proxy {
     faults: Arc<AtomicU64>,
     /// Requests forwarded intact.
     passed: Arc<AtomicU64>,
+    /// Same-origin redirects answered (followed, not retried).
+    redirects: Arc<AtomicU64>,
     /// After this many forwarded requests, answer every request with 503 (0 = never).
     refuse_after: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -346,12 +349,14 @@ impl Proxy {
             addr: listener.local_addr().unwrap().to_string(),
             faults: Arc::default(),
             passed: Arc::default(),
+            redirects: Arc::default(),
             refuse_after: Arc::default(),
             stop: Arc::default(),
         };
-        let (faults, passed, refuse_after, stop) = (
+        let (faults, passed, redirects, refuse_after, stop) = (
             proxy.faults.clone(),
             proxy.passed.clone(),
+            proxy.redirects.clone(),
             proxy.refuse_after.clone(),
             proxy.stop.clone(),
         );
@@ -370,9 +375,10 @@ impl Proxy {
                 } else {
                     plan(n)
                 };
-                let (faults, passed, upstream) = (faults.clone(), passed.clone(), upstream.clone());
+                let counters = [faults.clone(), passed.clone(), redirects.clone()];
+                let upstream = upstream.clone();
                 std::thread::spawn(move || {
-                    let _ = handle(conn, &upstream, fault, &faults, &passed);
+                    let _ = handle(conn, &upstream, fault, &counters);
                 });
             }
         });
@@ -396,8 +402,7 @@ fn handle(
     mut conn: TcpStream,
     upstream: &str,
     fault: Fault,
-    faults: &AtomicU64,
-    passed: &AtomicU64,
+    [faults, passed, redirects]: &[Arc<AtomicU64>; 3],
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let head = read_head(&mut conn)?;
@@ -425,6 +430,15 @@ fn handle(
         Fault::Refuse => {
             faults.fetch_add(1, Ordering::SeqCst);
             return reply(&mut conn, "503 Service Unavailable", "");
+        }
+        Fault::Redirect => {
+            redirects.fetch_add(1, Ordering::SeqCst);
+            let target = head.split(' ').nth(1).unwrap_or("/");
+            return reply(
+                &mut conn,
+                "307 Temporary Redirect",
+                &format!("Location: {target}\r\n"),
+            );
         }
         Fault::Latency => std::thread::sleep(Duration::from_millis(30)),
         Fault::Pass | Fault::Truncate => {}
@@ -485,6 +499,7 @@ fn crawl_survives_faults_and_counts_its_retries() {
         4 => Fault::Status500,
         7 => Fault::TooMany,
         9 => Fault::Truncate,
+        11 => Fault::Redirect,
         _ if n % 3 == 0 => Fault::Latency,
         _ => Fault::Pass,
     });
@@ -500,8 +515,10 @@ fn crawl_survives_faults_and_counts_its_retries() {
     let (requests, retries) = counts(&out);
     let faults = proxy.faults.load(Ordering::SeqCst);
     assert!(faults >= 8, "only {faults} faults injected");
+    let redirects = proxy.redirects.load(Ordering::SeqCst);
+    assert!(redirects >= 2, "only {redirects} redirects");
     assert_eq!(retries, faults, "one retry per injected fault");
-    assert_eq!(requests, direct_requests + faults);
+    assert_eq!(requests, direct_requests + faults + redirects);
     assert_eq!(
         store_files(&faulty.path().join("store")),
         store_files(&clean.path().join("store"))
@@ -650,6 +667,27 @@ fn an_html_server_is_not_a_content_api() {
         stderr.contains(&format!("http://{addr}/__api/assets/7/lineage/site")),
         "{stderr}"
     );
+}
+
+#[test]
+fn redirects_to_another_host_are_not_followed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = read_head(&mut conn);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.invalid/__api/assets/7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = crawl(dir.path(), &addr, "demo-public", &["7"], &[], 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("elsewhere.invalid"), "{stderr}");
+    assert!(stderr.contains("not followed"), "{stderr}");
 }
 
 #[test]
