@@ -119,7 +119,11 @@ impl CrawlArgs {
                 timeout: Duration::from_secs_f64(self.timeout),
                 ..ClientOptions::default()
             },
+            cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
+        // Ctrl-C: finish the requests in flight, checkpoint them, stop.
+        let cancel = options.cancel.clone();
+        ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed))?;
         let stats = Arc::new(Stats::default());
         let bar = (!self.quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();

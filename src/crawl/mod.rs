@@ -61,6 +61,9 @@ pub struct CrawlOptions {
     pub resume: bool,
     /// HTTP settings.
     pub client: ClientOptions,
+    /// Set from another thread (Ctrl-C) to stop: requests in flight finish and are checkpointed,
+    /// nothing new starts, and the crawl returns [`CrawlError::Interrupted`].
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// An asset the crawl could not read.
@@ -112,6 +115,9 @@ pub enum CrawlError {
     /// fetched is checkpointed for `--resume`.
     #[error("{} asset(s) could not be fetched; what was fetched is kept, run again with --resume to continue:\n  {}", .0.len(), .0.iter().take(10).map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
     Incomplete(Vec<FetchError>),
+    /// Stopped by [`CrawlOptions::cancel`]; what was fetched is checkpointed.
+    #[error("interrupted; what was fetched is kept in {}: run the same command with --resume to continue", .0.display())]
+    Interrupted(PathBuf),
     /// Reading or writing files.
     #[error("{what}: {source}")]
     Io {
@@ -290,6 +296,7 @@ pub fn crawl(
     let mut failures: Vec<FetchError> = Vec::new();
     let mut fatal: Option<FetchError> = None;
     let mut write_error: Option<CrawlError> = None;
+    let mut interrupted = false;
     std::thread::scope(|scope| {
         for _ in 0..options.concurrency.max(1) {
             let res_tx = res_tx.clone();
@@ -314,10 +321,24 @@ pub fn crawl(
             let _ = job_tx.send(id);
         }
         while outstanding > 0 {
-            let Ok(result) = res_rx.recv() else { break };
+            if options.cancel.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                stop.store(true, Ordering::Relaxed);
+                interrupted = true;
+            }
+            let result = match res_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(r) => r,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             outstanding -= 1;
             match result {
-                Ok(v) if stop.load(Ordering::Relaxed) => drop(v),
+                // Stopping: finished visits are still checkpointed, nothing new is queued.
+                Ok(mut v) if stop.load(Ordering::Relaxed) => {
+                    if !v.assets.is_empty() || v.refused.is_some() {
+                        dedupe(&mut v, &mut stored);
+                        let _ = writeln!(state, "{}", v.to_json()).and_then(|_| state.flush());
+                    }
+                }
                 Ok(mut v) => {
                     dedupe(&mut v, &mut stored);
                     stats.assets.fetch_add(1, Ordering::Relaxed);
@@ -356,6 +377,9 @@ pub fn crawl(
     }
     if let Some(e) = fatal {
         return Err(CrawlError::Unauthorized(e));
+    }
+    if interrupted {
+        return Err(CrawlError::Interrupted(staging));
     }
     if !failures.is_empty() {
         return Err(CrawlError::Incomplete(failures));

@@ -730,3 +730,107 @@ fn crawl_help_has_examples_and_needs_a_token_source() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Ctrl-C (SIGINT) mid-crawl: requests in flight are checkpointed, exit 2 with a --resume hint;
+/// the resumed crawl fetches only what is missing and writes the same store.
+#[test]
+fn sigint_checkpoints_and_resume_finishes() {
+    let served = Served::start(&[]);
+    let roots: Vec<String> = demo_sites(&Catalog::new(matrix_snapshot::demo::store().unwrap()));
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+    let clean = tempfile::tempdir().unwrap();
+    let direct = crawl(clean.path(), &served.addr, "demo-admin", &roots, &[], 0);
+    let (direct_requests, _) = counts(&direct);
+
+    // Every request slowed down, so the crawl is still running when interrupted.
+    let proxy = Proxy::start(&served.addr, |_| Fault::Latency);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.txt");
+    fs::write(&token_file, "demo-admin").unwrap();
+    let store = dir.path().join("store");
+    let base = format!("http://{}", proxy.addr);
+    let mut args = vec![
+        "crawl",
+        "--base-url",
+        &base,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--out",
+        store.to_str().unwrap(),
+        "--concurrency",
+        "2",
+    ];
+    for r in &roots {
+        args.extend(["--root", r]);
+    }
+    let mut child = bin()
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state_file = dir.path().join(".store.crawl/state.jsonl");
+    let lines = || {
+        fs::read_to_string(&state_file)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    for _ in 0..400 {
+        if lines() > 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(lines() > 10, "the crawl did not start");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert!(!store.exists());
+
+    let state = fs::read_to_string(&state_file).unwrap();
+    let done_cost: u64 = state
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| v["tops"].as_array().unwrap().len() as u64 + 1)
+        .sum();
+    assert!(done_cost < direct_requests, "interrupted too late");
+    let second = crawl(
+        dir.path(),
+        &served.addr,
+        "demo-admin",
+        &roots,
+        &["--resume"],
+        2,
+    );
+    // Another base URL is another crawl: refused, not mixed.
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another API"));
+    let second = crawl(
+        dir.path(),
+        &proxy.addr,
+        "demo-admin",
+        &roots,
+        &["--resume"],
+        0,
+    );
+    assert_eq!(counts(&second).0, direct_requests - done_cost);
+    assert_eq!(
+        store_files(&store),
+        store_files(&clean.path().join("store"))
+    );
+}
