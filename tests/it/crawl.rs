@@ -336,6 +336,8 @@ struct Proxy {
     redirects: Arc<AtomicU64>,
     /// After this many forwarded requests, answer every request with 503 (0 = never).
     refuse_after: Arc<AtomicU64>,
+    /// Answer 400 to `limit=0`, like a server that caps children pages.
+    no_limit_zero: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
@@ -355,6 +357,7 @@ impl Proxy {
             passed: Arc::default(),
             redirects: Arc::default(),
             refuse_after: Arc::default(),
+            no_limit_zero: Arc::default(),
             stop: Arc::default(),
         };
         let (faults, passed, redirects, refuse_after, stop) = (
@@ -364,6 +367,7 @@ impl Proxy {
             proxy.refuse_after.clone(),
             proxy.stop.clone(),
         );
+        let no_limit_zero = proxy.no_limit_zero.clone();
         let upstream = upstream.to_string();
         let counter = Arc::new(AtomicU64::new(0));
         std::thread::spawn(move || {
@@ -381,8 +385,9 @@ impl Proxy {
                 };
                 let counters = [faults.clone(), passed.clone(), redirects.clone()];
                 let upstream = upstream.clone();
+                let no_limit_zero = no_limit_zero.load(Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = handle(conn, &upstream, fault, &counters);
+                    let _ = handle(conn, &upstream, fault, &counters, no_limit_zero);
                 });
             }
         });
@@ -407,6 +412,7 @@ fn handle(
     upstream: &str,
     fault: Fault,
     [faults, passed, redirects]: &[Arc<AtomicU64>; 3],
+    no_limit_zero: bool,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let head = read_head(&mut conn)?;
@@ -418,6 +424,10 @@ fn handle(
             body.len()
         )
     };
+    let target = head.split(' ').nth(1).unwrap_or("/");
+    if no_limit_zero && target.contains("limit=0") {
+        return reply(&mut conn, "400 Bad Request", "");
+    }
     match fault {
         Fault::Drop => {
             faults.fetch_add(1, Ordering::SeqCst);
@@ -449,6 +459,11 @@ fn handle(
     }
     // Forward with Connection: close, read the whole answer.
     let mut request = String::new();
+    let mut head = head.clone();
+    if no_limit_zero && target.contains("/children?") && !target.contains("limit=") {
+        // This server's default page size is 10.
+        head = head.replacen(target, &format!("{target}&limit=10"), 1);
+    }
     for line in head.split("\r\n").filter(|l| !l.is_empty()) {
         if !line.to_ascii_lowercase().starts_with("connection:") {
             request.push_str(line);
@@ -599,6 +614,33 @@ fn interrupted_crawl_resumes_without_refetching() {
         store_files(&clean.path().join("store"))
     );
     assert!(!matrix_snapshot::crawl::staging_dir(&store).exists());
+}
+
+/// A server that refuses `limit=0` (it is our decision, not Matrix's documented behaviour) and
+/// pages by 10: the crawl pages through every folder and builds the same store.
+#[test]
+fn crawl_pages_children_when_limit_0_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("original");
+    let o = original.to_str().unwrap();
+    run(
+        &["generate", "--assets", "1500", "--seed", "5", "--out", o],
+        0,
+    );
+    let served = Served::start(&["--store", o]);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir(&a).unwrap();
+    fs::create_dir(&b).unwrap();
+    let sites = demo_sites(&Catalog::new(Store::load(&original).unwrap()));
+    let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
+    let direct = crawl(&a, &served.addr, "gen-admin", &roots, &[], 0);
+    let proxy = Proxy::start(&served.addr, |_| Fault::Pass);
+    proxy.no_limit_zero.store(true, Ordering::SeqCst);
+    let paged = crawl(&b, &proxy.addr, "gen-admin", &roots, &[], 0);
+    // More requests: refused limit=0, and the pages of folders with more than 10 children.
+    let (paged_n, direct_n) = (counts(&paged).0, counts(&direct).0);
+    assert!(paged_n > direct_n + 20, "{paged_n} vs {direct_n}");
+    assert_eq!(store_files(&a.join("store")), store_files(&b.join("store")));
 }
 
 // ---- bad input -------------------------------------------------------------------------
