@@ -14,7 +14,8 @@
 //!    [`conformance`] checks any host against [`answer`];
 //! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest; [`diff`] two;
 //!    [`archive`] one as a WARC;
-//! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks.
+//! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks;
+//!    [`crawl`]: a live Content API back into a store.
 //!
 //! ```no_run
 //! use matrix_snapshot::{answer, Catalog, Request, Store};
@@ -30,6 +31,7 @@ pub mod access;
 pub mod api;
 pub mod archive;
 pub mod conformance;
+pub mod crawl;
 pub mod demo;
 pub mod diff;
 pub mod export;

@@ -4,6 +4,7 @@
 mod archive;
 mod check;
 mod conformance;
+mod crawl;
 mod diff;
 mod export;
 mod generate;
@@ -40,6 +41,7 @@ enum Command {
     Serve(serve::ServeArgs),
     Preview(preview::PreviewArgs),
     Conformance(conformance::ConformanceArgs),
+    Crawl(crawl::CrawlArgs),
     Router(router::RouterArgs),
     Verify(verify::VerifyArgs),
     Diff(diff::DiffArgs),
@@ -109,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => args.run(),
         Command::Preview(args) => args.run(),
         Command::Conformance(args) => args.run(),
+        Command::Crawl(args) => args.run(),
         Command::Router(args) => args.run(),
         Command::Verify(args) => args.run(),
         Command::Diff(args) => args.run(),

@@ -7,6 +7,7 @@
 mod archive;
 mod cli;
 mod conformance;
+mod crawl;
 mod diff;
 mod export;
 mod golden;

@@ -1,0 +1,882 @@
+//! `matrix-snapshot crawl` against `serve`: crawl, then export the crawled store (token `crawl`)
+//! and the original (the real token) and compare every 200 file of every asset reachable
+//! through children from the roots, byte for byte. Then the same through a fault-injecting
+//! proxy (latency, dropped connections, 500, 429 + Retry-After, truncated bodies), an
+//! interrupted crawl resumed, and bad input (unreachable host, wrong token, an HTML server).
+
+use crate::util::{bin, run, Served};
+use matrix_snapshot::api::request::{route, Query, Target};
+use matrix_snapshot::store::url;
+use matrix_snapshot::{answer, Catalog, Request, Store};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `crawl` with the token in a file; returns the output (exit code checked).
+fn crawl(dir: &Path, addr: &str, token: &str, roots: &[&str], extra: &[&str], code: i32) -> Output {
+    let token_file = dir.join("token.txt");
+    fs::write(&token_file, format!("{token}\n")).unwrap();
+    let out = dir.join("store");
+    let base = format!("http://{addr}");
+    let mut args = vec![
+        "crawl",
+        "--base-url",
+        &base,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for r in roots {
+        args.extend(["--root", r]);
+    }
+    args.extend_from_slice(extra);
+    let output = run(&args, code);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains(token),
+        "the token must never be printed: {stderr}"
+    );
+    output
+}
+
+/// `(requests, retries)` from the crawl's summary line.
+fn counts(output: &Output) -> (u64, u64) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" requests ("))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    let num_before = |word: &str| -> u64 {
+        let i = line.find(word).unwrap();
+        line[..i]
+            .trim_end()
+            .rsplit([' ', '('])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (num_before(" requests ("), num_before(" retries)"))
+}
+
+/// The assets reachable through children (non-dependent menu/hidden links the token may read)
+/// from the roots, asked of the library directly.
+fn reachable(cat: &Catalog, token: &str, roots: &[&str]) -> HashSet<String> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut stack: Vec<String> = Vec::new();
+    for r in roots {
+        let resp = answer(
+            cat,
+            &Request::get(format!("/__api/assets/{r}")).bearer(token),
+        );
+        if resp.status == 200 && seen.insert(r.to_string()) {
+            stack.push(r.to_string());
+        }
+    }
+    while let Some(id) = stack.pop() {
+        let path = format!(
+            "/__api/assets/{}/children?limit=0",
+            percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let resp = answer(cat, &Request::get(path).bearer(token));
+        assert_eq!(resp.status, 200, "children of {id}");
+        let body: Value = serde_json::from_slice(&resp.body).unwrap();
+        for a in body["assets"].as_array().unwrap() {
+            let child = a["id"].as_str().unwrap().to_string();
+            if seen.insert(child.clone()) {
+                stack.push(child);
+            }
+        }
+    }
+    seen
+}
+
+/// 200 files of a snapshot: path → (first request, blake3).
+fn files_200(snapshot: &Path) -> BTreeMap<String, (String, String)> {
+    fs::read_to_string(snapshot.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["status"] == 200)
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                (
+                    e["requests"][0].as_str().unwrap().to_string(),
+                    e["blake3"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The asset a request names (by id or by URL), in `store`.
+fn asset_of(store: &Store, request: &str) -> Option<String> {
+    let (path, query) = request.split_once('?').unwrap_or((request, ""));
+    match route(path)?.0 {
+        Target::Id(id) => Some(id),
+        Target::ByUrl => {
+            let q = Query::parse(query);
+            let u = String::from_utf8(q.first("url")?.to_vec()).ok()?;
+            let idx = store.asset_by_url_key(&url::key(&u)?)?;
+            Some(store.asset(idx).id.clone())
+        }
+    }
+}
+
+fn export(store: Option<&Path>, token: &str, profile: &str, base_url: &str, out: &Path) {
+    let mut args = vec![
+        "export",
+        "--token",
+        token,
+        "--profile",
+        profile,
+        "--base-url",
+        base_url,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    if let Some(s) = store {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    run(&args, 0);
+}
+
+/// Exports the original (real token) and the crawled store (token `crawl`) and compares the 200
+/// files of every reachable asset; returns how many files were compared.
+fn assert_same_export(
+    original: &Catalog,
+    store_dir: Option<&Path>,
+    crawled: &Path,
+    token: &str,
+    roots: &[&str],
+    (profile, base_url): (&str, &str),
+    dir: &Path,
+) -> usize {
+    let reach = reachable(original, token, roots);
+    assert!(!reach.is_empty(), "{token} reads nothing from {roots:?}");
+    let a = dir.join("export-original");
+    let b = dir.join("export-crawled");
+    export(store_dir, token, profile, base_url, &a);
+    export(Some(crawled), "crawl", profile, base_url, &b);
+    let (want, got) = (files_200(&a), files_200(&b));
+    let mut compared = 0;
+    let mut problems = Vec::new();
+    let mut assets_seen = HashSet::new();
+    for (path, (request, hash)) in &want {
+        let Some(asset) = asset_of(&original.store, request) else {
+            continue;
+        };
+        if !reach.contains(&asset) {
+            continue;
+        }
+        assets_seen.insert(asset);
+        compared += 1;
+        match got.get(path) {
+            None => problems.push(format!("missing {path}")),
+            Some((_, h)) if h != hash => problems.push(format!("differs {path}")),
+            Some(_) => {}
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{token}: {} of {compared} files wrong, e.g.:\n{}",
+        problems.len(),
+        problems[..problems.len().min(20)].join("\n")
+    );
+    assert_eq!(
+        assets_seen.len(),
+        reach.len(),
+        "every reachable asset has files"
+    );
+    eprintln!(
+        "{token} ({profile}): {compared}/{compared} files of {} reachable assets identical",
+        reach.len()
+    );
+    compared
+}
+
+fn demo_sites(cat: &Catalog) -> Vec<String> {
+    cat.store
+        .assets
+        .iter()
+        .filter(|a| a.type_code == "site" && !a.trashed)
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// The key test: crawl the demo with every token that has a view, export, compare.
+#[test]
+fn crawled_demo_exports_like_the_original_for_every_token() {
+    let served = Served::start(&[]);
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let sites = demo_sites(&cat);
+    for (token, roots, base_url) in [
+        ("demo-public", vec![], "https://www.uni.test"),
+        ("demo-editor", vec![], "https://www.uni.test"),
+        (
+            "demo-research",
+            vec!["12".to_string()],
+            "https://research.uni.test",
+        ),
+        ("demo-admin", vec![], "https://www.uni.test"),
+    ] {
+        let roots = if roots.is_empty() {
+            sites.clone()
+        } else {
+            roots
+        };
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = crawl(tmp.path(), &served.addr, token, &roots, &["--quiet"], 0);
+        let store = tmp.path().join("store");
+        run(&["check", "--store", store.to_str().unwrap()], 0);
+        let n = assert_same_export(
+            &cat,
+            None,
+            &store,
+            token,
+            &roots,
+            ("standard", base_url),
+            tmp.path(),
+        );
+        assert!(n > 1000, "{token}: only {n} files compared");
+        assert!(!tmp.path().join(".store.crawl").exists(), "{out:?}");
+        assert_no_token_written(tmp.path(), token);
+    }
+}
+
+/// The same over a generated store of 1,500 assets (deep trees, shadow ids, big folders).
+#[test]
+fn crawled_generated_store_exports_like_the_original() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("original");
+    let o = original.to_str().unwrap();
+    run(
+        &["generate", "--assets", "1500", "--seed", "5", "--out", o],
+        0,
+    );
+    let served = Served::start(&["--store", o]);
+    let cat = Catalog::new(Store::load(&original).unwrap());
+    let sites = demo_sites(&cat);
+    // gen-editor reads the whole store (minimal profile keeps the export short); gen-site1 has
+    // root nodes and unreadable parents below them.
+    for (token, profile) in [("gen-editor", "minimal"), ("gen-site1", "standard")] {
+        let t = cat.store.token_by_value(token).unwrap();
+        let token_roots = cat.store.tokens[t as usize].root_nodes.clone();
+        let roots = if token_roots.is_empty() {
+            sites.clone()
+        } else {
+            token_roots
+        };
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+        let dir = tmp.path().join(token);
+        fs::create_dir(&dir).unwrap();
+        crawl(&dir, &served.addr, token, &roots, &["--quiet"], 0);
+        let store = dir.join("store");
+        let n = assert_same_export(
+            &cat,
+            Some(&original),
+            &store,
+            token,
+            &roots,
+            (profile, "https://site1.example.test"),
+            &dir,
+        );
+        assert!(n > 5_000, "{token}: only {n} files compared");
+    }
+}
+
+fn assert_no_token_written(dir: &Path, token: &str) {
+    for e in walkdir::WalkDir::new(dir) {
+        let e = e.unwrap();
+        if e.file_type().is_file() && e.file_name() != "token.txt" {
+            let bytes = fs::read(e.path()).unwrap();
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "{} contains the token",
+                e.path().display()
+            );
+        }
+    }
+}
+
+// ---- fault injection -------------------------------------------------------------------
+
+/// What the proxy does to the n-th request (1-based).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    Pass,
+    Latency,
+    Drop,
+    Status500,
+    TooMany,
+    Truncate,
+    Refuse,
+    Redirect,
+}
+
+/// A one-request-per-connection HTTP proxy in front of `serve` that injects faults.
+struct Proxy {
+    addr: String,
+    /// Faults injected that the client must retry.
+    faults: Arc<AtomicU64>,
+    /// Requests forwarded intact.
+    passed: Arc<AtomicU64>,
+    /// Same-origin redirects answered (followed, not retried).
+    redirects: Arc<AtomicU64>,
+    /// After this many forwarded requests, answer every request with 503 (0 = never).
+    refuse_after: Arc<AtomicU64>,
+    /// Answer 400 to `limit=0`, like a server that caps children pages.
+    no_limit_zero: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+impl Proxy {
+    fn start(upstream: &str, plan: fn(u64) -> Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap().to_string(),
+            faults: Arc::default(),
+            passed: Arc::default(),
+            redirects: Arc::default(),
+            refuse_after: Arc::default(),
+            no_limit_zero: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (faults, passed, redirects, refuse_after, stop) = (
+            proxy.faults.clone(),
+            proxy.passed.clone(),
+            proxy.redirects.clone(),
+            proxy.refuse_after.clone(),
+            proxy.stop.clone(),
+        );
+        let no_limit_zero = proxy.no_limit_zero.clone();
+        let upstream = upstream.to_string();
+        let counter = Arc::new(AtomicU64::new(0));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let limit = refuse_after.load(Ordering::SeqCst);
+                let fault = if limit > 0 && passed.load(Ordering::SeqCst) >= limit {
+                    Fault::Refuse
+                } else {
+                    plan(n)
+                };
+                let counters = [faults.clone(), passed.clone(), redirects.clone()];
+                let upstream = upstream.clone();
+                let no_limit_zero = no_limit_zero.load(Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let _ = handle(conn, &upstream, fault, &counters, no_limit_zero);
+                });
+            }
+        });
+        proxy
+    }
+}
+
+fn read_head(conn: &mut TcpStream) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte)? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn handle(
+    mut conn: TcpStream,
+    upstream: &str,
+    fault: Fault,
+    [faults, passed, redirects]: &[Arc<AtomicU64>; 3],
+    no_limit_zero: bool,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let head = read_head(&mut conn)?;
+    let reply = |conn: &mut TcpStream, status: &str, extra: &str| {
+        let body = r#"{"code":0,"message":"injected"}"#;
+        write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+            body.len()
+        )
+    };
+    let target = head.split(' ').nth(1).unwrap_or("/");
+    if no_limit_zero && target.contains("limit=0") {
+        return reply(&mut conn, "400 Bad Request", "");
+    }
+    match fault {
+        Fault::Drop => {
+            faults.fetch_add(1, Ordering::SeqCst);
+            return Ok(()); // closed without an answer
+        }
+        Fault::Status500 => {
+            faults.fetch_add(1, Ordering::SeqCst);
+            return reply(&mut conn, "500 Internal Server Error", "");
+        }
+        Fault::TooMany => {
+            faults.fetch_add(1, Ordering::SeqCst);
+            return reply(&mut conn, "429 Too Many Requests", "Retry-After: 1\r\n");
+        }
+        Fault::Refuse => {
+            faults.fetch_add(1, Ordering::SeqCst);
+            return reply(&mut conn, "503 Service Unavailable", "");
+        }
+        Fault::Redirect => {
+            redirects.fetch_add(1, Ordering::SeqCst);
+            let target = head.split(' ').nth(1).unwrap_or("/");
+            return reply(
+                &mut conn,
+                "307 Temporary Redirect",
+                &format!("Location: {target}\r\n"),
+            );
+        }
+        Fault::Latency => std::thread::sleep(Duration::from_millis(30)),
+        Fault::Pass | Fault::Truncate => {}
+    }
+    // Forward with Connection: close, read the whole answer.
+    let mut request = String::new();
+    let mut head = head.clone();
+    if no_limit_zero && target.contains("/children?") && !target.contains("limit=") {
+        // This server's default page size is 10.
+        head = head.replacen(target, &format!("{target}&limit=10"), 1);
+    }
+    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            request.push_str(line);
+            request.push_str("\r\n");
+        }
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    if fault == Fault::Truncate {
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let keep = split + (answer.len() - split) / 2;
+        faults.fetch_add(1, Ordering::SeqCst);
+        conn.write_all(&answer[..keep])?;
+        return Ok(()); // Content-Length promised more
+    }
+    passed.fetch_add(1, Ordering::SeqCst);
+    conn.write_all(&answer)
+}
+
+fn store_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    [
+        "assets.jsonl",
+        "links.jsonl",
+        "principals.jsonl",
+        "permissions.jsonl",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), fs::read(dir.join(n)).unwrap()))
+    .collect()
+}
+
+fn root_nodes(dir: &Path) -> Value {
+    let t: Value =
+        serde_json::from_str(fs::read_to_string(dir.join("tokens.jsonl")).unwrap().trim()).unwrap();
+    t["root_nodes"].clone()
+}
+
+/// Every kind of fault, often: the crawl completes with the same store, every fault retried.
+#[test]
+fn crawl_survives_faults_and_counts_its_retries() {
+    let served = Served::start(&[]);
+    let clean = tempfile::tempdir().unwrap();
+    let direct = crawl(clean.path(), &served.addr, "demo-research", &["12"], &[], 0);
+    let (direct_requests, direct_retries) = counts(&direct);
+    assert_eq!(direct_retries, 0);
+
+    let proxy = Proxy::start(&served.addr, |n| match n % 13 {
+        2 => Fault::Drop,
+        4 => Fault::Status500,
+        7 => Fault::TooMany,
+        9 => Fault::Truncate,
+        11 => Fault::Redirect,
+        _ if n % 3 == 0 => Fault::Latency,
+        _ => Fault::Pass,
+    });
+    let faulty = tempfile::tempdir().unwrap();
+    let out = crawl(
+        faulty.path(),
+        &proxy.addr,
+        "demo-research",
+        &["12"],
+        &["--concurrency", "3"],
+        0,
+    );
+    let (requests, retries) = counts(&out);
+    let faults = proxy.faults.load(Ordering::SeqCst);
+    assert!(faults >= 8, "only {faults} faults injected");
+    let redirects = proxy.redirects.load(Ordering::SeqCst);
+    assert!(redirects >= 2, "only {redirects} redirects");
+    assert_eq!(retries, faults, "one retry per injected fault");
+    assert_eq!(requests, direct_requests + faults + redirects);
+    assert_eq!(
+        store_files(&faulty.path().join("store")),
+        store_files(&clean.path().join("store"))
+    );
+    assert_eq!(
+        root_nodes(&faulty.path().join("store")),
+        root_nodes(&clean.path().join("store"))
+    );
+}
+
+/// The server stops answering mid-crawl: the crawl exits 2 keeping what it fetched; `--resume`
+/// finishes without fetching any finished asset again.
+#[test]
+fn interrupted_crawl_resumes_without_refetching() {
+    let served = Served::start(&[]);
+    let clean = tempfile::tempdir().unwrap();
+    let roots: Vec<String> = demo_sites(&Catalog::new(matrix_snapshot::demo::store().unwrap()));
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+    let direct = crawl(clean.path(), &served.addr, "demo-admin", &roots, &[], 0);
+    let (direct_requests, _) = counts(&direct);
+
+    let proxy = Proxy::start(&served.addr, |_| Fault::Pass);
+    proxy.refuse_after.store(100, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let first = crawl(
+        dir.path(),
+        &proxy.addr,
+        "demo-admin",
+        &roots,
+        &["--attempts", "2"],
+        2,
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let store = dir.path().join("store");
+    assert!(!store.exists(), "no partial store");
+    // Requests the checkpointed assets cost: one lineage per URL walked, one children page.
+    let state = fs::read_to_string(dir.path().join(".store.crawl/state.jsonl")).unwrap();
+    let done: Vec<Value> = state
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let done_cost: u64 = done
+        .iter()
+        .map(|v| v["tops"].as_array().unwrap().len() as u64 + 1)
+        .sum();
+    assert!(
+        done.len() >= 20 && done_cost <= 100 + 8,
+        "{} assets checkpointed with {done_cost} requests",
+        done.len()
+    );
+    // Without --resume the unfinished crawl is not thrown away silently.
+    let again = crawl(dir.path(), &proxy.addr, "demo-admin", &roots, &[], 2);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("pass --resume"));
+
+    proxy.refuse_after.store(0, Ordering::SeqCst);
+    let before = proxy.passed.load(Ordering::SeqCst);
+    let second = crawl(
+        dir.path(),
+        &proxy.addr,
+        "demo-admin",
+        &roots,
+        &["--resume"],
+        0,
+    );
+    let (requests, retries) = counts(&second);
+    assert_eq!(retries, 0);
+    // Exactly what the assets not checkpointed cost.
+    assert_eq!(requests, direct_requests - done_cost);
+    assert_eq!(proxy.passed.load(Ordering::SeqCst) - before, requests);
+    assert_eq!(
+        store_files(&store),
+        store_files(&clean.path().join("store"))
+    );
+    assert!(!matrix_snapshot::crawl::staging_dir(&store).exists());
+}
+
+/// A server that refuses `limit=0` (it is our decision, not Matrix's documented behaviour) and
+/// pages by 10: the crawl pages through every folder and builds the same store.
+#[test]
+fn crawl_pages_children_when_limit_0_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("original");
+    let o = original.to_str().unwrap();
+    run(
+        &["generate", "--assets", "1500", "--seed", "5", "--out", o],
+        0,
+    );
+    let served = Served::start(&["--store", o]);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir(&a).unwrap();
+    fs::create_dir(&b).unwrap();
+    let sites = demo_sites(&Catalog::new(Store::load(&original).unwrap()));
+    let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
+    let direct = crawl(&a, &served.addr, "gen-admin", &roots, &[], 0);
+    let proxy = Proxy::start(&served.addr, |_| Fault::Pass);
+    proxy.no_limit_zero.store(true, Ordering::SeqCst);
+    let paged = crawl(&b, &proxy.addr, "gen-admin", &roots, &[], 0);
+    // More requests: refused limit=0, and the pages of folders with more than 10 children.
+    let (paged_n, direct_n) = (counts(&paged).0, counts(&direct).0);
+    assert!(paged_n > direct_n + 20, "{paged_n} vs {direct_n}");
+    assert_eq!(store_files(&a.join("store")), store_files(&b.join("store")));
+}
+
+// ---- bad input -------------------------------------------------------------------------
+
+#[test]
+fn unreachable_host_fails_with_the_url() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: nothing listens there
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let out = crawl(
+        dir.path(),
+        &addr,
+        "demo-public",
+        &["7"],
+        &["--attempts", "2"],
+        2,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("http://{addr}/__api/assets/7/lineage/site")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("after 2 attempts"), "{stderr}");
+    assert!(!dir.path().join("store").exists());
+}
+
+#[test]
+fn wrong_token_stops_with_the_servers_message() {
+    let served = Served::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = crawl(
+        dir.path(),
+        &served.addr,
+        "not-a-real-token-42",
+        &["7", "12"],
+        &[],
+        2,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(stderr.contains("Unauthorized"), "{stderr}");
+    assert!(stderr.contains("invalid_token"), "{stderr}");
+    assert!(!dir.path().join("store").exists());
+}
+
+#[test]
+fn an_html_server_is_not_a_content_api() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = read_head(&mut conn);
+            let body = "<!DOCTYPE html><html><body>Welcome</body></html>";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = crawl(dir.path(), &addr, "demo-public", &["7"], &[], 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not JSON"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("http://{addr}/__api/assets/7/lineage/site")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn redirects_to_another_host_are_not_followed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = read_head(&mut conn);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.invalid/__api/assets/7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = crawl(dir.path(), &addr, "demo-public", &["7"], &[], 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("elsewhere.invalid"), "{stderr}");
+    assert!(stderr.contains("not followed"), "{stderr}");
+}
+
+#[test]
+fn missing_and_forbidden_roots_are_reported_not_fatal() {
+    let served = Served::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // demo-research reads only below 12: 7 is forbidden, 999999 does not exist.
+    let out = crawl(
+        dir.path(),
+        &served.addr,
+        "demo-research",
+        &["12", "7", "999999"],
+        &[],
+        0,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("asset \"7\" answered 403"), "{stderr}");
+    assert!(stderr.contains("asset \"999999\" answered 404"), "{stderr}");
+    assert!(stderr.contains("2 refused"), "{stderr}");
+}
+
+#[test]
+fn crawl_help_has_examples_and_needs_a_token_source() {
+    let out = run(&["crawl", "--help"], 0);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("EXAMPLES"));
+    assert!(help.contains("--token-env"));
+    let out = bin()
+        .args([
+            "crawl",
+            "--base-url",
+            "http://x",
+            "--root",
+            "1",
+            "--out",
+            "o",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Ctrl-C (SIGINT) mid-crawl: requests in flight are checkpointed, exit 2 with a --resume hint;
+/// the resumed crawl fetches only what is missing and writes the same store.
+#[test]
+fn sigint_checkpoints_and_resume_finishes() {
+    let served = Served::start(&[]);
+    let roots: Vec<String> = demo_sites(&Catalog::new(matrix_snapshot::demo::store().unwrap()));
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+    let clean = tempfile::tempdir().unwrap();
+    let direct = crawl(clean.path(), &served.addr, "demo-admin", &roots, &[], 0);
+    let (direct_requests, _) = counts(&direct);
+
+    // Every request slowed down, so the crawl is still running when interrupted.
+    let proxy = Proxy::start(&served.addr, |_| Fault::Latency);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.txt");
+    fs::write(&token_file, "demo-admin").unwrap();
+    let store = dir.path().join("store");
+    let base = format!("http://{}", proxy.addr);
+    let mut args = vec![
+        "crawl",
+        "--base-url",
+        &base,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--out",
+        store.to_str().unwrap(),
+        "--concurrency",
+        "2",
+    ];
+    for r in &roots {
+        args.extend(["--root", r]);
+    }
+    let mut child = bin()
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state_file = dir.path().join(".store.crawl/state.jsonl");
+    let lines = || {
+        fs::read_to_string(&state_file)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    for _ in 0..400 {
+        if lines() > 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(lines() > 10, "the crawl did not start");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert!(!store.exists());
+
+    let state = fs::read_to_string(&state_file).unwrap();
+    let done_cost: u64 = state
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| v["tops"].as_array().unwrap().len() as u64 + 1)
+        .sum();
+    assert!(done_cost < direct_requests, "interrupted too late");
+    let second = crawl(
+        dir.path(),
+        &served.addr,
+        "demo-admin",
+        &roots,
+        &["--resume"],
+        2,
+    );
+    // Another base URL is another crawl: refused, not mixed.
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another API"));
+    let second = crawl(
+        dir.path(),
+        &proxy.addr,
+        "demo-admin",
+        &roots,
+        &["--resume"],
+        0,
+    );
+    assert_eq!(counts(&second).0, direct_requests - done_cost);
+    assert_eq!(
+        store_files(&store),
+        store_files(&clean.path().join("store"))
+    );
+}
