@@ -4,7 +4,7 @@
 
 use super::encode::{write_number, write_opt_str, write_seq, write_str, write_str_list, write_u64};
 use super::order::{cmp_id, Key, Shown};
-use super::request::{Data, Params, SortOrder};
+use super::request::{BaseUrl, Data, Params, SortOrder};
 use super::Catalog;
 use crate::access::View;
 use crate::store::url::{self, Scheme};
@@ -30,6 +30,12 @@ pub(crate) struct Renderer<'a> {
     /// The request's host (normalised: lower case, default port dropped).
     pub host: Option<String>,
     pub scheme: Scheme,
+    /// `base_url` (1.2.0): when given, it alone decides each asset's `url`.
+    pub base_url: Option<&'a BaseUrl>,
+    /// `context` (1.2.0): a declared context other than the default; `None` = the default.
+    pub context: Option<&'a str>,
+    /// `include_dependents=true` (1.2.0, asset endpoints only).
+    pub dependents: bool,
 }
 
 impl<'a> Renderer<'a> {
@@ -70,6 +76,27 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
+        // `context` (1.2.0 [D]): the asset's entry for that context, field by field, over the
+        // values this reader sees in the default context (live or current).
+        if let Some(name) = self.context {
+            if let Some((_, o)) = a.contexts.iter().find(|(n, _)| n == name) {
+                if let Some(n) = &o.name {
+                    v.name = n;
+                }
+                if let Some(n) = &o.short_name {
+                    v.short_name = n;
+                }
+                if let Some(x) = &o.attributes {
+                    v.attributes = x;
+                }
+                if let Some(x) = &o.metadata {
+                    v.metadata = x;
+                }
+                if let Some(x) = &o.contents {
+                    v.contents = x;
+                }
+            }
+        }
         v
     }
 
@@ -78,6 +105,9 @@ impl<'a> Renderer<'a> {
     /// `""` when the asset has none.
     pub fn url(&self, idx: AssetIdx) -> &'a str {
         let urls = &self.asset(idx).urls;
+        if let Some(base) = self.base_url {
+            return base_url_choice(base, urls);
+        }
         if let Some(host) = &self.host {
             let mut on_host = None;
             for u in urls {
@@ -179,7 +209,43 @@ impl<'a> Renderer<'a> {
             out.extend_from_slice(b",\"contents\":");
             write_str(out, v.contents);
         }
+        if self.dependents {
+            out.extend_from_slice(b",\"include_dependents\":");
+            write_seq(out, &self.dependents_of(idx), |out, &a| {
+                self.write_asset(out, a)
+            });
+        }
         out.push(b'}');
+    }
+
+    /// `include_dependents` (1.2.0): the asset's dependent children — minors of its dependent
+    /// `menu`/`hidden`/`invisible` links, not trashed, that the view may read [D] — once each
+    /// (through the lowest (`sort_order`, `link_id`) link), in tree order.
+    pub fn dependents_of(&self, idx: AssetIdx) -> Vec<AssetIdx> {
+        let store = &self.cat.store;
+        let mut links: Vec<LinkIdx> = store
+            .links_from(idx)
+            .iter()
+            .copied()
+            .filter(|&l| {
+                let link = store.link(l);
+                let minor = store.link_ends(l).1;
+                link.is_dependent
+                    && link.link_type.is_tree()
+                    && !store.asset(minor).trashed
+                    && self.view.can_read(minor)
+            })
+            .collect();
+        links.sort_by(|&x, &y| {
+            store
+                .link_ends(x)
+                .1
+                .cmp(&store.link_ends(y).1)
+                .then_with(|| cmp_link_rank(store, x, y))
+        });
+        links.dedup_by_key(|l| store.link_ends(*l).1);
+        links.sort_by(|&x, &y| cmp_tree_order(store, x, y));
+        links.into_iter().map(|l| store.link_ends(l).1).collect()
     }
 
     /// Appends the link object (spec "Link object").
@@ -337,6 +403,25 @@ impl<'a> Renderer<'a> {
         write_u64(&mut out, total_pages);
         out.extend_from_slice(b"}}");
         Some(out)
+    }
+}
+
+/// `url` with a `base_url` (1.2.0 [D], Matrix's `getAssetURL`): the highest [`BaseUrl::score`];
+/// ties go to the shorter URL (its key: Matrix's lookup rows carry no scheme), then store order;
+/// else (no http(s) URL) the first URL, `""` when there is none.
+fn base_url_choice<'u>(base: &BaseUrl, urls: &'u [String]) -> &'u str {
+    let mut best: Option<(usize, usize, &str)> = None;
+    for u in urls {
+        let Some((score, key)) = base.score(u) else {
+            continue;
+        };
+        if best.is_none_or(|(s, len, _)| score > s || (score == s && key.len() < len)) {
+            best = Some((score, key.len(), u));
+        }
+    }
+    match best {
+        Some((_, _, u)) => u,
+        None => urls.first().map_or("", String::as_str),
     }
 }
 

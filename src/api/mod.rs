@@ -12,7 +12,7 @@ pub mod order;
 pub mod request;
 pub mod response;
 
-pub use request::{Data, Endpoint, Params, Query, Request, SortKey, SortOrder, Target};
+pub use request::{BaseUrl, Data, Endpoint, Params, Query, Request, SortKey, SortOrder, Target};
 pub use response::{AuthProblem, Response};
 
 use crate::access::{Unusable, View};
@@ -125,11 +125,30 @@ impl Catalog {
             })
     }
 
+    /// The context a request's `context` parameter names (1.2.0 [D]): `None` for the default
+    /// context (parameter absent, empty, or the default's name), a declared name, or `Err` for a
+    /// name the store does not declare (400). Names compare exactly (case-sensitive).
+    pub fn context<'a>(&'a self, name: Option<&str>) -> Result<Option<&'a str>, UndeclaredContext> {
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        let declared = &self.store.meta.contexts;
+        match declared.iter().position(|c| c == name) {
+            Some(0) => Ok(None),
+            Some(i) => Ok(Some(declared[i].as_str())),
+            None => Err(UndeclaredContext),
+        }
+    }
+
     /// The child links of an asset in tree order, before permission and type filtering.
     pub fn tree_children(&self, asset: AssetIdx) -> &[LinkIdx] {
         &self.children[asset as usize]
     }
 }
+
+/// A `context` the store does not declare: the request answers 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UndeclaredContext;
 
 fn children_of(store: &Store, a: AssetIdx) -> Vec<LinkIdx> {
     let mut links: Vec<LinkIdx> = store
@@ -214,6 +233,9 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
         Ok(p) => p,
         Err(_) => return Response::error(400),
     };
+    let Ok(context) = cat.context(params.context.as_deref()) else {
+        return Response::error(400);
+    };
     let (asset, requested_key) = match &target {
         Target::Id(id) => (cat.store.asset_by_id(id), None),
         Target::ByUrl => {
@@ -237,6 +259,9 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
         exclude: &options.exclude_attributes,
         host: req.host.as_deref().map(url::normalize_host),
         scheme: req.scheme,
+        base_url: params.base_url.as_ref(),
+        context,
+        dependents: params.include_dependents,
     };
     let body = match endpoint {
         Endpoint::Asset => {
@@ -267,3 +292,5 @@ pub fn split_base_url(base: &str) -> Option<(Scheme, String)> {
 pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_api12;

@@ -4,7 +4,7 @@
 //! Parsing never looks at the store: an unknown endpoint or an invalid parameter is known from
 //! the request alone, which is why static routers can reproduce these answers.
 
-use crate::store::url::Scheme;
+use crate::store::url::{self, Scheme};
 use std::borrow::Cow;
 
 /// An HTTP request as the API sees it.
@@ -348,6 +348,54 @@ pub struct Params {
     pub sort_by: Option<SortKey>,
     /// `sort_order`.
     pub sort_order: SortOrder,
+    /// `include_dependents` (asset endpoints): exactly `true`; any other value is false.
+    pub include_dependents: bool,
+    /// `base_url`, when it is an absolute http(s) URL (others are ignored).
+    pub base_url: Option<BaseUrl>,
+    /// `context`, decoded once; `None` when absent or empty (the default context). Whether the
+    /// store declares it is checked by `answer()` (still a 400, before the asset lookup).
+    pub context: Option<String>,
+}
+
+/// A `base_url` parameter (Content API 1.2.0): the reference point that replaces the request's
+/// host when each asset's `url` is chosen (spec §2 1.2.0 parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// Its scheme (`http` or `https`).
+    pub scheme: Scheme,
+    /// Its URL key (`store::url::key`: host lower case, default port dropped, no query,
+    /// fragment or single trailing `/`).
+    pub key: String,
+}
+
+impl BaseUrl {
+    /// An absolute `http://` or `https://` URL with a host; anything else is `None` (ignored).
+    pub fn parse(value: &str) -> Option<BaseUrl> {
+        let (scheme, _) = url::split_scheme(value)?;
+        if scheme == Scheme::None {
+            return None;
+        }
+        Some(BaseUrl {
+            scheme,
+            key: url::key(value)?,
+        })
+    }
+
+    /// Matrix's weighting of one asset URL against this base (`getAssetURL`, research
+    /// matrix-model §4.3): one point for the same scheme, plus one per leading segment (host
+    /// first, then path segments, compared as URL keys) the two have in common. `None` for a URL
+    /// that can never match (another scheme).
+    pub fn score(&self, candidate: &str) -> Option<(usize, String)> {
+        let (scheme, _) = url::split_scheme(candidate)?;
+        let key = url::key(candidate)?;
+        let common = self
+            .key
+            .split('/')
+            .zip(key.split('/'))
+            .take_while(|(a, b)| a == b)
+            .count();
+        Some((usize::from(scheme == self.scheme) + common, key))
+    }
 }
 
 impl Default for Params {
@@ -360,6 +408,9 @@ impl Default for Params {
             asset_types: None,
             sort_by: None,
             sort_order: SortOrder::Asc,
+            include_dependents: false,
+            base_url: None,
+            context: None,
         }
     }
 }
@@ -390,6 +441,17 @@ impl Params {
         let mut p = Params::default();
         if let Some(v) = query.present("data") {
             p.data = Data::parse(utf8("data", v)?);
+        }
+        // Content API 1.2.0: `base_url` and `context` on every endpoint, `include_dependents`
+        // on the asset endpoints only.
+        if let Some(v) = query.present("base_url") {
+            p.base_url = BaseUrl::parse(utf8("base_url", v)?);
+        }
+        if let Some(v) = query.present("context") {
+            p.context = Some(utf8("context", v)?.to_string());
+        }
+        if endpoint == Endpoint::Asset {
+            p.include_dependents = query.first("include_dependents") == Some(b"true");
         }
         if *target == Target::ByUrl {
             // `url` is required; empty is missing (spec §2).
@@ -550,6 +612,65 @@ mod tests {
         let p = params("url=https%3A%2F%2Fa.test%2Fx+y", Target::ByUrl, e).unwrap();
         assert_eq!(p.url.as_deref(), Some("https://a.test/x y"));
         assert_eq!(params("url=%ff", Target::ByUrl, e), Err(BadParam("url")));
+    }
+
+    /// Content API 1.2.0: `include_dependents` only on asset endpoints (exactly `true`, first
+    /// occurrence); `base_url` and `context` on all, invalid UTF-8 → 400; a `base_url` that is
+    /// not an absolute http(s) URL is ignored.
+    #[test]
+    fn api_1_2_0_parameters() {
+        let asset = |q: &str| params(q, Target::Id("1".into()), Endpoint::Asset);
+        assert!(asset("include_dependents=true").unwrap().include_dependents);
+        for q in [
+            "include_dependents=True",
+            "include_dependents=&include_dependents=true",
+        ] {
+            assert!(!asset(q).unwrap().include_dependents, "{q}");
+        }
+        assert!(
+            !children("include_dependents=true")
+                .unwrap()
+                .include_dependents
+        );
+        let lineage = params("include_dependents=true", Target::ByUrl, Endpoint::Lineage);
+        assert_eq!(lineage, Err(BadParam("url")));
+        let p = params(
+            "include_dependents=true&url=x",
+            Target::ByUrl,
+            Endpoint::Lineage,
+        );
+        assert!(!p.unwrap().include_dependents);
+        assert_eq!(
+            children("base_url=HTTP://A.test:80/x/?q").unwrap().base_url,
+            Some(BaseUrl {
+                scheme: Scheme::Http,
+                key: "a.test/x".into()
+            })
+        );
+        for ignored in ["a.test/x", "//a.test", "ftp://a.test", "https://", "/x"] {
+            let q = format!("base_url={ignored}");
+            assert_eq!(children(&q).unwrap().base_url, None, "{ignored}");
+        }
+        assert_eq!(children("base_url=%ff"), Err(BadParam("base_url")));
+        assert_eq!(
+            asset("context=fr+CA").unwrap().context.as_deref(),
+            Some("fr CA")
+        );
+        assert_eq!(asset("context=&context=fr").unwrap().context, None);
+        assert_eq!(asset("context=%ff"), Err(BadParam("context")));
+    }
+
+    /// `base_url` scoring: a point for the scheme, one per leading segment in common.
+    #[test]
+    fn base_url_score() {
+        let b = BaseUrl::parse("https://a.test/x/y").unwrap();
+        let score = |u: &str| b.score(u).map(|(s, _)| s);
+        assert_eq!(score("https://a.test/x/y/z"), Some(4));
+        assert_eq!(score("http://A.test:80/x/y"), Some(3));
+        assert_eq!(score("https://a.test/x/yz"), Some(3));
+        assert_eq!(score("https://a.test/y/x"), Some(2));
+        assert_eq!(score("https://b.test/x/y"), Some(1));
+        assert_eq!(score("ftp://a.test/x/y"), None);
     }
 
     #[test]

@@ -317,6 +317,21 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
                         "contexts must name at least one context (the first is the default)",
                     );
                 }
+                for (i, name) in meta.contexts.iter().enumerate() {
+                    if name.is_empty() || name.chars().any(char::is_control) {
+                        diags.push(
+                            "store.json",
+                            0,
+                            format!("context name {name:?} is empty or has a control character"),
+                        );
+                    } else if meta.contexts[..i].contains(name) {
+                        diags.push(
+                            "store.json",
+                            0,
+                            format!("context {name:?} is declared twice"),
+                        );
+                    }
+                }
                 meta
             }
             Err(e) => {
@@ -662,6 +677,15 @@ fn build_asset(rec: AssetRecord, contexts: &[String], line: u64, diags: &Diagnos
                     ),
                 );
             }
+            if contexts.first() == Some(&name) {
+                diags.push(
+                    file,
+                    line,
+                    format!(
+                        "context {name:?} is the default context: its values are the asset's own fields"
+                    ),
+                );
+            }
             if o.version.is_some() {
                 diags.push(
                     file,
@@ -989,6 +1013,68 @@ mod tests {
             ASSET_LINES + 1,
             "not declared",
         );
+    }
+
+    /// `store.json` `contexts`: names non-empty and distinct; an asset's `contexts` names only
+    /// declared, non-default contexts, overrides no unknown field and not `version`.
+    #[test]
+    fn context_declarations_and_overrides() {
+        let twice =
+            r#"{"format":"matrix-snapshot-store/1","name":"F","contexts":["Default","fr","fr"]}"#;
+        let empty = r#"{"format":"matrix-snapshot-store/1","name":"F","contexts":["Default",""]}"#;
+        let none = r#"{"format":"matrix-snapshot-store/1","name":"F","contexts":[]}"#;
+        for (meta, needle) in [
+            (twice, "context \"fr\" is declared twice"),
+            (empty, "context name \"\" is empty"),
+            (none, "contexts must name at least one context"),
+        ] {
+            let err = load(&files_with(&[("store.json", meta)])).expect_err(meta);
+            assert!(
+                err.to_string()
+                    .contains(&format!("fixture/store.json: {needle}")),
+                "{err}"
+            );
+        }
+        let meta = r#"{"format":"matrix-snapshot-store/1","name":"F","contexts":["Default","fr"]}"#;
+        let ok = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"contexts":{"fr":{"name":"y","metadata":null}}}"#;
+        let assets = with_line(ASSETS, ok);
+        let store = load(&files_with(&[
+            ("store.json", meta),
+            ("assets.jsonl", assets.as_str()),
+        ]))
+        .expect("a declared context loads");
+        let a = store.asset(store.asset_by_id("900").unwrap());
+        assert_eq!(a.contexts.len(), 1);
+        assert_eq!(a.contexts[0].1.name.as_deref(), Some("y"));
+        assert_eq!(a.contexts[0].1.metadata, Some(None));
+        for (asset, needle) in [
+            (
+                r#""contexts":{"Default":{"name":"y"}}"#,
+                "is the default context",
+            ),
+            (r#""contexts":{"fr":{"title":"y"}}"#, "unknown field"),
+            (
+                r#""contexts":{"fr":{"version":"1.0.0"}}"#,
+                "may not override version",
+            ),
+            (
+                r#""contexts":{"fr":{"name":"a"},"fr":{"name":"b"}}"#,
+                "duplicate key",
+            ),
+            (r#""contexts":{"de":{"name":"y"}}"#, "not declared"),
+        ] {
+            let a = format!(
+                r#"{{"id":"900","type":"page","type_name":"Page","name":"x","status":16,{asset}}}"#
+            );
+            let assets = with_line(ASSETS, &a);
+            let files = files_with(&[("store.json", meta), ("assets.jsonl", assets.as_str())]);
+            let err = load(&files).expect_err(asset).to_string();
+            let want = format!("fixture/assets.jsonl:{}: ", ASSET_LINES + 1);
+            assert!(
+                err.contains(&want) && err.contains(needle),
+                "{asset}: {err}"
+            );
+        }
     }
 
     /// Several problems are reported together, in file order, capped.
