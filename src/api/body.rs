@@ -9,14 +9,15 @@ use super::Catalog;
 use crate::access::View;
 use crate::store::url::{self, Scheme};
 use crate::store::{Asset, AssetIdx, Event, LinkIdx, Metadata, Ordered, Scalar};
+use std::borrow::Cow;
 
 /// The fields of an asset as one reader sees them (current, or the `live` version).
 struct Version<'a> {
     name: &'a str,
     short_name: &'a str,
     version: &'a str,
-    attributes: &'a Ordered<Scalar>,
-    metadata: &'a Metadata,
+    attributes: Cow<'a, Ordered<Scalar>>,
+    metadata: Cow<'a, Metadata>,
     contents: &'a str,
 }
 
@@ -50,8 +51,8 @@ impl<'a> Renderer<'a> {
             name: &a.name,
             short_name: &a.short_name,
             version: &a.version,
-            attributes: &a.attributes,
-            metadata: &a.metadata,
+            attributes: Cow::Borrowed(&a.attributes),
+            metadata: Cow::Borrowed(&a.metadata),
             contents: &a.contents,
         };
         if let Some(live) = a.live.as_deref() {
@@ -66,18 +67,19 @@ impl<'a> Renderer<'a> {
                     v.version = n;
                 }
                 if let Some(x) = &live.attributes {
-                    v.attributes = x;
+                    v.attributes = Cow::Borrowed(x);
                 }
                 if let Some(x) = &live.metadata {
-                    v.metadata = x;
+                    v.metadata = Cow::Borrowed(x);
                 }
                 if let Some(x) = &live.contents {
                     v.contents = x;
                 }
             }
         }
-        // `context` (1.2.0 [D]): the asset's entry for that context, field by field, over the
-        // values this reader sees in the default context (live or current).
+        // `context` (1.2.0 [D]): the asset's entry for that context over the values this reader
+        // sees in the default context (live or current), field by field; attributes and
+        // metadata fields one by one (Matrix keeps a value per attribute and context).
         if let Some(name) = self.context {
             if let Some((_, o)) = a.contexts.iter().find(|(n, _)| n == name) {
                 if let Some(n) = &o.name {
@@ -87,10 +89,11 @@ impl<'a> Renderer<'a> {
                     v.short_name = n;
                 }
                 if let Some(x) = &o.attributes {
-                    v.attributes = x;
+                    v.attributes = Cow::Owned(merge(&v.attributes, x));
                 }
-                if let Some(x) = &o.metadata {
-                    v.metadata = x;
+                if let Some(Some(x)) = &o.metadata {
+                    let base = v.metadata.as_ref().as_ref();
+                    v.metadata = Cow::Owned(Some(base.map_or_else(|| x.clone(), |b| merge(b, x))));
                 }
                 if let Some(x) = &o.contents {
                     v.contents = x;
@@ -189,7 +192,7 @@ impl<'a> Renderer<'a> {
         }
         if self.data.has(Data::METADATA) {
             out.extend_from_slice(b",\"metadata\":");
-            match v.metadata {
+            match v.metadata.as_ref() {
                 None => out.extend_from_slice(b"null"),
                 Some(fields) => {
                     out.push(b'{');
@@ -404,6 +407,18 @@ impl<'a> Renderer<'a> {
         out.extend_from_slice(b"}}");
         Some(out)
     }
+}
+
+/// `base` with the values of `over`: `base`'s keys in its order, then keys only in `over`.
+fn merge<T: Clone>(base: &Ordered<T>, over: &Ordered<T>) -> Ordered<T> {
+    let mut out = base.clone();
+    for (k, val) in &over.0 {
+        match out.0.iter_mut().find(|(bk, _)| bk == k) {
+            Some((_, slot)) => *slot = val.clone(),
+            None => out.0.push((k.clone(), val.clone())),
+        }
+    }
+    out
 }
 
 /// `url` with a `base_url` (1.2.0 [D], Matrix's `getAssetURL`): the highest [`BaseUrl::score`];

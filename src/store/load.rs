@@ -693,6 +693,13 @@ fn build_asset(rec: AssetRecord, contexts: &[String], line: u64, diags: &Diagnos
                     format!("context {name:?} may not override version"),
                 );
             }
+            if matches!(o.metadata, Some(None)) {
+                diags.push(
+                    file,
+                    line,
+                    format!("context {name:?}: metadata must be an object (a context overrides fields, it cannot remove the schema)"),
+                );
+            }
             ctx.push((name, o));
         }
     }
@@ -1036,7 +1043,7 @@ mod tests {
             );
         }
         let meta = r#"{"format":"matrix-snapshot-store/1","name":"F","contexts":["Default","fr"]}"#;
-        let ok = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"contexts":{"fr":{"name":"y","metadata":null}}}"#;
+        let ok = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"contexts":{"fr":{"name":"y","metadata":{}}}}"#;
         let assets = with_line(ASSETS, ok);
         let store = load(&files_with(&[
             ("store.json", meta),
@@ -1046,7 +1053,7 @@ mod tests {
         let a = store.asset(store.asset_by_id("900").unwrap());
         assert_eq!(a.contexts.len(), 1);
         assert_eq!(a.contexts[0].1.name.as_deref(), Some("y"));
-        assert_eq!(a.contexts[0].1.metadata, Some(None));
+        assert_eq!(a.contexts[0].1.metadata, Some(Some(Default::default())));
         for (asset, needle) in [
             (
                 r#""contexts":{"Default":{"name":"y"}}"#,
@@ -1062,6 +1069,10 @@ mod tests {
                 "duplicate key",
             ),
             (r#""contexts":{"de":{"name":"y"}}"#, "not declared"),
+            (
+                r#""contexts":{"fr":{"metadata":null}}"#,
+                "metadata must be an object",
+            ),
         ] {
             let a = format!(
                 r#"{{"id":"900","type":"page","type_name":"Page","name":"x","status":16,{asset}}}"#

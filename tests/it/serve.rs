@@ -209,6 +209,46 @@ fn host_header_picks_the_url() {
     assert_eq!(body("localhost:1"), "https://www.uni.test/news/clickbait");
 }
 
+/// Content API 1.2.0 parameters over HTTP: `include_dependents`, `base_url` (which beats the
+/// `Host` header) and `context` (an undeclared name is a 400) answer as `answer()` does.
+#[test]
+fn api_1_2_0_parameters_over_http() {
+    let served = Served::start(&["--store", RULES]);
+    let cat = rules_catalog();
+    let auth = Some("Bearer pub");
+    let r = assert_same(
+        &served,
+        &cat,
+        "GET",
+        "/__api/assets/100?include_dependents=true",
+        auth,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let deps = v["include_dependents"].as_array().expect("dependents");
+    assert_eq!(deps.len(), 1);
+    assert_eq!(deps[0]["id"], "101");
+    assert_eq!(deps[0]["include_dependents"], serde_json::json!([]));
+    let r = assert_same(
+        &served,
+        &cat,
+        "GET",
+        "/__api/assets/78?data=urls&base_url=https%3A%2F%2Fresearch.uni.test%2F",
+        auth,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["url"], "https://research.uni.test/clickbait");
+    for (target, status) in [
+        ("/__api/assets/78?context=Default&data=contents", 200),
+        ("/__api/assets/78/children?context=fr", 400),
+        ("/__api/assets/999?context=fr", 400),
+        ("/__api/assets/78?base_url=%ff", 400),
+        ("/__api/assets/78/lineage/site?include_dependents=true", 200),
+    ] {
+        let r = assert_same(&served, &cat, "GET", target, auth);
+        assert_eq!(r.status, status, "{target}");
+    }
+}
+
 #[test]
 fn cors_preflight_over_http() {
     let served = Served::start(&["--store", RULES, "--cors", "https://app.test"]);
