@@ -103,9 +103,10 @@ impl<'a> Renderer<'a> {
         v
     }
 
-    /// Spec §4 `url` choice [D]: among the URLs on the request's host (and non-default port),
-    /// the first with the request's scheme, else the first on that host, else the first URL;
-    /// `""` when the asset has none.
+    /// The asset's `url`: with `base_url`, Matrix's weighting (A-003, [`base_url_choice`]);
+    /// else spec §4 `url` choice [D]: among the URLs on the request's host (and non-default
+    /// port), the first with the request's scheme, else the first on that host, else the first
+    /// URL; `""` when the asset has none.
     pub fn url(&self, idx: AssetIdx) -> &'a str {
         let urls = &self.asset(idx).urls;
         if let Some(base) = self.base_url {
@@ -239,15 +240,7 @@ impl<'a> Renderer<'a> {
                     && self.view.can_read(minor)
             })
             .collect();
-        links.sort_by(|&x, &y| {
-            store
-                .link_ends(x)
-                .1
-                .cmp(&store.link_ends(y).1)
-                .then_with(|| cmp_link_rank(store, x, y))
-        });
-        links.dedup_by_key(|l| store.link_ends(*l).1);
-        links.sort_by(|&x, &y| cmp_tree_order(store, x, y));
+        once_each_in_tree_order(store, &mut links);
         links.into_iter().map(|l| store.link_ends(l).1).collect()
     }
 
@@ -467,6 +460,20 @@ pub(crate) fn cmp_tree_order(
         .then_with(|| ma.type_code.cmp(&mb.type_code))
         .then_with(|| cmp_id(&ma.id, &mb.id))
         .then_with(|| cmp_id(&la.link_id, &lb.link_id))
+}
+
+/// Links from one parent, one per child — its lowest (`sort_order`, `link_id`) link — in tree
+/// order: how children (D-035) and dependents list a child linked twice.
+pub(crate) fn once_each_in_tree_order(store: &crate::store::Store, links: &mut Vec<LinkIdx>) {
+    links.sort_by(|&x, &y| {
+        store
+            .link_ends(x)
+            .1
+            .cmp(&store.link_ends(y).1)
+            .then_with(|| cmp_link_rank(store, x, y))
+    });
+    links.dedup_by_key(|l| store.link_ends(*l).1);
+    links.sort_by(|&x, &y| cmp_tree_order(store, x, y));
 }
 
 /// The order among links to one asset (dedupe of children, lineage parents): lowest

@@ -163,15 +163,7 @@ fn children_of(store: &Store, a: AssetIdx) -> Vec<LinkIdx> {
         })
         .collect();
     // One appearance per child: its lowest (sort_order, link_id) link.
-    links.sort_by(|&x, &y| {
-        store
-            .link_ends(x)
-            .1
-            .cmp(&store.link_ends(y).1)
-            .then_with(|| body::cmp_link_rank(store, x, y))
-    });
-    links.dedup_by_key(|l| store.link_ends(*l).1);
-    links.sort_by(|&x, &y| body::cmp_tree_order(store, x, y));
+    body::once_each_in_tree_order(store, &mut links);
     links
 }
 
