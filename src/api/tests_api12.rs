@@ -536,3 +536,44 @@ fn all_three_combined() {
     }
     assert_eq!(tree(&json(&cat, "ed", q)), "2[3[4[]],5[],8[]]");
 }
+
+/// `base_url` in children, with `asset_types`, sorting and paging: each child's `url` is chosen
+/// against the base; the list and `page_info` do not change.
+#[test]
+fn base_url_in_children() {
+    let cat = catalog();
+    let urls = |target: &str| -> (Vec<String>, Value) {
+        let v = json(&cat, "ed", target);
+        let urls = v["assets"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .map(|a| a["url"].as_str().expect("url").to_string())
+            .collect();
+        (urls, v["page_info"].clone())
+    };
+    let (u, info) = urls("/__api/assets/1/children?data=urls&base_url=https://research.uni.test/about&sort_order=desc&limit=1&page=2");
+    assert_eq!(u, ["https://research.uni.test/about/home"]);
+    assert_eq!(
+        info,
+        serde_json::json!({"page":2,"limit":1,"total":2,"total_pages":2})
+    );
+    let (u, _) = urls(
+        "/__api/assets/1/children?data=urls&asset_types=page_standard&base_url=http://www.uni.test",
+    );
+    assert_eq!(u, ["http://www.uni.test/home"]);
+    let (u, _) = urls("/__api/assets/1/children?data=urls&asset_types=page_standard");
+    assert_eq!(
+        u,
+        ["https://www.uni.test/home"],
+        "without base_url: the Host"
+    );
+    assert_eq!(
+        status(
+            &cat,
+            Some("ed"),
+            "/__api/assets/1/children?base_url=https://research.uni.test&page=3"
+        ),
+        404
+    );
+}
