@@ -48,6 +48,7 @@ pub const HOSTS: &[Host] = &[
                 "route.js",
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
                     include_str!("../../templates/nginx/route.js")
                 ),
             ),
@@ -80,6 +81,7 @@ pub const HOSTS: &[Host] = &[
                 "worker.js",
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
                     include_str!("../../templates/cloudflare/worker.js")
                 ),
             ),
@@ -143,6 +145,7 @@ pub const HOSTS: &[Host] = &[
                 "netlify/edge-functions/matrix-api.js",
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
                     include_str!("../../templates/js/edge-fetch.js"),
                     include_str!("../../templates/netlify/matrix-api.js")
                 ),
@@ -168,6 +171,7 @@ pub const HOSTS: &[Host] = &[
                 "middleware.js",
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
                     include_str!("../../templates/js/edge-fetch.js"),
                     include_str!("../../templates/vercel/middleware.js")
                 ),

@@ -17,22 +17,6 @@
 
 import ETAGS from '../etags.txt';
 
-var TABLE = {
-    format: {{ format | json_encode() }},
-    auth: {{ auth | json_encode() }},
-    token_sha256: {{ token_sha256 | json_encode() }},
-    cors: {{ cors | json_encode() }},
-    cache_control: {{ cache_control | json_encode() }},
-    data: {{ data | json_encode() }},
-    children_data: {{ children_data | json_encode() }},
-    sort_by: {{ sort_by | json_encode() }},
-    sort_order: {{ sort_order | json_encode() }},
-    limits: {{ limits | json_encode() }},
-    asset_types: {{ asset_types | json_encode() }},
-    anchor: {{ anchor | json_encode() }},
-    sort_keys: {{ sort_keys | json_encode() }}
-};
-
 var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
 
 // Any origin: the assets binding looks at the path only.

@@ -756,6 +756,24 @@ function route(method, rawTarget, authorization, table, sha256hex, exists) {
     return resolvePlan(planRoute(method, rawTarget, authorization, table, sha256hex), exists);
 }
 
+// ---- The snapshot's routing table (_routers/routes.json) and the API's sort keys, rendered by
+// export; shared by the JavaScript hosts' glue (after route-core.js, before the glue).
+var TABLE = {
+    format: "matrix-snapshot-routes/1",
+    auth: "token",
+    token_sha256: "f62af5c736dc9baceba384f8b4c0e66d5ad452f84c06d99fa38292e79ee55ca3",
+    cors: null,
+    cache_control: "no-cache",
+    data: ["----","uamc"],
+    children_data: ["----","uamc"],
+    sort_by: [{"sort_by":null,"code":"tree"}],
+    sort_order: ["asc"],
+    limits: [100],
+    asset_types: [{"types":[],"code":"all"}],
+    anchor: "~asset.----.json",
+    sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
+};
+
 // ---- Cloudflare Workers glue: templates/cloudflare/worker.js, after templates/js/route-core.js ----
 //
 // An ES module Worker (wrangler.toml beside it) that answers every request: the shared core
@@ -773,22 +791,6 @@ function route(method, rawTarget, authorization, table, sha256hex, exists) {
 // string, not parsed at isolate start; etagOf() binary-searches it.
 
 import ETAGS from '../etags.txt';
-
-var TABLE = {
-    format: "matrix-snapshot-routes/1",
-    auth: "token",
-    token_sha256: "f62af5c736dc9baceba384f8b4c0e66d5ad452f84c06d99fa38292e79ee55ca3",
-    cors: null,
-    cache_control: "no-cache",
-    data: ["----","uamc"],
-    children_data: ["----","uamc"],
-    sort_by: [{"sort_by":null,"code":"tree"}],
-    sort_order: ["asc"],
-    limits: [100],
-    asset_types: [{"types":[],"code":"all"}],
-    anchor: "~asset.----.json",
-    sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
-};
 
 var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
 

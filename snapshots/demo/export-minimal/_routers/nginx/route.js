@@ -756,17 +756,8 @@ function route(method, rawTarget, authorization, table, sha256hex, exists) {
     return resolvePlan(planRoute(method, rawTarget, authorization, table, sha256hex), exists);
 }
 
-// ---- nginx (njs 0.7.9) glue: templates/nginx/route.js, after templates/js/route-core.js ----
-//
-// nginx.conf calls handle() for every request (js_content). The routing table below is
-// rendered from _routers/routes.json at export time. A 200 is not read here: handle() names the
-// file in $snapshot_file and redirects to the internal location @file, where nginx serves the
-// bytes itself (sendfile, Content-Length, HEAD) and adds ETag (the etags.map lookup),
-// Cache-Control and CORS. Every other answer is small and is sent with r.return().
-
-var fs = require('fs');
-var crypto = require('crypto');
-
+// ---- The snapshot's routing table (_routers/routes.json) and the API's sort keys, rendered by
+// export; shared by the JavaScript hosts' glue (after route-core.js, before the glue).
 var TABLE = {
     format: "matrix-snapshot-routes/1",
     auth: "token",
@@ -782,6 +773,17 @@ var TABLE = {
     anchor: "~asset.----.json",
     sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
 };
+
+// ---- nginx (njs 0.7.9) glue: templates/nginx/route.js, after templates/js/route-core.js ----
+//
+// nginx.conf calls handle() for every request (js_content). The routing table below is
+// rendered from _routers/routes.json at export time. A 200 is not read here: handle() names the
+// file in $snapshot_file and redirects to the internal location @file, where nginx serves the
+// bytes itself (sendfile, Content-Length, HEAD) and adds ETag (the etags.map lookup),
+// Cache-Control and CORS. Every other answer is small and is sent with r.return().
+
+var fs = require('fs');
+var crypto = require('crypto');
 
 var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
 

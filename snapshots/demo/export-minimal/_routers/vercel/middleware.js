@@ -756,12 +756,8 @@ function route(method, rawTarget, authorization, table, sha256hex, exists) {
     return resolvePlan(planRoute(method, rawTarget, authorization, table, sha256hex), exists);
 }
 
-// ---- Shared by the Netlify Edge Function and the Vercel Routing Middleware (after
-// templates/js/route-core.js, before the platform's entry point): the table, the files list and
-// answer(request, key), which builds the whole answer. See templates/netlify/matrix-api.js.
-
-import FILES from './snapshot-files.js';
-
+// ---- The snapshot's routing table (_routers/routes.json) and the API's sort keys, rendered by
+// export; shared by the JavaScript hosts' glue (after route-core.js, before the glue).
 var TABLE = {
     format: "matrix-snapshot-routes/1",
     auth: "token",
@@ -777,6 +773,12 @@ var TABLE = {
     anchor: "~asset.----.json",
     sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
 };
+
+// ---- Shared by the Netlify Edge Function and the Vercel Routing Middleware (after
+// templates/js/route-core.js, before the platform's entry point): the table, the files list and
+// answer(request, key), which builds the whole answer. See templates/netlify/matrix-api.js.
+
+import FILES from './snapshot-files.js';
 
 var KEY_HEADER = 'x-matrix-snapshot-key';
 var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
