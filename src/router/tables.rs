@@ -1,0 +1,146 @@
+//! The per-file lookup tables hosts need besides the routing table (they cannot hash bodies or
+//! list files themselves), written from the manifest's entries once an export knows them.
+
+use super::Host;
+use crate::export::Entry;
+use crate::route::{self, RouteSpec};
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// Where [`write_tables`] writes the ETag of every 200 file, relative to the snapshot directory.
+pub const ETAGS_FILE: &str = "_routers/etags.txt";
+
+/// Writes the lookup tables hosts need besides the routing table, from the manifest's entries
+/// (sorted by path): `_routers/etags.txt`, one line per 200 file, `<path under public/>
+/// "<blake3>"` — the ETag a host sends with the file (hosts cannot hash bodies themselves). The
+/// format is an Apache `RewriteMap txt:` as is.
+///
+/// For the `hosts` written, their own forms of the same facts: `_routers/nginx/etags.map` (the
+/// body of an nginx `map` block, `"<path>" '"<blake3>"';`), Caddy's shards, the edge
+/// functions' file modules and CloudFront's key value store.
+pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Result<()> {
+    let has = |name: &str| hosts.iter().any(|h| h.name == name);
+    let mut out = BufWriter::new(fs::File::create(root.join(ETAGS_FILE))?);
+    for e in entries.iter().filter(|e| e.status == 200) {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        writeln!(out, "{rel} \"{}\"", e.blake3)?;
+    }
+    out.flush()?;
+    if has("nginx") {
+        let nginx_map = root.join(NGINX_ETAGS_FILE);
+        fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
+        let mut nginx = BufWriter::new(fs::File::create(nginx_map)?);
+        for e in entries.iter().filter(|e| e.status == 200) {
+            let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+            // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx quotes.
+            writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
+        }
+        nginx.flush()?;
+    }
+    if has("caddy") {
+        write_caddy_etags(root, entries)?;
+    }
+    for rel in EDGE_FILES_MODULES {
+        if has(rel.split('/').nth(1).expect("_routers/<host>/...")) {
+            write_files_module(&root.join(rel), entries)?;
+        }
+    }
+    if has("cloudfront") {
+        write_cloudfront_kvs(root, entries)?;
+    }
+    Ok(())
+}
+
+/// Where [`write_caddy_etags`] writes its shards, relative to the snapshot directory.
+pub const CADDY_ETAGS_DIR: &str = "_routers/caddy/etags";
+
+/// The same lines as [`ETAGS_FILE`], split into at most 256 shards for Caddy, whose router
+/// template reads a table per request: `_routers/caddy/etags/<xx>.txt` holds the paths whose
+/// SHA-256 (hex) starts with `xx` (the template computes it with Sprig's `sha256sum`).
+fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
+    use sha2::{Digest, Sha256};
+    let dir = root.join(CADDY_ETAGS_DIR);
+    fs::create_dir_all(&dir)?;
+    let mut shards: std::collections::BTreeMap<String, String> = Default::default();
+    for e in entries.iter().filter(|e| e.status == 200) {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        let shard = format!("{:02x}", Sha256::digest(rel.as_bytes())[0]);
+        let lines = shards.entry(shard).or_default();
+        lines.push_str(&format!("{rel} \"{}\"\n", e.blake3));
+    }
+    for (shard, lines) in shards {
+        fs::write(dir.join(format!("{shard}.txt")), lines)?;
+    }
+    Ok(())
+}
+
+/// [`write_tables`]' CloudFront KeyValueStore import file, relative to the snapshot directory.
+pub const CLOUDFRONT_KVS_FILE: &str = "_routers/cloudfront/kvs.json";
+
+/// Writes the CloudFront KeyValueStore's import file (`{"data": [{"key", "value"}, ...]}`):
+/// each asset directory (path under `public/`) -> `a` when it holds the anchor (a readable
+/// asset), `f` when it holds `~forbidden.json`; and `~not-exported` -> the "not exported" body.
+/// Keys over 512 bytes and a body over 1 KB (the store's limits) are left out: the function
+/// then asks S3.
+fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
+    let routes: RouteSpec = serde_json::from_slice(&fs::read(root.join(route::ROUTES_FILE))?)
+        .map_err(io::Error::other)?;
+    let anchor = format!("/{}", routes.anchor);
+    let mut data = Vec::new();
+    for e in entries {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        let mark = if let Some(dir) = rel.strip_suffix(anchor.as_str()) {
+            Some((dir, "a"))
+        } else {
+            rel.strip_suffix("/~forbidden.json").map(|dir| (dir, "f"))
+        };
+        if let Some((dir, value)) = mark.filter(|(dir, _)| dir.len() <= 512) {
+            data.push(serde_json::json!({"key": dir, "value": value}));
+        }
+    }
+    // From the table, not from public/: an incremental export stages only changed bodies.
+    let body = String::from_utf8(routes.not_exported_body()).map_err(io::Error::other)?;
+    if body.len() <= 1024 {
+        data.push(serde_json::json!({"key": "~not-exported", "value": body}));
+    }
+    let path = root.join(CLOUDFRONT_KVS_FILE);
+    fs::create_dir_all(path.parent().expect("has a parent"))?;
+    let mut json = serde_json::to_vec(&serde_json::json!({ "data": data })).expect("serializes");
+    json.push(b'\n');
+    fs::write(path, json)
+}
+
+/// [`write_tables`]' file lists for the edge hosts whose functions decide without I/O, relative
+/// to the snapshot directory: a JavaScript module beside the function.
+pub const EDGE_FILES_MODULES: &[&str] = &[
+    "_routers/netlify/netlify/edge-functions/snapshot-files.js",
+    "_routers/vercel/snapshot-files.js",
+];
+
+/// Writes an ES module whose default export maps every file under `public/` (its path
+/// relative to `public/`) to the `ETag` of a 200 file (the quoted blake3), or `null` for the
+/// other files (error bodies, forbidden markers): the functions' "does this file exist?".
+fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
+    fs::create_dir_all(path.parent().expect("has a parent"))?;
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    writeln!(
+        out,
+        "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null."
+    )?;
+    writeln!(out, "export default {{")?;
+    for e in entries {
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in JSON strings.
+        if e.status == 200 {
+            writeln!(out, "\"{rel}\": \"\\\"{}\\\"\",", e.blake3)?;
+        } else {
+            writeln!(out, "\"{rel}\": null,")?;
+        }
+    }
+    writeln!(out, "}};")?;
+    out.flush()
+}
+
+/// [`write_tables`]' ETag table for nginx, relative to the snapshot directory.
+pub const NGINX_ETAGS_FILE: &str = "_routers/nginx/etags.map";
