@@ -1173,7 +1173,39 @@ def build():
     s.link(news_ids["zebra-foal-vet-hospital"], zebra_img, "reference", 0, value="thumbnail")
     s.link(maps, "1234", "reference", 0, value="related_asset")
 
+    # ---- a second context: te reo Māori -------------------------------------------------------
+    # A few assets translated field by field (name, short_name, attributes, metadata, contents);
+    # every other field, and every other asset, falls back to the default context.
+    for a in s.assets:
+        if a["id"] in MAORI:
+            a["contexts"] = {CONTEXT_MI: MAORI[a["id"]]}
     return s
+
+
+CONTEXT_MI = "Māori"
+MI_HOME = ('<h1>Kia ora — Nau mai ki te Whare Wānanga o Te Whakamātautau</h1>\n'
+           '<p>Nau mai, haere mai ki te Whare Wānanga. He wāhi ako, he wāhi rangahau.</p>')
+MI_CONTACT = '<h1>Whakapā mai</h1>\n<p>Waea mai ki te Pokapū Whakapā, Rāhina ki te Rāmere.</p>'
+MAORI = {
+    "7": {"name": "Te Whare Wānanga o Te Whakamātautau", "short_name": "Te Whare Wānanga",
+          "attributes": {"name": "Te Whare Wānanga o Te Whakamātautau", "short_name": "Te Whare Wānanga"},
+          "metadata": {"description": ["Te Whare Wānanga o Te Whakamātautau: ako, rangahau, noho."]}},
+    "100": {"name": "Kia ora — Nau mai", "short_name": "Nau mai",
+            "attributes": {"name": "Kia ora — Nau mai", "short_name": "Nau mai"},
+            "metadata": {"description": ["Kia ora! Te Whare Wānanga o Te Whakamātautau."],
+                         "keywords": ["whare wānanga", "kia ora", "ako"]},
+            "contents": MI_HOME},
+    "101": {"contents": '<div id="content_container_102">\n' + MI_HOME + '\n</div>'},
+    "102": {"contents": '<div id="content_container_102">\n' + MI_HOME + '\n</div>',
+            "attributes": {"name": "Ihirangi"}},
+    "103": {"name": "Tuhinga", "attributes": {"html": MI_HOME}, "contents": MI_HOME},
+    "104": {"name": "Ako", "short_name": "Ako"},
+    "106": {"name": "Ngā Pūrongo", "short_name": "Pūrongo"},
+    "108": {"name": "Mō mātou", "short_name": "Mō mātou"},
+    "111": {"name": "Whakapā mai", "short_name": "Whakapā mai", "contents": MI_CONTACT},
+    "112": {"contents": '<div id="content_container_113">\n' + MI_CONTACT + '\n</div>'},
+    "113": {"contents": '<div id="content_container_113">\n' + MI_CONTACT + '\n</div>'},
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1201,7 +1233,7 @@ def write_store(s):
         "tokens.jsonl": TOKENS,
     }
     with open(os.path.join(OUT, "store.json"), "w", encoding="utf-8", newline="\n") as f:
-        f.write(dumps({"format": "matrix-snapshot-store/1", "name": "Demo University", "contexts": ["Default"]}) + "\n")
+        f.write(dumps({"format": "matrix-snapshot-store/1", "name": "Demo University", "contexts": ["Default", CONTEXT_MI]}) + "\n")
     for name, rows in files.items():
         with open(os.path.join(OUT, name), "w", encoding="utf-8", newline="\n") as f:
             for r in rows:
@@ -1280,7 +1312,7 @@ def check(out=OUT):
 
     with open(os.path.join(out, "store.json"), encoding="utf-8") as f:
         store = json.load(f)
-    if store != {"format": "matrix-snapshot-store/1", "name": "Demo University", "contexts": ["Default"]}:
+    if store != {"format": "matrix-snapshot-store/1", "name": "Demo University", "contexts": ["Default", CONTEXT_MI]}:
         err("store.json", "unexpected content %r" % store)
 
     principals = {}
@@ -1349,8 +1381,12 @@ def check(out=OUT):
             for k in a["live"]:
                 if k not in LIVE_KEYS:
                     err(w, "unknown live field %r" % k)
-        if "contexts" in a:
-            err(w, "the demo declares no per-asset contexts yet")
+        for ctx, over in a.get("contexts", {}).items():
+            if ctx != CONTEXT_MI:
+                err(w, "context %r is not declared" % ctx)
+            for k in over:
+                if k not in {"name", "short_name", "attributes", "metadata", "contents"}:
+                    err(w, "context %r overrides %r" % (ctx, k))
         for u in a.get("urls", []):
             if not re.match(r"^https?://", u, re.I):
                 err(w, "URL %r is not absolute http(s)" % u)

@@ -381,6 +381,16 @@ impl BaseUrl {
         })
     }
 
+    /// The form under which two values that choose alike are equal: `http://KEY` or
+    /// `https://KEY` (scheme lower case, then the URL key). Exports name `base_url` variants by it.
+    pub fn canonical(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Https => "https",
+            _ => "http",
+        };
+        format!("{scheme}://{}", self.key)
+    }
+
     /// Matrix's weighting of one asset URL against this base (`getAssetURL`, research
     /// matrix-model §4.3): one point for the same scheme, plus one per leading segment (host
     /// first, then path segments, compared as URL keys) the two have in common. `None` for a URL

@@ -78,7 +78,7 @@ const TOKENS: &str = indoc! {r#"
     {"token":"about","name":"About only","user_id":"7","root_nodes":["20"]}
 "#};
 
-fn catalog() -> Catalog {
+pub(crate) fn catalog() -> Catalog {
     let files: [(&str, &[u8]); 6] = [
         ("store.json", STORE_JSON.as_bytes()),
         ("assets.jsonl", ASSETS.as_bytes()),

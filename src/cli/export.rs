@@ -204,6 +204,22 @@ impl ExportArgs {
                 ),
                 None => println!("  free space in {} unknown", parent.display()),
             }
+            let (plain, dims) = export::estimate_dimensions(&catalog, &opts)?;
+            if !dims.is_empty() {
+                println!(
+                    "  Content API 1.2.0 dimensions, each alone on top of the profile without them ({} files, {:.1} MB on disk):",
+                    plain.files,
+                    plain.disk_bytes as f64 / 1e6
+                );
+                for (name, est) in dims {
+                    println!(
+                        "    {name}: +{} files (×{:.2}), +{:.1} MB on disk",
+                        est.files - plain.files,
+                        est.files as f64 / plain.files.max(1) as f64,
+                        est.disk_bytes.saturating_sub(plain.disk_bytes) as f64 / 1e6
+                    );
+                }
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let view = catalog.view(token).map_err(export::ExportError::from)?;

@@ -265,6 +265,7 @@ impl<'a> Gen<'a> {
         if children {
             self.children_params(&mut params, asset);
         }
+        self.api12_params(&mut params, endpoint.is_empty());
         if self.pct(12) {
             let unknown = self
                 .rng
@@ -321,6 +322,76 @@ impl<'a> Gen<'a> {
             }
         }
         target
+    }
+
+    /// Content API 1.2.0 parameters: `include_dependents` (mostly on asset endpoints, where it
+    /// counts), `base_url` (the profile's values respelled, other URLs, values the API ignores)
+    /// and `context` (exported, declared but not exported, undeclared, empty, the default).
+    fn api12_params(&mut self, params: &mut Vec<(String, String)>, asset_endpoint: bool) {
+        let routes = self.src.routes;
+        if self.pct(if asset_endpoint { 12 } else { 3 }) {
+            let v = match self.rng.below(10) {
+                0..=6 => "true",
+                _ => *self.rng.pick(&["TRUE", "1", "false", "", "yes", "true%20"]),
+            };
+            params.push(("include_dependents".into(), v.to_string()));
+        }
+        if self.pct(8) {
+            let v = match self.rng.below(10) {
+                0..=5 if !routes.base_urls.is_empty() => {
+                    let u = self.rng.pick(&routes.base_urls).clone();
+                    self.respell_url(&u)
+                }
+                0..=6 => match self.readable() {
+                    Some(a) if !self.src.catalog.store.asset(a).urls.is_empty() => {
+                        let u = self.rng.pick(&self.src.catalog.store.asset(a).urls).clone();
+                        self.respell_url(&u)
+                    }
+                    _ => "https://www.uni.test".to_string(),
+                },
+                _ => self
+                    .rng
+                    .pick(&[
+                        "ftp://www.uni.test",
+                        "www.uni.test",
+                        "//www.uni.test",
+                        "/news",
+                        "https://",
+                        "mailto:x@uni.test",
+                        "https://nowhere.test/a/b",
+                        "HTTP://WWW.UNI.TEST:80/",
+                    ])
+                    .to_string(),
+            };
+            let v = self.encode_query_value(&v);
+            params.push(("base_url".into(), v));
+        }
+        if self.pct(8) {
+            let declared = &routes.contexts;
+            let v = match self.rng.below(10) {
+                0..=4 => {
+                    let i = *self.rng.pick(&routes.context_variants);
+                    declared[i].clone()
+                }
+                5 | 6 => self.rng.pick(declared).clone(),
+                7 => String::new(),
+                _ => {
+                    let name = self.rng.pick(declared).clone();
+                    match self.rng.below(4) {
+                        0 => name.to_uppercase(),
+                        1 => format!("{name} "),
+                        2 => "xx".to_string(),
+                        _ => format!("{}%ff", pct(&name)),
+                    }
+                }
+            };
+            let v = if v.ends_with("%ff") {
+                v // already encoded; invalid UTF-8 once decoded: a 400
+            } else {
+                self.encode_query_value(&v)
+            };
+            params.push(("context".into(), v));
+        }
     }
 
     /// A `url` parameter value (already encoded for the query) and the asset it names, if any.

@@ -17,13 +17,14 @@ pub mod profile;
 
 pub use incremental::Changes;
 
-pub use profile::{Profile, ProfileError};
+pub use profile::{Contexts, Profile, ProfileError};
 
 use crate::access::View;
 use crate::api::{answer_with, Catalog, Data, Options, Request, SortKey, SortOrder};
 use crate::route::{self, RouteSpec};
 use crate::store::url::{self, Scheme};
 use crate::store::AssetIdx;
+use path::Variant;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -112,6 +113,9 @@ pub enum ExportError {
     /// A name the filesystem cannot hold.
     #[error("{0}: a file name component is longer than 255 bytes (shorten the profile's asset_types lists)")]
     NameTooLong(String),
+    /// A profile that does not fit the store (e.g. an undeclared context).
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// I/O.
     #[error("{context}: {source}")]
     Io {
@@ -202,25 +206,94 @@ enum Job {
     },
 }
 
+/// The Content API 1.2.0 variants an export writes (the profile's `include_dependents`,
+/// `base_urls` and `contexts` against the store), each with the query parameters that ask for
+/// it, plain requests first.
+pub(crate) struct Variants {
+    /// Variants of asset routes (with and without dependents).
+    asset: Vec<(Variant, Vec<(&'static str, String)>)>,
+    /// Variants of lineage and children routes (`include_dependents` does not apply).
+    shared: Vec<(Variant, Vec<(&'static str, String)>)>,
+    /// The store's indices of the contexts written.
+    pub(crate) contexts: Vec<usize>,
+}
+
+impl Variants {
+    pub(crate) fn new(cat: &Catalog, profile: &Profile) -> Result<Variants, ExportError> {
+        let declared = &cat.store.meta.contexts;
+        let contexts = profile.context_indices(declared)?;
+        let mut shared = Vec::new();
+        for &x in &contexts {
+            for b in 0..=profile.base_urls.len() {
+                let v = Variant {
+                    dependents: false,
+                    base_url: (b > 0).then_some(b),
+                    context: (x > 0).then_some(x),
+                };
+                let mut q = Vec::new();
+                if b > 0 {
+                    q.push(("base_url", profile.base_urls[b - 1].clone()));
+                }
+                if x > 0 {
+                    q.push(("context", declared[x].clone()));
+                }
+                shared.push((v, q));
+            }
+        }
+        let mut asset = Vec::new();
+        for (v, q) in &shared {
+            asset.push((*v, q.clone()));
+            if profile.include_dependents {
+                let mut dq = vec![("include_dependents", "true".to_string())];
+                dq.extend(q.iter().cloned());
+                asset.push((
+                    Variant {
+                        dependents: true,
+                        ..*v
+                    },
+                    dq,
+                ));
+            }
+        }
+        Ok(Variants {
+            asset,
+            shared,
+            contexts,
+        })
+    }
+}
+
 /// The routes of one readable asset (every file it contributes), in a fixed order.
-fn plan_asset(cat: &Catalog, view: &View, opts: &ExportOptions, a: AssetIdx) -> Vec<Job> {
+fn plan_asset(
+    cat: &Catalog,
+    view: &View,
+    opts: &ExportOptions,
+    variants: &Variants,
+    a: AssetIdx,
+) -> Vec<Job> {
     let p = &opts.profile;
     let asset = cat.store.asset(a);
     let id_dir = path::asset_dir(&asset.id);
     let id_target = format!("/__api/assets/{}", pct(&asset.id));
     let mut jobs = Vec::new();
+    let data_q = |d: Data, extra: &[(&'static str, String)]| {
+        let mut q = vec![("data", d.canonical())];
+        q.extend(extra.iter().cloned());
+        q
+    };
     for &d in &p.data {
-        jobs.push(Job::Render {
-            path: path::asset_file(&id_dir, d),
-            target: with_query(&id_target, &[("data", d.canonical())]),
-        });
-        jobs.push(Job::Render {
-            path: path::lineage_file(&id_dir, d),
-            target: with_query(
-                &format!("{id_target}/lineage/site"),
-                &[("data", d.canonical())],
-            ),
-        });
+        for (v, extra) in &variants.asset {
+            jobs.push(Job::Render {
+                path: path::asset_file(&id_dir, d, *v),
+                target: with_query(&id_target, &data_q(d, extra)),
+            });
+        }
+        for (v, extra) in &variants.shared {
+            jobs.push(Job::Render {
+                path: path::lineage_file(&id_dir, d, *v),
+                target: with_query(&format!("{id_target}/lineage/site"), &data_q(d, extra)),
+            });
+        }
     }
     let mut children = Vec::new();
     for types in &p.asset_types {
@@ -231,24 +304,41 @@ fn plan_asset(cat: &Catalog, view: &View, opts: &ExportOptions, a: AssetIdx) -> 
             } else {
                 total.div_ceil(limit).max(1)
             };
-            for &d in &p.children_data {
+            for &data in &p.children_data {
                 for &sort in &p.sort_by {
                     for &order in &p.sort_order {
                         for page in 1..=pages {
-                            children.push((d, sort, order, types.clone(), limit, page));
+                            for (variant, extra) in &variants.shared {
+                                let mut query = children_query(
+                                    data,
+                                    sort,
+                                    order,
+                                    types.as_deref(),
+                                    limit,
+                                    page,
+                                );
+                                query.extend(extra.iter().cloned());
+                                children.push(ChildrenPage {
+                                    data,
+                                    sort,
+                                    order,
+                                    types: types.as_deref(),
+                                    limit,
+                                    page,
+                                    variant: *variant,
+                                    query,
+                                });
+                            }
                         }
                     }
                 }
             }
         }
     }
-    for (d, sort, order, types, limit, page) in &children {
+    for c in &children {
         jobs.push(Job::Render {
-            path: path::children_file(&id_dir, *d, *sort, *order, types.as_deref(), *limit, *page),
-            target: with_query(
-                &format!("{id_target}/children"),
-                &children_query(*d, *sort, *order, types.as_deref(), *limit, *page),
-            ),
+            path: c.file(&id_dir),
+            target: with_query(&format!("{id_target}/children"), &c.query),
         });
     }
     // by_url: one directory per URL key; asset and children bodies are the by-id ones.
@@ -262,49 +352,65 @@ fn plan_asset(cat: &Catalog, view: &View, opts: &ExportOptions, a: AssetIdx) -> 
     for (key, spelling) in keys {
         let dir = path::url_dir(&key);
         let url_q = ("url", spelling.to_string());
-        for &d in &p.data {
-            jobs.push(Job::Alias {
-                path: path::asset_file(&dir, d),
-                target: with_query(
-                    "/__api/assets/by_url",
-                    &[url_q.clone(), ("data", d.canonical())],
-                ),
-                source: path::asset_file(&id_dir, d),
-            });
-            jobs.push(Job::Render {
-                path: path::lineage_file(&dir, d),
-                target: with_query(
-                    "/__api/assets/by_url/lineage/site",
-                    &[url_q.clone(), ("data", d.canonical())],
-                ),
-            });
-        }
-        for (d, sort, order, types, limit, page) in &children {
+        let by_url_q = |d: Data, extra: &[(&'static str, String)]| {
             let mut q = vec![url_q.clone()];
-            q.extend(children_query(
-                *d,
-                *sort,
-                *order,
-                types.as_deref(),
-                *limit,
-                *page,
-            ));
+            q.extend(data_q(d, extra));
+            q
+        };
+        for &d in &p.data {
+            for (v, extra) in &variants.asset {
+                jobs.push(Job::Alias {
+                    path: path::asset_file(&dir, d, *v),
+                    target: with_query("/__api/assets/by_url", &by_url_q(d, extra)),
+                    source: path::asset_file(&id_dir, d, *v),
+                });
+            }
+            for (v, extra) in &variants.shared {
+                jobs.push(Job::Render {
+                    path: path::lineage_file(&dir, d, *v),
+                    target: with_query("/__api/assets/by_url/lineage/site", &by_url_q(d, extra)),
+                });
+            }
+        }
+        for c in &children {
+            let mut q = vec![url_q.clone()];
+            q.extend(c.query.iter().cloned());
             jobs.push(Job::Alias {
-                path: path::children_file(&dir, *d, *sort, *order, types.as_deref(), *limit, *page),
+                path: c.file(&dir),
                 target: with_query("/__api/assets/by_url/children", &q),
-                source: path::children_file(
-                    &id_dir,
-                    *d,
-                    *sort,
-                    *order,
-                    types.as_deref(),
-                    *limit,
-                    *page,
-                ),
+                source: c.file(&id_dir),
             });
         }
     }
     jobs
+}
+
+/// One children page of an asset, as the profile asks for it.
+struct ChildrenPage<'p> {
+    data: Data,
+    sort: Option<SortKey>,
+    order: SortOrder,
+    types: Option<&'p [String]>,
+    limit: u64,
+    page: u64,
+    variant: Variant,
+    /// Its canonical query (without `url`).
+    query: Vec<(&'static str, String)>,
+}
+
+impl ChildrenPage<'_> {
+    fn file(&self, dir: &str) -> String {
+        path::children_file(
+            dir,
+            self.data,
+            self.sort,
+            self.order,
+            self.types,
+            self.limit,
+            self.page,
+            self.variant,
+        )
+    }
 }
 
 /// The canonical query of a children page: defaults left out, fixed parameter order.
@@ -373,6 +479,7 @@ const BLOCK: u64 = 4096;
 /// (about 500 in all): nothing is written.
 pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportError> {
     let view = cat.view(opts.token)?;
+    let variants = Variants::new(cat, &opts.profile)?;
     let token = &cat.store.tokens[opts.token as usize];
     let readable: Vec<AssetIdx> = view.readable().collect();
     let step = (readable.len() / 500).max(1);
@@ -381,7 +488,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
         .par_iter()
         .enumerate()
         .map(|(i, &a)| {
-            let jobs = plan_asset(cat, view, opts, a);
+            let jobs = plan_asset(cat, view, opts, &variants, a);
             let aliases = jobs
                 .iter()
                 .filter(|j| matches!(j, Job::Alias { .. }))
@@ -427,6 +534,58 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
         disk_bytes: scale(per_asset.iter().map(|p| p.3).sum()) + (forbidden + ERROR_FILES) * BLOCK,
         sampled,
     })
+}
+
+/// What each Content API 1.2.0 dimension of the profile adds to an export: the estimate of
+/// the profile without any of them, then, for each dimension the profile enables, its name
+/// and the estimate with that dimension alone (`export --dry-run` prints the differences).
+pub fn estimate_dimensions(
+    cat: &Catalog,
+    opts: &ExportOptions,
+) -> Result<(Estimate, Vec<(String, Estimate)>), ExportError> {
+    let p = &opts.profile;
+    let plain = Profile {
+        include_dependents: false,
+        base_urls: Vec::new(),
+        contexts: profile::Contexts::Default,
+        ..p.clone()
+    };
+    let with = |profile: Profile| {
+        estimate(
+            cat,
+            &ExportOptions {
+                profile,
+                ..opts.clone()
+            },
+        )
+    };
+    let mut dims = Vec::new();
+    if p.include_dependents {
+        let one = Profile {
+            include_dependents: true,
+            ..plain.clone()
+        };
+        dims.push(("include_dependents = [false, true]".to_string(), with(one)?));
+    }
+    if !p.base_urls.is_empty() {
+        let one = Profile {
+            base_urls: p.base_urls.clone(),
+            ..plain.clone()
+        };
+        dims.push((
+            format!("base_urls ({} values)", p.base_urls.len()),
+            with(one)?,
+        ));
+    }
+    if p.contexts != profile::Contexts::Default {
+        let n = p.context_indices(&cat.store.meta.contexts)?.len();
+        let one = Profile {
+            contexts: p.contexts.clone(),
+            ..plain.clone()
+        };
+        dims.push((format!("contexts ({n}, the default included)"), with(one)?));
+    }
+    Ok((with(plain)?, dims))
 }
 
 /// Free bytes for an unprivileged writer on the filesystem holding `dir`.
@@ -556,6 +715,7 @@ pub fn export(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, ExportError> {
     let view = cat.view(opts.token)?;
+    let variants = Variants::new(cat, &opts.profile)?;
     let token = &cat.store.tokens[opts.token as usize];
     let out = &opts.out;
     let parent = out
@@ -623,6 +783,8 @@ pub fn export(
     // The routing table and the body of requests the profile left out.
     let routes = RouteSpec::new(
         &opts.profile,
+        &cat.store.meta.contexts,
+        &variants.contexts,
         (!opts.routing.public).then_some(token.token.as_str()),
         opts.routing.cors.clone(),
         opts.routing.cache_control.clone(),
@@ -644,7 +806,7 @@ pub fn export(
         .map(|&a| {
             let mut local = Vec::new();
             let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
-            for job in plan_asset(cat, view, opts, a) {
+            for job in plan_asset(cat, view, opts, &variants, a) {
                 match job {
                     Job::Render { path, target } => {
                         let resp = answer_with(cat, &api, &request(&target));

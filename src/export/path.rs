@@ -139,14 +139,50 @@ pub fn url_dir(key: &str) -> String {
     dir
 }
 
-/// `<dir>/~asset.<data>.json`
-pub fn asset_file(dir: &str, data: Data) -> String {
-    format!("{dir}/~asset.{}.json", data_code(data))
+/// Which Content API 1.2.0 variant of a route a file holds: `include_dependents=true`, a
+/// `base_url` (its 1-based position in the routing table's `base_urls`) and a `context` (its
+/// position in the store's declared contexts; 0, the default, is never named).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// `include_dependents=true` (asset routes only).
+    pub dependents: bool,
+    /// `base_url`: 1-based position among the exported values; `None` = no `base_url`.
+    pub base_url: Option<usize>,
+    /// `context`: position among the store's declared contexts; `None` = the default context.
+    pub context: Option<usize>,
 }
 
-/// `<dir>/~lineage.<data>.json`
-pub fn lineage_file(dir: &str, data: Data) -> String {
-    format!("{dir}/~lineage.{}.json", data_code(data))
+impl Variant {
+    /// The variant code in file names: empty for plain requests (so their names do not
+    /// change), else `.` followed by `d` (dependents), `b<n>` (base_url) and `x<n>` (context),
+    /// in this order: `.d`, `.b1`, `.x2`, `.db1x2`.
+    pub fn code(&self) -> String {
+        let mut code = String::new();
+        if self.dependents {
+            code.push('d');
+        }
+        if let Some(b) = self.base_url {
+            code.push_str(&format!("b{b}"));
+        }
+        if let Some(x) = self.context {
+            code.push_str(&format!("x{x}"));
+        }
+        if code.is_empty() {
+            code
+        } else {
+            format!(".{code}")
+        }
+    }
+}
+
+/// `<dir>/~asset.<data><variant>.json`
+pub fn asset_file(dir: &str, data: Data, v: Variant) -> String {
+    format!("{dir}/~asset.{}{}.json", data_code(data), v.code())
+}
+
+/// `<dir>/~lineage.<data><variant>.json`
+pub fn lineage_file(dir: &str, data: Data, v: Variant) -> String {
+    format!("{dir}/~lineage.{}{}.json", data_code(data), v.code())
 }
 
 /// `<dir>/~forbidden.json`: the 403 marker routers look for when no file exists.
@@ -155,8 +191,9 @@ pub fn forbidden_file(dir: &str) -> String {
 }
 
 /// A children page file:
-/// `<dir>/~children.<data>.<sort>.<order>.<types>.<limit>.<page>.json`, where `<types>` is
-/// `all` or the encoded type codes joined by `,` (sorted, deduplicated).
+/// `<dir>/~children.<data>.<sort>.<order>.<types>.<limit>.<page><variant>.json`, where
+/// `<types>` is `all` or the encoded type codes joined by `,` (sorted, deduplicated).
+#[allow(clippy::too_many_arguments)]
 pub fn children_file(
     dir: &str,
     data: Data,
@@ -165,13 +202,15 @@ pub fn children_file(
     types: Option<&[String]>,
     limit: u64,
     page: u64,
+    v: Variant,
 ) -> String {
     let types = types_code(types);
     format!(
-        "{dir}/~children.{}.{}.{}.{types}.{limit}.{page}.json",
+        "{dir}/~children.{}.{}.{}.{types}.{limit}.{page}{}.json",
         data_code(data),
         sort_code(sort_by),
-        order.as_str()
+        order.as_str(),
+        v.code()
     )
 }
 
@@ -227,12 +266,29 @@ mod tests {
     fn file_names() {
         let dir = asset_dir("12:ab/c");
         assert_eq!(
-            asset_file(&dir, Data::NONE),
+            asset_file(&dir, Data::NONE, Variant::default()),
             "__api/assets/12~3aab~2fc/~asset.----.json"
         );
         assert_eq!(
-            lineage_file(&dir, Data::ALL),
+            lineage_file(&dir, Data::ALL, Variant::default()),
             "__api/assets/12~3aab~2fc/~lineage.uamc.json"
+        );
+        let all = Variant {
+            dependents: true,
+            base_url: Some(1),
+            context: Some(2),
+        };
+        assert_eq!(
+            asset_file(&dir, Data::ALL, all),
+            "__api/assets/12~3aab~2fc/~asset.uamc.db1x2.json"
+        );
+        let ctx = Variant {
+            context: Some(1),
+            ..Variant::default()
+        };
+        assert_eq!(
+            lineage_file(&dir, Data::NONE, ctx),
+            "__api/assets/12~3aab~2fc/~lineage.----.x1.json"
         );
         assert_eq!(
             children_file(
@@ -242,9 +298,26 @@ mod tests {
                 SortOrder::Desc,
                 Some(&["News".into(), "page".into()]),
                 100,
-                2
+                2,
+                Variant::default()
             ),
             "__api/assets/12~3aab~2fc/~children.u---.created-date.desc.~4eews,page.100.2.json"
+        );
+        assert_eq!(
+            children_file(
+                &dir,
+                Data::NONE,
+                None,
+                SortOrder::Asc,
+                None,
+                0,
+                1,
+                Variant {
+                    base_url: Some(12),
+                    ..Variant::default()
+                }
+            ),
+            "__api/assets/12~3aab~2fc/~children.----.tree.asc.all.0.1.b12.json"
         );
         assert_eq!(
             url_dir("www.uni.test:8080/News/"),

@@ -1,6 +1,8 @@
 //! Export profiles (`docs/profiles.md`): which variants of each route a snapshot contains —
-//! `data` subsets × sorts × orders × limits × `asset_types` filters.
+//! `data` subsets × sorts × orders × limits × `asset_types` filters, and the Content API 1.2.0
+//! dimensions: `include_dependents`, `base_url` and `context`.
 
+use crate::api::request::BaseUrl;
 use crate::api::{Data, SortKey, SortOrder};
 use serde::Deserialize;
 use std::path::Path;
@@ -25,6 +27,27 @@ pub struct Profile {
     /// Attribute names removed from every body (secrets such as API keys): a documented
     /// deviation from the live API, empty by default. Sorted, distinct.
     pub exclude_attributes: Vec<String>,
+    /// Whether asset routes are also written with `include_dependents=true` (1.2.0). Plain
+    /// requests (without it) are always written.
+    pub include_dependents: bool,
+    /// `base_url` values written besides "no `base_url`" (1.2.0), normalised as the API compares
+    /// them ([`BaseUrl::canonical`]), distinct, in profile order.
+    pub base_urls: Vec<String>,
+    /// Contexts written besides the default one (1.2.0).
+    pub contexts: Contexts,
+}
+
+/// The `contexts` dimension of a profile: names are checked against the store when an export
+/// starts ([`Profile::context_indices`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Contexts {
+    /// The default context only (the default).
+    #[default]
+    Default,
+    /// Every context the store declares (`contexts = "all"`).
+    All,
+    /// These names (the default one among them), in profile order.
+    Named(Vec<String>),
 }
 
 /// A profile file that cannot be used.
@@ -58,6 +81,9 @@ struct RawProfile {
     limits: Option<Vec<i64>>,
     asset_types: Option<Vec<Vec<String>>>,
     exclude_attributes: Option<Vec<String>>,
+    include_dependents: Option<Vec<bool>>,
+    base_urls: Option<Vec<String>>,
+    contexts: Option<toml::Value>,
 }
 
 fn all_sorts() -> Vec<Option<SortKey>> {
@@ -78,6 +104,9 @@ impl Profile {
             limits: vec![100, 0],
             asset_types: vec![None],
             exclude_attributes: Vec::new(),
+            include_dependents: false,
+            base_urls: Vec::new(),
+            contexts: Contexts::Default,
         }
     }
 
@@ -103,6 +132,9 @@ impl Profile {
             limits: vec![100],
             asset_types: vec![None],
             exclude_attributes: Vec::new(),
+            include_dependents: false,
+            base_urls: Vec::new(),
+            contexts: Contexts::Default,
         }
     }
 
@@ -252,6 +284,46 @@ impl Profile {
         }
         exclude_attributes.sort();
         exclude_attributes.dedup();
+        let include_dependents = match raw.include_dependents.as_deref() {
+            None => false,
+            Some(list) if !list.contains(&false) => {
+                return Err(bad("include_dependents must list false: plain requests (without the parameter) ask for it, e.g. [false, true]".into()))
+            }
+            Some(list) => list.contains(&true),
+        };
+        let mut base_urls: Vec<String> = Vec::new();
+        for u in raw.base_urls.unwrap_or_default() {
+            let b = BaseUrl::parse(&u).ok_or_else(|| {
+                bad(format!("base_urls: {u:?} is not an absolute http:// or https:// URL with a host (the API ignores such a base_url, so there is nothing to export for it)"))
+            })?;
+            let canonical = b.canonical();
+            if !base_urls.contains(&canonical) {
+                base_urls.push(canonical);
+            }
+        }
+        let contexts = match raw.contexts {
+            None => Contexts::Default,
+            Some(toml::Value::String(s)) if s == "all" => Contexts::All,
+            Some(toml::Value::Array(items)) => {
+                let mut names: Vec<String> = Vec::new();
+                for item in items {
+                    let name = item.as_str().filter(|n| !n.is_empty()).ok_or_else(|| {
+                        bad(format!(
+                            "contexts: {item} is not a context name (a non-empty string)"
+                        ))
+                    })?;
+                    if !names.iter().any(|n| n == name) {
+                        names.push(name.to_string());
+                    }
+                }
+                Contexts::Named(names)
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "contexts must be \"all\" or a list of context names, not {other}"
+                )))
+            }
+        };
         let profile = Profile {
             name: path.into(),
             data,
@@ -261,6 +333,9 @@ impl Profile {
             limits,
             asset_types,
             exclude_attributes,
+            include_dependents,
+            base_urls,
+            contexts,
         };
         for (key, empty) in [
             ("data", profile.data.is_empty()),
@@ -286,6 +361,48 @@ impl Profile {
             * self.asset_types.len()
     }
 
+    /// The store's indices (into `store.json` `contexts`, 0 = the default) of the contexts this
+    /// profile writes, in store order, the default first. A name the store does not declare, or a
+    /// list without the default context, cannot be exported.
+    pub fn context_indices(&self, declared: &[String]) -> Result<Vec<usize>, ProfileError> {
+        let bad = |message: String| ProfileError::Invalid {
+            path: self.name.clone(),
+            message,
+        };
+        match &self.contexts {
+            Contexts::Default => Ok(vec![0]),
+            Contexts::All => Ok((0..declared.len()).collect()),
+            Contexts::Named(names) => {
+                let mut out = Vec::new();
+                for name in names {
+                    let i = declared.iter().position(|d| d == name).ok_or_else(|| {
+                        bad(format!(
+                            "contexts: {name:?} is not declared in the store's store.json (it declares {})",
+                            quoted_list(declared)
+                        ))
+                    })?;
+                    out.push(i);
+                }
+                if !out.contains(&0) {
+                    return Err(bad(format!(
+                        "contexts must list the default context {:?}: plain requests (without the parameter) ask for it",
+                        declared[0]
+                    )));
+                }
+                out.sort();
+                out.dedup();
+                Ok(out)
+            }
+        }
+    }
+
+    /// Variants of every route for the 1.2.0 dimensions, given how many contexts are written:
+    /// (asset routes, lineage and children routes).
+    pub fn api12_variants(&self, contexts: usize) -> (usize, usize) {
+        let shared = (1 + self.base_urls.len()) * contexts;
+        (shared * (1 + self.include_dependents as usize), shared)
+    }
+
     /// A one-line description.
     pub fn describe(&self) -> String {
         format!(
@@ -297,8 +414,39 @@ impl Profile {
             self.sort_order.len(),
             self.limits.len(),
             self.asset_types.len()
-        )
+        ) + &self.describe_api12()
     }
+
+    fn describe_api12(&self) -> String {
+        let mut parts = Vec::new();
+        if self.include_dependents {
+            parts.push("include_dependents false and true".to_string());
+        }
+        if !self.base_urls.is_empty() {
+            parts.push(format!(
+                "{} base_url values besides none",
+                self.base_urls.len()
+            ));
+        }
+        match &self.contexts {
+            Contexts::Default => {}
+            Contexts::All => parts.push("every declared context".into()),
+            Contexts::Named(n) => parts.push(format!("contexts {}", quoted_list(n))),
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("; 1.2.0: {}", parts.join(", "))
+        }
+    }
+}
+
+fn quoted_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -225,9 +225,11 @@ fn hostile_ids_stay_inside() {
         }
     }
     for id in hostile {
-        let file = out
-            .join("public")
-            .join(path::asset_file(&path::asset_dir(id), Data::NONE));
+        let file = out.join("public").join(path::asset_file(
+            &path::asset_dir(id),
+            Data::NONE,
+            Default::default(),
+        ));
         let body =
             fs::read_to_string(&file).unwrap_or_else(|e| panic!("{id:?}: {} {e}", file.display()));
         assert!(
@@ -310,4 +312,123 @@ fn snapshot_json_keeps_the_token_secret() {
         info["counts"]["files"].as_u64().unwrap(),
         "the estimate counts files exactly"
     );
+}
+
+/// Content API 1.2.0 dimensions: every variant file equals `answer()` for its request, the
+/// files are named by the variant code, and `route::resolve` over the written files answers
+/// each parameter (alone and combined) as `answer()` does, or "not exported" for a value the
+/// profile left out.
+#[test]
+fn api_1_2_0_variants_equal_answer_and_route() {
+    let cat = crate::api::tests_api12::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let mut p = Profile::minimal();
+    p.include_dependents = true;
+    p.base_urls = vec!["https://research.uni.test".into()];
+    p.contexts = Contexts::Named(vec!["Default".into(), "fr".into()]);
+    for token in ["pub", "ed"] {
+        let o = opts(&cat, token, &out, p.clone());
+        export(&cat, &o, &|_| {}).unwrap();
+        let files = tree(&out.join("public"));
+        let entries = manifest(&out);
+        let mut with = BTreeMap::<&str, usize>::new();
+        for e in &entries {
+            let rel = e["path"].as_str().unwrap().strip_prefix("public/").unwrap();
+            for req in e["requests"].as_array().unwrap() {
+                let req = req.as_str().unwrap();
+                for param in ["include_dependents=true", "base_url=", "context=fr"] {
+                    if req.contains(param) {
+                        *with.entry(param).or_default() += 1;
+                    }
+                }
+                let r = answer(
+                    &cat,
+                    &request_for(&cat.store.tokens[o.token as usize], &o, req),
+                );
+                assert_eq!(&r.body, &files[rel], "{token} {req} → {rel}");
+            }
+        }
+        assert!(with.values().all(|&n| n > 10), "{with:?}");
+        assert!(files.contains_key("__api/assets/2/~asset.uamc.db1x1.json"));
+        assert!(files.contains_key("__api/assets/2/~lineage.----.b1.json"));
+        assert!(files.contains_key("__api/assets/2/~children.uamc.tree.asc.all.100.1.x1.json"));
+        assert!(!files.contains_key("__api/assets/2/~lineage.----.d.json"));
+
+        // The reference router over these files agrees with answer() (or says "not exported").
+        let text = fs::read_to_string(out.join(route::ROUTES_FILE)).unwrap();
+        let spec: RouteSpec = serde_json::from_str(&text).unwrap();
+        assert_eq!(spec.contexts, ["Default", "fr", "mi"]);
+        assert_eq!(spec.context_variants, [0, 1]);
+        let exists = |f: &str| files.contains_key(f);
+        let bearer = format!("Bearer {token}");
+        for (target, not_exported) in [
+            ("/__api/assets/2?include_dependents=true&data=contents,urls,metadata,attributes", false),
+            ("/__api/assets/2?include_dependents=true&data=contents", true),
+            ("/__api/assets/2?include_dependents=TRUE", false),
+            ("/__api/assets/2/children?include_dependents=true", false),
+            ("/__api/assets/2?base_url=HTTPS://Research.UNI.test:443/", false),
+            ("/__api/assets/2?base_url=https://research.uni.test&base_url=x", false),
+            ("/__api/assets/2?base_url=ftp://research.uni.test", false),
+            ("/__api/assets/2?base_url=http://research.uni.test", true),
+            ("/__api/assets/2?base_url=https://research.uni.test/about", true),
+            ("/__api/assets/2/lineage/site?base_url=https%3A%2F%2Fresearch.uni.test", false),
+            ("/__api/assets/2?context=fr&data=attributes,metadata", true),
+            ("/__api/assets/2?context=Default", false),
+            ("/__api/assets/2?context=", false),
+            ("/__api/assets/2?context=mi", true),
+            ("/__api/assets/2?context=FR", false),
+            ("/__api/assets/99?context=FR", false),
+            ("/__api/assets/5?context=fr", false),
+            (
+                "/__api/assets/by_url?url=www.uni.test/home&context=fr&include_dependents=true&base_url=https://research.uni.test&data=urls",
+                true,
+            ),
+            (
+                "/__api/assets/by_url?url=www.uni.test/home&context=fr&include_dependents=true&base_url=https://research.uni.test&data=urls,contents,metadata,attributes",
+                false,
+            ),
+            (
+                "/__api/assets/by_url/children?url=www.uni.test/home&context=fr&base_url=https://research.uni.test&data=urls,attributes,metadata,contents",
+                false,
+            ),
+            ("/__api/assets/1/children?context=fr&limit=5", true),
+        ] {
+            let want = answer(
+                &cat,
+                &request_for(&cat.store.tokens[o.token as usize], &o, target),
+            );
+            let got = route::resolve(&spec, "GET", target, Some(&bearer), &exists);
+            if not_exported {
+                assert_eq!(
+                    (got.status, got.kind),
+                    (404, route::Kind::NotExported),
+                    "{token} {target}"
+                );
+                assert_eq!(want.status, 200, "{token} {target}");
+                continue;
+            }
+            assert_eq!(got.status, want.status, "{token} {target}");
+            let body = got.file.map(|f| files[&f].clone()).unwrap_or_default();
+            assert_eq!(body, want.body, "{token} {target}");
+        }
+    }
+}
+
+/// A profile's contexts must be declared by the store and include the default one.
+#[test]
+fn profile_contexts_are_checked_against_the_store() {
+    let cat = crate::api::tests_api12::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    for (contexts, needle) in [
+        (vec!["Default", "de"], "\"de\" is not declared"),
+        (vec!["fr"], "must list the default context \"Default\""),
+    ] {
+        let mut p = Profile::minimal();
+        p.contexts = Contexts::Named(contexts.iter().map(|c| c.to_string()).collect());
+        let out = dir.path().join("snap");
+        let e = export(&cat, &opts(&cat, "pub", &out, p), &|_| {}).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e}");
+        assert!(!out.exists(), "nothing written");
+    }
 }

@@ -14,8 +14,8 @@
 
 use crate::api::request::{self, Endpoint, Params, Query, Target};
 use crate::api::response::{self, AuthProblem};
-use crate::api::{Data, SortKey};
-use crate::export::path;
+use crate::api::{Data, SortKey, UndeclaredContext};
+use crate::export::path::{self, Variant};
 use crate::export::Profile;
 use crate::store::url;
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,41 @@ pub struct RouteSpec {
     /// none. Routers ignore it; the conformance harness judges with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_attributes: Vec<String>,
+    /// Whether asset files exist with `include_dependents=true` too (Content API 1.2.0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_dependents: bool,
+    /// The exported `base_url` values, canonical (`BaseUrl::canonical`); a request's value is
+    /// canonicalised and looked up here, and its 1-based position names the files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_urls: Vec<String>,
+    /// Every context the store declares (the default first): any other `context` is a 400.
+    #[serde(
+        default = "default_contexts",
+        skip_serializing_if = "is_default_contexts"
+    )]
+    pub contexts: Vec<String>,
+    /// Positions in `contexts` of the contexts exported (0, the default, always among them).
+    #[serde(
+        default = "default_context_variants",
+        skip_serializing_if = "is_default_context_variants"
+    )]
+    pub context_variants: Vec<usize>,
+}
+
+fn default_contexts() -> Vec<String> {
+    vec![crate::store::DEFAULT_CONTEXT.to_string()]
+}
+
+fn is_default_contexts(c: &[String]) -> bool {
+    c == default_contexts().as_slice()
+}
+
+fn default_context_variants() -> Vec<usize> {
+    vec![0]
+}
+
+fn is_default_context_variants(c: &[usize]) -> bool {
+    c == [0]
 }
 
 /// SHA-256 of a token, hex.
@@ -108,6 +143,8 @@ impl RouteSpec {
     /// The routing table of an export of `profile`.
     pub fn new(
         profile: &Profile,
+        contexts: &[String],
+        context_variants: &[usize],
         token: Option<&str>,
         cors: Option<String>,
         cache_control: Option<String>,
@@ -126,6 +163,10 @@ impl RouteSpec {
             cache_control: cache_control.unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string()),
             anchor: format!("~asset.{}.json", data[0]),
             exclude_attributes: profile.exclude_attributes.clone(),
+            include_dependents: profile.include_dependents,
+            base_urls: profile.base_urls.clone(),
+            contexts: contexts.to_vec(),
+            context_variants: context_variants.to_vec(),
             data,
             children_data: codes(&profile.children_data),
             sort_by: profile
@@ -163,6 +204,9 @@ impl RouteSpec {
             "sort_order": self.sort_order,
             "limit": self.limits,
             "asset_types": self.asset_types.iter().map(|t| t.types.join(",")).collect::<Vec<_>>(),
+            "include_dependents": if self.include_dependents { vec![false, true] } else { vec![false] },
+            "base_url": self.base_urls,
+            "context": self.context_variants.iter().map(|&i| &self.contexts[i]).collect::<Vec<_>>(),
         });
         let mut body = serde_json::to_vec(&serde_json::json!({
             "code": 404,
@@ -297,6 +341,11 @@ fn decide(
     let Ok(params) = Params::parse(&Query::parse(query), &target, endpoint) else {
         return Routed::error(400);
     };
+    // The 1.2.0 variant: an undeclared context is a 400 (the parameter step); a value the
+    // profile left out names no file.
+    let Ok((variant, listed)) = spec.variant(&params) else {
+        return Routed::error(400);
+    };
     let dir = match &target {
         Target::Id(id) => path::asset_dir(id),
         Target::ByUrl => match params.url.as_deref().and_then(url::key) {
@@ -305,8 +354,8 @@ fn decide(
         },
     };
     let file = match endpoint {
-        Endpoint::Asset => path::asset_file(&dir, params.data),
-        Endpoint::Lineage => path::lineage_file(&dir, params.data),
+        Endpoint::Asset => path::asset_file(&dir, params.data, variant),
+        Endpoint::Lineage => path::lineage_file(&dir, params.data, variant),
         Endpoint::Children => path::children_file(
             &dir,
             params.data,
@@ -315,9 +364,10 @@ fn decide(
             params.asset_types.as_deref(),
             params.limit,
             params.page,
+            variant,
         ),
     };
-    if exists(&file) {
+    if listed && exists(&file) {
         return Routed {
             status: 200,
             file: Some(file),
@@ -343,8 +393,51 @@ fn decide(
 }
 
 impl RouteSpec {
+    /// The position of a request's `context` among the declared contexts: `None` for the
+    /// default (absent, empty or the default's name), `Err` for an undeclared name (400), as
+    /// `Catalog::context` decides for `answer()`.
+    pub fn context_position(&self, name: Option<&str>) -> Result<Option<usize>, UndeclaredContext> {
+        match name {
+            None => Ok(None),
+            Some(n) => match self.contexts.iter().position(|c| c == n) {
+                Some(0) => Ok(None),
+                Some(i) => Ok(Some(i)),
+                None => Err(UndeclaredContext),
+            },
+        }
+    }
+
+    /// The Content API 1.2.0 variant a request asks for, and whether the profile exported it
+    /// (a `base_url` or `context` value it left out, or `include_dependents=true` when it wrote
+    /// no dependents, names no file); `Err` for an undeclared context (400).
+    pub fn variant(&self, p: &Params) -> Result<(Variant, bool), UndeclaredContext> {
+        let context = self.context_position(p.context.as_deref())?;
+        let base_url = match &p.base_url {
+            None => Some(None),
+            Some(b) => {
+                let canonical = b.canonical();
+                self.base_urls
+                    .iter()
+                    .position(|u| *u == canonical)
+                    .map(|i| Some(i + 1))
+            }
+        };
+        let listed = base_url.is_some()
+            && context.is_none_or(|x| self.context_variants.contains(&x))
+            && (!p.include_dependents || self.include_dependents);
+        let variant = Variant {
+            dependents: p.include_dependents,
+            base_url: base_url.flatten(),
+            context,
+        };
+        Ok((variant, listed))
+    }
+
     /// Whether the profile holds this variant of the endpoint (valid parameters assumed).
     pub fn holds(&self, endpoint: Endpoint, p: &Params) -> bool {
+        if !self.variant(p).is_ok_and(|(_, listed)| listed) {
+            return false;
+        }
         let data = path::data_code(p.data);
         match endpoint {
             Endpoint::Asset | Endpoint::Lineage => self.data.contains(&data),

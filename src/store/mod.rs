@@ -11,7 +11,7 @@ pub mod url;
 pub use load::{Diagnostic, LoadError, MAX_REPORTED};
 pub use model::{
     Access, Asset, Event, Link, LinkType, Metadata, Ordered, Overrides, Permission, Principal,
-    PrincipalKind, Scalar, Status, StoreMeta, Token, STORE_FORMAT,
+    PrincipalKind, Scalar, Status, StoreMeta, Token, DEFAULT_CONTEXT, STORE_FORMAT,
 };
 
 use std::collections::HashMap;

@@ -24,8 +24,11 @@ pub struct StoreMeta {
 /// The only store format this version reads.
 pub const STORE_FORMAT: &str = "matrix-snapshot-store/1";
 
+/// The one context of a store whose `store.json` declares none.
+pub const DEFAULT_CONTEXT: &str = "Default";
+
 fn default_contexts() -> Vec<String> {
-    vec!["Default".to_string()]
+    vec![DEFAULT_CONTEXT.to_string()]
 }
 
 /// Asset status, one of Matrix's bit values (spec §3 status table).

@@ -51,7 +51,7 @@ fn assert_covers_every_status(statuses: &[u16]) {
         *counts.entry(*s).or_default() += 1;
     }
     for (status, at_least) in [
-        (200, 3000),
+        (200, 2700),
         (400, 300),
         (401, 300),
         (403, 100),

@@ -152,6 +152,43 @@ fn cases() -> Vec<(String, &'static str, String, u16)> {
         "/__api/assets/106/children?limit=abc",
         400,
     );
+    // Content API 1.2.0 parameters.
+    add(
+        "home-include-dependents",
+        "demo-public",
+        "/__api/assets/100?include_dependents=true&data=contents",
+        200,
+    );
+    add(
+        "home-context-maori",
+        "demo-public",
+        "/__api/assets/100?context=M%C4%81ori&data=attributes,metadata,contents",
+        200,
+    );
+    add(
+        "home-context-maori-dependents",
+        "demo-public",
+        "/__api/assets/by_url?url=https://www.uni.test/home&context=M%C4%81ori&include_dependents=true&data=contents",
+        200,
+    );
+    add(
+        "site-children-context-maori",
+        "demo-public",
+        "/__api/assets/7/children?context=M%C4%81ori&limit=5",
+        200,
+    );
+    add(
+        "home-base-url-http",
+        "demo-public",
+        "/__api/assets/100?base_url=http://www.uni.test/&data=urls",
+        200,
+    );
+    add(
+        "error-400-undeclared-context",
+        "demo-public",
+        "/__api/assets/100?context=maori",
+        400,
+    );
     add("error-401", "demo-disabled", "/__api/assets/100", 401);
     add("error-403", "demo-public", "/__api/assets/109", 403);
     add("error-404", "demo-public", "/__api/assets/165", 404);

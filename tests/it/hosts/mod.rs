@@ -57,6 +57,44 @@ pub fn generated_store(dir: &Path) -> (PathBuf, Catalog) {
     (store, cat)
 }
 
+/// A profile with every Content API 1.2.0 dimension (dependents, two `base_url` values, every
+/// context of the demo store) over a small `standard`-like base, written to `dir/api12.toml`.
+/// Host tests export the demo with it (`--token demo-editor --base-url https://www.uni.test`).
+pub fn api12_profile(dir: &Path) -> PathBuf {
+    let path = dir.join("api12.toml");
+    std::fs::write(
+        &path,
+        indoc::indoc! {r#"
+            data = [[], ["urls", "attributes", "metadata", "contents"], ["urls"]]
+            children_data = [[], ["urls", "attributes", "metadata", "contents"]]
+            sort_by = ["tree", "name"]
+            sort_order = ["asc", "desc"]
+            limits = [100, 5]
+            include_dependents = [false, true]
+            base_urls = ["https://research.uni.test", "http://www.uni.test/news"]
+            contexts = "all"
+        "#},
+    )
+    .unwrap();
+    path
+}
+
+/// Exports the demo with [`api12_profile`] into `dir/out` (token `demo-editor`, base URL
+/// `https://www.uni.test`, plus `extra` arguments).
+pub fn export_api12(dir: &Path, extra: &[&str]) -> PathBuf {
+    let profile = api12_profile(dir);
+    let mut args = vec![
+        "--token",
+        "demo-editor",
+        "--base-url",
+        "https://www.uni.test",
+        "--profile",
+        profile.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    export(dir, &args)
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

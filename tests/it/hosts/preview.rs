@@ -1,6 +1,6 @@
 //! `preview DIR` as a host: started as a process on a fixed port, like the real servers.
 
-use super::{assert_conforms, export, free_port, wait_listening};
+use super::{assert_conforms, export, export_api12, free_port, wait_listening};
 use crate::util::bin;
 use matrix_snapshot::Catalog;
 use std::process::Stdio;
@@ -38,4 +38,41 @@ fn preview_process_conforms_on_10000_requests() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(tally.agree >= 8_000, "{}", tally.report(&addr, 0));
+}
+
+/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over a snapshot
+/// exported with all three dimensions: every exported variant agrees, the rest is "not
+/// exported", never a wrong 200.
+#[test]
+fn preview_conforms_with_api_1_2_0_dimensions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export_api12(tmp.path(), &[]);
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
+    let cases = harness.corpus(12, 10_000);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("include_dependents=true") > 300,
+        "corpus covers dependents"
+    );
+    assert!(with("base_url=") > 300 && with("context=") > 300);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = bin()
+        .args([
+            "preview",
+            out.to_str().unwrap(),
+            "--listen",
+            &addr,
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(&addr);
+    let tally = matrix_snapshot::conformance::run_http(&harness, &cases, &addr);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(tally.passed(), "{}", tally.report(&addr, 25));
+    assert!(tally.agree >= 7_000, "{}", tally.report(&addr, 0));
 }
