@@ -203,6 +203,12 @@ pub fn host(name: &str) -> Option<&'static Host> {
 pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     let mut context = tera::Context::from_serialize(spec)?;
     context.insert("sort_keys", &route::sort_keys());
+    // The Content API 1.2.0 fields are left out of routes.json at their defaults; templates
+    // always see them.
+    context.insert("include_dependents", &spec.include_dependents);
+    context.insert("base_urls", &spec.base_urls);
+    context.insert("contexts", &spec.contexts);
+    context.insert("context_variants", &spec.context_variants);
     context.insert("not_exported_file", route::NOT_EXPORTED_FILE);
     context.insert("snapshot_dir", SNAPSHOT_DIR);
     context.insert("listen", LISTEN);

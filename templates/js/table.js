@@ -14,5 +14,9 @@ var TABLE = {
     limits: {{ limits | json_encode() }},
     asset_types: {{ asset_types | json_encode() }},
     anchor: {{ anchor | json_encode() }},
+    include_dependents: {{ include_dependents | json_encode() }},
+    base_urls: {{ base_urls | json_encode() }},
+    contexts: {{ contexts | json_encode() }},
+    context_variants: {{ context_variants | json_encode() }},
     sort_keys: {{ sort_keys | json_encode() }}
 };
