@@ -57,6 +57,9 @@
 //!   read denies (groups, users, the public user); dependents copy their page.
 //! * Principals: root, system administrator, public, 10 nested groups and 50
 //!   users. Tokens: see [`TOKENS`].
+//! * Contexts (`GenerateOptions::contexts`, off by default): declared after
+//!   `Default`; each asset is translated in each with probability 2/5 by a
+//!   stream keyed by its id, so everything else keeps its bytes.
 
 use std::fmt::Arguments;
 use std::fs::{self, File};
@@ -66,12 +69,17 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 /// Options for a synthetic store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GenerateOptions {
     /// Number of assets to write (at least 1: the root folder).
     pub assets: u64,
     /// Seed; the same `(assets, seed)` always gives the same bytes.
     pub seed: u64,
+    /// Contexts declared besides `Default` (Content API 1.2.0 `context`). Each asset has an
+    /// override in each of them with probability 2/5 (name, and sometimes short name, contents,
+    /// an attribute, metadata), decided by its own stream: the rest of the store is the same
+    /// bytes as without contexts.
+    pub contexts: Vec<String>,
 }
 
 /// What was written.
@@ -99,6 +107,14 @@ pub struct GenerateReport {
 pub fn generate(opts: &GenerateOptions, out: &Path) -> Result<GenerateReport> {
     if opts.assets == 0 {
         bail!("cannot generate a store with 0 assets: the root folder is asset 1");
+    }
+    for (i, c) in opts.contexts.iter().enumerate() {
+        if c.is_empty() || c.chars().any(char::is_control) {
+            bail!("context name {c:?}: a context is a non-empty name without control characters");
+        }
+        if c == crate::store::DEFAULT_CONTEXT || opts.contexts[..i].contains(c) {
+            bail!("context {c:?} is declared twice (Default is always declared first)");
+        }
     }
     if out.exists() {
         if !out.is_dir() {
@@ -350,7 +366,12 @@ fn write_store(opts: &GenerateOptions, dir: &Path) -> Result<GenerateReport> {
             opts.assets, opts.seed
         ),
     );
-    store.extend_from_slice(b",\"contexts\":[\"Default\"]}\n");
+    store.extend_from_slice(b",\"contexts\":[\"Default\"");
+    for c in &opts.contexts {
+        store.push(b',');
+        push_str(&mut store, c);
+    }
+    store.extend_from_slice(b"]}\n");
     let path = dir.join("store.json");
     fs::write(&path, &store).with_context(|| format!("writing {}", path.display()))?;
 
@@ -361,6 +382,7 @@ fn write_store(opts: &GenerateOptions, dir: &Path) -> Result<GenerateReport> {
 
     let mut tree = Tree {
         seed: opts.seed,
+        contexts: opts.contexts.clone(),
         rng: Rng::new(mix(opts.seed, STREAM_SHAPE)),
         ids,
         next_index: 0,
@@ -494,6 +516,7 @@ const STREAM_ASSET: u64 = 0x4153_5345_5400_0002;
 const STREAM_PRINCIPALS: u64 = 0x5052_494e_4300_0003;
 const STREAM_PLAN: u64 = 0x504c_414e_0000_0004;
 const STREAM_IDS: u64 = 0x4944_5300_0000_0005;
+const STREAM_CONTEXTS: u64 = 0x4354_5854_0000_0006;
 
 /// How the assets under the root folder are shared out.
 struct Plan {
@@ -687,6 +710,8 @@ const STATUSES: [(u16, u64); 9] = [
 /// The streaming generator.
 struct Tree {
     seed: u64,
+    /// Contexts besides the default one.
+    contexts: Vec<String>,
     /// Shape decisions (kinds, budgets, links); per-asset fields use their own stream.
     rng: Rng,
     ids: Ids,
@@ -1418,8 +1443,63 @@ impl Tree {
             line.extend_from_slice(b",\"live\":");
             line.extend_from_slice(live);
         }
+        write_contexts(line, self.seed, &self.contexts, a);
         line.extend_from_slice(b"}\n");
         self.assets.put(&self.line)
+    }
+}
+
+/// The `contexts` key of an asset (absent when it has no override): per context, with
+/// probability 2/5, the name (then, by halves, short name, contents, an attribute, metadata)
+/// "translated". Decided by a stream keyed by the asset id, so other fields never change.
+fn write_contexts(line: &mut Vec<u8>, seed: u64, contexts: &[String], a: &AssetLine<'_>) {
+    if contexts.is_empty() {
+        return;
+    }
+    let key = a.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut r = Rng::new(mix(mix(seed, STREAM_CONTEXTS), key));
+    let mut opened = false;
+    for ctx in contexts {
+        if r.below(5) >= 2 {
+            continue;
+        }
+        line.extend_from_slice(if opened { b"," } else { b",\"contexts\":{" });
+        opened = true;
+        push_str(line, ctx);
+        line.extend_from_slice(b":{\"name\":");
+        let name = format!("{} · {ctx}", a.name);
+        push_str(line, &name);
+        if r.below(2) == 0 {
+            line.extend_from_slice(b",\"short_name\":");
+            push_str(line, &format!("{} · {ctx}", a.short_name));
+        }
+        if !a.contents.is_empty() && r.below(2) == 0 {
+            let mut cut = a.contents.len().min(300);
+            while !a.contents.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.extend_from_slice(b",\"contents\":");
+            push_str(
+                line,
+                &format!("<div lang=\"{ctx}\">{}</div>", &a.contents[..cut]),
+            );
+        }
+        if r.below(2) == 0 {
+            line.extend_from_slice(b",\"attributes\":{\"name\":");
+            push_str(line, &name);
+            line.push(b'}');
+        }
+        if a.metadata != b"null" && r.below(3) == 0 {
+            line.extend_from_slice(b",\"metadata\":{\"description\":[");
+            push_str(line, &name);
+            line.extend_from_slice(b"]}");
+        }
+        line.push(b'}');
+    }
+    if opened {
+        line.push(b'}');
     }
 }
 
@@ -2395,7 +2475,15 @@ mod tests {
     fn make(assets: u64, seed: u64) -> (tempfile::TempDir, std::path::PathBuf, GenerateReport) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let out = tmp.path().join("store");
-        let report = generate(&GenerateOptions { assets, seed }, &out).expect("generate");
+        let report = generate(
+            &GenerateOptions {
+                assets,
+                seed,
+                ..Default::default()
+            },
+            &out,
+        )
+        .expect("generate");
         (tmp, out, report)
     }
 
@@ -2809,6 +2897,72 @@ mod tests {
         assert!(count(&|a| a["contents"].as_str().unwrap().contains("Māori")) > 0);
     }
 
+    /// `--contexts`: declared in store.json, about 2 assets in 5 translated per context, the
+    /// store loads (every override valid), and every other byte is as without contexts.
+    #[test]
+    fn contexts_are_declared_and_overridden_without_changing_the_rest() {
+        let (_t1, plain, _) = make(2000, 9);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("store");
+        generate(
+            &GenerateOptions {
+                assets: 2000,
+                seed: 9,
+                contexts: vec!["fr".into(), "Māori".into()],
+            },
+            &out,
+        )
+        .unwrap();
+        let store: Value =
+            serde_json::from_str(&fs::read_to_string(out.join("store.json")).unwrap()).unwrap();
+        assert_eq!(
+            store["contexts"],
+            serde_json::json!(["Default", "fr", "Māori"])
+        );
+        let loaded = crate::store::Store::load(&out).expect("the store loads");
+        let translated = |c: &str| {
+            loaded
+                .assets
+                .iter()
+                .filter(|a| a.contexts.iter().any(|(n, _)| n == c))
+                .count()
+        };
+        for c in ["fr", "Māori"] {
+            let n = translated(c);
+            assert!((600..1000).contains(&n), "{c}: {n} of 2000");
+        }
+        // Without the contexts key, each line is the plain store's line.
+        for file in [
+            "links.jsonl",
+            "permissions.jsonl",
+            "principals.jsonl",
+            "tokens.jsonl",
+        ] {
+            assert_eq!(
+                fs::read(plain.join(file)).unwrap(),
+                fs::read(out.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        let strip = |l: &str| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("contexts");
+            v
+        };
+        let a = fs::read_to_string(plain.join("assets.jsonl")).unwrap();
+        let b = fs::read_to_string(out.join("assets.jsonl")).unwrap();
+        assert!(a.lines().map(strip).eq(b.lines().map(strip)));
+        let bad = generate(
+            &GenerateOptions {
+                assets: 10,
+                seed: 1,
+                contexts: vec!["Default".into()],
+            },
+            &tmp.path().join("bad"),
+        );
+        assert!(bad.unwrap_err().to_string().contains("declared twice"));
+    }
+
     #[test]
     fn refuses_a_non_empty_directory_and_accepts_an_empty_one() {
         let tmp = tempfile::tempdir().unwrap();
@@ -2819,6 +2973,7 @@ mod tests {
             &GenerateOptions {
                 assets: 10,
                 seed: 1,
+                ..Default::default()
             },
             &out,
         )
@@ -2833,6 +2988,7 @@ mod tests {
             &GenerateOptions {
                 assets: 10,
                 seed: 1,
+                ..Default::default()
             },
             &out,
         )
@@ -2840,7 +2996,11 @@ mod tests {
         check_store(&out, &report);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
         assert!(generate(
-            &GenerateOptions { assets: 0, seed: 1 },
+            &GenerateOptions {
+                assets: 0,
+                seed: 1,
+                ..Default::default()
+            },
             &tmp.path().join("zero")
         )
         .is_err());

@@ -221,7 +221,15 @@ fn exports_of_generated_stores_never_leak() {
     let dir = tempfile::tempdir().unwrap();
     for seed in [3u64, 11] {
         let store_dir = dir.path().join(format!("store{seed}"));
-        generate(&GenerateOptions { assets: 400, seed }, &store_dir).unwrap();
+        generate(
+            &GenerateOptions {
+                assets: 400,
+                seed,
+                ..Default::default()
+            },
+            &store_dir,
+        )
+        .unwrap();
         let cat = Catalog::new(Store::load(&store_dir).unwrap());
         for (t, token) in cat.store.tokens.iter().enumerate() {
             let Ok(view) = cat.view(t as u32) else {
@@ -293,6 +301,7 @@ fn kill_9_mid_export(full: bool) {
         &GenerateOptions {
             assets: 3000,
             seed: 5,
+            ..Default::default()
         },
         &store_dir,
     )

@@ -13,7 +13,15 @@ use std::collections::HashSet;
 fn generated(assets: u64, seed: u64) -> (tempfile::TempDir, Catalog) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("store");
-    generate(&GenerateOptions { assets, seed }, &out).expect("generate");
+    generate(
+        &GenerateOptions {
+            assets,
+            seed,
+            ..Default::default()
+        },
+        &out,
+    )
+    .expect("generate");
     let store = Store::load(&out).unwrap_or_else(|e| panic!("generated store is invalid: {e}"));
     (dir, Catalog::new(store))
 }
