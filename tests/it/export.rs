@@ -194,6 +194,55 @@ fn dry_run_writes_nothing() {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// `--dry-run` with the 1.2.0 dimensions says what each adds; a context the store does not
+/// declare is an error that names the declared ones, and nothing is written.
+#[test]
+fn dry_run_shows_each_api_1_2_0_dimension_and_bad_contexts_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    fs::write(
+        &p,
+        "data = [[]]\nchildren_data = [[]]\nsort_by = [\"tree\"]\nsort_order = [\"asc\"]\n\
+         include_dependents = [false, true]\nbase_urls = [\"https://research.uni.test\"]\n\
+         contexts = [\"Default\", \"Māori\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let export = |profile: &Path, code: i32| {
+        run(
+            &[
+                "export",
+                "--token",
+                "demo-public",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--dry-run",
+            ],
+            code,
+        )
+    };
+    let text = String::from_utf8_lossy(&export(&p, 0).stdout).into_owned();
+    for needle in [
+        "include_dependents = [false, true]: +",
+        "base_urls (1 values): +",
+        "contexts (2, the default included): +",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    fs::write(&p, "contexts = [\"Default\", \"maori\"]\n").unwrap();
+    let err = String::from_utf8_lossy(&export(&p, 2).stderr).into_owned();
+    assert!(
+        err.contains("\"maori\" is not declared") && err.contains("\"Default\", \"Māori\""),
+        "{err}"
+    );
+    fs::write(&p, "include_dependents = [true]\n").unwrap();
+    let err = String::from_utf8_lossy(&export(&p, 2).stderr).into_owned();
+    assert!(err.contains("must list false"), "{err}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only p.toml");
+}
+
 #[test]
 fn bad_profile_exits_2() {
     let dir = tempfile::tempdir().unwrap();
