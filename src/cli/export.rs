@@ -271,12 +271,14 @@ impl ExportArgs {
         if !self.quiet && report.incremental {
             let ch = &report.changes;
             eprintln!(
-                "matrix-snapshot: updated {} in place: {} files added, {} changed, {} deleted, {} unchanged",
+                "matrix-snapshot: updated {} in place: {} files added, {} changed, {} deleted, {} unchanged; {} of {} assets kept without rendering (inputs unchanged)",
                 self.out.display(),
                 ch.added.len(),
                 ch.modified.len(),
                 ch.deleted.len(),
-                ch.unchanged
+                ch.unchanged,
+                report.reused,
+                report.counts.assets
             );
         }
         if !self.quiet {

@@ -332,7 +332,9 @@ impl<'a> Gen<'a> {
         if self.pct(if asset_endpoint { 12 } else { 3 }) {
             let v = match self.rng.below(10) {
                 0..=6 => "true",
-                _ => *self.rng.pick(&["TRUE", "1", "false", "", "yes", "true%20"]),
+                _ => *self
+                    .rng
+                    .pick(&["TRUE", "1", "false", "", "yes", "true%20", "tru%65"]),
             };
             params.push(("include_dependents".into(), v.to_string()));
         }
@@ -360,6 +362,7 @@ impl<'a> Gen<'a> {
                         "mailto:x@uni.test",
                         "https://nowhere.test/a/b",
                         "HTTP://WWW.UNI.TEST:80/",
+                        "https:/\u{e9}",
                     ])
                     .to_string(),
             };
@@ -427,6 +430,7 @@ impl<'a> Gen<'a> {
                         "https://www.uni.test/a b",
                         "https://www.uni.test/caf\u{e9}",
                         "https://www.uni.test:8443/",
+                        "http:/\u{e9}",
                     ])
                     .to_string(),
                 None,

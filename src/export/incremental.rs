@@ -33,19 +33,32 @@ const DONE: &str = "done";
 /// Where replaced and removed files wait in the staging tree until the update is done.
 const BACKUP: &str = "~backup";
 /// Files beside `public/` that an incremental export compares byte for byte.
-pub(super) const META_DIRS: &[&str] = &["_routers"];
+pub(super) const META_DIRS: &[&str] = &["_routers", "_cache"];
 
-/// The previous snapshot: the blake3 of every file its manifest lists.
+/// The previous snapshot: every file its manifest lists.
 pub struct Previous {
-    /// Path as in the manifest (`public/…`) → blake3. (FxHash: hundreds of thousands of
+    /// Path as in the manifest (`public/…`) → the file. (FxHash: hundreds of thousands of
     /// lookups by trusted keys, where SipHash's DoS resistance buys nothing.)
-    files: FxHashMap<Box<str>, [u8; 32]>,
+    files: FxHashMap<Box<str>, PreviousFile>,
+}
+
+/// One file of the previous manifest.
+struct PreviousFile {
+    blake3: [u8; 32],
+    status: u16,
+    size: u64,
+    /// The request it answers, when it answers exactly one (every route file does).
+    request: Option<Box<str>>,
 }
 
 #[derive(serde::Deserialize)]
 struct ManifestLine<'a> {
     #[serde(borrow)]
     path: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    requests: Vec<std::borrow::Cow<'a, str>>,
+    status: u16,
+    size: u64,
     blake3: &'a str,
 }
 
@@ -62,9 +75,39 @@ impl Previous {
         for line in text.lines() {
             let l: ManifestLine = serde_json::from_str(line).ok()?;
             let hash = blake3::Hash::from_hex(l.blake3).ok()?;
-            files.insert(l.path.into_owned().into_boxed_str(), *hash.as_bytes());
+            let request = match l.requests.as_slice() {
+                [one] => Some(one.as_ref().into()),
+                _ => None,
+            };
+            files.insert(
+                l.path.into_owned().into_boxed_str(),
+                PreviousFile {
+                    blake3: *hash.as_bytes(),
+                    status: l.status,
+                    size: l.size,
+                    request,
+                },
+            );
         }
         Some(Previous { files })
+    }
+
+    /// The previous manifest's entry for `rel` (under `public/`) if it answered exactly
+    /// `request`: what an incremental export keeps for a route whose inputs did not change.
+    pub(super) fn reuse(&self, rel: &str, request: &str) -> Option<Entry> {
+        let path = format!("public/{rel}");
+        let f = self.files.get(path.as_str())?;
+        if f.request.as_deref() != Some(request) {
+            return None;
+        }
+        Some(Entry {
+            path,
+            requests: vec![request.to_string()],
+            status: f.status,
+            content_type: crate::api::response::CONTENT_TYPE,
+            size: f.size,
+            blake3: blake3::Hash::from(f.blake3).to_hex().to_string(),
+        })
     }
 
     /// Whether the previous snapshot holds `rel` (under `public/`) with this body.
@@ -74,7 +117,7 @@ impl Previous {
         key.push_str(rel);
         self.files
             .get(key.as_str())
-            .is_some_and(|h| h == hash.as_bytes())
+            .is_some_and(|f| f.blake3 == *hash.as_bytes())
     }
 }
 
@@ -128,7 +171,7 @@ pub(super) fn changes(
         let old = prev.and_then(|p| p.files.get(e.path.as_str()));
         match old {
             None => c.added.push(e.path.clone()),
-            Some(h) if !hex_eq(h, &e.blake3) => c.modified.push(e.path.clone()),
+            Some(f) if !hex_eq(&f.blake3, &e.blake3) => c.modified.push(e.path.clone()),
             Some(_) => c.unchanged += 1,
         }
     }

@@ -12,6 +12,7 @@
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
 mod incremental;
+pub mod inputs;
 pub mod path;
 pub mod profile;
 
@@ -172,6 +173,9 @@ pub struct Report {
     pub counts: Counts,
     /// Files this run hard-linked instead of writing (varies with thread timing).
     pub linked: u64,
+    /// Assets whose files an incremental export kept without rendering: their inputs had the
+    /// fingerprints the previous snapshot recorded (`export::inputs`).
+    pub reused: u64,
     /// The root hash (blake3 of `manifest.jsonl`).
     pub root_hash: String,
     /// What changed against the snapshot `out` held before (everything is "added" when it held
@@ -799,14 +803,46 @@ pub fn export(
         root.join("_routers").display()
     )))?;
 
+    // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
+    // its files as they are, without rendering (an incremental export).
+    let global = inputs::global(&render_settings(cat, opts, &variants));
+    let recorded = match (&global, update) {
+        (Some(g), true) => inputs::load(out, g),
+        _ => Default::default(),
+    };
+    let reuse_from = previous.as_ref().filter(|_| update);
     let readable: Vec<AssetIdx> = view.readable().collect();
     let done = std::sync::atomic::AtomicU64::new(0);
-    let per_asset: Result<Vec<Vec<Entry>>, ExportError> = readable
+    let reused = std::sync::atomic::AtomicU64::new(0);
+    type AssetFiles = (Vec<Entry>, Option<u128>);
+    let per_asset: Result<Vec<AssetFiles>, ExportError> = readable
         .par_iter()
         .map(|&a| {
+            let id = cat.store.asset(a).id.as_str();
+            let fingerprint = global.map(|g| inputs::of_asset(cat, view, &g, a));
+            let jobs = plan_asset(cat, view, opts, &variants, a);
+            let kept = match (reuse_from, fingerprint) {
+                (Some(prev), Some(fp)) if recorded.get(id) == Some(&fp) => jobs
+                    .iter()
+                    .map(|job| match job {
+                        Job::Render { path, target } | Job::Alias { path, target, .. } => {
+                            prev.reuse(path, target)
+                        }
+                    })
+                    .collect::<Option<Vec<Entry>>>(),
+                _ => None,
+            };
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 64 == 0 {
+                progress(n);
+            }
+            if let Some(kept) = kept {
+                reused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok((kept, fingerprint));
+            }
             let mut local = Vec::new();
             let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
-            for job in plan_asset(cat, view, opts, &variants, a) {
+            for job in jobs {
                 match job {
                     Job::Render { path, target } => {
                         let resp = answer_with(cat, &api, &request(&target));
@@ -833,17 +869,23 @@ pub fn export(
                     }
                 }
             }
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if n % 64 == 0 {
-                progress(n);
-            }
-            Ok(local)
+            Ok((local, fingerprint))
         })
         .collect();
-    for local in per_asset? {
+    let mut fingerprints = Vec::with_capacity(readable.len());
+    for (&a, (local, fp)) in readable.iter().zip(per_asset?) {
         entries.extend(local);
+        if let Some(fp) = fp {
+            fingerprints.push((cat.store.asset(a).id.as_str(), fp));
+        }
     }
     progress(readable.len() as u64);
+    if let Some(g) = &global {
+        let path = root.join(inputs::FILE);
+        fs::create_dir_all(path.parent().expect("under root"))
+            .and_then(|()| fs::write(&path, inputs::render(g, fingerprints)))
+            .map_err(io_err(format!("writing {}", path.display())))?;
+    }
 
     // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
     let forbidden_body = crate::api::response::error_body(403);
@@ -928,6 +970,7 @@ pub fn export(
     Ok(Report {
         counts,
         linked,
+        reused: reused.into_inner(),
         root_hash,
         changes,
         incremental: update,
@@ -976,6 +1019,19 @@ struct TokenInfo<'a> {
     user_id: &'a str,
 }
 
+/// What every body of an export depends on besides the store (the input of
+/// [`inputs::global`]): the profile, `--base-url`, the store's contexts and those exported.
+fn render_settings(cat: &Catalog, opts: &ExportOptions, variants: &Variants) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "format": SNAPSHOT_FORMAT,
+        "profile": profile_summary(&opts.profile),
+        "base_url": opts.base_url.as_ref().map(|(s, h)| (*s == Scheme::Https, h)),
+        "contexts": cat.store.meta.contexts,
+        "context_variants": variants.contexts,
+    }))
+    .expect("settings serialize")
+}
+
 fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
     use serde_json::json;
     let datas = |v: &[Data]| v.iter().map(|d| json!(d.canonical())).collect::<Vec<_>>();
@@ -1000,6 +1056,21 @@ fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
     ]);
     if !p.exclude_attributes.is_empty() {
         summary.insert("exclude_attributes", json!(p.exclude_attributes));
+    }
+    if p.include_dependents {
+        summary.insert("include_dependents", json!([false, true]));
+    }
+    if !p.base_urls.is_empty() {
+        summary.insert("base_urls", json!(p.base_urls));
+    }
+    match &p.contexts {
+        profile::Contexts::Default => {}
+        profile::Contexts::All => {
+            summary.insert("contexts", json!("all"));
+        }
+        profile::Contexts::Named(names) => {
+            summary.insert("contexts", json!(names));
+        }
     }
     summary
 }

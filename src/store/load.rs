@@ -195,7 +195,7 @@ fn read_jsonl<R, T>(
     name: &str,
     diags: &Diagnostics,
     hasher: &mut blake3::Hasher,
-    convert: impl Fn(R, u64) -> T + Sync,
+    convert: impl Fn(R, u64, &[u8]) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<u64>), LoadError>
 where
     R: DeserializeOwned,
@@ -239,7 +239,7 @@ where
         let parsed: Vec<(u64, Option<T>)> = numbered
             .par_iter()
             .map(|&(n, bytes)| match serde_json::from_slice::<R>(bytes) {
-                Ok(r) => (n, Some(convert(r, n))),
+                Ok(r) => (n, Some(convert(r, n, bytes))),
                 Err(e) => {
                     diags.push(name, n, serde_message(&e));
                     (n, None)
@@ -256,6 +256,14 @@ where
     }
     hasher.update(&[0xff]);
     Ok((records, lines))
+}
+
+/// A record's source hash: the first 16 bytes of blake3 over its line, surrounding whitespace
+/// removed (what incremental exports compare to know a record did not change).
+fn source_hash(line: &[u8]) -> u128 {
+    let trimmed = line.trim_ascii();
+    let h = blake3::hash(trimmed);
+    u128::from_le_bytes(h.as_bytes()[..16].try_into().expect("16 bytes"))
 }
 
 /// The store fingerprint is blake3 over each file in [`FILES`] order as `name 0x00 bytes 0xff`.
@@ -351,25 +359,43 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
         "assets.jsonl",
         &diags,
         &mut hasher,
-        |rec: AssetRecord, line| build_asset(rec, &contexts, line, &diags),
+        |rec: AssetRecord, line, bytes| {
+            let mut a = build_asset(rec, &contexts, line, &diags);
+            a.source_hash = source_hash(bytes);
+            a
+        },
     )?;
-    let (links, link_lines) = read_jsonl(&src, "links.jsonl", &diags, &mut hasher, |r: Link, _| r)?;
+    let (links, link_lines) = read_jsonl(
+        &src,
+        "links.jsonl",
+        &diags,
+        &mut hasher,
+        |mut r: Link, _, bytes| {
+            r.source_hash = source_hash(bytes);
+            r
+        },
+    )?;
     let (principals, principal_lines) = read_jsonl(
         &src,
         "principals.jsonl",
         &diags,
         &mut hasher,
-        |r: Principal, _| r,
+        |r: Principal, _, _| r,
     )?;
     let (perm_recs, perm_lines) = read_jsonl(
         &src,
         "permissions.jsonl",
         &diags,
         &mut hasher,
-        |r: PermissionRecord, _| r,
+        |r: PermissionRecord, _, _| r,
     )?;
-    let (tokens, token_lines) =
-        read_jsonl(&src, "tokens.jsonl", &diags, &mut hasher, |r: Token, _| r)?;
+    let (tokens, token_lines) = read_jsonl(
+        &src,
+        "tokens.jsonl",
+        &diags,
+        &mut hasher,
+        |r: Token, _, _| r,
+    )?;
 
     // Assets.
     let file = "assets.jsonl";
@@ -705,6 +731,7 @@ fn build_asset(rec: AssetRecord, contexts: &[String], line: u64, diags: &Diagnos
     }
     let short_name = rec.short_name.unwrap_or_else(|| rec.name.clone());
     Asset {
+        source_hash: 0,
         created: parse_event(rec.created, "created", file, line, diags),
         updated: parse_event(rec.updated, "updated", file, line, diags),
         published: parse_event(rec.published, "published", file, line, diags),

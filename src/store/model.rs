@@ -258,6 +258,9 @@ pub struct Asset {
     pub live: Option<Box<Overrides>>,
     /// Per-context overrides, by declared context name.
     pub contexts: Vec<(String, Overrides)>,
+    /// blake3 (first 16 bytes) of the asset's line in `assets.jsonl`: equal lines, equal record
+    /// (incremental exports compare it).
+    pub source_hash: u128,
 }
 
 /// Link types (spec "Link object").
@@ -315,6 +318,9 @@ pub struct Link {
     /// Exclusive link.
     #[serde(default)]
     pub is_exclusive: bool,
+    /// blake3 (first 16 bytes) of the link's line in `links.jsonl` (set by the loader).
+    #[serde(skip)]
+    pub source_hash: u128,
 }
 
 /// Principal kinds.

@@ -18,7 +18,11 @@ pub enum Scheme {
 
 /// Splits off the scheme; `None` for schemes other than http(s).
 pub fn split_scheme(url: &str) -> Option<(Scheme, &str)> {
-    let lower_starts = |p: &str| url.len() >= p.len() && url[..p.len()].eq_ignore_ascii_case(p);
+    // `get`, not slicing: the prefix may end inside a multi-byte character (`http:/é`).
+    let lower_starts = |p: &str| {
+        url.get(..p.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(p))
+    };
     if lower_starts("http://") {
         Some((Scheme::Http, &url[7..]))
     } else if lower_starts("https://") {
@@ -87,6 +91,22 @@ pub fn parent_key(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A multi-byte character where the scheme would end is no scheme, never a panic.
+    #[test]
+    fn multi_byte_characters_after_a_short_prefix() {
+        for u in [
+            "http:/é",
+            "https:/é",
+            "http:/\u{1F600}",
+            "é",
+            "h\u{e9}ttp://x",
+        ] {
+            let _ = split_scheme(u);
+            let _ = key(u);
+        }
+        assert_eq!(key("http:/é"), None, "a scheme that is not http(s)://");
+    }
 
     /// Spec §2 `url`: scheme, one trailing slash, host case and default ports are ignored.
     #[test]

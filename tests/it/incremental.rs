@@ -181,3 +181,168 @@ fn verify_reports_an_interrupted_update_and_export_rolls_it_back() {
     );
     run(&["verify", dist.to_str().unwrap()], 0);
 }
+
+/// One edit of a store file: lines `edit` changes (returns `true` for) are rewritten, the others
+/// keep their bytes; `extra` lines are appended.
+type Edit<'a> = (
+    &'a str,
+    &'a dyn Fn(&mut serde_json::Value) -> bool,
+    &'a [&'a str],
+);
+
+/// The demo store copied into `dir` with `edits` applied.
+fn demo_with(dir: &Path, edits: &[Edit]) -> std::path::PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    for e in fs::read_dir(crate::util::repo("demo/store")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    for (file, edit, extra) in edits {
+        let text = fs::read_to_string(dir.join(file)).unwrap();
+        let mut out = String::new();
+        let mut edited = extra.len();
+        for line in text.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if edit(&mut v) {
+                out.push_str(&serde_json::to_string(&v).unwrap());
+                edited += 1;
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        assert!(edited > 0, "the edit of {file} changes nothing");
+        for e in extra.iter() {
+            out.push_str(e);
+            out.push('\n');
+        }
+        fs::write(dir.join(file), out).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+fn none(_: &mut serde_json::Value) -> bool {
+    false
+}
+
+/// Incremental exports keep the files of assets whose inputs did not change without rendering
+/// them (input fingerprints): after each kind of edit — a record, a parent's name (lineage of
+/// the subtree), a link's order, a permission, a trashed asset, a dependent's contents, a
+/// context override, a URL, a new asset — the result is byte-identical to a fresh export, and
+/// some assets, not all, were rendered again.
+#[test]
+fn unchanged_inputs_are_reused_and_the_result_equals_a_fresh_export() {
+    let set = |id: &'static str, key: &'static str, value: serde_json::Value| {
+        move |v: &mut serde_json::Value| {
+            v["id"] == id && {
+                v[key] = value.clone();
+                true
+            }
+        }
+    };
+    let leaf = set("179", "name", "Our story".into());
+    let parent = set("104", "name", "Learn".into());
+    let trashed = set("111", "trashed", true.into());
+    let dependent = set("103", "contents", "<p>Kia ora.</p>".into());
+    let url = set(
+        "106",
+        "urls",
+        serde_json::json!(["https://www.uni.test/whats-on"]),
+    );
+    let order = |v: &mut serde_json::Value| {
+        v["link_id"] == "12" && {
+            v["sort_order"] = 99.into();
+            true
+        }
+    };
+    let deny = |v: &mut serde_json::Value| {
+        v["asset_id"] == "106" && v["principal_id"] == "15" && {
+            v["granted"] = false.into();
+            true
+        }
+    };
+    let context = |v: &mut serde_json::Value| {
+        v["id"] == "108" && {
+            v["contexts"]["Māori"]["name"] = "Ko wai mātou".into();
+            true
+        }
+    };
+    let new_asset = [
+        r#"{"id":"1236","type":"news_item","type_name":"News Item","name":"Fresh news","status":16,"urls":["https://www.uni.test/news/fresh"]}"#,
+    ];
+    let new_link = [
+        r#"{"link_id":"90001","major_id":"106","minor_id":"1236","link_type":"menu","sort_order":0}"#,
+    ];
+    let new_perm = [r#"{"asset_id":"1236","principal_id":"15","access":"read","granted":true}"#];
+    let cases: Vec<(&str, Vec<Edit>)> = vec![
+        ("leaf record", vec![("assets.jsonl", &leaf, &[])]),
+        ("parent name", vec![("assets.jsonl", &parent, &[])]),
+        ("link order", vec![("links.jsonl", &order, &[])]),
+        ("public deny", vec![("permissions.jsonl", &deny, &[])]),
+        ("trashed", vec![("assets.jsonl", &trashed, &[])]),
+        (
+            "dependent contents",
+            vec![("assets.jsonl", &dependent, &[])],
+        ),
+        ("context override", vec![("assets.jsonl", &context, &[])]),
+        ("url", vec![("assets.jsonl", &url, &[])]),
+        (
+            "new asset",
+            vec![
+                ("assets.jsonl", &none, &new_asset),
+                ("links.jsonl", &none, &new_link),
+                ("permissions.jsonl", &none, &new_perm),
+            ],
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = crate::hosts::api12_profile(tmp.path());
+    let run_export = |store: &Path, out: &Path| {
+        let args = [
+            "export",
+            "--store",
+            store.to_str().unwrap(),
+            "--token",
+            "demo-public",
+            "--base-url",
+            "https://www.uni.test",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--router",
+            "nginx",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        String::from_utf8(run(&args, 0).stderr).unwrap()
+    };
+    let base = demo_with(&tmp.path().join("base"), &[]);
+    let bytes = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        files(dir).into_iter().map(|(k, v)| (k, v.0)).collect()
+    };
+    for (i, (what, edits)) in cases.iter().enumerate() {
+        let dist = tmp.path().join(format!("dist{i}"));
+        run_export(&base, &dist);
+        let store = demo_with(&tmp.path().join(format!("store{i}")), edits);
+        let said = run_export(&store, &dist);
+        let kept: Vec<u64> = said
+            .split(" assets kept")
+            .next()
+            .and_then(|s| s.rsplit("; ").next())
+            .map(|s| {
+                s.split(" of ")
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            kept.len() == 2 && kept[0] > 0 && kept[0] < kept[1],
+            "{what}: some assets reused, not all: {said}"
+        );
+        let fresh = tmp.path().join(format!("fresh{i}"));
+        run_export(&store, &fresh);
+        assert_eq!(bytes(&dist), bytes(&fresh), "{what}: incremental != fresh");
+        for d in [&dist, &fresh] {
+            fs::remove_dir_all(d).unwrap();
+        }
+    }
+}

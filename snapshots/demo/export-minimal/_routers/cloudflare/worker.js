@@ -771,6 +771,10 @@ var TABLE = {
     limits: [100],
     asset_types: [{"types":[],"code":"all"}],
     anchor: "~asset.----.json",
+    include_dependents: false,
+    base_urls: [],
+    contexts: ["Default","Māori"],
+    context_variants: [0],
     sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
 };
 
