@@ -1,7 +1,9 @@
 //! Apache httpd (mod_lua) with the config `matrix-snapshot router apache` prints, started as a
 //! foreground process on a free port with its pid file and error log in the test's temp dir.
 
-use super::{assert_conforms, export, free_port, require, router_config, wait_listening};
+use super::{
+    assert_conforms, export, export_api12, free_port, require, router_config, wait_listening,
+};
 use crate::hosts::generated_store;
 use crate::util::repo;
 use matrix_snapshot::export::path;
@@ -156,7 +158,21 @@ fn check(
     let apache2 = require("apache2", "apt-get install apache2-bin")?;
     let tmp = readable_tempdir();
     let out = export(tmp.path(), args);
-    let run_dir = tmp.path().join("run");
+    serve_and_check(&apache2, label, cat, &out, seed, workers);
+    Some((tmp, out))
+}
+
+/// Serves the exported `out` (in a readable temp dir) with Apache and replays 10,000 corpus
+/// requests: every one must agree, and Apache must log no error.
+fn serve_and_check(
+    apache2: &Path,
+    label: &str,
+    cat: &Catalog,
+    out: &Path,
+    seed: u64,
+    workers: Workers,
+) {
+    let run_dir = out.parent().unwrap().join("run");
     fs::create_dir(&run_dir).unwrap();
     let defines: &[&str] = match workers {
         Workers::AsStarted => &[],
@@ -165,10 +181,10 @@ fn check(
             "Define MATRIX_SNAPSHOT_GROUP nogroup",
         ],
     };
-    let apache = Apache::start(&apache2, &out, &run_dir, defines);
-    let tally = assert_conforms(cat, &out, &apache.addr, seed, 10_000);
+    let apache = Apache::start(apache2, out, &run_dir, defines);
+    let tally = assert_conforms(cat, out, &apache.addr, seed, 10_000);
     eprintln!("{}", tally.report(label, 0));
-    assert_apache_errors_are_json(&apache.addr, &out);
+    assert_apache_errors_are_json(&apache.addr, out);
     assert_eq!(tally.agree, tally.compared(), "{}", tally.report(label, 0));
     assert!(tally.agree >= 5_000, "{}", tally.report(label, 0));
     let log = apache.log();
@@ -181,7 +197,6 @@ fn check(
         "Apache logged errors:\n{log}"
     );
     drop(apache);
-    Some((tmp, out))
 }
 
 fn demo() -> Catalog {
@@ -247,6 +262,40 @@ fn apache_conforms_on_a_generated_store() {
             Workers::AsStarted,
         );
     }
+}
+
+/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`, the demo's
+/// "Māori" context a non-ASCII name) over a snapshot exported with all three dimensions: every
+/// exported variant agrees, the rest is "not exported", never a wrong 200.
+#[test]
+fn apache_conforms_with_api_1_2_0_dimensions() {
+    let Some(apache2) = require("apache2", "apt-get install apache2-bin") else {
+        return;
+    };
+    let tmp = readable_tempdir();
+    let out = export_api12(tmp.path(), &[]);
+    let cat = demo();
+    let seed = 26;
+    let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
+    let cases = harness.corpus(seed, 10_000);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("include_dependents=true") > 300,
+        "corpus covers dependents"
+    );
+    assert!(with("base_url=") > 300 && with("context=") > 300);
+    assert!(
+        with("context=M%C4%81ori") > 50,
+        "corpus asks for the Māori context"
+    );
+    serve_and_check(
+        &apache2,
+        "apache, demo api12 dimensions",
+        &cat,
+        &out,
+        seed,
+        Workers::AsStarted,
+    );
 }
 
 /// Ids, URLs and types the demo lacks: names over 200 bytes cut into `~_` chunks (one chunk
@@ -373,4 +422,72 @@ fn apache_conforms_on_hostile_ids_and_urls() {
             "{dir}"
         );
     }
+}
+
+/// Content API 1.2.0 names that are hard to spell in a Lua string literal: a declared context
+/// with quotes, a backslash and `]]` besides the demo's non-ASCII "Māori", and `base_url` values
+/// with those and control bytes (JSON's `\u00XX`), over the hostile ids and URLs. The rendered
+/// script must load and match their bytes exactly.
+#[test]
+fn apache_conforms_with_hostile_api_1_2_0_names() {
+    let Some(apache2) = require("apache2", "apt-get install apache2-bin") else {
+        return;
+    };
+    let tmp = readable_tempdir();
+    let store = hostile_store(tmp.path());
+    let odd_context = r#"q"uo'te\back]]slash ā"#;
+    let meta = serde_json::json!({
+        "format": "matrix-snapshot-store/1",
+        "name": "Demo University",
+        "contexts": ["Default", "Māori", odd_context],
+    });
+    fs::write(store.join("store.json"), meta.to_string()).unwrap();
+    let profile = tmp.path().join("hostile12.toml");
+    fs::write(
+        &profile,
+        r#"
+data = [[], ["urls"]]
+children_data = [[]]
+sort_by = ["tree"]
+sort_order = ["asc"]
+limits = [100]
+include_dependents = [false, true]
+base_urls = ["https://www.uni.test/q\"uo'te\\back]]slash\u0001\u001f\u007f", "http://Ünï.test/ā%41"]
+contexts = "all"
+"#,
+    )
+    .unwrap();
+    let out = export(
+        tmp.path(),
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--token",
+            "demo-public",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+    );
+    let routes: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("_routers/routes.json")).unwrap()).unwrap();
+    assert_eq!(routes["contexts"][2], odd_context);
+    assert_eq!(routes["context_variants"], serde_json::json!([0, 1, 2]));
+    let cat = Catalog::new(Store::load(&store).unwrap());
+    let seed = 27;
+    let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
+    let cases = harness.corpus(seed, 10_000);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("context=q%22uo%27te%5Cback%5D%5Dslash") > 20,
+        "corpus asks for the odd context"
+    );
+    assert!(with("%01%1F%7F") > 20, "corpus asks for the odd base_url");
+    serve_and_check(
+        &apache2,
+        "apache, demo + hostile ids, hostile 1.2.0 names",
+        &cat,
+        &out,
+        seed,
+        Workers::AsStarted,
+    );
 }
