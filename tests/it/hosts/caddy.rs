@@ -2,7 +2,7 @@
 //! caddy` prints: the demo (token and `--public --cors`) and a generated store, 10,000 requests
 //! each, every answer judged against `answer()`.
 
-use super::{export, free_port, require, router_config, wait_listening};
+use super::{export, export_api12, free_port, require, router_config, wait_listening};
 use crate::hosts::generated_store;
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
 use matrix_snapshot::export::path::decode_segment;
@@ -217,6 +217,152 @@ asset_types = [[], ["folder"], ["page_standard", "news_item"]]
         let tally = check(&caddy, &cat, &out, seed, 10_000, hostile(&out, token));
         assert!(tally.agree >= 8_000);
     }
+}
+
+/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over the demo
+/// exported with all three dimensions (`export_api12`): every exported variant agrees, the rest
+/// is "not exported" or 400, never a wrong 200. The corpus and the hostile extras of the other
+/// tests, plus extras that spell the three parameters in odd ways.
+#[test]
+fn caddy_conforms_with_api_1_2_0_dimensions() {
+    let Some(caddy) = caddy() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export_api12(tmp.path(), &[]);
+    let cat = demo();
+    let (seed, n) = (25, 10_000);
+    let cases = Harness::open(&cat, &out).unwrap().corpus(seed, n);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("include_dependents=true") > 300,
+        "corpus covers dependents"
+    );
+    assert!(with("base_url=") > 300 && with("context=") > 300);
+    let mut extra = hostile(&out, "demo-editor");
+    extra.extend(hostile_api12(&out, "demo-editor"));
+    let tally = check(&caddy, &cat, &out, seed, n, extra);
+    assert!(tally.agree >= 7_000 && tally.not_exported > 0);
+}
+
+/// Requests that spell the 1.2.0 parameters in ways the corpus rarely does: escapes in either
+/// case, the non-ASCII context decomposed, upper-cased or with a space, repeats whose first value
+/// is empty, `base_url` respelled (scheme and host case, default ports, query, fragment, trailing
+/// slashes, path case) or ignored (other schemes, no host), `include_dependents` where it does
+/// not count, and an undeclared context with a `url` that has no directory (400 before 404).
+fn hostile_api12(snapshot: &Path, token: &str) -> Vec<Case> {
+    let (ids, urls) = readable(snapshot);
+    let mut queries: Vec<String> = Vec::new();
+    for c in [
+        "M%C4%81ori",
+        "M%c4%81ori",
+        "%4D%C4%81%6Fri",
+        "M\u{101}ori",
+        "Ma%CC%84ori",
+        "M%C4%80ori",
+        "m%C4%81ori",
+        "M%C4%81ori+",
+        "M%C4%81ori%20",
+        "M%C4%81",
+        "M%C4",
+        "M%C4%81ori%00",
+        "%FF",
+        "Default",
+        "Default+",
+        "default",
+        "DEFAULT",
+        "",
+        "&context=M%C4%81ori",
+        "xx&context=Default",
+        "Default&context=xx",
+        "%",
+    ] {
+        queries.push(format!("context={c}"));
+    }
+    queries.push("c%6Fntext=M%C4%81ori".into());
+    queries.push("Context=xx".into());
+    queries.push("context".into());
+    for b in [
+        "https://research.uni.test",
+        "https%3A%2F%2Fresearch.uni.test",
+        "HTTPS://Research.UNI.test:443/",
+        "https://research.uni.test/?q=1#f",
+        "https://research.uni.test#f",
+        "https://research.uni.test//",
+        "https://research.uni.test:444",
+        "http://research.uni.test",
+        "http://www.uni.test/news",
+        "HTTP://WWW.UNI.TEST:80/news/",
+        "http://www.uni.test/News",
+        "http://www.uni.test/news/x",
+        "https://www.uni.test/news",
+        "http://www.uni.test:443/news",
+        "ftp://research.uni.test",
+        "//research.uni.test",
+        "research.uni.test",
+        "https://",
+        "https:///x",
+        "https://?x",
+        "https://#x",
+        "https:/research.uni.test",
+        "%FF",
+        "https://research.uni.test%FF",
+        "https://research.uni.test%20",
+        "&base_url=https://research.uni.test",
+        "x&base_url=https://research.uni.test",
+    ] {
+        queries.push(format!("base_url={b}"));
+    }
+    for d in [
+        "true",
+        "%74rue",
+        "true&include_dependents=false",
+        "&include_dependents=true",
+        "True",
+        "true+",
+        "1",
+    ] {
+        queries.push(format!("include_dependents={d}"));
+    }
+    for q in [
+        "include_dependents=true&base_url=https://research.uni.test&context=M%C4%81ori",
+        "context=M%C4%81ori&base_url=http://www.uni.test/news/&include_dependents=true",
+        "context=M%C4%81ori&base_url=https://nowhere.test",
+        "context=xx&base_url=https://nowhere.test",
+        "context=xx&data=%FF",
+        "data=urls&base_url=https://research.uni.test&context=M%C4%81ori",
+    ] {
+        queries.push(q.to_string());
+    }
+    let mut targets: Vec<String> = Vec::new();
+    for q in &queries {
+        for id in ids.iter().take(2) {
+            let e = pct(id);
+            targets.push(format!("/__api/assets/{e}?{q}"));
+            targets.push(format!("/__api/assets/{e}/lineage/site?{q}"));
+            targets.push(format!("/__api/assets/{e}/children?{q}"));
+            targets.push(format!(
+                "/__api/assets/{e}/children?limit=5&sort_by=name&{q}"
+            ));
+        }
+        for url in urls.iter().take(2) {
+            let u = pct(url);
+            targets.push(format!("/__api/assets/by_url?url={u}&{q}"));
+            targets.push(format!("/__api/assets/by_url/lineage/site?{q}&url={u}"));
+            targets.push(format!("/__api/assets/by_url/children?url={u}&{q}"));
+        }
+        targets.push(format!("/__api/assets/by_url?url=ftp://x&{q}"));
+        targets.push(format!("/__api/assets/no-such-asset?{q}"));
+    }
+    let bearer = format!("Bearer {token}");
+    targets
+        .into_iter()
+        .flat_map(|t| {
+            ["GET", "HEAD"].map(|m| Case {
+                method: m.to_string(),
+                target: t.clone(),
+                authorization: Some(bearer.clone()),
+            })
+        })
+        .collect()
 }
 
 /// Readable ids and URLs of a snapshot (directories holding the anchor), decoded.
