@@ -6,6 +6,15 @@
 //! canonical URL `https://HOST/__api/...`. Output is deterministic: the date comes from `--date`,
 //! `SOURCE_DATE_EPOCH` or the snapshot's `snapshot.json` modification time; record ids are
 //! derived from content hashes, never random; gzip members carry no timestamps.
+//!
+//! `--wacz` packages the same WARC as a WACZ 1.1.1 (a ZIP with the WARC, a CDXJ index sorted by
+//! [`surt`] key, a page list and a `datapackage.json` with every file's sha256), equally
+//! deterministic: entry times are the `WARC-Date`, entries in a fixed order (`wacz.rs`).
+
+pub mod surt;
+mod wacz;
+
+pub use wacz::WACZ_VERSION;
 
 use crate::snapshot::{self, ReadError};
 use data_encoding::BASE32;
@@ -14,7 +23,9 @@ use flate2::Compression;
 use sha1::{Digest, Sha1};
 use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// Options of [`archive`].
 #[derive(Debug, Clone)]
@@ -25,13 +36,26 @@ pub struct ArchiveOptions {
     pub date: Option<String>,
 }
 
+/// The files [`archive`] writes: a `.warc.gz`, a `.wacz`, or both (at least one).
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// The `.warc.gz` to write.
+    pub warc: Option<PathBuf>,
+    /// The `.wacz` to write.
+    pub wacz: Option<PathBuf>,
+}
+
 /// What [`archive`] wrote.
 #[derive(Debug, Clone, Default)]
 pub struct ArchiveReport {
-    /// Response records.
+    /// Response records (in the WARC, and in the WACZ's WARC).
     pub records: u64,
-    /// Bytes of the `.warc.gz`.
-    pub bytes: u64,
+    /// Bytes of the `.warc.gz`, when one was written.
+    pub warc_bytes: Option<u64>,
+    /// Bytes of the `.wacz`, when one was written.
+    pub wacz_bytes: Option<u64>,
+    /// Entries of the WACZ's `pages/pages.jsonl`.
+    pub pages: u64,
     /// The `WARC-Date` used.
     pub date: String,
 }
@@ -45,6 +69,31 @@ pub enum ArchiveError {
     /// No host to archive under.
     #[error("the snapshot was exported without --base-url: pass --base-url https://HOST so the archive knows its URLs")]
     NoBaseUrl,
+    /// Neither a WARC nor a WACZ was asked for.
+    #[error("nothing to write: name a --warc OUT.warc.gz, a --wacz OUT.wacz, or both")]
+    NoTarget,
+    /// The output's directory does not exist.
+    #[error("cannot write {}: its directory {} does not exist (create it first: mkdir -p {})", .out.display(), .parent.display(), .parent.display())]
+    NoDirectory {
+        /// The output file.
+        out: PathBuf,
+        /// Its missing directory.
+        parent: PathBuf,
+    },
+    /// `manifest.jsonl` no longer hashes to the root hash of `snapshot.json`.
+    #[error("{}: manifest.jsonl was changed after export (its blake3 is not the root hash in snapshot.json); nothing was written. `matrix-snapshot verify {}` lists what differs; export again to archive the current content", .dir.display(), .dir.display())]
+    ManifestChanged {
+        /// The snapshot.
+        dir: PathBuf,
+    },
+    /// A file's bytes are not the ones the manifest lists.
+    #[error("{}: {path} is not the file the manifest lists (its blake3 differs): the snapshot was changed after export; nothing was written. `matrix-snapshot verify {}` lists every difference; export again to archive the current content", .dir.display(), .dir.display())]
+    Changed {
+        /// The snapshot.
+        dir: PathBuf,
+        /// The file, relative to the snapshot.
+        path: String,
+    },
     /// A bad option.
     #[error("{0}")]
     Invalid(String),
@@ -66,8 +115,14 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ArchiveError 
 /// The `WARC-Date` of an archive: `--date`, else `SOURCE_DATE_EPOCH`, else when `snapshot.json`
 /// was written.
 pub fn warc_date(dir: &Path, date: Option<&str>) -> Result<String, ArchiveError> {
-    use time::format_description::well_known::Rfc3339;
-    use time::OffsetDateTime;
+    Ok(rfc3339(warc_time(dir, date)?))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).expect("formats")
+}
+
+fn warc_time(dir: &Path, date: Option<&str>) -> Result<OffsetDateTime, ArchiveError> {
     let t = if let Some(d) = date {
         OffsetDateTime::parse(d, &Rfc3339).map_err(|e| {
             ArchiveError::Invalid(format!(
@@ -88,11 +143,9 @@ pub fn warc_date(dir: &Path, date: Option<&str>) -> Result<String, ArchiveError>
             .map_err(io_err("reading the time of snapshot.json"))?;
         OffsetDateTime::from(modified)
     };
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
+    Ok(t.to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
-    Ok(t.format(&Rfc3339).expect("formats"))
+        .expect("0 is a valid nanosecond"))
 }
 
 fn reason(status: u16) -> &'static str {
@@ -106,6 +159,9 @@ fn reason(status: u16) -> &'static str {
         _ => "Unknown",
     }
 }
+
+/// The `Content-Type` of every archived response.
+const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 fn sha1_b32(bytes: &[u8]) -> String {
     format!("sha1:{}", BASE32.encode(&Sha1::digest(bytes)))
@@ -149,105 +205,252 @@ fn write_record(out: &mut impl Write, headers: &[(&str, String)], block: &[u8]) 
     Ok(member.len() as u64)
 }
 
-/// Writes the snapshot in `dir` as a `.warc.gz` at `out` (atomically: a temporary file beside
-/// `out`, renamed when complete).
-pub fn archive(
-    dir: &Path,
-    out: &Path,
-    opts: &ArchiveOptions,
-) -> Result<ArchiveReport, ArchiveError> {
-    let info = snapshot::read_info(dir)?;
-    let manifest = snapshot::read_manifest(dir)?;
-    let base = opts
-        .base_url
-        .clone()
-        .or(info.base_url.clone())
-        .ok_or(ArchiveError::NoBaseUrl)?;
-    let base = base.trim_end_matches('/').to_string();
-    if crate::api::split_base_url(&base).is_none() {
-        return Err(ArchiveError::Invalid(format!(
-            "--base-url {base:?} is not an http(s) URL such as https://www.example.test"
-        )));
+/// One `response` record as written: what a CDXJ index line and a page entry need.
+#[derive(Debug, Clone)]
+struct Record {
+    /// `WARC-Target-URI`.
+    uri: String,
+    /// HTTP status.
+    status: u16,
+    /// `WARC-Payload-Digest`.
+    payload_digest: String,
+    /// Offset of its gzip member in the `.warc.gz`.
+    offset: u64,
+    /// Length of its gzip member.
+    length: u64,
+    /// For a page (an asset route without query, answered 200): its title.
+    page_title: Option<String>,
+}
+
+/// An asset route without query (`/__api/assets/100`): a page of the WACZ.
+fn is_page(request: &str) -> bool {
+    request
+        .strip_prefix("/__api/assets/")
+        .is_some_and(|id| !id.is_empty() && !id.contains(['/', '?']))
+}
+
+/// A snapshot ready to archive: read, its base URL and date decided.
+struct Source {
+    dir: PathBuf,
+    info: snapshot::Info,
+    manifest: snapshot::Manifest,
+    base: String,
+    time: OffsetDateTime,
+    date: String,
+}
+
+impl Source {
+    fn open(dir: &Path, opts: &ArchiveOptions) -> Result<Source, ArchiveError> {
+        let info = snapshot::read_info(dir)?;
+        let manifest = snapshot::read_manifest(dir)?;
+        if manifest.hash != info.root_hash {
+            return Err(ArchiveError::ManifestChanged {
+                dir: dir.to_path_buf(),
+            });
+        }
+        if let Some(l) = manifest
+            .lines
+            .iter()
+            .find(|l| !crate::verify::safe(&l.path))
+        {
+            return Err(ArchiveError::Invalid(format!(
+                "{}: manifest.jsonl lists {:?}, a path outside public/; it was not opened and nothing was written (`matrix-snapshot verify {}`)",
+                dir.display(),
+                l.path,
+                dir.display()
+            )));
+        }
+        let base = opts
+            .base_url
+            .clone()
+            .or(info.base_url.clone())
+            .ok_or(ArchiveError::NoBaseUrl)?;
+        let base = base.trim_end_matches('/').to_string();
+        if crate::api::split_base_url(&base).is_none() {
+            return Err(ArchiveError::Invalid(format!(
+                "--base-url {base:?} is not an http(s) URL such as https://www.example.test"
+            )));
+        }
+        let time = warc_time(dir, opts.date.as_deref())?;
+        Ok(Source {
+            dir: dir.to_path_buf(),
+            info,
+            manifest,
+            base,
+            time,
+            date: rfc3339(time),
+        })
     }
-    let date = warc_date(dir, opts.date.as_deref())?;
+
+    /// Writes the WARC (named `file_name` in its `warcinfo` record) to `out`; every body is
+    /// checked against the manifest's blake3 as it is read.
+    fn write_warc(
+        &self,
+        file_name: &str,
+        out: &mut impl Write,
+    ) -> Result<Vec<Record>, ArchiveError> {
+        let info = &self.info;
+        let fields = format!(
+            "software: {}\r\nformat: WARC File Format 1.1\r\nconformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\nisPartOf: {} / {}\r\ndescription: Content API snapshot, root hash {}\r\n",
+            info.tool, info.store.name, info.token.name, info.root_hash
+        );
+        let ctx = "writing the archive";
+        let mut offset = write_record(
+            out,
+            &[
+                ("WARC-Type", "warcinfo".into()),
+                (
+                    "WARC-Record-ID",
+                    record_id("warcinfo", file_name, fields.as_bytes()),
+                ),
+                ("WARC-Date", self.date.clone()),
+                ("WARC-Filename", file_name.to_string()),
+                ("Content-Type", "application/warc-fields".into()),
+            ],
+            fields.as_bytes(),
+        )
+        .map_err(io_err(ctx))?;
+        let mut records = Vec::with_capacity(self.manifest.lines.len());
+        for line in &self.manifest.lines {
+            if line.requests.is_empty() {
+                continue;
+            }
+            let body = fs::read(self.dir.join(&line.path)).map_err(io_err(format!(
+                "reading {}",
+                self.dir.join(&line.path).display()
+            )))?;
+            if blake3::hash(&body).to_hex().as_str() != line.blake3 {
+                return Err(ArchiveError::Changed {
+                    dir: self.dir.clone(),
+                    path: line.path.clone(),
+                });
+            }
+            let payload_digest = sha1_b32(&body);
+            for request in &line.requests {
+                let uri = format!("{}{request}", self.base);
+                let mut block = format!(
+                    "HTTP/1.1 {} {}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n",
+                    line.status,
+                    reason(line.status),
+                    body.len()
+                )
+                .into_bytes();
+                block.extend_from_slice(&body);
+                let length = write_record(
+                    out,
+                    &[
+                        ("WARC-Type", "response".into()),
+                        ("WARC-Record-ID", record_id("response", &uri, &block)),
+                        ("WARC-Date", self.date.clone()),
+                        ("WARC-Target-URI", uri.clone()),
+                        ("WARC-Payload-Digest", payload_digest.clone()),
+                        ("WARC-Block-Digest", sha1_b32(&block)),
+                        ("Content-Type", "application/http; msgtype=response".into()),
+                    ],
+                    &block,
+                )
+                .map_err(io_err(ctx))?;
+                let page_title = (line.status == 200 && is_page(request)).then(|| {
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["name"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| uri.clone())
+                });
+                records.push(Record {
+                    uri,
+                    status: line.status,
+                    payload_digest: payload_digest.clone(),
+                    offset,
+                    length,
+                    page_title,
+                });
+                offset += length;
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// The existing directory an output goes in.
+fn parent_of(out: &Path) -> Result<PathBuf, ArchiveError> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(ArchiveError::NoDirectory {
+            out: out.to_path_buf(),
+            parent: parent.to_path_buf(),
+        });
+    }
+    Ok(parent.to_path_buf())
+}
+
+/// A temporary file beside `out`, to be renamed onto it when complete.
+fn temp_beside(
+    out: &Path,
+    prefix: &str,
+) -> Result<(PathBuf, tempfile::NamedTempFile), ArchiveError> {
+    let parent = parent_of(out)?;
     let tmp = tempfile::Builder::new()
-        .prefix(".warc-")
-        .tempfile_in(parent)
+        .prefix(prefix)
+        .tempfile_in(&parent)
         .map_err(io_err(format!("creating a file in {}", parent.display())))?;
-    let file_name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut w = BufWriter::new(tmp.as_file());
+    Ok((parent, tmp))
+}
+
+/// Writes the snapshot in `dir` as a `.warc.gz`, a `.wacz` or both (`targets`), atomically: each
+/// into a temporary file beside its output, both renamed into place once both are complete.
+pub fn archive(
+    dir: &Path,
+    targets: &Targets,
+    opts: &ArchiveOptions,
+) -> Result<ArchiveReport, ArchiveError> {
+    if targets.warc.is_none() && targets.wacz.is_none() {
+        return Err(ArchiveError::NoTarget);
+    }
+    let source = Source::open(dir, opts)?;
+    for out in [&targets.warc, &targets.wacz].into_iter().flatten() {
+        parent_of(out)?;
+    }
     let mut report = ArchiveReport {
-        date: date.clone(),
+        date: source.date.clone(),
         ..ArchiveReport::default()
     };
-
-    let fields = format!(
-        "software: {}\r\nformat: WARC File Format 1.1\r\nconformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\nisPartOf: {} / {}\r\ndescription: Content API snapshot, root hash {}\r\n",
-        info.tool, info.store.name, info.token.name, info.root_hash
-    );
-    let ctx = "writing the archive";
-    report.bytes += write_record(
-        &mut w,
-        &[
-            ("WARC-Type", "warcinfo".into()),
-            (
-                "WARC-Record-ID",
-                record_id("warcinfo", &file_name, fields.as_bytes()),
-            ),
-            ("WARC-Date", date.clone()),
-            ("WARC-Filename", file_name.clone()),
-            ("Content-Type", "application/warc-fields".into()),
-        ],
-        fields.as_bytes(),
-    )
-    .map_err(io_err(ctx))?;
-    for line in &manifest.lines {
-        if line.requests.is_empty() {
-            continue;
-        }
-        let body =
-            fs::read(dir.join(&line.path)).map_err(io_err(format!("reading {}", line.path)))?;
-        for request in &line.requests {
-            let uri = format!("{base}{request}");
-            let mut block = format!(
-                "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
-                line.status,
-                reason(line.status),
-                body.len()
-            )
-            .into_bytes();
-            block.extend_from_slice(&body);
-            report.bytes += write_record(
-                &mut w,
-                &[
-                    ("WARC-Type", "response".into()),
-                    ("WARC-Record-ID", record_id("response", &uri, &block)),
-                    ("WARC-Date", date.clone()),
-                    ("WARC-Target-URI", uri),
-                    ("WARC-Payload-Digest", sha1_b32(&body)),
-                    ("WARC-Block-Digest", sha1_b32(&block)),
-                    ("Content-Type", "application/http; msgtype=response".into()),
-                ],
-                &block,
-            )
-            .map_err(io_err(ctx))?;
-            report.records += 1;
-        }
+    let mut done = Vec::new();
+    if let Some(out) = &targets.warc {
+        let (_, tmp) = temp_beside(out, ".warc-")?;
+        let file_name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut w = BufWriter::new(tmp.as_file());
+        let records = source.write_warc(&file_name, &mut w)?;
+        w.flush().map_err(io_err("writing the archive"))?;
+        drop(w);
+        report.records = records.len() as u64;
+        report.warc_bytes = Some(
+            tmp.as_file()
+                .metadata()
+                .map_err(io_err("writing the archive"))?
+                .len(),
+        );
+        done.push((tmp, out));
     }
-    w.flush().map_err(io_err(ctx))?;
-    drop(w);
-    {
+    if let Some(out) = &targets.wacz {
+        let (parent, tmp) = temp_beside(out, ".wacz-")?;
+        let written = wacz::write(&source, &parent, tmp.as_file())?;
+        report.records = written.records;
+        report.pages = written.pages;
+        report.wacz_bytes = Some(written.bytes);
+        done.push((tmp, out));
+    }
+    for (tmp, out) in done {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err(ctx))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+            .map_err(io_err(format!("writing {}", out.display())))?;
+        tmp.persist(out)
+            .map_err(|e| io_err(format!("moving the archive to {}", out.display()))(e.error))?;
     }
-    tmp.persist(out)
-        .map_err(|e| io_err(format!("moving the archive to {}", out.display()))(e.error))?;
     Ok(report)
 }

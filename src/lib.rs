@@ -13,7 +13,7 @@
 //!    [`router`]: the configs per web server or CDN; `preview` serves with it and
 //!    [`conformance`] checks any host against [`answer`];
 //! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest; [`diff`] two;
-//!    [`archive`] one as a WARC;
+//!    [`archive`] one as a WARC or WACZ web archive;
 //! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks;
 //!    [`crawl`]: a live Content API back into a store.
 //!

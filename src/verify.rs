@@ -117,7 +117,7 @@ impl Report {
 /// `(device, inode, size)` of a file.
 type Stat = (u64, u64, u64);
 
-fn safe(path: &str) -> bool {
+pub(crate) fn safe(path: &str) -> bool {
     path.starts_with("public/")
         && !path.contains('\\')
         && path
