@@ -23,6 +23,16 @@ local TABLE = {
   asset_types = { ["all"] = true, },
   -- Every sort_by value the API accepts, with its file code (whatever the profile holds).
   sort_keys = { ["id"] = "id", ["type"] = "type", ["version"] = "version", ["name"] = "name", ["short_name"] = "short_name", ["status.id"] = "status-id", ["created.date"] = "created-date", ["created.user_id"] = "created-user_id", ["updated.date"] = "updated-date", ["updated.user_id"] = "updated-user_id", ["published.date"] = "published-date", ["published.user_id"] = "published-user_id", ["status_changed.date"] = "status_changed-date", ["status_changed.userid"] = "status_changed-userid", ["status_changed.user_id"] = "status_changed-userid", },
+  -- Content API 1.2.0. Whether asset files exist with include_dependents=true too.
+  include_dependents = false,
+  -- The exported base_url values, canonical, in order (a value's 1-based position names its
+  -- files), and every context the store declares (the default first), as UTF-8 bytes. A JSON
+  -- string is a Lua string literal once `\\` is spelt `\x5c` and `\u00XX` (control bytes, which
+  -- only a base_url can hold) `\xXX`; `\"`, `\n`, `\t`, ... and raw UTF-8 read the same in both.
+  base_urls = { },
+  contexts = { "Default", "Māori", },
+  -- Positions in contexts of the contexts exported (0, the default, always among them).
+  context_variants = { [0] = true, },
 }
 
 local CONTENT_TYPE = "application/json; charset=utf-8"
@@ -167,6 +177,7 @@ end
 
 -- URL keys (spec §2 `url`): scheme http/https/none dropped, query and fragment dropped, host
 -- lower case without :80/:443, one trailing `/` dropped. nil: another scheme or an empty host.
+-- The second result is the scheme, "http" or "https" (nil: none, `host/x` or `//host/x`).
 local function host_port_like(s)
   local host, port = s:match("^(.*):([^:]*)$")
   if not host then
@@ -176,12 +187,12 @@ local function host_port_like(s)
 end
 
 local function url_key(url)
-  local rest
+  local rest, scheme
   local head = url:sub(1, 8):lower()
   if head:sub(1, 7) == "http://" then
-    rest = url:sub(8)
+    rest, scheme = url:sub(8), "http"
   elseif head == "https://" then
-    rest = url:sub(9)
+    rest, scheme = url:sub(9), "https"
   elseif url:sub(1, 2) == "//" then
     rest = url:sub(3)
   else
@@ -211,7 +222,7 @@ local function url_key(url)
   if path:sub(-1) == "/" then
     path = path:sub(1, -2)
   end
-  return host .. path
+  return host .. path, scheme
 end
 
 -- The endpoint of a path under /__api/ (step 5): target ("id" or "by_url"), the id, the
@@ -312,6 +323,27 @@ local function params(q, target, endpoint)
     return nil
   end
   p.data = data_code(data)
+  -- Content API 1.2.0: base_url and context on every endpoint, include_dependents on the asset
+  -- endpoints only (the first occurrence exactly `true`).
+  local v = present("base_url")
+  if v then
+    if not is_utf8(v) then
+      return nil
+    end
+    -- Only an absolute http(s) URL with a host counts (BaseUrl::parse); others are ignored.
+    local key, scheme = url_key(v)
+    if key and scheme then
+      p.base_url = scheme .. "://" .. key
+    end
+  end
+  v = present("context")
+  if v then
+    if not is_utf8(v) then
+      return nil
+    end
+    p.context = v
+  end
+  p.dependents = endpoint == "asset" and q["include_dependents"] == "true"
   if target == "by_url" then
     local url = present("url")
     if not url or not is_utf8(url) then
@@ -320,7 +352,7 @@ local function params(q, target, endpoint)
     p.url = url
   end
   if endpoint == "children" then
-    local v = present("limit")
+    v = present("limit")
     if v then
       p.limit = integer(v)
       if not p.limit then
@@ -372,6 +404,49 @@ local function params(q, target, endpoint)
   return p
 end
 
+-- Content API 1.2.0 lookups (RouteSpec::variant): canonical base_url -> 1-based position,
+-- context name (bytes) -> position in TABLE.contexts (0 = the default).
+local BASE_URL_POSITION, CONTEXT_POSITION = {}, {}
+for i, b in ipairs(TABLE.base_urls) do
+  BASE_URL_POSITION[b] = BASE_URL_POSITION[b] or i
+end
+for i, c in ipairs(TABLE.contexts) do
+  CONTEXT_POSITION[c] = CONTEXT_POSITION[c] or i - 1
+end
+
+-- The variant a request asks for: its code in file names (Variant::code: "", else "." then
+-- `d`, `b<n>`, `x<n>`) and whether the profile exported it; nil for an undeclared context (400).
+local function variant(p)
+  local listed = true
+  local x
+  if p.context then
+    x = CONTEXT_POSITION[p.context]
+    if x == nil then
+      return nil
+    elseif x == 0 then
+      x = nil -- the default context's name = no context
+    elseif not TABLE.context_variants[x] then
+      listed = false
+    end
+  end
+  local b
+  if p.base_url then
+    b = BASE_URL_POSITION[p.base_url]
+    if not b then
+      listed = false
+    end
+  end
+  if p.dependents and not TABLE.include_dependents then
+    listed = false
+  end
+  local code = (p.dependents and "d" or "") .. (b and "b" .. b or "") .. (x and "x" .. x or "")
+  if code ~= "" then
+    code = "." .. code
+  end
+  return code, listed
+end
+
+-- Whether the profile holds these values (the variant's `listed` aside).
 local function holds(endpoint, p)
   if endpoint ~= "children" then
     return TABLE.data[p.data] == true
@@ -497,6 +572,11 @@ local function decide(method, target, authorization, public)
   if not p then
     return error_body(400)
   end
+  -- Before the directory: an undeclared context is a 400 even where the url is unmatchable.
+  local code, listed = variant(p)
+  if not code then
+    return error_body(400)
+  end
   local dir
   if kind == "id" then
     dir = "__api/assets/" .. encode_segment(id)
@@ -513,13 +593,14 @@ local function decide(method, target, authorization, public)
   end
   local file
   if endpoint == "asset" then
-    file = dir .. "/~asset." .. p.data .. ".json"
+    file = dir .. "/~asset." .. p.data .. code .. ".json"
   elseif endpoint == "lineage" then
-    file = dir .. "/~lineage." .. p.data .. ".json"
+    file = dir .. "/~lineage." .. p.data .. code .. ".json"
   else
-    file = table.concat({ dir .. "/~children", p.data, p.sort, p.order, p.types, p.limit, p.page, "json" }, ".")
+    file = table.concat({ dir .. "/~children", p.data, p.sort, p.order, p.types, p.limit, p.page }, ".")
+      .. code .. ".json"
   end
-  if public.exists(file) then
+  if listed and public.exists(file) then
     return 200, file, headers
   end
   if kind == "id" and public.exists(dir .. "/~forbidden.json") then
@@ -528,7 +609,7 @@ local function decide(method, target, authorization, public)
   if not public.exists(dir .. "/" .. TABLE.anchor) then
     return error_body(404)
   end
-  if not holds(endpoint, p) then
+  if not (listed and holds(endpoint, p)) then
     return 404, TABLE.not_exported_file, headers
   end
   return error_body(404) -- a children page past the end
