@@ -70,6 +70,7 @@ pub fn api12_profile(dir: &Path) -> PathBuf {
             sort_by = ["tree", "name"]
             sort_order = ["asc", "desc"]
             limits = [100, 5]
+            asset_types = [[], ["news_item", "page_standard"]]
             include_dependents = [false, true]
             base_urls = ["https://research.uni.test", "http://www.uni.test/news"]
             contexts = "all"

@@ -1,6 +1,6 @@
 //! `preview DIR` as a host: started as a process on a fixed port, like the real servers.
 
-use super::{assert_conforms, export, export_api12, free_port, wait_listening};
+use super::{api12_profile, assert_conforms, export, export_api12, free_port, wait_listening};
 use crate::util::bin;
 use matrix_snapshot::Catalog;
 use std::process::Stdio;
@@ -42,14 +42,31 @@ fn preview_process_conforms_on_10000_requests() {
 
 /// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over a snapshot
 /// exported with all three dimensions: every exported variant agrees, the rest is "not
-/// exported", never a wrong 200.
+/// exported", never a wrong 200. With a token that may write (demo-editor: drafts and current
+/// versions of safe-edited news) and one that may not (demo-public: live versions).
 #[test]
 fn preview_conforms_with_api_1_2_0_dimensions() {
     let tmp = tempfile::tempdir().unwrap();
     let out = export_api12(tmp.path(), &[]);
+    preview_conforms_api12(&out, 12);
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = api12_profile(tmp.path());
+    let out = export(
+        tmp.path(),
+        &[
+            "--token",
+            "demo-public",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+    );
+    preview_conforms_api12(&out, 13);
+}
+
+fn preview_conforms_api12(out: &std::path::Path, seed: u64) {
     let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
     let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
-    let cases = harness.corpus(12, 10_000);
+    let cases = harness.corpus(seed, 10_000);
     let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
     assert!(
         with("include_dependents=true") > 300,
