@@ -106,7 +106,7 @@ impl Previous {
             status: f.status,
             content_type: crate::api::response::CONTENT_TYPE,
             size: f.size,
-            blake3: blake3::Hash::from(f.blake3).to_hex().to_string(),
+            blake3: blake3::Hash::from(f.blake3),
         })
     }
 
@@ -171,7 +171,7 @@ pub(super) fn changes(
         let old = prev.and_then(|p| p.files.get(e.path.as_str()));
         match old {
             None => c.added.push(e.path.clone()),
-            Some(f) if !hex_eq(&f.blake3, &e.blake3) => c.modified.push(e.path.clone()),
+            Some(f) if f.blake3 != *e.blake3.as_bytes() => c.modified.push(e.path.clone()),
             Some(_) => c.unchanged += 1,
         }
     }
@@ -228,16 +228,6 @@ fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
             return Ok(false);
         }
     }
-}
-
-/// Whether `hex` (lower-case, as in the manifest) spells `hash`.
-fn hex_eq(hash: &[u8; 32], hex: &str) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let hex = hex.as_bytes();
-    hex.len() == 64
-        && hash.iter().enumerate().all(|(i, b)| {
-            hex[2 * i] == DIGITS[(b >> 4) as usize] && hex[2 * i + 1] == DIGITS[(b & 15) as usize]
-        })
 }
 
 /// `manifest.jsonl`, `snapshot.json` and every file under `_routers/`, relative to `root`.

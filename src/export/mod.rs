@@ -145,8 +145,13 @@ pub struct Entry {
     pub content_type: &'static str,
     /// Size in bytes.
     pub size: u64,
-    /// blake3 of the bytes (hex).
-    pub blake3: String,
+    /// blake3 of the bytes (written as hex; kept as bytes, which matters at millions of files).
+    #[serde(serialize_with = "hex_hash")]
+    pub blake3: blake3::Hash,
+}
+
+fn hex_hash<S: serde::Serializer>(h: &blake3::Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(h.to_hex().as_str())
 }
 
 /// What an export wrote (all derived from the manifest, so identical for identical exports).
@@ -864,7 +869,7 @@ pub fn export(
                             status,
                             content_type: crate::api::response::CONTENT_TYPE,
                             size: size as u64,
-                            blake3: hash.to_hex().to_string(),
+                            blake3: hash,
                         });
                     }
                 }
@@ -908,7 +913,7 @@ pub fn export(
     }
 
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let mut unique: HashMap<&str, u64> = HashMap::new();
+    let mut unique: HashMap<&blake3::Hash, u64> = HashMap::new();
     for e in &entries {
         unique.insert(&e.blake3, e.size);
     }
@@ -921,17 +926,14 @@ pub fn export(
         unique_bytes: unique.values().sum(),
     };
     drop(unique);
-    let mut manifest = Vec::with_capacity(entries.len() * 200);
-    for e in &entries {
-        serde_json::to_writer(&mut manifest, e).expect("entries serialize");
-        manifest.push(b'\n');
-    }
+    // The manifest is streamed to disk while it is hashed: at millions of files it runs to
+    // gigabytes.
+    let root_hash = write_manifest(&root.join("manifest.jsonl"), &entries)
+        .map_err(io_err("writing manifest.jsonl"))?;
     crate::router::write_tables(root, &entries, &hosts).map_err(io_err(format!(
         "writing {}",
         root.join(crate::router::ETAGS_FILE).display()
     )))?;
-    let root_hash = blake3::hash(&manifest).to_hex().to_string();
-    fs::write(root.join("manifest.jsonl"), &manifest).map_err(io_err("writing manifest.jsonl"))?;
     let info = SnapshotInfo {
         format: SNAPSHOT_FORMAT,
         tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")),
@@ -978,6 +980,34 @@ pub fn export(
     })
 }
 
+/// Writes `manifest.jsonl` (one JSON line per entry) and returns its blake3 (the root hash).
+fn write_manifest(path: &Path, entries: &[Entry]) -> io::Result<String> {
+    struct Tee<W> {
+        out: W,
+        hasher: blake3::Hasher,
+    }
+    impl<W: io::Write> io::Write for Tee<W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.out.write(buf)?;
+            self.hasher.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.out.flush()
+        }
+    }
+    let mut tee = Tee {
+        out: io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?),
+        hasher: blake3::Hasher::new(),
+    };
+    for e in entries {
+        serde_json::to_writer(&mut tee, e).map_err(io::Error::other)?;
+        io::Write::write_all(&mut tee, b"\n")?;
+    }
+    io::Write::flush(&mut tee)?;
+    Ok(tee.hasher.finalize().to_hex().to_string())
+}
+
 /// `EMLINK`: the file already has the most hard links the filesystem allows.
 fn too_many_links(e: &io::Error) -> bool {
     e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error())
@@ -990,7 +1020,7 @@ fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake
         status,
         content_type: crate::api::response::CONTENT_TYPE,
         size: body.len() as u64,
-        blake3: hash.to_hex().to_string(),
+        blake3: hash,
     }
 }
 
