@@ -65,7 +65,7 @@ fn preview_conforms_with_api_1_2_0_dimensions() {
 
 fn preview_conforms_api12(out: &std::path::Path, seed: u64) {
     let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
-    let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
+    let harness = matrix_snapshot::conformance::Harness::open(&cat, out).unwrap();
     let cases = harness.corpus(seed, 10_000);
     let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
     assert!(
