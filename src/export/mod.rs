@@ -1052,9 +1052,11 @@ struct TokenInfo<'a> {
 /// What every body of an export depends on besides the store (the input of
 /// [`inputs::global`]): the profile, `--base-url`, the store's contexts and those exported.
 fn render_settings(cat: &Catalog, opts: &ExportOptions, variants: &Variants) -> Vec<u8> {
+    let mut profile = profile_summary(&opts.profile);
+    profile.remove("name"); // the same profile read from another path renders alike
     serde_json::to_vec(&serde_json::json!({
         "format": SNAPSHOT_FORMAT,
-        "profile": profile_summary(&opts.profile),
+        "profile": profile,
         "base_url": opts.base_url.as_ref().map(|(s, h)| (*s == Scheme::Https, h)),
         "contexts": cat.store.meta.contexts,
         "context_variants": variants.contexts,
