@@ -41,9 +41,9 @@
 //   The first candidate whose path's existence equals `exists` gives the answer (the file: 200,
 //   a candidate only when the profile holds the variant: a file name carries no `base_url` or
 //   `context` the profile left out; the forbidden marker: 403; no anchor, always last: 404);
-//   when none does, `otherwise` (404 "not exported", or 404 for a page past the end). Paths are relative to the web root (the
-//   snapshot's public/ directory) and contain only [a-z0-9_.,~/-]. Hosts whose lookups are
-//   asynchronous walk the candidates themselves.
+//   when none does, `otherwise` (404 "not exported", or 404 for a page past the end). Paths
+//   are relative to the web root (the snapshot's public/ directory) and contain only
+//   [a-z0-9_.,~/-]. Hosts whose lookups are asynchronous walk the candidates themselves.
 //
 //   resolvePlan(plan, exists) -> Answer   (exists: function(path) -> boolean; an Answer passes)
 //   route(method, rawTarget, authorization, table, sha256hex, exists) -> Answer
@@ -75,12 +75,23 @@ function errorAnswer(status, headers) {
 }
 
 // The bytes of `s`, one character per byte. Hosts hand strings over in two ways: as bytes
-// (Fetch ByteStrings, latin1: UTF-8 "\u00e9" arrives as "\u00c3\u00a9") or as text (njs
-// decodes valid UTF-8). A string of characters up to 255 that is valid UTF-8 read as bytes is
-// taken as bytes; any other string is text, encoded as UTF-8. ASCII is the same either way.
-// (Text from a host is decoded bytes: it holds no lone surrogate, which utf8() refuses.)
+// (Fetch ByteStrings, latin1: UTF-8 "\u00e9" arrives as "\u00c3\u00a9"; njs 0.7 byte strings)
+// or as text (njs decodes valid UTF-8). A string of characters up to 255 that is valid UTF-8
+// read as bytes is taken as bytes; any other string is text, encoded as UTF-8. ASCII is the
+// same either way. The result is built anew character by character: an njs byte string (nginx
+// variables and headers) would turn a character over 127 appended to it later into its UTF-8
+// bytes. (Text from a host is decoded bytes: it holds no lone surrogate, which utf8() refuses.)
 function toBytes(s) {
-    return !/[^\0-\xff]/.test(s) && isUtf8(s) ? s : utf8(s);
+    var out = '';
+    var i, c;
+    for (i = 0; i < s.length; i++) {
+        c = s.charCodeAt(i);
+        if (c > 255) {
+            return utf8(s);
+        }
+        out += String.fromCharCode(c);
+    }
+    return isUtf8(out) ? out : utf8(out);
 }
 
 // The UTF-8 bytes of text, one character per byte (the table's names are text): every
@@ -592,9 +603,9 @@ function holds(table, endpoint, p) {
     if (endpoint !== 'children') {
         return p.listed && contains(table.data, p.data);
     }
-    return p.listed && contains(table.children_data, p.data) && containsCode(table.sort_by, p.sort) &&
-        contains(table.sort_order, p.order) && contains(table.limits, p.limit) &&
-        containsCode(table.asset_types, typesCode(p.types));
+    return p.listed && contains(table.children_data, p.data) &&
+        containsCode(table.sort_by, p.sort) && contains(table.sort_order, p.order) &&
+        contains(table.limits, p.limit) && containsCode(table.asset_types, typesCode(p.types));
 }
 
 function decide(method, target, authorization, table, sha256hex) {

@@ -302,3 +302,17 @@ fn cloudflare_conforms_with_api_1_2_0_dimensions() {
     assert!(tally.agree >= 7_000, "{}", tally.report(&server.addr, 0));
     assert!(tally.not_exported > 0, "{}", tally.report(&server.addr, 0));
 }
+
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`nginx::hostile_api12`):
+/// worker.js must load and match their bytes exactly.
+#[test]
+fn cloudflare_conforms_with_hostile_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cat, out) = super::nginx::hostile_api12(tmp.path());
+    super::nginx::assert_corpus_asks_hostile_names(&cat, &out, 48);
+    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
+        return;
+    };
+    let tally = assert_conforms(&cat, &out, &server.addr, 48, 10_000);
+    assert!(tally.agree >= 7_000, "{}", tally.report(&server.addr, 0));
+}

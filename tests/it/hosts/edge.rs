@@ -317,6 +317,30 @@ fn conforms_with_api_1_2_0_dimensions(platform: Platform, limit: Limit, max_limi
     );
 }
 
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`nginx::hostile_api12`): the
+/// rendered (and, for CloudFront, minified) table must match their bytes exactly.
+fn conforms_with_hostile_names(platform: Platform, limit: Limit, max_limited: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hostile");
+    fs::create_dir_all(&dir).unwrap();
+    let (cat, out) = super::nginx::hostile_api12(&dir);
+    super::nginx::assert_corpus_asks_hostile_names(&cat, &out, 47);
+    let Some((tally, limited)) =
+        assert_conforms(platform, &cat, &out, tmp.path(), 47, 10_000, limit)
+    else {
+        return;
+    };
+    assert!(
+        tally.agree + limited >= 7_000,
+        "{}",
+        tally.report(platform.host(), 0)
+    );
+    assert!(
+        limited <= max_limited,
+        "{limited} answers explained by limits"
+    );
+}
+
 #[test]
 fn netlify_edge_function_conforms() {
     conforms(Platform::Netlify, url_rewritten, 200);
@@ -330,8 +354,9 @@ fn vercel_middleware_conforms() {
 /// The function learns from the key value store whether an asset directory is readable or
 /// forbidden, except for directory names over 512 bytes (the store's key limit), and the "not
 /// exported" body unless it is over 1 KB (the value limit): then S3's generic 404 (custom error
-/// response) answers where the API answers 403 or the "not exported" 404. Those exactly, and
-/// nothing else, are the limit (the corpus meets none so far).
+/// response, or the function's own generic 404) answers where the API answers 403 or the "not
+/// exported" 404. Those exactly, and nothing else, are the limit (met by the hostile names'
+/// long id and by a profile whose "not exported" body is over 1 KB).
 fn cloudfront_limits(
     harness: &Harness,
     snapshot: &Snapshot,
@@ -425,6 +450,21 @@ fn cloudfront_without_the_not_exported_body_in_the_store() {
         "{}",
         tally.report("cloudfront", 0)
     );
+}
+
+#[test]
+fn cloudfront_conforms_with_hostile_names() {
+    conforms_with_hostile_names(Platform::CloudFront, cloudfront_limits, 20);
+}
+
+#[test]
+fn netlify_conforms_with_hostile_names() {
+    conforms_with_hostile_names(Platform::Netlify, url_rewritten, 200);
+}
+
+#[test]
+fn vercel_conforms_with_hostile_names() {
+    conforms_with_hostile_names(Platform::Vercel, url_rewritten, 200);
 }
 
 #[test]

@@ -238,6 +238,152 @@ fn nginx_conforms_with_api_1_2_0_dimensions() {
     assert!(tally.not_exported > 0, "{}", tally.report(&nginx.addr, 0));
 }
 
+/// The odd context of [`hostile_api12`].
+pub const ODD_CONTEXT: &str = "q\"uo'te\\back]]slash \u{101} </script>";
+
+/// The demo store with odd assets (non-ASCII, dotted and percent-spelled ids and URLs, one id
+/// long enough for chunked names) and two more declared contexts whose names are hard to spell
+/// in JavaScript (quotes, a backslash, `</script>`, non-ASCII; U+2028, a line terminator in
+/// older JavaScript), and a profile with `base_url` values holding such bytes and control
+/// bytes (JSON's `\u00XX`), exported for demo-public into `dir/out`: its catalog and the
+/// snapshot.
+pub fn hostile_api12(dir: &Path) -> (Catalog, PathBuf) {
+    let store = dir.join("store");
+    fs::create_dir_all(&store).unwrap();
+    for f in ["principals.jsonl", "tokens.jsonl"] {
+        fs::copy(crate::util::repo("demo/store").join(f), store.join(f)).unwrap();
+    }
+    let odd = [
+        (
+            "\u{c9}".repeat(150),
+            format!("https://www.uni.test/caf\u{e9}/{}", "\u{101}".repeat(20)),
+        ),
+        (
+            ".hidden".to_string(),
+            "https://www.uni.test/.well-known/\u{dc}n\u{ef} Space+Plus".to_string(),
+        ),
+        (
+            "UPPER Case%41+plus".to_string(),
+            "https://WWW.uni.test/A%41/b".to_string(),
+        ),
+    ];
+    let mut assets = fs::read_to_string(crate::util::repo("demo/store/assets.jsonl")).unwrap();
+    let mut links = fs::read_to_string(crate::util::repo("demo/store/links.jsonl")).unwrap();
+    let mut perms = fs::read_to_string(crate::util::repo("demo/store/permissions.jsonl")).unwrap();
+    for (i, (id, url)) in odd.iter().enumerate() {
+        let when = serde_json::json!({"date": "2020-01-01T10:00:00+13:00", "user_id": "10"});
+        let asset = serde_json::json!({
+            "id": id, "type": "page_standard", "type_name": "Standard Page", "version": "0.0.1",
+            "name": format!("Odd {i}"), "short_name": format!("Odd {i}"), "status": 16,
+            "created": when, "updated": when, "published": when, "status_changed": when,
+            "urls": [url], "attributes": {"name": format!("Odd {i}")}, "metadata": null,
+            "contents": "", "trashed": false,
+        });
+        assets.push_str(&format!("{asset}\n"));
+        // Each under the site (7), the next one under it: children and lineage of odd ids.
+        let parent = if i == 0 { "7" } else { odd[i - 1].0.as_str() };
+        let link = serde_json::json!({
+            "link_id": format!("odd{i}"), "major_id": parent, "minor_id": id,
+            "link_type": "menu", "value": "", "sort_order": 90 + i,
+            "is_dependent": false, "is_exclusive": false,
+        });
+        links.push_str(&format!("{link}\n"));
+        let perm = serde_json::json!({
+            "asset_id": id, "principal_id": "15", "access": "read", "granted": true,
+        });
+        perms.push_str(&format!("{perm}\n"));
+    }
+    fs::write(store.join("assets.jsonl"), assets).unwrap();
+    fs::write(store.join("links.jsonl"), links).unwrap();
+    fs::write(store.join("permissions.jsonl"), perms).unwrap();
+    let meta = serde_json::json!({
+        "format": "matrix-snapshot-store/1",
+        "name": "Demo University",
+        "contexts": ["Default", "M\u{101}ori", ODD_CONTEXT, "line\u{2028}sep\u{2029}"],
+    });
+    fs::write(store.join("store.json"), meta.to_string()).unwrap();
+    let profile = dir.join("hostile12.toml");
+    fs::write(
+        &profile,
+        r#"
+data = [[], ["urls"]]
+children_data = [[]]
+sort_by = ["tree"]
+sort_order = ["asc"]
+limits = [100]
+include_dependents = [false, true]
+base_urls = ["https://www.uni.test/q\"uo'te\\back]]slash\u0001\u001f\u007f</script>", "http://\u00dcn\u00ef.test/\u0101%41\u2028"]
+contexts = "all"
+"#,
+    )
+    .unwrap();
+    let out = export(
+        dir,
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--token",
+            "demo-public",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+    );
+    let routes: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("_routers/routes.json")).unwrap()).unwrap();
+    assert_eq!(routes["contexts"][2], ODD_CONTEXT);
+    assert_eq!(routes["context_variants"], serde_json::json!([0, 1, 2, 3]));
+    (
+        Catalog::new(matrix_snapshot::Store::load(&store).unwrap()),
+        out,
+    )
+}
+
+/// Whether the corpus of `seed` over [`hostile_api12`]'s snapshot asks for its odd names.
+pub fn assert_corpus_asks_hostile_names(cat: &Catalog, out: &Path, seed: u64) {
+    let cases = Harness::open(cat, out).unwrap().corpus(seed, 10_000);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("context=q%22uo%27te%5Cback%5D%5Dslash") > 20,
+        "corpus asks for the odd context"
+    );
+    assert!(with("%01%1F%7F") > 20, "corpus asks for the odd base_url");
+    let public = out.join("public");
+    for dir in [
+        matrix_snapshot::export::path::asset_dir(&"\u{c9}".repeat(150)),
+        matrix_snapshot::export::path::url_dir("www.uni.test/.well-known/\u{dc}n\u{ef} Space+Plus"),
+    ] {
+        assert!(
+            public.join(&dir).join("~asset.----.json").is_file(),
+            "{dir}"
+        );
+    }
+    let odd = |p: &str| {
+        cases
+            .iter()
+            .filter(|c| c.target.contains(p) && !c.target.contains("url="))
+            .count()
+    };
+    assert!(
+        odd("/__api/assets/%C3%89%C3%89") > 0,
+        "corpus asks for the odd ids"
+    );
+}
+
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell ([`hostile_api12`]): route.js
+/// must load and match their bytes exactly (njs 0.7 hands nginx variables over as byte
+/// strings, which the core must not mix with text).
+#[test]
+fn nginx_conforms_with_hostile_api_1_2_0_names() {
+    let tmp = tempdir();
+    let (cat, out) = hostile_api12(tmp.path());
+    assert_corpus_asks_hostile_names(&cat, &out, 25);
+    let Some(nginx) = Nginx::start(&out, &tmp.path().join("nginx")) else {
+        return;
+    };
+    let tally = assert_conforms(&cat, &out, &nginx.addr, 25, 10_000);
+    assert!(tally.agree >= 7_000, "{}", tally.report(&nginx.addr, 0));
+}
+
 /// The rendered route.js is plain JavaScript (`node --check`), when node is installed.
 #[test]
 fn nginx_route_js_parses() {
@@ -268,7 +414,7 @@ fn route_core_js_decides_as_resolve() {
     let mut args = DEMO.to_vec();
     args.extend(["--cors", "https://app.test"]);
     let out = export(tmp.path(), &args);
-    route_core_agrees(tmp.path(), &out, 31);
+    route_core_agrees(tmp.path(), &demo(), &out, 31);
 }
 
 /// The same over the demo exported with every Content API 1.2.0 dimension
@@ -277,19 +423,21 @@ fn route_core_js_decides_as_resolve() {
 fn route_core_js_decides_as_resolve_with_api_1_2_0_dimensions() {
     let tmp = tempdir();
     let out = export_api12(tmp.path(), &["--cors", "https://app.test"]);
-    route_core_agrees(tmp.path(), &out, 32);
+    route_core_agrees(tmp.path(), &demo(), &out, 32);
+    let tmp = tempdir();
+    let (cat, out) = hostile_api12(tmp.path());
+    route_core_agrees(tmp.path(), &cat, &out, 33);
 }
 
 /// Runs route-core.js in node over `out`'s files on 10,000 corpus requests (seed `seed`) and
 /// the edges below, and asserts it decides as `route::resolve` on every one.
-fn route_core_agrees(tmp: &Path, out: &Path, seed: u64) {
+fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
     let Some(node) = which("node") else {
         eprintln!("node is not installed; skipping the route-core.js check");
         return;
     };
     let snapshot = Snapshot::open(out).unwrap();
-    let cat = demo();
-    let harness = Harness::open(&cat, out).unwrap();
+    let harness = Harness::open(cat, out).unwrap();
     let mut cases = harness.corpus(seed, 10_000);
     // Edges the corpus draws rarely: long ids (chunked names), dots, a `%` at the end, UTF-8
     // that is not valid, URL keys, numbers at the i64 limit, types to encode.
