@@ -30,7 +30,7 @@ pub fn limits(host: &Host, dir: &Path, spec: &RouteSpec, files: u64) -> Vec<Stri
         "cloudfront" => {
             if let Ok(n) = size("function.js") {
                 if n > CLOUDFRONT_FUNCTION_MAX {
-                    out.push(format!("function.js is {n} bytes, over CloudFront Functions' {CLOUDFRONT_FUNCTION_MAX}: fewer asset_types filters, limits or sorts in the profile make it smaller"));
+                    out.push(format!("function.js is {n} bytes, over CloudFront Functions' {CLOUDFRONT_FUNCTION_MAX}: fewer asset_types filters, limits, sorts or base_urls in the profile make it smaller"));
                 }
             }
             if let Ok(n) = size("kvs.json") {

@@ -1,6 +1,7 @@
 //! A small JavaScript minifier for hosts with a code size limit (a CloudFront Function may hold
-//! 10 KB): comments and blanks are dropped and declared names (`var`, `function`, parameters,
-//! `catch`) are shortened. It handles the ES5 subset the templates are written in
+//! 10 KB): comments and blanks are dropped, so are top-level functions nothing calls (the shared
+//! routing core's entry points the host does not use), and declared names (`var`, `function`,
+//! parameters, `catch`) are shortened. It handles the ES5 subset the templates are written in
 //! (templates/js/route-core.js): string and regular-expression literals, explicit semicolons,
 //! no template literals. Renaming is one name for one name across the whole file, to names no
 //! other identifier in the file uses, so scopes keep their meaning; properties (`a.name`,
@@ -342,9 +343,69 @@ fn next_free(n: &mut usize, taken: &BTreeSet<String>) -> String {
     }
 }
 
+/// Drops top-level function declarations whose name no other token mentions (the shared
+/// routing core's entry points a host does not call), until none is left; the names in `keep`
+/// stay. A name spelled anywhere else, even as a property, keeps its function.
+fn drop_unused(mut toks: Vec<Tok>, keep: &[&str]) -> Vec<Tok> {
+    loop {
+        let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in &toks {
+            if let Tok::Word(w) = t {
+                *uses.entry(w.as_str()).or_default() += 1;
+            }
+        }
+        let mut depth = 0i32;
+        let mut unused = None;
+        for (i, t) in toks.iter().enumerate() {
+            match t {
+                Tok::Punct('{') => depth += 1,
+                Tok::Punct('}') => depth -= 1,
+                Tok::Word(w) if depth == 0 && w == "function" => {
+                    if let Some(Tok::Word(name)) = toks.get(i + 1) {
+                        if uses[name.as_str()] == 1 && !keep.contains(&name.as_str()) {
+                            unused = Some(i);
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(start) = unused else {
+            return toks;
+        };
+        // The body: from the first `{` after the parameters to its matching `}`.
+        let open = (start..toks.len()).find(|&j| toks[j] == Tok::Punct('{'));
+        let mut end = None;
+        let mut depth = 0i32;
+        for (j, t) in toks.iter().enumerate().skip(open.unwrap_or(toks.len())) {
+            match t {
+                Tok::Punct('{') => depth += 1,
+                Tok::Punct('}') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(j);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            return toks;
+        };
+        let start = if start > 0 && toks[start - 1] == Tok::Word("async".into()) {
+            start - 1
+        } else {
+            start
+        };
+        toks.drain(start..=end);
+    }
+}
+
 /// Minifies `src`, keeping the names in `keep` (entry points the platform calls).
 pub fn minify(src: &str, keep: &[&str]) -> Result<String, String> {
-    let toks = shrink(tokenize(src)?);
+    let toks = shrink(drop_unused(tokenize(src)?, keep));
     let names: BTreeSet<String> = declared(&toks)
         .into_iter()
         .filter(|n| !keep.contains(&n.as_str()))
@@ -518,14 +579,26 @@ mod tests {
     }
 
     #[test]
+    fn drops_functions_nothing_calls() {
+        let src = "function used(x) { return x; } function route(a) { return plan(a); } \
+                   function plan(a) { if (a) { return {b: 1}; } return used(a); } \
+                   async function handler(e) { return used(e); }";
+        let out = minify(src, &["handler"]).unwrap();
+        assert_eq!(
+            out,
+            "function b(c){return c}async function handler(a){return b(a)}\n"
+        );
+    }
+
+    #[test]
     fn shrinks_literals_blocks_and_var_runs() {
         let src = "function f(x) { var n = 0xff; var s = x.length + x.length + x.length + \
                    x.length; if (x) { return true; } else { n = n + +s; } for (;;) { if (n) { \
                    n--; } else { break; } } return false; }";
-        let out = minify(src, &[]).unwrap();
+        let out = minify(src, &["f"]).unwrap();
         assert_eq!(
             out,
-            "var c='length';function e(a){var b=255,d=a[c]+a[c]+a[c]+a[c];if(a)return!0;else b=b+ +d;\
+            "var c='length';function f(a){var b=255,d=a[c]+a[c]+a[c]+a[c];if(a)return!0;else b=b+ +d;\
              for(;;){if(b)b--;else break}return!1}\n"
         );
     }

@@ -16,7 +16,8 @@ var crypto = require('crypto');
 var kvs = cf.kvs();
 
 // The routing table, spelled compactly: route-core reads only the codes of sort_by and
-// asset_types; space-separated lists (no code or key holds a space) are shorter than JSON.
+// asset_types; space-separated lists (no code or key holds a space) are shorter than JSON; the
+// Content API 1.2.0 fields are left out at their defaults, as in routes.json.
 function codes(list) {
     return list.split(' ').map(function (code) {
         return {code: code};
@@ -48,7 +49,11 @@ var TABLE = {
     limits: {{ limits | json_encode() }},
     asset_types: codes('{% for t in asset_types %}{{ t.code }}{% if not loop.last %} {% endif %}{% endfor %}'),
     anchor: {{ anchor | json_encode() }},
-    sort_keys: sortKeys('{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") == k.1 %}{{ k.0 }} {% endif %}{% endfor %}'.trim(),
+{% if include_dependents %}    include_dependents: true,
+{% endif %}{% if base_urls %}    base_urls: {{ base_urls | json_encode() }},
+{% endif %}{% if contexts | length > 1 or contexts[0] != "Default" %}    contexts: {{ contexts | json_encode() }},
+{% endif %}{% if context_variants | length > 1 %}    context_variants: {{ context_variants | json_encode() }},
+{% endif %}    sort_keys: sortKeys('{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") == k.1 %}{{ k.0 }} {% endif %}{% endfor %}'.trim(),
         '{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") != k.1 %}{{ k.0 }} {{ k.1 }} {% endif %}{% endfor %}')
 };
 
@@ -82,34 +87,36 @@ function rawQuery(querystring) {
 }
 
 // The answer the key value store gives for a plan, or null to ask S3 for the 200 file (a
-// readable asset's variant the profile holds; or a directory name too long for a key).
+// readable asset's variant the profile holds; or a directory name too long for a key). The
+// plan's candidates: the file (when the profile holds the variant), the forbidden marker (by
+// id), the anchor. A variant outside the profile whose body the store lacks (a long directory
+// name, or the body over 1 KB) answers the generic 404, as S3 would.
 async function fromStore(plan) {
-    var anchor = plan.candidates[plan.candidates.length - 1];
+    var c = plan.candidates;
+    var anchor = c[c.length - 1];
     var dir = anchor.path.substring(0, anchor.path.length - TABLE.anchor.length - 1);
-    var mark = null;
-    if (dir.length > 512) {
-        return null;
+    var out = plan.otherwise.kind === 'not-exported';
+    var mark = '';
+    if (dir.length <= 512) {
+        try {
+            mark = await kvs.get(dir);
+        } catch (e) {
+            // No such key: no such asset.
+            mark = null;
+        }
     }
-    try {
-        mark = await kvs.get(dir);
-    } catch (e) {
-        // No such key: no such asset.
+    if (mark === 'f') {
+        return c[c.length - 2].answer;
     }
-    if (mark === 'f' && plan.candidates.length === 3) {
-        return plan.candidates[1].answer;
-    }
-    if (mark !== 'a') {
-        return anchor.answer;
-    }
-    if (plan.otherwise.kind === 'not-exported') {
+    if (mark === 'a' && out) {
         try {
             plan.otherwise.body = await kvs.get('~not-exported');
             return plan.otherwise;
         } catch (e) {
-            // Not in the store (over 1 KB): S3's generic 404.
+            // Not in the store (over 1 KB).
         }
     }
-    return null;
+    return mark === null || out ? anchor.answer : null;
 }
 
 async function handler(event) {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{export, free_port, require, router_config};
+use super::{export, export_api12, free_port, require, router_config};
 
 /// The node project with Miniflare, when installed; `None` (after saying why) when the test
 /// should skip, as [`require`] does.
@@ -278,4 +278,41 @@ fn cloudflare_conforms_on_a_generated_store() {
         let tally = assert_conforms(&cat, &out, &server.addr, 43, 10_000);
         assert!(tally.agree >= 8_000, "{}", tally.report(&server.addr, 0));
     }
+}
+
+/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over the demo
+/// exported with all three dimensions: every exported variant agrees, the rest is "not
+/// exported" or a 400 (an undeclared context), never a wrong 200.
+#[test]
+fn cloudflare_conforms_with_api_1_2_0_dimensions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = export_api12(tmp.path(), &[]);
+    let cat = demo();
+    let cases = Harness::open(&cat, &out).unwrap().corpus(44, 10_000);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("include_dependents=true") > 300,
+        "corpus covers dependents"
+    );
+    assert!(with("base_url=") > 300 && with("context=") > 300);
+    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
+        return;
+    };
+    let tally = assert_conforms(&cat, &out, &server.addr, 44, 10_000);
+    assert!(tally.agree >= 7_000, "{}", tally.report(&server.addr, 0));
+    assert!(tally.not_exported > 0, "{}", tally.report(&server.addr, 0));
+}
+
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`nginx::hostile_api12`):
+/// worker.js must load and match their bytes exactly.
+#[test]
+fn cloudflare_conforms_with_hostile_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cat, out) = super::nginx::hostile_api12(tmp.path());
+    super::nginx::assert_corpus_asks_hostile_names(&cat, &out, 48);
+    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
+        return;
+    };
+    let tally = assert_conforms(&cat, &out, &server.addr, 48, 10_000);
+    assert!(tally.agree >= 7_000, "{}", tally.report(&server.addr, 0));
 }

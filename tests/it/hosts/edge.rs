@@ -6,7 +6,7 @@
 //! server. What a platform cannot do (docs/hosting/<host>.md, "Limits") is counted apart with
 //! strict predicates; any other difference fails.
 
-use super::{export, require};
+use super::{export, export_api12, require};
 use crate::hosts::generated_store;
 use crate::util::repo;
 use data_encoding::BASE64;
@@ -284,6 +284,63 @@ fn conforms(platform: Platform, limit: Limit, max_limited: usize) {
     }
 }
 
+/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over the demo
+/// exported with all three dimensions: every exported variant agrees, the rest is "not
+/// exported" or a 400 (an undeclared context), never a wrong 200.
+fn conforms_with_api_1_2_0_dimensions(platform: Platform, limit: Limit, max_limited: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("api12");
+    fs::create_dir_all(&dir).unwrap();
+    let out = export_api12(&dir, &[]);
+    let cat = demo();
+    let cases = Harness::open(&cat, &out).unwrap().corpus(45, 10_000);
+    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    assert!(
+        with("include_dependents=true") > 300,
+        "corpus covers dependents"
+    );
+    assert!(with("base_url=") > 300 && with("context=") > 300);
+    let Some((tally, limited)) =
+        assert_conforms(platform, &cat, &out, tmp.path(), 45, 10_000, limit)
+    else {
+        return;
+    };
+    assert!(
+        tally.agree + limited >= 7_000,
+        "{}",
+        tally.report(platform.host(), 0)
+    );
+    assert!(tally.not_exported > 0);
+    assert!(
+        limited <= max_limited,
+        "{limited} answers explained by limits"
+    );
+}
+
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`nginx::hostile_api12`): the
+/// rendered (and, for CloudFront, minified) table must match their bytes exactly.
+fn conforms_with_hostile_names(platform: Platform, limit: Limit, max_limited: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hostile");
+    fs::create_dir_all(&dir).unwrap();
+    let (cat, out) = super::nginx::hostile_api12(&dir);
+    super::nginx::assert_corpus_asks_hostile_names(&cat, &out, 47);
+    let Some((tally, limited)) =
+        assert_conforms(platform, &cat, &out, tmp.path(), 47, 10_000, limit)
+    else {
+        return;
+    };
+    assert!(
+        tally.agree + limited >= 7_000,
+        "{}",
+        tally.report(platform.host(), 0)
+    );
+    assert!(
+        limited <= max_limited,
+        "{limited} answers explained by limits"
+    );
+}
+
 #[test]
 fn netlify_edge_function_conforms() {
     conforms(Platform::Netlify, url_rewritten, 200);
@@ -297,8 +354,9 @@ fn vercel_middleware_conforms() {
 /// The function learns from the key value store whether an asset directory is readable or
 /// forbidden, except for directory names over 512 bytes (the store's key limit), and the "not
 /// exported" body unless it is over 1 KB (the value limit): then S3's generic 404 (custom error
-/// response) answers where the API answers 403 or the "not exported" 404. Those exactly, and
-/// nothing else, are the limit (the corpus meets none so far).
+/// response, or the function's own generic 404) answers where the API answers 403 or the "not
+/// exported" 404. Those exactly, and nothing else, are the limit (met by the hostile names'
+/// long id and by a profile whose "not exported" body is over 1 KB).
 fn cloudfront_limits(
     harness: &Harness,
     snapshot: &Snapshot,
@@ -328,6 +386,95 @@ fn cloudfront_limits(
 #[test]
 fn cloudfront_function_conforms() {
     conforms(Platform::CloudFront, cloudfront_limits, 20);
+}
+
+#[test]
+fn cloudfront_conforms_with_api_1_2_0_dimensions() {
+    conforms_with_api_1_2_0_dimensions(Platform::CloudFront, cloudfront_limits, 20);
+}
+
+/// A "not exported" body over the key value store's 1 KB (every `data` subset, five
+/// `children_data`, two long `base_url` values, a long `asset_types` filter): the function answers the variants outside
+/// the profile with the generic 404 (the documented limit), those with a `base_url` or
+/// `context` it left out too, and never with a file that is not the variant's.
+#[test]
+fn cloudfront_without_the_not_exported_body_in_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("long");
+    fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("long.toml");
+    fs::write(
+        &profile,
+        indoc::indoc! {r#"
+            data = "all"
+            children_data = [[], ["urls", "attributes", "metadata", "contents"],
+                ["urls", "attributes", "metadata"], ["attributes", "metadata", "contents"],
+                ["urls", "attributes", "contents"]]
+            sort_by = ["tree"]
+            sort_order = ["asc"]
+            limits = [100]
+            asset_types = [[], ["page_standard", "folder", "image", "pdf_file", "site", "user",
+                "content_type_wysiwyg", "ldap_bridge", "rest_resource", "root_folder"]]
+            base_urls = [
+                "https://research.uni.test/a/path/long/enough/to/fill/the/not-exported/body/of/this/snapshot/with/the/other/one",
+                "http://www.uni.test/another/path/long/enough/to/fill/the/not-exported/body/of/this/snapshot/with/the/other/one",
+            ]
+        "#},
+    )
+    .unwrap();
+    let out = export(
+        &dir,
+        &[
+            "--token",
+            "demo-editor",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+    );
+    let kvs = fs::read_to_string(out.join("_routers/cloudfront/kvs.json")).unwrap();
+    assert!(!kvs.contains("~not-exported"), "the body is over 1 KB");
+    let Some((tally, limited)) = assert_conforms(
+        Platform::CloudFront,
+        &demo(),
+        &out,
+        tmp.path(),
+        46,
+        10_000,
+        cloudfront_limits,
+    ) else {
+        return;
+    };
+    assert!(limited > 100, "{limited} answers explained by limits");
+    assert!(
+        tally.agree + limited >= 7_000,
+        "{}",
+        tally.report("cloudfront", 0)
+    );
+}
+
+#[test]
+fn cloudfront_conforms_with_hostile_names() {
+    conforms_with_hostile_names(Platform::CloudFront, cloudfront_limits, 20);
+}
+
+#[test]
+fn netlify_conforms_with_hostile_names() {
+    conforms_with_hostile_names(Platform::Netlify, url_rewritten, 200);
+}
+
+#[test]
+fn vercel_conforms_with_hostile_names() {
+    conforms_with_hostile_names(Platform::Vercel, url_rewritten, 200);
+}
+
+#[test]
+fn netlify_conforms_with_api_1_2_0_dimensions() {
+    conforms_with_api_1_2_0_dimensions(Platform::Netlify, url_rewritten, 200);
+}
+
+#[test]
+fn vercel_conforms_with_api_1_2_0_dimensions() {
+    conforms_with_api_1_2_0_dimensions(Platform::Vercel, url_rewritten, 200);
 }
 
 /// Each host's files, rendered by a token export and a `--public --cors` one, follow the rules
