@@ -14,7 +14,10 @@
 //                    Both strings may be bytes (one character per byte, as Fetch ByteStrings)
 //                    or text (as njs gives valid UTF-8): see toBytes().
 //     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
-//                    [[sort_by value, file code], ...], every value the API accepts.
+//                    [[sort_by value, file code], ...], every value the API accepts. The
+//                    1.2.0 fields may be absent (routes.json leaves out their defaults:
+//                    include_dependents false, base_urls [], contexts ["Default"],
+//                    context_variants [0]); names in it are text.
 //     sha256hex      function(token) -> lower-case hex SHA-256 of the token's UTF-8 bytes; the
 //                    token is passed as text (injected by the host glue: njs
 //                    require('crypto'), node crypto). WebCrypto is asynchronous: hash
@@ -35,11 +38,12 @@
 //   Otherwise planRoute returns a Plan, which needs "does this file exist?" answers that only
 //   the host can give:
 //     {candidates: [{path, exists: true|false, answer}, ...], otherwise: answer}
-//   The first candidate whose path's existence equals `exists` gives the answer (the file: 200;
-//   the forbidden marker: 403; no anchor: 404); when none does, `otherwise` (404 "not
-//   exported", or 404 for a page past the end). Paths are relative to the web root (the
-//   snapshot's public/ directory) and contain only [a-z0-9_.,~/-]. Hosts whose lookups are
-//   asynchronous walk the candidates themselves.
+//   The first candidate whose path's existence equals `exists` gives the answer (the file: 200,
+//   a candidate only when the profile holds the variant: a file name carries no `base_url` or
+//   `context` the profile left out; the forbidden marker: 403; no anchor, always last: 404);
+//   when none does, `otherwise` (404 "not exported", or 404 for a page past the end). Paths
+//   are relative to the web root (the snapshot's public/ directory) and contain only
+//   [a-z0-9_.,~/-]. Hosts whose lookups are asynchronous walk the candidates themselves.
 //
 //   resolvePlan(plan, exists) -> Answer   (exists: function(path) -> boolean; an Answer passes)
 //   route(method, rawTarget, authorization, table, sha256hex, exists) -> Answer
@@ -71,44 +75,31 @@ function errorAnswer(status, headers) {
 }
 
 // The bytes of `s`, one character per byte. Hosts hand strings over in two ways: as bytes
-// (Fetch ByteStrings, latin1: UTF-8 "\u00e9" arrives as "\u00c3\u00a9") or as text (njs
-// decodes valid UTF-8). A string of characters up to 255 that is valid UTF-8 read as bytes is
-// taken as bytes; any other string is text, encoded as UTF-8. ASCII is the same either way.
+// (Fetch ByteStrings, latin1: UTF-8 "\u00e9" arrives as "\u00c3\u00a9"; njs 0.7 byte strings)
+// or as text (njs decodes valid UTF-8). A string of characters up to 255 that is valid UTF-8
+// read as bytes is taken as bytes; any other string is text, encoded as UTF-8. ASCII is the
+// same either way. The result is built anew character by character: an njs byte string (nginx
+// variables and headers) would turn a character over 127 appended to it later into its UTF-8
+// bytes. (Text from a host is decoded bytes: it holds no lone surrogate, which utf8() refuses.)
 function toBytes(s) {
     var out = '';
-    var i, c, d, cp;
-    var bytes = true;
-    for (i = 0; i < s.length && bytes; i++) {
-        bytes = s.charCodeAt(i) < 256;
-    }
-    if (bytes && isUtf8(s)) {
-        return s;
-    }
+    var i, c;
     for (i = 0; i < s.length; i++) {
         c = s.charCodeAt(i);
-        if (c < 0x80) {
-            out += s.charAt(i);
-            continue;
+        if (c > 255) {
+            return utf8(s);
         }
-        cp = c;
-        if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-            d = s.charCodeAt(i + 1);
-            if (d >= 0xdc00 && d <= 0xdfff) {
-                cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-                i++;
-            }
-        }
-        if (cp < 0x800) {
-            out += String.fromCharCode(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            out += String.fromCharCode(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f),
-                0x80 | (cp & 0x3f));
-        } else {
-            out += String.fromCharCode(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f),
-                0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-        }
+        out += String.fromCharCode(c);
     }
-    return out;
+    return isUtf8(out) ? out : utf8(out);
+}
+
+// The UTF-8 bytes of text, one character per byte (the table's names are text): every
+// character percent-encoded as UTF-8, then each escape read as its byte.
+function utf8(s) {
+    return encodeURIComponent(s).replace(/%(..)/g, function (m, h) {
+        return String.fromCharCode(parseInt(h, 16));
+    });
 }
 
 function hexValue(c) {
@@ -196,62 +187,35 @@ function isUtf8(s) {
     return true;
 }
 
-// The characters of a valid UTF-8 byte string (for hosts' sha256hex, which hash UTF-8).
+// The characters of a valid UTF-8 byte string (for hosts' sha256hex, which hash UTF-8): every
+// byte percent-encoded, then decoded as UTF-8.
 function fromUtf8(s) {
-    var out = '';
-    var i = 0;
-    var c, cp, need, k;
-    while (i < s.length) {
-        c = s.charCodeAt(i);
-        if (c < 0x80) {
-            out += s.charAt(i);
-            i++;
-            continue;
-        }
-        need = c >= 0xf0 ? 3 : (c >= 0xe0 ? 2 : 1);
-        cp = c & (need === 1 ? 0x1f : (need === 2 ? 0x0f : 0x07));
-        for (k = 1; k <= need; k++) {
-            cp = (cp << 6) | (s.charCodeAt(i + k) & 0x3f);
-        }
-        if (cp >= 0x10000) {
-            cp -= 0x10000;
-            out += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
-        } else {
-            out += String.fromCharCode(cp);
-        }
-        i += need + 1;
-    }
-    return out;
+    return decodeURIComponent(s.replace(/[\s\S]/g, function (c) {
+        return '%' + (256 + c.charCodeAt(0)).toString(16).substring(1);
+    }));
 }
 
-// Unicode White_Space (Rust's char::is_whitespace).
-function isWhitespace(c) {
-    return (c >= 9 && c <= 13) || c === 32 || c === 0x85 || c === 0xa0 || c === 0x1680 ||
-        (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f ||
-        c === 0x205f || c === 0x3000;
-}
+// Unicode White_Space (Rust's char::is_whitespace) in UTF-8: the bytes of U+0009..U+000D,
+// U+0020, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 (a
+// lead byte never matches as a continuation byte).
+var WHITESPACE = /[\t-\r ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80/;
 
 // The token of an Authorization header as text, or null when the header is missing or not
 // `Bearer ` and a non-empty run of non-whitespace (then there is nothing to hash). Hosts whose
 // SHA-256 is asynchronous (WebCrypto) hash this first and pass planRoute a sha256hex that
 // returns the result.
 function bearerToken(authorization) {
-    var token, i;
+    var token;
     if (authorization === null || authorization === undefined) {
         return null;
     }
     authorization = toBytes(String(authorization));
-    if (authorization.substring(0, 7) !== 'Bearer ' || authorization.length === 7 ||
-        !isUtf8(authorization)) {
+    token = authorization.substring(7);
+    if (authorization.substring(0, 7) !== 'Bearer ' || !token || !isUtf8(token) ||
+        WHITESPACE.test(token)) {
         return null;
     }
-    token = fromUtf8(authorization.substring(7));
-    for (i = 0; i < token.length; i++) {
-        if (isWhitespace(token.charCodeAt(i))) {
-            return null;
-        }
-    }
-    return token;
+    return fromUtf8(token);
 }
 
 // `null` when the token opens the snapshot, else the WWW-Authenticate challenge of the 401.
@@ -378,7 +342,7 @@ function parseParams(pairs, target, table) {
         sort: 'tree',
         order: 'asc'
     };
-    var v, types, i, sorted, found;
+    var v, types, i, sorted, found, x, b, dep;
     v = present(pairs, 'data');
     if (v !== null) {
         if (!isUtf8(v)) {
@@ -386,6 +350,34 @@ function parseParams(pairs, target, table) {
         }
         p.data = dataCode(v);
     }
+    // Content API 1.2.0 (RouteSpec::variant): `context` is a declared name's position (the
+    // default's, 0, names no file; an undeclared name, or bytes that are not UTF-8, are a
+    // 400); `base_url`, when http(s) with a host, is the 1-based position of its canonical
+    // form among the exported values (-1: not exported); `include_dependents` (asset
+    // endpoints) counts when exactly `true`. They give the variant code of the file name, and
+    // whether the profile holds it. routes.json leaves the fields out at their defaults.
+    v = present(pairs, 'context');
+    x = v === null ? 0 : (table.contexts || ['Default']).map(utf8).indexOf(v);
+    if (x < 0) {
+        return null;
+    }
+    v = present(pairs, 'base_url');
+    b = 0;
+    if (v !== null) {
+        if (!isUtf8(v)) {
+            return null;
+        }
+        found = /^https?:\/\//i.exec(v);
+        if (found && urlKey(v) !== null) {
+            b = (table.base_urls || []).map(utf8).indexOf(found[0].toLowerCase() + urlKey(v)) +
+                1 || -1;
+        }
+    }
+    dep = target.endpoint === 'asset' && present(pairs, 'include_dependents') === 'true';
+    p.listed = b >= 0 && (!x || contains(table.context_variants || [0], String(x))) &&
+        (!dep || table.include_dependents === true);
+    v = (dep ? 'd' : '') + (b > 0 ? 'b' + b : '') + (x ? 'x' + x : '');
+    p.variant = v && '.' + v;
     if (target.byUrl) {
         v = present(pairs, 'url');
         if (v === null || !isUtf8(v)) {
@@ -609,11 +601,11 @@ function containsCode(list, value) {
 // Whether the profile holds this variant of the endpoint (RouteSpec::holds).
 function holds(table, endpoint, p) {
     if (endpoint !== 'children') {
-        return contains(table.data, p.data);
+        return p.listed && contains(table.data, p.data);
     }
-    return contains(table.children_data, p.data) && containsCode(table.sort_by, p.sort) &&
-        contains(table.sort_order, p.order) && contains(table.limits, p.limit) &&
-        containsCode(table.asset_types, typesCode(p.types));
+    return p.listed && contains(table.children_data, p.data) &&
+        containsCode(table.sort_by, p.sort) && contains(table.sort_order, p.order) &&
+        contains(table.limits, p.limit) && containsCode(table.asset_types, typesCode(p.types));
 }
 
 function decide(method, target, authorization, table, sha256hex) {
@@ -667,17 +659,22 @@ function decide(method, target, authorization, table, sha256hex) {
     } else {
         dir = '__api/assets/' + encodeSegment(endpoint.id);
     }
-    // 8. File.
+    // 8. File (the variant code before `.json`); looked for only when the profile holds it.
     if (endpoint.endpoint === 'asset') {
-        file = dir + '/~asset.' + params.data + '.json';
+        file = dir + '/~asset.' + params.data;
     } else if (endpoint.endpoint === 'lineage') {
-        file = dir + '/~lineage.' + params.data + '.json';
+        file = dir + '/~lineage.' + params.data;
     } else {
         file = dir + '/~children.' + [params.data, params.sort, params.order,
-            typesCode(params.types), params.limit, params.page].join('.') + '.json';
+            typesCode(params.types), params.limit, params.page].join('.');
     }
+    file += params.variant + '.json';
     plan = {
-        candidates: [{
+        candidates: [],
+        otherwise: null
+    };
+    if (params.listed) {
+        plan.candidates.push({
             path: file,
             exists: true,
             answer: {
@@ -686,9 +683,8 @@ function decide(method, target, authorization, table, sha256hex) {
                 kind: 'file',
                 headers: [['Cache-Control', table.cache_control]]
             }
-        }],
-        otherwise: null
-    };
+        });
+    }
     // 9. The forbidden marker (by id only: a snapshot records no forbidden URLs).
     if (!endpoint.byUrl) {
         plan.candidates.push({
