@@ -960,7 +960,7 @@ pub fn export(
     json.push(b'\n');
     fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))?;
 
-    let changes = incremental::changes(previous.as_ref(), &entries, root, out)
+    let changes = incremental::changes(previous.as_ref(), &entries, &root_hash, root, out)
         .map_err(io_err(format!("comparing with {}", out.display())))?;
     drop(previous);
     if update {
@@ -981,31 +981,32 @@ pub fn export(
 }
 
 /// Writes `manifest.jsonl` (one JSON line per entry) and returns its blake3 (the root hash).
+/// Lines are formatted in parallel, a bounded group of entries at a time (about 100 MB at most
+/// in memory, whatever the snapshot's size), then written and hashed in order.
 fn write_manifest(path: &Path, entries: &[Entry]) -> io::Result<String> {
-    struct Tee<W> {
-        out: W,
-        hasher: blake3::Hasher,
-    }
-    impl<W: io::Write> io::Write for Tee<W> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let n = self.out.write(buf)?;
-            self.hasher.update(&buf[..n]);
-            Ok(n)
+    const CHUNK: usize = 4096;
+    const GROUP: usize = 64 * CHUNK;
+    let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
+    let mut hasher = blake3::Hasher::new();
+    for group in entries.chunks(GROUP) {
+        let parts: Vec<Vec<u8>> = group
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut buf = Vec::with_capacity(chunk.len() * 400);
+                for e in chunk {
+                    serde_json::to_writer(&mut buf, e).expect("entries serialize");
+                    buf.push(b'\n');
+                }
+                buf
+            })
+            .collect();
+        for part in parts {
+            hasher.update(&part);
+            io::Write::write_all(&mut out, &part)?;
         }
-        fn flush(&mut self) -> io::Result<()> {
-            self.out.flush()
-        }
     }
-    let mut tee = Tee {
-        out: io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?),
-        hasher: blake3::Hasher::new(),
-    };
-    for e in entries {
-        serde_json::to_writer(&mut tee, e).map_err(io::Error::other)?;
-        io::Write::write_all(&mut tee, b"\n")?;
-    }
-    io::Write::flush(&mut tee)?;
-    Ok(tee.hasher.finalize().to_hex().to_string())
+    io::Write::flush(&mut out)?;
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// `EMLINK`: the file already has the most hard links the filesystem allows.

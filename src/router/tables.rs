@@ -21,35 +21,44 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 /// functions' file modules and CloudFront's key value store.
 pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Result<()> {
     let has = |name: &str| hosts.iter().any(|h| h.name == name);
-    let mut out = BufWriter::new(fs::File::create(root.join(ETAGS_FILE))?);
-    for e in entries.iter().filter(|e| e.status == 200) {
-        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
-        writeln!(out, "{rel} \"{}\"", e.blake3)?;
-    }
-    out.flush()?;
-    if has("nginx") {
-        let nginx_map = root.join(NGINX_ETAGS_FILE);
-        fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
-        let mut nginx = BufWriter::new(fs::File::create(nginx_map)?);
+    // Each table is a pass over every entry: they are written in parallel.
+    let mut jobs: Vec<Box<dyn Fn() -> io::Result<()> + Sync + '_>> = vec![Box::new(|| {
+        let mut out = BufWriter::new(fs::File::create(root.join(ETAGS_FILE))?);
         for e in entries.iter().filter(|e| e.status == 200) {
             let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
-            // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx quotes.
-            writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
+            writeln!(out, "{rel} \"{}\"", e.blake3)?;
         }
-        nginx.flush()?;
+        out.flush()
+    })];
+    if has("nginx") {
+        jobs.push(Box::new(|| {
+            let nginx_map = root.join(NGINX_ETAGS_FILE);
+            fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
+            let mut nginx = BufWriter::new(fs::File::create(nginx_map)?);
+            for e in entries.iter().filter(|e| e.status == 200) {
+                let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+                // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx
+                // quotes.
+                writeln!(nginx, "\"{rel}\" '\"{}\"';", e.blake3)?;
+            }
+            nginx.flush()
+        }));
     }
     if has("caddy") {
-        write_caddy_etags(root, entries)?;
+        jobs.push(Box::new(|| write_caddy_etags(root, entries)));
     }
     for rel in EDGE_FILES_MODULES {
         if has(rel.split('/').nth(1).expect("_routers/<host>/...")) {
-            write_files_module(&root.join(rel), entries)?;
+            jobs.push(Box::new(move || {
+                write_files_module(&root.join(rel), entries)
+            }));
         }
     }
     if has("cloudfront") {
-        write_cloudfront_kvs(root, entries)?;
+        jobs.push(Box::new(|| write_cloudfront_kvs(root, entries)));
     }
-    Ok(())
+    use rayon::prelude::*;
+    jobs.par_iter().map(|job| job()).collect()
 }
 
 /// Where [`write_caddy_etags`] writes its shards, relative to the snapshot directory.
