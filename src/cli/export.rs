@@ -24,7 +24,9 @@ PROFILES:
   standard   every data subset for assets and lineage; children without and with all data,
              every sort_by, both orders, limit 100 (the default)
   full       every data subset everywhere, every sort, both orders, limits 100 and 0
-  FILE.toml  your own (docs/profiles.md)
+  FILE.toml  your own (docs/profiles.md), e.g. with the Content API 1.2.0 dimensions
+             include_dependents = [false, true], base_urls = [\"https://...\"],
+             contexts = \"all\" (--dry-run shows what each adds)
 
 EXAMPLES:
   matrix-snapshot export --token demo-public --out dist

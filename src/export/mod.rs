@@ -877,8 +877,15 @@ pub fn export(
             Ok((local, fingerprint))
         })
         .collect();
+    let per_asset = per_asset?;
+    // Sized once: growing by doubling would hold two copies of millions of entries at once.
+    // (The forbidden markers come next: at most one per asset not read.)
+    entries.reserve_exact(
+        per_asset.iter().map(|(l, _)| l.len()).sum::<usize>()
+            + (cat.store.assets.len() - readable.len()),
+    );
     let mut fingerprints = Vec::with_capacity(readable.len());
-    for (&a, (local, fp)) in readable.iter().zip(per_asset?) {
+    for (&a, (local, fp)) in readable.iter().zip(per_asset) {
         entries.extend(local);
         if let Some(fp) = fp {
             fingerprints.push((cat.store.asset(a).id.as_str(), fp));
