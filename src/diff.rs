@@ -195,7 +195,8 @@ impl Diff {
 struct Index {
     dir: PathBuf,
     info: Info,
-    /// id → data code → (blake3, path) of `~asset.<D>.json`.
+    /// id → data code → (blake3, path) of `~asset.<D>.json`: plain requests only (Content API
+    /// 1.2.0 variants, `~asset.<D>.<V>.json`, show in the route counts).
     assets: HashMap<String, BTreeMap<String, (String, String)>>,
     /// id → data code → (blake3, path) of `~lineage.<D>.json`.
     lineages: HashMap<String, BTreeMap<String, (String, String)>>,
@@ -229,6 +230,7 @@ impl Index {
             } else if let Some(code) = file
                 .strip_prefix("~asset.")
                 .and_then(|f| f.strip_suffix(".json"))
+                .filter(|code| !code.contains('.'))
             {
                 assets
                     .entry(id)
@@ -237,6 +239,7 @@ impl Index {
             } else if let Some(code) = file
                 .strip_prefix("~lineage.")
                 .and_then(|f| f.strip_suffix(".json"))
+                .filter(|code| !code.contains('.'))
             {
                 lineages
                     .entry(id)

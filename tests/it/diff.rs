@@ -228,3 +228,56 @@ fn identical_snapshots_exit_0_and_bad_input_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.jsonl is missing"));
 }
+
+/// Snapshots with Content API 1.2.0 variants (dependents, base URLs, contexts): fields are
+/// compared in the plain variant (the default context, no dependents), not in whichever
+/// variant file has the longest name.
+#[test]
+fn diff_compares_the_plain_variant_of_1_2_0_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = crate::hosts::api12_profile(tmp.path());
+    let export = |store: Option<&Path>, out: &Path| {
+        let mut args = vec![
+            "export",
+            "--quiet",
+            "--token",
+            "demo-public",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--router",
+            "nginx",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(s) = store {
+            args.extend(["--store", s.to_str().unwrap()]);
+        }
+        run(&args, 0);
+    };
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    export(None, &old);
+    export(Some(&edited_store(tmp.path())), &new);
+    let o = run(
+        &[
+            "diff",
+            old.to_str().unwrap(),
+            new.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        1,
+    );
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c100 = d["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "100")
+        .expect("100 changed");
+    assert_eq!(c100["fields"][0]["field"], "name");
+    assert_eq!(
+        c100["fields"][0]["old"],
+        "Kia ora — Welcome to the University of Test"
+    );
+    assert_eq!(c100["fields"][0]["new"], "Kia ora — Welcome!");
+}
