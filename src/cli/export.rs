@@ -117,6 +117,10 @@ pub struct ExportArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Print the wall time of each phase (loading the store, rendering, manifest, host tables,
+    /// comparing and applying an incremental update...) to stderr at the end.
+    #[arg(long)]
+    timings: bool,
 }
 
 impl ExportArgs {
@@ -147,7 +151,9 @@ impl ExportArgs {
             })?),
         };
         let value = self.token_value()?;
+        let loading = Instant::now();
         let catalog = self.store.catalog()?;
+        let load_secs = loading.elapsed().as_secs_f64();
         let Some(token) = catalog.store.token_by_value(&value) else {
             bail!("the token is not in the store; the API would answer 401 to every request (check `matrix-snapshot check` for the store's tokens)");
         };
@@ -298,6 +304,16 @@ impl ExportArgs {
                 c.files as f64 / secs.max(1e-9),
                 &report.root_hash[..16]
             );
+        }
+        if self.timings {
+            let mut rest = started.elapsed().as_secs_f64();
+            eprintln!("matrix-snapshot: timings");
+            eprintln!("  {:>7.2}s  load the store", load_secs);
+            for (phase, secs) in &report.phases.done {
+                eprintln!("  {secs:>7.2}s  {phase}");
+                rest -= secs;
+            }
+            eprintln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
         }
         Ok(ExitCode::SUCCESS)
     }

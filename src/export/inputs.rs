@@ -100,9 +100,10 @@ pub fn of_asset(cat: &Catalog, view: &View, global: &[u8; 32], a: AssetIdx) -> u
     u128::from_le_bytes(h.finalize().as_bytes()[..16].try_into().expect("16 bytes"))
 }
 
-/// The fingerprints a previous export recorded, by asset id, when they were made with the same
-/// global fingerprint.
-pub fn load(dir: &Path, global: &[u8; 32]) -> FxHashMap<Box<str>, u128> {
+/// The fingerprints a previous export recorded, by asset id, with each one's position in
+/// [`FILE`] (what [`OWNERS_FILE`] refers to), when they were made with the same global
+/// fingerprint.
+pub fn load(dir: &Path, global: &[u8; 32]) -> FxHashMap<Box<str>, (u32, u128)> {
     let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
         return FxHashMap::default();
     };
@@ -110,26 +111,113 @@ pub fn load(dir: &Path, global: &[u8; 32]) -> FxHashMap<Box<str>, u128> {
     if lines.next() != Some(&header(global)) {
         return FxHashMap::default();
     }
-    lines
-        .filter_map(|l| {
-            let (id, hex) = l.rsplit_once('\t')?;
-            Some((id.into(), u128::from_str_radix(hex, 16).ok()?))
-        })
-        .collect()
+    let mut recorded = FxHashMap::default();
+    for (pos, l) in lines.enumerate() {
+        let parsed = l
+            .rsplit_once('\t')
+            .and_then(|(id, hex)| Some((id, u128::from_str_radix(hex, 16).ok()?)));
+        let Some((id, fp)) = parsed else {
+            return FxHashMap::default(); // not a file this tool wrote: reuse nothing
+        };
+        recorded.insert(id.into(), (pos as u32, fp));
+    }
+    recorded
 }
 
 fn header(global: &[u8; 32]) -> String {
     format!("{HEADER} {}", blake3::Hash::from(*global).to_hex())
 }
 
-/// [`FILE`]'s text: the header, then `id<TAB>fingerprint` per asset, sorted by id.
-pub fn render(global: &[u8; 32], mut fingerprints: Vec<(&str, u128)>) -> String {
+/// [`FILE`]'s text: the header, then `id<TAB>fingerprint` per asset, sorted by id; and, by
+/// asset index (`positions[a]`), each asset's position in it ([`NO_OWNER`] for assets not
+/// listed).
+pub fn render(
+    global: &[u8; 32],
+    mut fingerprints: Vec<(&str, u128, AssetIdx)>,
+    assets: usize,
+) -> (String, Vec<u32>) {
     fingerprints.sort_unstable();
     let mut out = String::with_capacity(fingerprints.len() * 48);
+    let mut positions = vec![NO_OWNER; assets];
     out.push_str(&header(global));
     out.push('\n');
-    for (id, fp) in fingerprints {
+    for (pos, (id, fp, a)) in fingerprints.into_iter().enumerate() {
         let _ = writeln!(out, "{id}\t{fp:032x}");
+        positions[a as usize] = pos as u32;
+    }
+    (out, positions)
+}
+
+/// Where a snapshot records which asset each manifest line belongs to, relative to the
+/// snapshot directory: a header line naming the manifest's root hash, then one little-endian
+/// `u32` per manifest line, the owner's position in [`FILE`] or [`NO_OWNER`] (error documents,
+/// 403 markers). An incremental export takes an unchanged asset's lines from the previous
+/// manifest through it, without planning or looking up its routes.
+pub const OWNERS_FILE: &str = "_cache/owners.bin";
+const OWNERS_HEADER: &str = "# matrix-snapshot manifest owners/1";
+/// A manifest line no readable asset owns.
+pub const NO_OWNER: u32 = u32::MAX;
+
+/// [`OWNERS_FILE`]'s bytes for a manifest with this root hash.
+pub fn render_owners(root_hash: &str, owners: impl ExactSizeIterator<Item = u32>) -> Vec<u8> {
+    let mut out = format!("{OWNERS_HEADER} {root_hash}\n").into_bytes();
+    out.reserve(owners.len() * 4);
+    for o in owners {
+        out.extend_from_slice(&o.to_le_bytes());
     }
     out
+}
+
+/// The owners recorded for the manifest with `root_hash` and `lines` lines, if [`OWNERS_FILE`]
+/// holds exactly that.
+pub fn load_owners(dir: &Path, root_hash: &str, lines: usize) -> Option<Vec<u32>> {
+    let bytes = std::fs::read(dir.join(OWNERS_FILE)).ok()?;
+    let header = format!("{OWNERS_HEADER} {root_hash}\n");
+    let body = bytes.strip_prefix(header.as_bytes())?;
+    if body.len() != lines * 4 {
+        return None;
+    }
+    Some(
+        body.chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_read_back_only_for_their_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("_cache")).unwrap();
+        let owners = vec![0, NO_OWNER, 7, 7, 2];
+        let bytes = render_owners("abc", owners.iter().copied());
+        std::fs::write(dir.path().join(OWNERS_FILE), bytes).unwrap();
+        assert_eq!(load_owners(dir.path(), "abc", 5), Some(owners));
+        assert_eq!(load_owners(dir.path(), "abd", 5), None, "another manifest");
+        assert_eq!(load_owners(dir.path(), "abc", 4), None, "other line count");
+        assert_eq!(load_owners(dir.path(), "ab", 5), None);
+    }
+
+    #[test]
+    fn recorded_inputs_give_each_asset_its_position() {
+        let g = [7u8; 32];
+        let (text, positions) = render(&g, vec![("b", 2, 0), ("a", 1, 3), ("c", 3, 1)], 5);
+        assert_eq!(positions, [1, 2, NO_OWNER, 0, NO_OWNER]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("_cache")).unwrap();
+        std::fs::write(dir.path().join(FILE), &text).unwrap();
+        let recorded = load(dir.path(), &g);
+        assert_eq!(recorded["a"], (0, 1));
+        assert_eq!(recorded["b"], (1, 2));
+        assert_eq!(recorded["c"], (2, 3));
+        assert!(load(dir.path(), &[8u8; 32]).is_empty(), "other settings");
+        std::fs::write(dir.path().join(FILE), text + "garbage\n").unwrap();
+        assert!(
+            load(dir.path(), &g).is_empty(),
+            "a line this tool did not write"
+        );
+    }
 }

@@ -148,6 +148,33 @@ pub struct Entry {
     /// blake3 of the bytes (written as hex; kept as bytes, which matters at millions of files).
     #[serde(serialize_with = "hex_hash")]
     pub blake3: blake3::Hash,
+    /// The readable asset whose routes include this file (its index in the store), or
+    /// [`inputs::NO_OWNER`] (error documents, 403 markers). Not written in the manifest: an
+    /// incremental export records it in [`inputs::OWNERS_FILE`].
+    #[serde(skip)]
+    pub owner: AssetIdx,
+}
+
+/// Merges two lists of entries sorted by path into one.
+fn merge_sorted(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.path <= y.path,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        out.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
+    }
+    out
 }
 
 fn hex_hash<S: serde::Serializer>(h: &blake3::Hash, s: S) -> Result<S::Ok, S::Error> {
@@ -190,6 +217,33 @@ pub struct Report {
     pub incremental: bool,
     /// Staging trees of interrupted incremental exports that this run rolled back.
     pub rolled_back: usize,
+    /// Wall time of each phase, in order (`export --timings`).
+    pub phases: Phases,
+}
+
+/// Wall time of the phases of an export, in the order they ran.
+#[derive(Debug, Clone)]
+pub struct Phases {
+    last: std::time::Instant,
+    /// (phase, seconds).
+    pub done: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the phase `name`, which began when the previous one ended.
+    fn end(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done
+            .push((name, now.duration_since(self.last).as_secs_f64()));
+        self.last = now;
+    }
 }
 
 /// What [`Writer::put`] did.
@@ -723,6 +777,7 @@ pub fn export(
     opts: &ExportOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, ExportError> {
+    let mut phases = Phases::start();
     let view = cat.view(opts.token)?;
     let variants = Variants::new(cat, &opts.profile)?;
     let token = &cat.store.tokens[opts.token as usize];
@@ -743,8 +798,13 @@ pub fn export(
         "rolling back an interrupted update of {}",
         out.display()
     )))?;
-    let previous = incremental::Previous::load(out);
+    phases.end("view and checks");
+    // Read with --full too: the changes are still reported against it.
+    let previous = incremental::PreviousManifest::load(out);
     let update = !opts.full && previous.is_some();
+    if previous.is_some() {
+        phases.end("previous manifest");
+    }
     if !update {
         check_free_space(cat, opts, parent)?;
     }
@@ -761,6 +821,42 @@ pub fn export(
         )))?;
     let root = staging.path();
 
+    // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
+    // its files as they are, without rendering; its manifest lines are taken over (an
+    // incremental export).
+    let global = inputs::global(&render_settings(cat, opts, &variants));
+    let readable: Vec<AssetIdx> = view.readable().collect();
+    let fingerprints: Vec<Option<u128>> = readable
+        .par_iter()
+        .map(|&a| global.map(|g| inputs::of_asset(cat, view, &g, a)))
+        .collect();
+    let (kept, previous) = match (previous, &global) {
+        (Some(prev), Some(g)) if update && prev.has_owners() => {
+            let recorded = inputs::load(out, g);
+            let mut kept_as = vec![inputs::NO_OWNER; recorded.len()];
+            for (&a, fp) in readable.iter().zip(&fingerprints) {
+                match (recorded.get(cat.store.asset(a).id.as_str()), fp) {
+                    (Some(&(pos, old)), Some(fp)) if old == *fp => kept_as[pos as usize] = a,
+                    _ => {}
+                }
+            }
+            let (kept, rest) = prev.split(&kept_as);
+            (kept, Some(rest))
+        }
+        (Some(prev), _) => (Vec::new(), Some(prev.split(&[]).1)),
+        (None, _) => (Vec::new(), None),
+    };
+    // Assets whose files were taken over (their entries carry the owner).
+    let mut reused_asset = vec![false; cat.store.assets.len()];
+    for e in &kept {
+        reused_asset[e.owner as usize] = true;
+    }
+    let reused = readable
+        .iter()
+        .filter(|&&a| reused_asset[a as usize])
+        .count() as u64;
+    phases.end("fingerprints, previous files taken over");
+
     let writer = Writer {
         root,
         dedupe: opts.dedupe,
@@ -774,8 +870,9 @@ pub fn export(
     let request = |target: &str| request_for(token, opts, target);
     let api = api_options(cat, opts);
 
-    // Error documents (what routers serve for statuses no file answers).
-    let mut entries: Vec<Entry> = Vec::new();
+    // Every file written this time (the rest are `kept`). Error documents first (what routers
+    // serve for statuses no file answers).
+    let mut fresh: Vec<Entry> = Vec::new();
     let links = std::sync::atomic::AtomicU64::new(0);
     let count_link = |put: Put| {
         if put == Put::Linked {
@@ -787,7 +884,7 @@ pub fn export(
         let rel = format!("__api/~/errors/{status}.json");
         let hash = blake3::hash(&body);
         count_link(writer.put(&rel, &body, hash)?);
-        entries.push(entry(&rel, vec![], status, &body, hash));
+        fresh.push(entry(&rel, vec![], status, &body, hash));
     }
     // The routing table and the body of requests the profile left out.
     let routes = RouteSpec::new(
@@ -801,60 +898,36 @@ pub fn export(
     let body = routes.not_exported_body();
     let hash = blake3::hash(&body);
     count_link(writer.put(route::NOT_EXPORTED_FILE, &body, hash)?);
-    entries.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
+    fresh.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
     let hosts = crate::router::select(&opts.routing.routers).map_err(ExportError::UnknownRouter)?;
     crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
         "writing {}",
         root.join("_routers").display()
     )))?;
+    phases.end("error documents, routers");
 
-    // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
-    // its files as they are, without rendering (an incremental export).
-    let global = inputs::global(&render_settings(cat, opts, &variants));
-    let recorded = match (&global, update) {
-        (Some(g), true) => inputs::load(out, g),
-        _ => Default::default(),
-    };
-    let reuse_from = previous.as_ref().filter(|_| update);
-    let readable: Vec<AssetIdx> = view.readable().collect();
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let reused = std::sync::atomic::AtomicU64::new(0);
-    type AssetFiles = (Vec<Entry>, Option<u128>);
-    let per_asset: Result<Vec<AssetFiles>, ExportError> = readable
+    let done = std::sync::atomic::AtomicU64::new(reused);
+    progress(reused);
+    let per_asset: Result<Vec<Vec<Entry>>, ExportError> = readable
         .par_iter()
+        .filter(|&&a| !reused_asset[a as usize])
         .map(|&a| {
-            let id = cat.store.asset(a).id.as_str();
-            let fingerprint = global.map(|g| inputs::of_asset(cat, view, &g, a));
-            let jobs = plan_asset(cat, view, opts, &variants, a);
-            let kept = match (reuse_from, fingerprint) {
-                (Some(prev), Some(fp)) if recorded.get(id) == Some(&fp) => jobs
-                    .iter()
-                    .map(|job| match job {
-                        Job::Render { path, target } | Job::Alias { path, target, .. } => {
-                            prev.reuse(path, target)
-                        }
-                    })
-                    .collect::<Option<Vec<Entry>>>(),
-                _ => None,
-            };
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n % 64 == 0 {
                 progress(n);
             }
-            if let Some(kept) = kept {
-                reused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok((kept, fingerprint));
-            }
             let mut local = Vec::new();
             let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
-            for job in jobs {
+            for job in plan_asset(cat, view, opts, &variants, a) {
                 match job {
                     Job::Render { path, target } => {
                         let resp = answer_with(cat, &api, &request(&target));
                         let hash = blake3::hash(&resp.body);
                         count_link(writer.put(&path, &resp.body, hash)?);
                         written.insert(path.clone(), (hash, resp.status, resp.body.len()));
-                        local.push(entry(&path, vec![target], resp.status, &resp.body, hash));
+                        let mut e = entry(&path, vec![target], resp.status, &resp.body, hash);
+                        e.owner = a;
+                        local.push(e);
                     }
                     Job::Alias {
                         path,
@@ -870,34 +943,25 @@ pub fn export(
                             content_type: crate::api::response::CONTENT_TYPE,
                             size: size as u64,
                             blake3: hash,
+                            owner: a,
                         });
                     }
                 }
             }
-            Ok((local, fingerprint))
+            Ok(local)
         })
         .collect();
     let per_asset = per_asset?;
+    phases.end("render and write routes");
     // Sized once: growing by doubling would hold two copies of millions of entries at once.
     // (The forbidden markers come next: at most one per asset not read.)
-    entries.reserve_exact(
-        per_asset.iter().map(|(l, _)| l.len()).sum::<usize>()
-            + (cat.store.assets.len() - readable.len()),
+    fresh.reserve_exact(
+        per_asset.iter().map(Vec::len).sum::<usize>() + (cat.store.assets.len() - readable.len()),
     );
-    let mut fingerprints = Vec::with_capacity(readable.len());
-    for (&a, (local, fp)) in readable.iter().zip(per_asset) {
-        entries.extend(local);
-        if let Some(fp) = fp {
-            fingerprints.push((cat.store.asset(a).id.as_str(), fp));
-        }
+    for local in per_asset {
+        fresh.extend(local);
     }
     progress(readable.len() as u64);
-    if let Some(g) = &global {
-        let path = root.join(inputs::FILE);
-        fs::create_dir_all(path.parent().expect("under root"))
-            .and_then(|()| fs::write(&path, inputs::render(g, fingerprints)))
-            .map_err(io_err(format!("writing {}", path.display())))?;
-    }
 
     // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
     let forbidden_body = crate::api::response::error_body(403);
@@ -910,7 +974,7 @@ pub fn export(
         let rel = path::forbidden_file(&path::asset_dir(&asset.id));
         count_link(writer.put(&rel, &forbidden_body, forbidden_hash)?);
         forbidden += 1;
-        entries.push(entry(
+        fresh.push(entry(
             &rel,
             vec![format!("/__api/assets/{}", pct(&asset.id))],
             403,
@@ -918,8 +982,11 @@ pub fn export(
             forbidden_hash,
         ));
     }
+    phases.end("collect entries, 403 markers");
 
-    entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    fresh.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut changes = incremental::route_changes(previous.as_ref(), &fresh, kept.len() as u64);
+    let entries = merge_sorted(kept, fresh);
     let mut unique: HashMap<&blake3::Hash, u64> = HashMap::new();
     for e in &entries {
         unique.insert(&e.blake3, e.size);
@@ -933,10 +1000,32 @@ pub fn export(
         unique_bytes: unique.values().sum(),
     };
     drop(unique);
+    phases.end("sort, compare routes, count");
     // The manifest is streamed to disk while it is hashed: at millions of files it runs to
     // gigabytes.
     let root_hash = write_manifest(&root.join("manifest.jsonl"), &entries)
         .map_err(io_err("writing manifest.jsonl"))?;
+    if let Some(g) = &global {
+        let listed = readable
+            .iter()
+            .zip(&fingerprints)
+            .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
+            .collect();
+        let (text, positions) = inputs::render(g, listed, cat.store.assets.len());
+        let owners = inputs::render_owners(
+            &root_hash,
+            entries.iter().map(|e| match e.owner {
+                inputs::NO_OWNER => inputs::NO_OWNER,
+                a => positions[a as usize],
+            }),
+        );
+        let path = root.join(inputs::FILE);
+        fs::create_dir_all(path.parent().expect("under root"))
+            .and_then(|()| fs::write(&path, text))
+            .and_then(|()| fs::write(root.join(inputs::OWNERS_FILE), owners))
+            .map_err(io_err(format!("writing {}", path.display())))?;
+    }
+    phases.end("manifest, recorded inputs");
     crate::router::write_tables(root, &entries, &hosts).map_err(io_err(format!(
         "writing {}",
         root.join(crate::router::ETAGS_FILE).display()
@@ -966,24 +1055,29 @@ pub fn export(
     let mut json = serde_json::to_vec_pretty(&info).expect("snapshot info serializes");
     json.push(b'\n');
     fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))?;
+    phases.end("host tables, snapshot.json");
 
-    let changes = incremental::changes(previous.as_ref(), &entries, &root_hash, root, out)
+    incremental::meta_changes(&mut changes, previous.as_ref(), &root_hash, root, out)
         .map_err(io_err(format!("comparing with {}", out.display())))?;
     drop(previous);
+    phases.end("compare");
     if update {
         incremental::apply(&staging.keep(), out, &changes, None)?;
+        phases.end("apply the changes");
     } else {
         swap_into_place(staging.keep(), out)?;
+        phases.end("swap into place");
     }
     let linked = links.into_inner();
     Ok(Report {
         counts,
         linked,
-        reused: reused.into_inner(),
+        reused,
         root_hash,
         changes,
         incremental: update,
         rolled_back,
+        phases,
     })
 }
 
@@ -1029,6 +1123,7 @@ fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake
         content_type: crate::api::response::CONTENT_TYPE,
         size: body.len() as u64,
         blake3: hash,
+        owner: inputs::NO_OWNER,
     }
 }
 

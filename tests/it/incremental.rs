@@ -51,9 +51,27 @@ fn re_export_writes_only_changes_and_equals_a_fresh_export() {
     let said = export(
         Some(&store2),
         &dist,
-        &["--changed-list", list.to_str().unwrap()],
+        &["--changed-list", list.to_str().unwrap(), "--timings"],
     );
     assert!(said.contains("updated"), "{said}");
+    // --timings: one line per phase, the update's own among them.
+    for phase in [
+        "load the store",
+        "previous manifest",
+        "render and write routes",
+        "apply the changes",
+    ] {
+        assert!(
+            said.lines().any(|l| l.trim_end().ends_with(phase)
+                && l.trim_start()
+                    .split('s')
+                    .next()
+                    .unwrap()
+                    .parse::<f64>()
+                    .is_ok()),
+            "no `<seconds>s  {phase}` line in {said}"
+        );
+    }
     let fresh = tmp.path().join("fresh");
     export(Some(&store2), &fresh, &["-q"]);
     let after = files(&dist);
