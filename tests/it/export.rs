@@ -528,6 +528,20 @@ fn etags_table_lists_every_200_file_with_its_hash() {
     let got = fs::read_to_string(out.join("_routers/etags.txt")).unwrap();
     assert_eq!(got.lines().collect::<Vec<_>>(), want);
     assert!(got.ends_with('\n'));
+    // Netlify's and Vercel's file modules are one file, written once and hard-linked.
+    use std::os::unix::fs::MetadataExt;
+    let netlify = out.join("_routers/netlify/netlify/edge-functions/snapshot-files.js");
+    let vercel = out.join("_routers/vercel/snapshot-files.js");
+    let (n, v) = (
+        fs::metadata(&netlify).unwrap(),
+        fs::metadata(&vercel).unwrap(),
+    );
+    assert_eq!((n.dev(), n.ino()), (v.dev(), v.ino()));
+    assert_eq!(n.nlink(), 2);
+    assert!(fs::read_to_string(&vercel).unwrap().contains(&format!(
+        "\"{}\": \"\\\"",
+        want[0].split(' ').next().unwrap()
+    )));
 }
 
 /// `--router` writes only the chosen hosts' configs and tables, and warns about what a chosen
