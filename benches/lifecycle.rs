@@ -117,6 +117,7 @@ fn main() {
         &profile,
         "--out",
         &p("old"),
+        "--timings",
     ]);
     let summary = stderr
         .lines()
@@ -140,4 +141,12 @@ fn main() {
         full2 / again.max(1e-9),
         rss_again.unwrap_or(0.0)
     );
+    println!("\nPhases of the incremental export (`export --timings`):\n");
+    println!("| phase | seconds |");
+    println!("|---|---:|");
+    for line in stderr.lines().skip_while(|l| !l.ends_with("timings")).skip(1) {
+        if let Some((secs, phase)) = line.trim().split_once("s  ") {
+            println!("| {phase} | {secs} |");
+        }
+    }
 }

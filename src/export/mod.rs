@@ -987,7 +987,9 @@ pub fn export(
     fresh.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut changes = incremental::route_changes(previous.as_ref(), &fresh, kept.len() as u64);
     let entries = merge_sorted(kept, fresh);
-    let mut unique: HashMap<&blake3::Hash, u64> = HashMap::new();
+    // FxHash: the keys are already uniformly distributed hashes.
+    let mut unique: rustc_hash::FxHashMap<&blake3::Hash, u64> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(entries.len() / 2, Default::default());
     for e in &entries {
         unique.insert(&e.blake3, e.size);
     }
