@@ -10,6 +10,16 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+/// The demo export of most tests here: demo-public, `minimal`, with a base URL.
+const PUBLIC_MINIMAL: &[&str] = &[
+    "--token",
+    "demo-public",
+    "--profile",
+    "minimal",
+    "--base-url",
+    "https://www.uni.test",
+];
+
 /// Starts `preview` on the snapshot and replays `n` requests.
 fn check_preview(cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> (Tally, Vec<u16>) {
     let harness = Harness::open(cat, snapshot).expect("harness");
@@ -57,17 +67,7 @@ fn assert_covers_every_status(statuses: &[u16]) {
 #[test]
 fn preview_agrees_with_the_api_on_the_demo_minimal_export() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--base-url",
-            "https://www.uni.test",
-        ],
-    );
+    let out = export(tmp.path(), PUBLIC_MINIMAL);
     let cat = demo();
     let (tally, statuses) = check_preview(&cat, &out, 1, 10_000);
     assert_all_right(&tally, "preview");
@@ -135,17 +135,7 @@ fn preview_agrees_on_a_generated_store() {
 #[test]
 fn the_harness_notices_wrong_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--base-url",
-            "https://www.uni.test",
-        ],
-    );
+    let out = export(tmp.path(), PUBLIC_MINIMAL);
     let asset = out.join("public/__api/assets/100/~asset.----.json");
     let mut body = fs::read(&asset).unwrap();
     body[2] ^= 1;

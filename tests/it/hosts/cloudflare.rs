@@ -7,11 +7,12 @@
 //! rendered wrangler.toml and worker.js.
 
 use super::{
-    free_port, on_a_generated_store, on_the_demo, on_the_public_demo_with_cors, require,
-    router_config, skip, with_api_1_2_0_dimensions, with_hostile_names, Process, Server,
+    assert_conforms_but, free_port, on_a_generated_store, on_the_demo,
+    on_the_public_demo_with_cors, require, router_config, skip, with_api_1_2_0_dimensions,
+    with_hostile_names, Limit, Process, Server,
 };
 use crate::util::repo;
-use matrix_snapshot::conformance::{self, Case, Harness, Tally};
+use matrix_snapshot::conformance::{self, Case, Tally};
 use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -110,33 +111,12 @@ impl Server for Workerd {
     /// path's 404. Those are counted apart and listed; anything else wrong fails, and so do more
     /// than 1 %.
     fn assert_conforms(&self, cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> Tally {
-        let addr = self.addr();
-        let harness = Harness::open(cat, snapshot).expect("harness");
-        let cases = harness.corpus(seed, n);
-        let mut tally = conformance::run_http(&harness, &cases, addr);
-        let (limit, wrong): (Vec<_>, Vec<_>) = tally
-            .differ
-            .drain(..)
-            .partition(|(case, diff)| has_dot_segment(case) && is_resolved_400(diff));
-        tally.differ = wrong;
-        assert!(tally.passed(), "{}", tally.report(addr, 25));
-        assert!(
-            limit.len() * 100 < n,
-            "the documented limit explains {} answers of {n}",
-            limit.len()
-        );
-        for (case, diff) in &limit {
-            eprintln!("  resolved by the URL parser: {case}: {diff}");
-        }
-        eprintln!(
-            "{addr}: agreement {}/{} ({} not exported, {} documented deviations); the other {} had dot segments the URL parser resolved (documented limit)",
-            tally.agree,
-            tally.compared() - limit.len(),
-            tally.not_exported,
-            tally.deviations,
-            limit.len()
-        );
-        tally
+        let limit = Limit {
+            explains: &|_, case, diff| has_dot_segment(case) && is_resolved_400(diff),
+            one_in: 100,
+            had: "had dot segments the URL parser resolved",
+        };
+        assert_conforms_but(cat, snapshot, self.addr(), seed, n, limit)
     }
 }
 

@@ -226,6 +226,56 @@ pub fn assert_conforms(cat: &Catalog, snapshot: &Path, addr: &str, seed: u64, n:
     tally
 }
 
+/// A host's documented limit (docs/hosting/<host>.md): answers that differ from the API's in a
+/// way the host cannot avoid.
+pub struct Limit<'a> {
+    /// Whether `diff`, how the answer to `case` differs, is exactly the limit.
+    pub explains: &'a dyn Fn(&Harness, &Case, &str) -> bool,
+    /// Fewer than one answer in this many may be the limit.
+    pub one_in: usize,
+    /// What the limited requests had, for the report ("the other 12 {had} (documented limit)").
+    pub had: &'a str,
+}
+
+/// [`assert_conforms`] on a host with a documented `limit`: the answers it explains are counted
+/// apart and listed, and must stay rare; anything else wrong fails.
+pub fn assert_conforms_but(
+    cat: &Catalog,
+    snapshot: &Path,
+    addr: &str,
+    seed: u64,
+    n: usize,
+    limit: Limit,
+) -> Tally {
+    let harness = Harness::open(cat, snapshot).expect("harness");
+    let cases = harness.corpus(seed, n);
+    let mut tally = conformance::run_http(&harness, &cases, addr);
+    let (limited, wrong): (Vec<_>, Vec<_>) = tally
+        .differ
+        .drain(..)
+        .partition(|(case, diff)| (limit.explains)(&harness, case, diff));
+    tally.differ = wrong;
+    assert!(tally.passed(), "{}", tally.report(addr, 25));
+    assert!(
+        limited.len() * limit.one_in < n,
+        "the documented limit explains {} answers of {n}",
+        limited.len()
+    );
+    for (case, diff) in &limited {
+        eprintln!("  documented limit: {case}: {diff}");
+    }
+    eprintln!(
+        "{addr}: agreement {}/{} ({} not exported, {} documented deviations); the other {} {} (documented limit)",
+        tally.agree,
+        tally.compared() - limited.len(),
+        tally.not_exported,
+        tally.deviations,
+        limited.len(),
+        limit.had
+    );
+    tally
+}
+
 /// A server process a test started, stopped on drop — even when an assertion fails: SIGTERM, up
 /// to 5 s to exit, then SIGKILL.
 pub struct Process {

@@ -3,11 +3,11 @@
 
 use super::hostile::hostile_api12;
 use super::{
-    demo, export_api12, export_demo, free_port, on_a_generated_store, on_the_demo,
-    on_the_public_demo_with_cors, readable_tempdir, require, router_config,
-    with_api_1_2_0_dimensions, with_hostile_names, Process, Server,
+    assert_conforms_but, demo, export_api12, export_demo, free_port, on_a_generated_store,
+    on_the_demo, on_the_public_demo_with_cors, readable_tempdir, require, router_config,
+    with_api_1_2_0_dimensions, with_hostile_names, Limit, Process, Server,
 };
-use matrix_snapshot::conformance::{self, Case, Harness, Tally};
+use matrix_snapshot::conformance::{Case, Harness, Tally};
 use matrix_snapshot::route::{self, preview::Snapshot};
 use matrix_snapshot::Catalog;
 use std::fs;
@@ -68,33 +68,18 @@ impl Server for Nginx {
     /// (404, 400, 405; a 401 where a file or a 403 would answer) — wrong only when the token is
     /// missing or wrong. Those are counted apart and listed; anything else wrong fails.
     fn assert_conforms(&self, cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> Tally {
-        let addr = self.addr();
-        let harness = Harness::open(cat, snapshot).expect("harness");
-        let cases = harness.corpus(seed, n);
-        let mut tally = conformance::run_http(&harness, &cases, addr);
-        let valid = format!("Bearer {}", harness.token());
-        let (limit, wrong): (Vec<_>, Vec<_>) = tally.differ.drain(..).partition(|(case, diff)| {
-            refused_before_headers(case)
-                && case.authorization.as_deref() != Some(valid.as_str())
-                && diff.starts_with("status ")
-                && diff.contains("(want 401)")
-        });
-        tally.differ = wrong;
-        assert!(tally.passed(), "{}", tally.report(addr, 25));
-        assert!(
-            limit.len() * 200 < n,
-            "the documented limit explains {} answers of {n}",
-            limit.len()
-        );
-        eprintln!(
-            "{addr}: agreement {}/{} ({} not exported, {} documented deviations); the other {} were refused by nginx before it read the token (documented limit)",
-            tally.agree,
-            tally.compared() - limit.len(),
-            tally.not_exported,
-            tally.deviations,
-            limit.len()
-        );
-        tally
+        let limit = Limit {
+            explains: &|harness, case, diff| {
+                refused_before_headers(case)
+                    && case.authorization.as_deref()
+                        != Some(format!("Bearer {}", harness.token()).as_str())
+                    && diff.starts_with("status ")
+                    && diff.contains("(want 401)")
+            },
+            one_in: 200,
+            had: "were refused by nginx before it read the token",
+        };
+        assert_conforms_but(cat, snapshot, self.addr(), seed, n, limit)
     }
 }
 
