@@ -6,43 +6,73 @@
 //! one with warcio, pywb and wacz from PyPI); without it the tests that need them say so and
 //! return, unless `MATRIX_SNAPSHOT_REQUIRE_HOSTS=1`.
 
-use crate::hosts::{free_port, wait_listening};
+use crate::hosts::{free_port, skip, wait_listening};
 use crate::util::{bin, run};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
-fn snapshot(dir: &Path) -> PathBuf {
-    let out = dir.join("snap");
-    run(
-        &[
-            "export",
-            "--quiet",
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--base-url",
-            "https://www.uni.test",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        0,
-    );
-    out
-}
+/// The archive date of most tests (`--date`).
+const DATE: &str = "2026-11-25T00:00:00Z";
 
-fn archive(snap: &Path, warc: &Path, extra: &[&str]) {
+/// The base URL the snapshots are exported with.
+const BASE_URL: &[&str] = &["--base-url", "https://www.uni.test"];
+
+/// Exports the demo for demo-public with `profile` (and `extra` arguments) into `out`.
+fn export_public(out: &Path, profile: &str, extra: &[&str]) {
     let mut args = vec![
-        "archive",
-        snap.to_str().unwrap(),
-        "--warc",
-        warc.to_str().unwrap(),
+        "export",
+        "--quiet",
+        "--token",
+        "demo-public",
+        "--profile",
+        profile,
+        "--out",
+        out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     run(&args, 0);
+}
+
+/// The demo exported `minimal` with [`BASE_URL`] into `dir/snap`.
+fn snapshot(dir: &Path) -> PathBuf {
+    let out = dir.join("snap");
+    export_public(&out, "minimal", BASE_URL);
+    out
+}
+
+/// `matrix-snapshot archive SNAP ARGS…`, to run.
+fn archive_command(snap: &Path, args: &[&str]) -> Command {
+    let mut command = bin();
+    command.arg("archive").arg(snap).args(args);
+    command
+}
+
+/// Runs `matrix-snapshot archive SNAP ARGS…`, asserting it succeeds.
+fn archive(snap: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["archive", snap.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(&all, 0)
+}
+
+/// Runs `matrix-snapshot archive SNAP ARGS…`, asserting it refuses (exit 2) and says each of
+/// `says` on stderr.
+fn assert_refused(snap: &Path, args: &[&str], says: &[&str]) {
+    let o = archive_command(snap, args).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    for s in says {
+        assert!(err.contains(s), "{args:?} should say {s:?}: {err}");
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// URL → sha256 hex of the body, from the manifest and files.
@@ -54,10 +84,7 @@ fn expected(snap: &Path) -> BTreeMap<String, String> {
     {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let body = fs::read(snap.join(v["path"].as_str().unwrap())).unwrap();
-        let hex: String = Sha256::digest(&body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = sha256_hex(&body);
         for r in v["requests"].as_array().unwrap() {
             m.insert(
                 format!("https://www.uni.test{}", r.as_str().unwrap()),
@@ -69,17 +96,19 @@ fn expected(snap: &Path) -> BTreeMap<String, String> {
 }
 
 fn venv() -> Option<PathBuf> {
-    match std::env::var_os("MATRIX_SNAPSHOT_VENV") {
-        Some(v) => Some(PathBuf::from(v)),
-        None => {
-            let msg = "MATRIX_SNAPSHOT_VENV is not set (a virtualenv with warcio, pywb and wacz); skipping";
-            if std::env::var("MATRIX_SNAPSHOT_REQUIRE_HOSTS").as_deref() == Ok("1") {
-                panic!("{msg}, but MATRIX_SNAPSHOT_REQUIRE_HOSTS=1");
-            }
-            eprintln!("{msg}");
-            None
-        }
+    let venv = std::env::var_os("MATRIX_SNAPSHOT_VENV").map(PathBuf::from);
+    if venv.is_none() {
+        skip("MATRIX_SNAPSHOT_VENV is not set (a virtualenv with warcio, pywb and wacz); skipping");
     }
+    venv
+}
+
+/// [`snapshot`] archived as `dir/demo.warc.gz`, dated [`DATE`]: the snapshot and the WARC.
+fn dated_warc(dir: &Path) -> (PathBuf, PathBuf) {
+    let snap = snapshot(dir);
+    let warc = dir.join("demo.warc.gz");
+    archive(&snap, &["--warc", warc.to_str().unwrap(), "--date", DATE]);
+    (snap, warc)
 }
 
 #[test]
@@ -94,39 +123,29 @@ fn archives_are_deterministic_and_bad_input_is_refused() {
         tmp.path().join("a/out.warc.gz"),
         tmp.path().join("b/out.warc.gz"),
     );
-    archive(&snap, &a, &["--date", "2026-11-25T00:00:00Z"]);
-    archive(&snap, &b, &["--date", "2026-11-25T00:00:00Z"]);
+    let dated = |out: &Path| {
+        archive(&snap, &["--warc", out.to_str().unwrap(), "--date", DATE]);
+    };
+    dated(&a);
+    dated(&b);
     let same = |x: &Path, y: &Path| fs::read(x).unwrap() == fs::read(y).unwrap();
     assert!(same(&a, &b), "same snapshot, same date: same bytes");
+    let from_epoch = |out: &Path| {
+        let o = archive_command(&snap, &["--warc", out.to_str().unwrap()])
+            .env("SOURCE_DATE_EPOCH", "1764028800")
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+    };
     let c = tmp.path().join("c/out.warc.gz");
-    let o = bin()
-        .args([
-            "archive",
-            snap.to_str().unwrap(),
-            "--warc",
-            c.to_str().unwrap(),
-        ])
-        .env("SOURCE_DATE_EPOCH", "1764028800")
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    from_epoch(&c);
     assert!(
         !same(&a, &c),
         "SOURCE_DATE_EPOCH 1764028800 is 2025-11-25, not 2026"
     );
     fs::create_dir_all(tmp.path().join("d")).unwrap();
     let d = tmp.path().join("d/out.warc.gz");
-    let o = bin()
-        .args([
-            "archive",
-            snap.to_str().unwrap(),
-            "--warc",
-            d.to_str().unwrap(),
-        ])
-        .env("SOURCE_DATE_EPOCH", "1764028800")
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    from_epoch(&d);
     let text = |p: &Path| {
         use std::io::Read;
         let mut s = String::new();
@@ -138,58 +157,17 @@ fn archives_are_deterministic_and_bad_input_is_refused() {
     assert!(text(&c).contains("WARC-Date: 2025-11-25T00:00:00Z"));
     assert!(same(&c, &d), "same date from SOURCE_DATE_EPOCH: same bytes");
     // Bad input: a bad date, a snapshot without base URL, no manifest.
-    let o = bin()
-        .args([
-            "archive",
-            snap.to_str().unwrap(),
-            "--warc",
-            c.to_str().unwrap(),
-            "--date",
-            "yesterday",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("RFC 3339"));
+    let c = c.to_str().unwrap();
+    assert_refused(&snap, &["--warc", c, "--date", "yesterday"], &["RFC 3339"]);
     let plain = tmp.path().join("plain");
-    run(
-        &[
-            "export",
-            "--quiet",
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--out",
-            plain.to_str().unwrap(),
-        ],
-        0,
-    );
-    let o = bin()
-        .args([
-            "archive",
-            plain.to_str().unwrap(),
-            "--warc",
-            c.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--base-url"));
+    export_public(&plain, "minimal", &[]);
+    assert_refused(&plain, &["--warc", c], &["--base-url"]);
     fs::remove_file(plain.join("manifest.jsonl")).unwrap();
-    let o = bin()
-        .args([
-            "archive",
-            plain.to_str().unwrap(),
-            "--warc",
-            c.to_str().unwrap(),
-            "--base-url",
-            "https://x.test",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.jsonl is missing"));
+    assert_refused(
+        &plain,
+        &["--warc", c, "--base-url", "https://x.test"],
+        &["manifest.jsonl is missing"],
+    );
 }
 
 const READ_BACK: &str = r#"
@@ -207,9 +185,7 @@ print(json.dumps(out))
 fn warcio_reads_every_record_back_with_valid_digests() {
     let Some(venv) = venv() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let snap = snapshot(tmp.path());
-    let warc = tmp.path().join("demo.warc.gz");
-    archive(&snap, &warc, &["--date", "2026-11-25T00:00:00Z"]);
+    let (snap, warc) = dated_warc(tmp.path());
     let o = Command::new(venv.join("bin/python"))
         .args(["-c", READ_BACK, warc.to_str().unwrap()])
         .output()
@@ -224,9 +200,7 @@ fn warcio_reads_every_record_back_with_valid_digests() {
 fn pywb_replays_the_archive_with_the_same_bodies() {
     let Some(venv) = venv() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let snap = snapshot(tmp.path());
-    let warc = tmp.path().join("demo.warc.gz");
-    archive(&snap, &warc, &["--date", "2026-11-25T00:00:00Z"]);
+    let (snap, warc) = dated_warc(tmp.path());
     replay_with_pywb(
         &venv,
         tmp.path(),
@@ -280,10 +254,7 @@ fn replay_with_pywb(venv: &Path, tmp: &Path, add_args: &[&str], snap: &Path) {
         let target = format!("/demo/20261125000000id_/{url}");
         let r = client.send("GET", &target, &[]).unwrap();
         assert_eq!(r.status, 200, "{target}");
-        let got: String = Sha256::digest(&r.body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got = sha256_hex(&r.body);
         assert_eq!(&got, hash, "{target}: {}", String::from_utf8_lossy(&r.body));
         checked += 1;
     }
@@ -308,22 +279,19 @@ fn query_snapshot(dir: &Path) -> PathBuf {
     let profile = dir.join("queries.toml");
     fs::write(&profile, QUERIES_PROFILE).unwrap();
     let out = dir.join("snap-queries");
-    run(
-        &[
-            "export",
-            "--quiet",
-            "--token",
-            "demo-public",
-            "--profile",
-            profile.to_str().unwrap(),
-            "--base-url",
-            "https://www.uni.test",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        0,
-    );
+    export_public(&out, profile.to_str().unwrap(), BASE_URL);
     out
+}
+
+/// [`query_snapshot`] archived as `dir/demo.wacz`, dated [`DATE`] (and `extra` arguments): the
+/// snapshot and the WACZ.
+fn query_wacz(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let snap = query_snapshot(dir);
+    let wacz = dir.join("demo.wacz");
+    let mut args = vec!["--wacz", wacz.to_str().unwrap(), "--date", DATE];
+    args.extend_from_slice(extra);
+    archive(&snap, &args);
+    (snap, wacz)
 }
 
 /// The entries of a ZIP: name, compression method, modification time and bytes, in file order.
@@ -353,13 +321,6 @@ fn entry(path: &Path, name: &str) -> Vec<u8> {
         .3
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn wacz_is_deterministic_and_packages_the_warc_with_its_index_pages_and_hashes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -370,44 +331,23 @@ fn wacz_is_deterministic_and_packages_the_warc_with_its_index_pages_and_hashes()
         tmp.path().join("c.wacz"),
     );
     let warc = tmp.path().join("data.warc.gz");
-    let date = ["--date", "2026-11-25T00:00:01Z"];
-    let mut args = vec![
-        "archive",
-        snap.to_str().unwrap(),
-        "--wacz",
-        a.to_str().unwrap(),
-        "--warc",
-        warc.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&date);
-    let o = run(&args, 0);
+    let date = "2026-11-25T00:00:01Z";
+    let (a_, warc_) = (a.to_str().unwrap(), warc.to_str().unwrap());
+    let o = archive(&snap, &["--wacz", a_, "--warc", warc_, "--date", date]);
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(
         said.contains("WACZ 1.1.1") && said.contains("177 pages"),
         "{said}"
     );
-    let mut args = vec![
-        "archive",
-        snap.to_str().unwrap(),
-        "--wacz",
-        b.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&date);
-    run(&args, 0);
+    archive(&snap, &["--wacz", b.to_str().unwrap(), "--date", date]);
     assert!(
         fs::read(&a).unwrap() == fs::read(&b).unwrap(),
         "same snapshot, same date: same bytes, whatever the file name and with or without --warc"
     );
-    run(
-        &[
-            "archive",
-            snap.to_str().unwrap(),
-            "--wacz",
-            c.to_str().unwrap(),
-            "--date",
-            "2026-11-26T00:00:00Z",
-        ],
-        0,
+    let other_date = "2026-11-26T00:00:00Z";
+    archive(
+        &snap,
+        &["--wacz", c.to_str().unwrap(), "--date", other_date],
     );
     assert!(
         fs::read(&a).unwrap() != fs::read(&c).unwrap(),
@@ -534,27 +474,21 @@ fn archive_refuses_a_changed_snapshot_and_a_missing_directory_and_writes_nothing
     let wacz = out_dir.join("x.wacz");
     let warc = out_dir.join("x.warc.gz");
     let refused = |args: &[&str], says: &[&str]| {
-        let o = bin().args(args).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        for s in says {
-            assert!(err.contains(s), "{args:?} should say {s:?}: {err}");
-        }
+        assert_refused(&snap, args, says);
         assert_eq!(
             fs::read_dir(&out_dir).unwrap().count(),
             0,
             "{args:?}: nothing written, no temporary file left"
         );
     };
-    let s = snap.to_str().unwrap();
 
     // Neither output: a usage error naming both.
-    refused(&["archive", s], &["--warc", "--wacz"]);
+    refused(&[], &["--warc", "--wacz"]);
 
     // OUT in a missing directory.
     let nowhere = tmp.path().join("missing/x.wacz");
     refused(
-        &["archive", s, "--wacz", nowhere.to_str().unwrap()],
+        &["--wacz", nowhere.to_str().unwrap()],
         &["missing", "does not exist", "mkdir -p"],
     );
 
@@ -569,7 +503,7 @@ fn archive_refuses_a_changed_snapshot_and_a_missing_directory_and_writes_nothing
     for flag in ["--wacz", "--warc"] {
         let out = if flag == "--wacz" { &wacz } else { &warc };
         refused(
-            &["archive", s, flag, out.to_str().unwrap()],
+            &[flag, out.to_str().unwrap()],
             &[
                 &victim,
                 "blake3",
@@ -587,20 +521,20 @@ fn archive_refuses_a_changed_snapshot_and_a_missing_directory_and_writes_nothing
     )
     .unwrap();
     refused(
-        &["archive", s, "--wacz", wacz.to_str().unwrap()],
+        &["--wacz", wacz.to_str().unwrap()],
         &["manifest.jsonl was changed", "root hash"],
     );
 
     // No manifest at all.
     fs::remove_file(snap.join("manifest.jsonl")).unwrap();
     refused(
-        &["archive", s, "--wacz", wacz.to_str().unwrap()],
+        &["--wacz", wacz.to_str().unwrap()],
         &["manifest.jsonl is missing"],
     );
     fs::write(snap.join("manifest.jsonl"), &manifest).unwrap();
 
     // Restored: written.
-    run(&["archive", s, "--wacz", wacz.to_str().unwrap()], 0);
+    archive(&snap, &["--wacz", wacz.to_str().unwrap()]);
     assert!(wacz.is_file());
 }
 
@@ -608,26 +542,15 @@ fn archive_refuses_a_changed_snapshot_and_a_missing_directory_and_writes_nothing
 fn wacz_validate_accepts_the_wacz_and_cdxj_indexer_makes_the_same_index() {
     let Some(venv) = venv() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let snap = query_snapshot(tmp.path());
-    let wacz = tmp.path().join("demo.wacz");
     let warc = tmp.path().join("data.warc.gz");
-    run(
-        &[
-            "archive",
-            snap.to_str().unwrap(),
-            "--wacz",
-            wacz.to_str().unwrap(),
-            "--warc",
-            warc.to_str().unwrap(),
-            "--date",
-            "2026-11-25T00:00:00Z",
-        ],
-        0,
-    );
-    let o = Command::new(venv.join("bin/wacz"))
-        .args(["validate", "-f", wacz.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let (_, wacz) = query_wacz(tmp.path(), &["--warc", warc.to_str().unwrap()]);
+    let validate = |wacz: &Path| {
+        Command::new(venv.join("bin/wacz"))
+            .args(["validate", "-f", wacz.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = validate(&wacz);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && said.contains("Validation succeeded"),
@@ -651,12 +574,8 @@ fn wacz_validate_accepts_the_wacz_and_cdxj_indexer_makes_the_same_index() {
         }
         z.finish().unwrap();
     }
-    let o = Command::new(venv.join("bin/wacz"))
-        .args(["validate", "-f", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
     assert!(
-        !o.status.success(),
+        !validate(&bad).status.success(),
         "wacz validate accepts a WACZ whose WARC is cut short"
     );
 
@@ -688,19 +607,7 @@ fn wacz_validate_accepts_the_wacz_and_cdxj_indexer_makes_the_same_index() {
 fn pywb_replays_the_wacz_with_the_same_bodies() {
     let Some(venv) = venv() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let snap = query_snapshot(tmp.path());
-    let wacz = tmp.path().join("demo.wacz");
-    run(
-        &[
-            "archive",
-            snap.to_str().unwrap(),
-            "--wacz",
-            wacz.to_str().unwrap(),
-            "--date",
-            "2026-11-25T00:00:00Z",
-        ],
-        0,
-    );
+    let (snap, wacz) = query_wacz(tmp.path(), &[]);
     // pywb 2.10 adds a WACZ by copying its WARC and merging its own index (indexes/index.cdx)
     // into the collection's: replay looks every URL up by the keys we wrote.
     replay_with_pywb(

@@ -2,7 +2,7 @@
 //! 100 % agreement with `answer()` on 10,000+ requests for the demo store and a generated one,
 //! and proof that the harness notices a wrong answer.
 
-use crate::hosts::generated_store;
+use crate::hosts::{demo, export, export_store, generated_store};
 use crate::util::{bin, run, Served};
 use matrix_snapshot::conformance::{self, Harness, Tally};
 use matrix_snapshot::Catalog;
@@ -10,18 +10,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-fn demo() -> Catalog {
-    Catalog::new(matrix_snapshot::demo::store().expect("demo store"))
-}
-
-/// Exports with the CLI into `dir/out` and returns the snapshot path.
-fn export(dir: &Path, args: &[&str]) -> std::path::PathBuf {
-    let out = dir.join("out");
-    let mut all = vec!["export", "--quiet", "--out", out.to_str().unwrap()];
-    all.extend_from_slice(args);
-    run(&all, 0);
-    out
-}
+/// The demo export of most tests here: demo-public, `minimal`, with a base URL.
+const PUBLIC_MINIMAL: &[&str] = &[
+    "--token",
+    "demo-public",
+    "--profile",
+    "minimal",
+    "--base-url",
+    "https://www.uni.test",
+];
 
 /// Starts `preview` on the snapshot and replays `n` requests.
 fn check_preview(cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> (Tally, Vec<u16>) {
@@ -70,17 +67,7 @@ fn assert_covers_every_status(statuses: &[u16]) {
 #[test]
 fn preview_agrees_with_the_api_on_the_demo_minimal_export() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--base-url",
-            "https://www.uni.test",
-        ],
-    );
+    let out = export(tmp.path(), PUBLIC_MINIMAL);
     let cat = demo();
     let (tally, statuses) = check_preview(&cat, &out, 1, 10_000);
     assert_all_right(&tally, "preview");
@@ -137,18 +124,7 @@ fn preview_agrees_on_a_generated_store() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, cat) = generated_store(tmp.path());
     for token in ["gen-editor", "gen-site1"] {
-        let dir = tmp.path().join(token);
-        let out = export(
-            &dir,
-            &[
-                "--store",
-                store.to_str().unwrap(),
-                "--token",
-                token,
-                "--profile",
-                "minimal",
-            ],
-        );
+        let out = export_store(&tmp.path().join(token), &store, token, "minimal");
         let (tally, statuses) = check_preview(&cat, &out, 3, 10_000);
         assert_all_right(&tally, token);
         assert_covers_every_status(&statuses);
@@ -159,17 +135,7 @@ fn preview_agrees_on_a_generated_store() {
 #[test]
 fn the_harness_notices_wrong_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--base-url",
-            "https://www.uni.test",
-        ],
-    );
+    let out = export(tmp.path(), PUBLIC_MINIMAL);
     let asset = out.join("public/__api/assets/100/~asset.----.json");
     let mut body = fs::read(&asset).unwrap();
     body[2] ^= 1;

@@ -1,8 +1,9 @@
 //! `diff OLD NEW`: two exports of the demo store, the second after an edit of every kind.
 
-use crate::util::{bin, repo, run};
+use crate::util::{repo, run};
 use std::fs;
 use std::path::Path;
+use std::process::Output;
 
 /// Rewrites each JSON line of `file` with `edit`; `extra` lines are appended.
 fn edit_lines(file: &Path, edit: impl Fn(&mut serde_json::Value), extra: &[&str]) {
@@ -72,41 +73,41 @@ pub fn edited_store(dir: &Path) -> std::path::PathBuf {
     store
 }
 
-fn export(store: Option<&Path>, out: &Path) {
+/// Exports `store` (the demo's when `None`) for demo-public with `profile` into `out`, plus
+/// `extra` arguments.
+fn export(profile: &str, store: Option<&Path>, out: &Path, extra: &[&str]) {
     let mut args = vec![
         "export",
         "--quiet",
         "--token",
         "demo-public",
         "--profile",
-        "minimal",
+        profile,
         "--out",
         out.to_str().unwrap(),
     ];
     if let Some(s) = store {
         args.extend(["--store", s.to_str().unwrap()]);
     }
+    args.extend_from_slice(extra);
     run(&args, 0);
+}
+
+/// `matrix-snapshot diff OLD NEW ARGS…`, asserting the exit code.
+fn diff(old: &Path, new: &Path, args: &[&str], code: i32) -> Output {
+    let mut all = vec!["diff", old.to_str().unwrap(), new.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(&all, code)
 }
 
 #[test]
 fn diff_reports_every_kind_of_change() {
     let tmp = tempfile::tempdir().unwrap();
     let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
-    export(None, &old);
-    export(Some(&edited_store(tmp.path())), &new);
+    export("minimal", None, &old, &[]);
+    export("minimal", Some(&edited_store(tmp.path())), &new, &[]);
 
-    let o = run(
-        &[
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--format",
-            "json",
-            "--routes",
-        ],
-        1,
-    );
+    let o = diff(&old, &new, &["--format", "json", "--routes"], 1);
     let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(d["format"], "matrix-snapshot-diff/1");
     let ids = |k: &str| -> Vec<String> {
@@ -161,16 +162,7 @@ fn diff_reports_every_kind_of_change() {
     assert_eq!(d["summary"]["added"], 1);
 
     // Text and Markdown say the same.
-    let o = run(
-        &[
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--color",
-            "never",
-        ],
-        1,
-    );
+    let o = diff(&old, &new, &["--color", "never"], 1);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("1 added, 1 removed"), "{text}");
     assert!(
@@ -179,27 +171,9 @@ fn diff_reports_every_kind_of_change() {
     );
     assert!(text.contains("> #120"), "{text}");
     assert!(!text.contains('\u{1b}'), "no colour when asked");
-    let o = run(
-        &[
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--color",
-            "always",
-        ],
-        1,
-    );
+    let o = diff(&old, &new, &["--color", "always"], 1);
     assert!(String::from_utf8_lossy(&o.stdout).contains('\u{1b}'));
-    let o = run(
-        &[
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--format",
-            "markdown",
-        ],
-        1,
-    );
+    let o = diff(&old, &new, &["--format", "markdown"], 1);
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(
         md.starts_with("## Content changes")
@@ -213,19 +187,12 @@ fn diff_reports_every_kind_of_change() {
 fn identical_snapshots_exit_0_and_bad_input_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    export(None, &a);
-    export(None, &b);
-    let o = run(
-        &["diff", a.to_str().unwrap(), b.to_str().unwrap(), "--routes"],
-        0,
-    );
+    export("minimal", None, &a, &[]);
+    export("minimal", None, &b, &[]);
+    let o = diff(&a, &b, &["--routes"], 0);
     assert!(String::from_utf8_lossy(&o.stdout).contains("0 added, 0 removed, 0 changed"));
     fs::remove_file(b.join("manifest.jsonl")).unwrap();
-    let o = bin()
-        .args(["diff", a.to_str().unwrap(), b.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    let o = diff(&a, &b, &[], 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.jsonl is missing"));
 }
 
@@ -236,37 +203,12 @@ fn identical_snapshots_exit_0_and_bad_input_exits_2() {
 fn diff_compares_the_plain_variant_of_1_2_0_exports() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = crate::hosts::api12_profile(tmp.path());
-    let export = |store: Option<&Path>, out: &Path| {
-        let mut args = vec![
-            "export",
-            "--quiet",
-            "--token",
-            "demo-public",
-            "--profile",
-            profile.to_str().unwrap(),
-            "--router",
-            "nginx",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        if let Some(s) = store {
-            args.extend(["--store", s.to_str().unwrap()]);
-        }
-        run(&args, 0);
-    };
+    let profile = profile.to_str().unwrap();
     let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
-    export(None, &old);
-    export(Some(&edited_store(tmp.path())), &new);
-    let o = run(
-        &[
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        1,
-    );
+    let nginx = ["--router", "nginx"];
+    export(profile, None, &old, &nginx);
+    export(profile, Some(&edited_store(tmp.path())), &new, &nginx);
+    let o = diff(&old, &new, &["--format", "json"], 1);
     let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let c100 = d["changed"]
         .as_array()

@@ -365,21 +365,20 @@ fn kill_9_mid_export(full: bool) {
     let out = dir.path().join("dist");
     let s = store_dir.to_str().unwrap();
     let o = out.to_str().unwrap();
-    run(
-        &[
-            "export",
-            "--store",
-            s,
-            "--token",
-            "gen-public",
-            "--profile",
-            "minimal",
-            "--out",
-            o,
-            "-q",
-        ],
-        0,
-    );
+    // The snapshot the interrupted exports must leave intact; exported again at the end.
+    let export_public = [
+        "export",
+        "--store",
+        s,
+        "--token",
+        "gen-public",
+        "--profile",
+        "minimal",
+        "--out",
+        o,
+        "-q",
+    ];
+    run(&export_public, 0);
     let before = tree(&out);
     let mut killed_mid_run = 0;
     let mut killed_while_writing = 0;
@@ -463,21 +462,7 @@ fn kill_9_mid_export(full: bool) {
         killed_while_writing > 0,
         "no kill landed while files were being written"
     );
-    run(
-        &[
-            "export",
-            "--store",
-            s,
-            "--token",
-            "gen-public",
-            "--profile",
-            "minimal",
-            "--out",
-            o,
-            "-q",
-        ],
-        0,
-    );
+    run(&export_public, 0);
     let names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -1,24 +1,27 @@
 //! Apache httpd (mod_lua) with the config `matrix-snapshot router apache` prints, started as a
 //! foreground process on a free port with its pid file and error log in the test's temp dir.
 
-use super::{
-    assert_conforms, export, export_api12, free_port, require, router_config, wait_listening,
+use super::hostile::{
+    assert_anchored, assert_asks_odd_names, demo_store_with, export_hostile12, OddAsset,
 };
-use crate::hosts::generated_store;
-use crate::util::repo;
+use super::{
+    asking, assert_api12_corpus, assert_conforms, demo, export, export_api12, free_port,
+    generated_store, readable_tempdir, require, router_config, Process, DEMO, PUBLIC_CORS,
+};
+use matrix_snapshot::conformance::Harness;
 use matrix_snapshot::export::path;
 use matrix_snapshot::{Catalog, Store};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A running `apache2 -DFOREGROUND`, stopped (SIGTERM, then SIGKILL) on drop, even when an
 /// assertion failed.
 struct Apache {
-    child: Child,
+    _process: Process,
     addr: String,
     log: PathBuf,
 }
@@ -31,27 +34,30 @@ impl Apache {
         let conf = run_dir.join("httpd.conf");
         fs::write(&conf, router_config("apache", snapshot, &addr, &[])).unwrap();
         let log = run_dir.join("stderr.log");
-        let child = Command::new(apache2)
-            .arg("-f")
-            .arg(&conf)
-            .arg("-DFOREGROUND")
-            .arg("-C")
-            .arg(format!(
-                "Define MATRIX_SNAPSHOT_RUN_DIR {}",
-                run_dir.display()
-            ))
-            .args(defines.iter().flat_map(|d| ["-C", d]))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start apache2");
-        let mut apache = Apache { child, addr, log };
-        if let Ok(Some(status)) = apache.child.try_wait() {
-            panic!("apache2 exited at once ({status}):\n{}", apache.log());
+        let mut process = Process::spawn(
+            "apache2",
+            Command::new(apache2)
+                .arg("-f")
+                .arg(&conf)
+                .arg("-DFOREGROUND")
+                .arg("-C")
+                .arg(format!(
+                    "Define MATRIX_SNAPSHOT_RUN_DIR {}",
+                    run_dir.display()
+                ))
+                .args(defines.iter().flat_map(|d| ["-C", d]))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log).unwrap()),
+        );
+        process.wait_listening(&addr, Duration::from_secs(20), || {
+            fs::read_to_string(&log).unwrap_or_default()
+        });
+        Apache {
+            _process: process,
+            addr,
+            log,
         }
-        wait_listening(&apache.addr);
-        apache
     }
 
     fn log(&self) -> String {
@@ -59,32 +65,8 @@ impl Apache {
     }
 }
 
-impl Drop for Apache {
-    fn drop(&mut self) {
-        // SIGTERM makes the parent stop its workers before it exits.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A temp dir any user can read: the workers may run as `nobody` (see [`Workers`]).
-fn readable_tempdir() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    tmp
+fn apache2() -> Option<PathBuf> {
+    require("apache2", "apt-get install apache2-bin")
 }
 
 /// Sends raw bytes on a fresh connection and returns everything the server sends back.
@@ -155,7 +137,7 @@ fn check(
     seed: u64,
     workers: Workers,
 ) -> Option<(tempfile::TempDir, PathBuf)> {
-    let apache2 = require("apache2", "apt-get install apache2-bin")?;
+    let apache2 = apache2()?;
     let tmp = readable_tempdir();
     let out = export(tmp.path(), args);
     serve_and_check(&apache2, label, cat, &out, seed, workers);
@@ -199,26 +181,9 @@ fn serve_and_check(
     drop(apache);
 }
 
-fn demo() -> Catalog {
-    Catalog::new(matrix_snapshot::demo::store().unwrap())
-}
-
 #[test]
 fn apache_conforms_on_the_demo_standard_export() {
-    check(
-        "apache, demo standard",
-        &demo(),
-        &[
-            "--token",
-            "demo-research",
-            "--profile",
-            "standard",
-            "--base-url",
-            "https://research.uni.test",
-        ],
-        21,
-        Workers::Nobody,
-    );
+    check("apache, demo standard", &demo(), DEMO, 21, Workers::Nobody);
 }
 
 #[test]
@@ -226,17 +191,7 @@ fn apache_conforms_on_a_public_cors_export() {
     check(
         "apache, demo standard --public --cors",
         &demo(),
-        &[
-            "--token",
-            "demo-research",
-            "--profile",
-            "standard",
-            "--base-url",
-            "https://research.uni.test",
-            "--public",
-            "--cors",
-            "https://app.test",
-        ],
+        &[DEMO, PUBLIC_CORS].concat(),
         22,
         Workers::AsStarted,
     );
@@ -269,23 +224,14 @@ fn apache_conforms_on_a_generated_store() {
 /// exported variant agrees, the rest is "not exported", never a wrong 200.
 #[test]
 fn apache_conforms_with_api_1_2_0_dimensions() {
-    let Some(apache2) = require("apache2", "apt-get install apache2-bin") else {
-        return;
-    };
+    let Some(apache2) = apache2() else { return };
     let tmp = readable_tempdir();
     let out = export_api12(tmp.path(), &[]);
     let cat = demo();
     let seed = 26;
-    let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
-    let cases = harness.corpus(seed, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
+    let cases = assert_api12_corpus(&cat, &out, seed);
     assert!(
-        with("include_dependents=true") > 300,
-        "corpus covers dependents"
-    );
-    assert!(with("base_url=") > 300 && with("context=") > 300);
-    assert!(
-        with("context=M%C4%81ori") > 50,
+        asking(&cases, "context=M%C4%81ori") > 50,
         "corpus asks for the Māori context"
     );
     serve_and_check(
@@ -302,86 +248,43 @@ fn apache_conforms_with_api_1_2_0_dimensions() {
 /// starting with `.`), non-ASCII, upper case, `%`, `+`, spaces and a leading dot, so the Lua
 /// `encode_segment` is checked against Rust's where they differ most.
 fn hostile_store(dir: &Path) -> PathBuf {
-    let store = dir.join("store");
-    fs::create_dir(&store).unwrap();
-    for f in [
-        "store.json",
-        "assets.jsonl",
-        "links.jsonl",
-        "permissions.jsonl",
-        "principals.jsonl",
-        "tokens.jsonl",
-    ] {
-        fs::copy(repo("demo/store").join(f), store.join(f)).unwrap();
-    }
+    let odd = |id: String, url: String, ty| OddAsset {
+        id,
+        url,
+        type_code: ty,
+        type_name: ty,
+    };
     let long_dot = format!("{}.tail{}", "a".repeat(198), "b".repeat(10));
-    let odd: [(String, String, &str); 5] = [
-        (
-            "É".repeat(150),
-            format!("https://www.uni.test/{}", "ā".repeat(100)),
-            "page_standard",
-        ),
-        (
-            ".hidden".into(),
-            "https://www.uni.test/.well-known/Ünï Space+Plus".into(),
-            "Odd_Type",
-        ),
-        (
-            long_dot.clone(),
-            format!("https://www.uni.test/x/{long_dot}/"),
-            "folder",
-        ),
-        (
-            "UPPER Case%41+plus".into(),
-            "https://WWW.uni.test/A%41/b".into(),
-            "Odd_Type",
-        ),
-        (
-            "%2e%2e".into(),
-            "https://www.uni.test/%2e%2e/c:d".into(),
-            "page_standard",
-        ),
-    ];
-    let mut assets = String::new();
-    let mut links = String::new();
-    let mut perms = String::new();
-    for (i, (id, url, ty)) in odd.iter().enumerate() {
-        let when = serde_json::json!({"date": "2020-01-01T10:00:00+13:00", "user_id": "10"});
-        let asset = serde_json::json!({
-            "id": id, "type": ty, "type_name": ty, "version": "0.0.1",
-            "name": format!("Odd {i}"), "short_name": format!("Odd {i}"), "status": 16,
-            "created": when, "updated": when, "published": when, "status_changed": when,
-            "urls": [url], "attributes": {"name": format!("Odd {i}")}, "metadata": null,
-            "contents": "", "trashed": false,
-        });
-        assets.push_str(&format!("{asset}\n"));
-        // Each under the site (7), the next one under it: children and lineage of odd ids.
-        let parent = if i == 0 {
-            "7".to_string()
-        } else {
-            odd[i - 1].0.clone()
-        };
-        let link = serde_json::json!({
-            "link_id": format!("odd{i}"), "major_id": parent, "minor_id": id,
-            "link_type": "menu", "value": "", "sort_order": 90 + i,
-            "is_dependent": false, "is_exclusive": false,
-        });
-        links.push_str(&format!("{link}\n"));
-        let perm = serde_json::json!({
-            "asset_id": id, "principal_id": "15", "access": "read", "granted": true,
-        });
-        perms.push_str(&format!("{perm}\n"));
-    }
-    for (file, extra) in [
-        ("assets.jsonl", assets),
-        ("links.jsonl", links),
-        ("permissions.jsonl", perms),
-    ] {
-        let mut text = fs::read_to_string(store.join(file)).unwrap();
-        text.push_str(&extra);
-        fs::write(store.join(file), text).unwrap();
-    }
-    store
+    demo_store_with(
+        dir,
+        &[
+            odd(
+                "É".repeat(150),
+                format!("https://www.uni.test/{}", "ā".repeat(100)),
+                "page_standard",
+            ),
+            odd(
+                ".hidden".into(),
+                "https://www.uni.test/.well-known/Ünï Space+Plus".into(),
+                "Odd_Type",
+            ),
+            odd(
+                long_dot.clone(),
+                format!("https://www.uni.test/x/{long_dot}/"),
+                "folder",
+            ),
+            odd(
+                "UPPER Case%41+plus".into(),
+                "https://WWW.uni.test/A%41/b".into(),
+                "Odd_Type",
+            ),
+            odd(
+                "%2e%2e".into(),
+                "https://www.uni.test/%2e%2e/c:d".into(),
+                "page_standard",
+            ),
+        ],
+    )
 }
 
 #[test]
@@ -405,23 +308,20 @@ fn apache_conforms_on_hostile_ids_and_urls() {
     );
     // The odd assets are in the snapshot, so the corpus asked for them (by id and by URL).
     let Some((_tmp, out)) = checked else { return };
-    let public = out.join("public");
     let chunked = path::asset_dir(&"É".repeat(150));
     assert!(chunked.contains("~_/"), "{chunked}");
     let long_dot = path::asset_dir(&format!("{}.tail{}", "a".repeat(198), "b".repeat(10)));
     assert!(long_dot.contains("~_/~2etail"), "{long_dot}");
-    for dir in [
-        chunked,
-        long_dot,
-        path::asset_dir(".hidden"),
-        path::url_dir(&format!("www.uni.test/{}", "ā".repeat(100))),
-        path::url_dir("www.uni.test/.well-known/Ünï Space+Plus"),
-    ] {
-        assert!(
-            public.join(&dir).join("~asset.----.json").is_file(),
-            "{dir}"
-        );
-    }
+    assert_anchored(
+        &out,
+        [
+            chunked,
+            long_dot,
+            path::asset_dir(".hidden"),
+            path::url_dir(&format!("www.uni.test/{}", "ā".repeat(100))),
+            path::url_dir("www.uni.test/.well-known/Ünï Space+Plus"),
+        ],
+    );
 }
 
 /// Content API 1.2.0 names that are hard to spell in a Lua string literal: a declared context
@@ -430,58 +330,18 @@ fn apache_conforms_on_hostile_ids_and_urls() {
 /// script must load and match their bytes exactly.
 #[test]
 fn apache_conforms_with_hostile_api_1_2_0_names() {
-    let Some(apache2) = require("apache2", "apt-get install apache2-bin") else {
-        return;
-    };
+    let Some(apache2) = apache2() else { return };
     let tmp = readable_tempdir();
     let store = hostile_store(tmp.path());
-    let odd_context = r#"q"uo'te\back]]slash ā"#;
-    let meta = serde_json::json!({
-        "format": "matrix-snapshot-store/1",
-        "name": "Demo University",
-        "contexts": ["Default", "Māori", odd_context],
-    });
-    fs::write(store.join("store.json"), meta.to_string()).unwrap();
-    let profile = tmp.path().join("hostile12.toml");
-    fs::write(
-        &profile,
-        r#"
-data = [[], ["urls"]]
-children_data = [[]]
-sort_by = ["tree"]
-sort_order = ["asc"]
-limits = [100]
-include_dependents = [false, true]
-base_urls = ["https://www.uni.test/q\"uo'te\\back]]slash\u0001\u001f\u007f", "http://Ünï.test/ā%41"]
-contexts = "all"
-"#,
-    )
-    .unwrap();
-    let out = export(
+    let out = export_hostile12(
         tmp.path(),
-        &[
-            "--store",
-            store.to_str().unwrap(),
-            "--token",
-            "demo-public",
-            "--profile",
-            profile.to_str().unwrap(),
-        ],
+        &store,
+        &["Default", "Māori", r#"q"uo'te\back]]slash ā"#],
+        r#"["https://www.uni.test/q\"uo'te\\back]]slash\u0001\u001f\u007f", "http://Ünï.test/ā%41"]"#,
     );
-    let routes: serde_json::Value =
-        serde_json::from_slice(&fs::read(out.join("_routers/routes.json")).unwrap()).unwrap();
-    assert_eq!(routes["contexts"][2], odd_context);
-    assert_eq!(routes["context_variants"], serde_json::json!([0, 1, 2]));
     let cat = Catalog::new(Store::load(&store).unwrap());
     let seed = 27;
-    let harness = matrix_snapshot::conformance::Harness::open(&cat, &out).unwrap();
-    let cases = harness.corpus(seed, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("context=q%22uo%27te%5Cback%5D%5Dslash") > 20,
-        "corpus asks for the odd context"
-    );
-    assert!(with("%01%1F%7F") > 20, "corpus asks for the odd base_url");
+    assert_asks_odd_names(&Harness::open(&cat, &out).unwrap().corpus(seed, 10_000));
     serve_and_check(
         &apache2,
         "apache, demo + hostile ids, hostile 1.2.0 names",

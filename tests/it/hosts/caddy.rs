@@ -2,106 +2,113 @@
 //! caddy` prints: the demo (token and `--public --cors`) and a generated store, 10,000 requests
 //! each, every answer judged against `answer()`.
 
-use super::{export, export_api12, free_port, require, router_config, wait_listening};
-use crate::hosts::generated_store;
+use super::{
+    assert_api12_corpus, demo, export_api12, export_demo, export_store, free_port, generated_store,
+    on_the_demo, require, router_config, serve, Process, Reach, Server, PUBLIC_CORS,
+};
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
 use matrix_snapshot::export::path::decode_segment;
 use matrix_snapshot::export::pct;
 use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// A `caddy run` in the foreground, its config, autosave, data and log inside `dir`; killed on
-/// drop, also when an assertion fails.
+/// A `caddy run` in the foreground, its config, autosave, data and log inside `dir`; stopped
+/// on drop, also when an assertion fails.
 struct Caddy {
-    child: Child,
+    _process: Process,
     addr: String,
     log: PathBuf,
 }
 
-impl Caddy {
-    fn start(caddy: &Path, snapshot: &Path, dir: &Path) -> Caddy {
+impl Server for Caddy {
+    const NAME: &'static str = "caddy";
+
+    fn start(snapshot: &Path, dir: &Path) -> Option<Caddy> {
+        let caddy = require("caddy", "apt-get install caddy")?;
+        fs::create_dir_all(dir).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let config = dir.join("Caddyfile");
         fs::write(&config, router_config("caddy", snapshot, &addr, &[])).unwrap();
         let log = dir.join("caddy.log");
-        let child = Command::new(caddy)
-            .args(["run", "--adapter", "caddyfile", "--config"])
-            .arg(&config)
-            // `caddy run` autosaves its config and keeps a storage directory: both here.
-            .env("HOME", dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(dir.join("caddy.out")).unwrap())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start caddy");
-        let caddy = Caddy { child, addr, log };
-        wait_listening(&caddy.addr);
-        caddy
+        let mut process = Process::spawn(
+            "caddy",
+            Command::new(caddy)
+                .args(["run", "--adapter", "caddyfile", "--config"])
+                .arg(&config)
+                // `caddy run` autosaves its config and keeps a storage directory: both here.
+                .env("HOME", dir)
+                .env("XDG_CONFIG_HOME", dir.join("config"))
+                .env("XDG_DATA_HOME", dir.join("data"))
+                .stdin(Stdio::null())
+                .stdout(fs::File::create(dir.join("caddy.out")).unwrap())
+                .stderr(fs::File::create(&log).unwrap()),
+        );
+        process.wait_listening(&addr, Duration::from_secs(20), || {
+            fs::read_to_string(&log).unwrap_or_default()
+        });
+        Some(Caddy {
+            _process: process,
+            addr,
+            log,
+        })
     }
 
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The corpus, then [`hostile`] extras for the snapshot's token.
+    fn assert_conforms(&self, cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> Tally {
+        let harness = Harness::open(cat, snapshot).expect("harness");
+        self.check(&harness, seed, n, &hostile(snapshot, harness.token()))
+    }
+}
+
+impl Caddy {
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
 
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Replays `n` corpus requests (seed `seed`), then `extra`; every answer must be right.
+    /// Returns the corpus's tally.
+    fn check(&self, harness: &Harness, seed: u64, n: usize, extra: &[Case]) -> Tally {
+        let corpus = harness.corpus(seed, n);
+        let tally = self.judge(harness, &corpus, "corpus");
+        self.judge(harness, extra, "hostile extras");
+        tally
     }
-}
 
-/// Serves `snapshot` with Caddy and replays `n` corpus requests (seed `seed`), then `extra`;
-/// every answer must be right. Returns the corpus's tally.
-fn check(
-    caddy: &Path,
-    cat: &Catalog,
-    snapshot: &Path,
-    seed: u64,
-    n: usize,
-    extra: Vec<Case>,
-) -> Tally {
-    let dir = snapshot.parent().unwrap().join("caddy");
-    fs::create_dir_all(&dir).unwrap();
-    let server = Caddy::start(caddy, snapshot, &dir);
-    let harness = Harness::open(cat, snapshot).expect("harness");
-    let corpus = harness.corpus(seed, n);
-    let tally = judge(&server, &harness, &corpus, "corpus");
-    judge(&server, &harness, &extra, "hostile extras");
-    tally
-}
-
-/// Replays `cases`; asserts every answer is right except the one known deviation
-/// (docs/hosting/caddy.md): Go's HTTP server refuses a request whose path holds a `%` not
-/// followed by two hex digits with its own plain-text 400, before Caddy sees it. Exactly those
-/// requests, and only with that answer, are set apart and counted.
-fn judge(server: &Caddy, harness: &Harness, cases: &[Case], label: &str) -> Tally {
-    let mut tally = conformance::run_http(harness, cases, &server.addr);
-    let expected = cases.iter().filter(|c| bad_path_escape(&c.target)).count();
-    let (rejected, wrong): (Vec<_>, Vec<_>) = tally.differ.drain(..).partition(|(c, d)| {
-        bad_path_escape(&c.target)
-            && d.starts_with("status 400 (want ")
-            && d.contains(r#"Content-Type Some("text/plain; charset=utf-8")"#)
-            && (c.method == "HEAD" || d.contains(r#"body "400 Bad Request""#))
-    });
-    tally.differ = wrong;
-    let report = tally.report(&format!("caddy {} ({label})", server.addr), 25);
-    eprintln!(
-        "{report}  known deviation (Go rejects the request line): {} of {expected} requests",
-        rejected.len()
-    );
-    assert!(
-        tally.passed(),
-        "{report}\n--- caddy log (errors)\n{}",
-        server.log()
-    );
-    assert_eq!(rejected.len(), expected, "{report}");
-    assert_eq!(tally.agree + rejected.len(), tally.compared(), "{report}");
-    tally
+    /// Replays `cases`; asserts every answer is right except the one known deviation
+    /// (docs/hosting/caddy.md): Go's HTTP server refuses a request whose path holds a `%` not
+    /// followed by two hex digits with its own plain-text 400, before Caddy sees it. Exactly
+    /// those requests, and only with that answer, are set apart and counted.
+    fn judge(&self, harness: &Harness, cases: &[Case], label: &str) -> Tally {
+        let mut tally = conformance::run_http(harness, cases, &self.addr);
+        let expected = cases.iter().filter(|c| bad_path_escape(&c.target)).count();
+        let (rejected, wrong): (Vec<_>, Vec<_>) = tally.differ.drain(..).partition(|(c, d)| {
+            bad_path_escape(&c.target)
+                && d.starts_with("status 400 (want ")
+                && d.contains(r#"Content-Type Some("text/plain; charset=utf-8")"#)
+                && (c.method == "HEAD" || d.contains(r#"body "400 Bad Request""#))
+        });
+        tally.differ = wrong;
+        let report = tally.report(&format!("caddy {} ({label})", self.addr), 25);
+        eprintln!(
+            "{report}  known deviation (Go rejects the request line): {} of {expected} requests",
+            rejected.len()
+        );
+        assert!(
+            tally.passed(),
+            "{report}\n--- caddy log (errors)\n{}",
+            self.log()
+        );
+        assert_eq!(rejected.len(), expected, "{report}");
+        assert_eq!(tally.agree + rejected.len(), tally.compared(), "{report}");
+        tally
+    }
 }
 
 /// The path of `target` holds a `%` not followed by two hex digits.
@@ -114,74 +121,26 @@ fn bad_path_escape(target: &str) -> bool {
     })
 }
 
-fn caddy() -> Option<PathBuf> {
-    require("caddy", "apt-get install caddy")
-}
-
-fn demo() -> Catalog {
-    Catalog::new(matrix_snapshot::demo::store().unwrap())
-}
-
 #[test]
 fn caddy_conforms_on_the_demo_standard_export() {
-    let Some(caddy) = caddy() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-research",
-            "--profile",
-            "standard",
-            "--base-url",
-            "https://research.uni.test",
-        ],
-    );
-    let tally = check(
-        &caddy,
-        &demo(),
-        &out,
-        21,
-        10_000,
-        hostile(&out, "demo-research"),
-    );
-    assert!(tally.agree >= 8_000 && tally.not_exported > 0);
+    on_the_demo::<Caddy>(tempfile::tempdir().unwrap().path(), 21);
 }
 
 #[test]
 fn caddy_conforms_on_a_public_cors_export() {
-    let Some(caddy) = caddy() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-research",
-            "--profile",
-            "standard",
-            "--base-url",
-            "https://research.uni.test",
-            "--public",
-            "--cors",
-            "https://app.test",
-            "--cache-control",
-            "public, max-age=60",
-        ],
-    );
-    let tally = check(
-        &caddy,
-        &demo(),
-        &out,
-        22,
-        10_000,
-        hostile(&out, "demo-research"),
-    );
-    assert!(tally.agree >= 8_000);
+    let mut args = PUBLIC_CORS.to_vec();
+    args.extend(["--cache-control", "public, max-age=60"]);
+    let out = export_demo(tmp.path(), &args);
+    let reach = Reach {
+        agree: 8_000,
+        not_exported: false,
+    };
+    serve::<Caddy>(&demo(), &out, 22, reach);
 }
 
 #[test]
 fn caddy_conforms_on_a_generated_store() {
-    let Some(caddy) = caddy() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (store, cat) = generated_store(tmp.path());
     // The brief's store and profile, then a profile with type filters, a page size that makes
@@ -198,24 +157,18 @@ asset_types = [[], ["folder"], ["page_standard", "news_item"]]
 "#,
     )
     .unwrap();
+    let reach = Reach {
+        agree: 8_000,
+        not_exported: false,
+    };
     for (token, profile, seed) in [
         ("gen-editor", "minimal", 23),
         ("gen-site1", profile.to_str().unwrap(), 24),
     ] {
-        let dir = tmp.path().join(token);
-        let out = export(
-            &dir,
-            &[
-                "--store",
-                store.to_str().unwrap(),
-                "--token",
-                token,
-                "--profile",
-                profile,
-            ],
-        );
-        let tally = check(&caddy, &cat, &out, seed, 10_000, hostile(&out, token));
-        assert!(tally.agree >= 8_000);
+        let out = export_store(&tmp.path().join(token), &store, token, profile);
+        if serve::<Caddy>(&cat, &out, seed, reach).is_none() {
+            return;
+        }
     }
 }
 
@@ -225,21 +178,18 @@ asset_types = [[], ["folder"], ["page_standard", "news_item"]]
 /// tests, plus extras that spell the three parameters in odd ways.
 #[test]
 fn caddy_conforms_with_api_1_2_0_dimensions() {
-    let Some(caddy) = caddy() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = export_api12(tmp.path(), &[]);
     let cat = demo();
-    let (seed, n) = (25, 10_000);
-    let cases = Harness::open(&cat, &out).unwrap().corpus(seed, n);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("include_dependents=true") > 300,
-        "corpus covers dependents"
-    );
-    assert!(with("base_url=") > 300 && with("context=") > 300);
+    let seed = 25;
+    assert_api12_corpus(&cat, &out, seed);
+    let Some(caddy) = Caddy::start(&out, &tmp.path().join("caddy")) else {
+        return;
+    };
     let mut extra = hostile(&out, "demo-editor");
     extra.extend(hostile_api12(&out, "demo-editor"));
-    let tally = check(&caddy, &cat, &out, seed, n, extra);
+    let harness = Harness::open(&cat, &out).expect("harness");
+    let tally = caddy.check(&harness, seed, 10_000, &extra);
     assert!(tally.agree >= 7_000 && tally.not_exported > 0);
 }
 

@@ -6,17 +6,18 @@
 //! tests/hosts/cloudflare`, which `.ci/run` does); its `serve.mjs` starts workerd with the
 //! rendered wrangler.toml and worker.js.
 
-use crate::hosts::generated_store;
+use super::{
+    assert_conforms_but, free_port, on_a_generated_store, on_the_demo,
+    on_the_public_demo_with_cors, require, router_config, skip, with_api_1_2_0_dimensions,
+    with_hostile_names, Limit, Process, Server,
+};
 use crate::util::repo;
-use matrix_snapshot::conformance::{self, Case, Harness, Tally};
+use matrix_snapshot::conformance::{self, Case, Tally};
 use matrix_snapshot::Catalog;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use super::{export, export_api12, free_port, require, router_config};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The node project with Miniflare, when installed; `None` (after saying why) when the test
 /// should skip, as [`require`] does.
@@ -52,25 +53,23 @@ fn miniflare() -> Option<(PathBuf, PathBuf)> {
         None
     };
     if let Some(problem) = problem {
-        let msg = format!("{problem}; skipping the Cloudflare conformance test");
-        if std::env::var("MATRIX_SNAPSHOT_REQUIRE_HOSTS").as_deref() == Ok("1") {
-            panic!("{msg}, but MATRIX_SNAPSHOT_REQUIRE_HOSTS=1");
-        }
-        eprintln!("{msg}");
+        skip(&format!(
+            "{problem}; skipping the Cloudflare conformance test"
+        ));
         return None;
     }
     Some((node, project.join("serve.mjs")))
 }
 
-/// Miniflare (node, and workerd under it, in their own process group) in the foreground,
-/// stopped on drop — even when an assertion fails.
+/// Miniflare (node, and workerd under it, in their own process group), stopped on drop.
 struct Workerd {
-    child: Child,
-    log: PathBuf,
+    _process: Process,
     addr: String,
 }
 
-impl Workerd {
+impl Server for Workerd {
+    const NAME: &'static str = "cloudflare";
+
     /// Writes the config for `snapshot` into `dir` and starts workerd with it. `None` when node
     /// or Miniflare is not installed.
     fn start(snapshot: &Path, dir: &Path) -> Option<Workerd> {
@@ -81,58 +80,43 @@ impl Workerd {
         fs::write(&conf, router_config("cloudflare", snapshot, &addr, &[])).unwrap();
         let log = dir.join("miniflare.log");
         let out = fs::File::create(&log).unwrap();
-        let child = Command::new(node)
-            .arg(serve)
-            .arg(&conf)
-            .arg(&addr)
-            .current_dir(dir)
-            .env("HOME", dir)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut server = Workerd { child, log, addr };
-        server.wait_listening();
-        Some(server)
+        let mut process = Process::spawn_group(
+            "miniflare (workerd)",
+            Command::new(node)
+                .arg(serve)
+                .arg(&conf)
+                .arg(&addr)
+                .current_dir(dir)
+                .env("HOME", dir)
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out),
+        );
+        process.wait_listening(&addr, Duration::from_secs(60), || {
+            fs::read_to_string(&log).unwrap_or_default()
+        });
+        Some(Workerd {
+            _process: process,
+            addr,
+        })
     }
 
-    fn wait_listening(&mut self) {
-        let start = Instant::now();
-        while std::net::TcpStream::connect(&self.addr).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("miniflare exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "workerd does not listen on {}:\n{}",
-                self.addr,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    fn addr(&self) -> &str {
+        &self.addr
     }
 
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Workerd {
-    fn drop(&mut self) {
-        // SIGTERM to the whole group: node and workerd.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // workerd too, if node left it behind.
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
+    /// Replays `n` corpus requests against the Worker. Every answer must be right, except one
+    /// limit of the platform (docs/hosting/cloudflare.md): a path with a dot segment reaches the
+    /// Worker resolved, so a request the API answers 400 (bad parameters) gets the resolved
+    /// path's 404. Those are counted apart and listed; anything else wrong fails, and so do more
+    /// than 1 %.
+    fn assert_conforms(&self, cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> Tally {
+        let limit = Limit {
+            explains: &|_, case, diff| has_dot_segment(case) && is_resolved_400(diff),
+            one_in: 100,
+            had: "had dot segments the URL parser resolved",
+        };
+        assert_conforms_but(cat, snapshot, self.addr(), seed, n, limit)
     }
 }
 
@@ -154,39 +138,6 @@ fn is_resolved_400(diff: &str) -> bool {
     diff.split("; ")
         .all(|part| part == "status 404 (want 400)" || part.starts_with("body "))
         && diff.starts_with("status 404 (want 400)")
-}
-
-/// Replays `n` corpus requests against the Worker. Every answer must be right, except one limit
-/// of the platform (docs/hosting/cloudflare.md): a path with a dot segment reaches the Worker
-/// resolved, so a request the API answers 400 (bad parameters) gets the resolved path's 404.
-/// Those are counted apart and listed; anything else wrong fails, and so do more than 1 %.
-fn assert_conforms(cat: &Catalog, snapshot: &Path, addr: &str, seed: u64, n: usize) -> Tally {
-    let harness = Harness::open(cat, snapshot).expect("harness");
-    let cases = harness.corpus(seed, n);
-    let mut tally = conformance::run_http(&harness, &cases, addr);
-    let (limit, wrong): (Vec<_>, Vec<_>) = tally
-        .differ
-        .drain(..)
-        .partition(|(case, diff)| has_dot_segment(case) && is_resolved_400(diff));
-    tally.differ = wrong;
-    assert!(tally.passed(), "{}", tally.report(addr, 25));
-    assert!(
-        limit.len() * 100 < n,
-        "the documented limit explains {} answers of {n}",
-        limit.len()
-    );
-    for (case, diff) in &limit {
-        eprintln!("  resolved by the URL parser: {case}: {diff}");
-    }
-    eprintln!(
-        "{addr}: agreement {}/{} ({} not exported, {} documented deviations); the other {} had dot segments the URL parser resolved (documented limit)",
-        tally.agree,
-        tally.compared() - limit.len(),
-        tally.not_exported,
-        tally.deviations,
-        limit.len()
-    );
-    tally
 }
 
 /// HEAD answers carry the Content-Length GET would (workerd drops it from a HEAD answer with a
@@ -216,103 +167,32 @@ fn assert_head_lengths(addr: &str, token: &str) {
     }
 }
 
-fn demo() -> Catalog {
-    Catalog::new(matrix_snapshot::demo::store().unwrap())
-}
-
-const DEMO: &[&str] = &[
-    "--token",
-    "demo-research",
-    "--profile",
-    "standard",
-    "--base-url",
-    "https://research.uni.test",
-];
-
 #[test]
 fn cloudflare_conforms_on_the_demo() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(tmp.path(), DEMO);
-    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
-        return;
-    };
-    assert_head_lengths(&server.addr, "demo-research");
-    let tally = assert_conforms(&demo(), &out, &server.addr, 41, 10_000);
-    assert!(tally.agree >= 8_000, "{}", tally.report(&server.addr, 0));
-    assert!(tally.not_exported > 0, "{}", tally.report(&server.addr, 0));
+    if let Some(server) = on_the_demo::<Workerd>(tmp.path(), 41) {
+        assert_head_lengths(server.addr(), "demo-research");
+    }
 }
 
 #[test]
 fn cloudflare_conforms_on_the_demo_public_with_cors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut args = DEMO.to_vec();
-    args.extend(["--public", "--cors", "https://app.test"]);
-    let out = export(tmp.path(), &args);
-    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
-        return;
-    };
-    let tally = assert_conforms(&demo(), &out, &server.addr, 42, 10_000);
-    assert!(tally.agree >= 8_000, "{}", tally.report(&server.addr, 0));
+    on_the_public_demo_with_cors::<Workerd>(tempfile::tempdir().unwrap().path(), 42);
 }
 
 #[test]
 fn cloudflare_conforms_on_a_generated_store() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (store, cat) = generated_store(tmp.path());
-    for token in ["gen-editor", "gen-site1"] {
-        let dir = tmp.path().join(token);
-        let out = export(
-            &dir,
-            &[
-                "--store",
-                store.to_str().unwrap(),
-                "--token",
-                token,
-                "--profile",
-                "minimal",
-            ],
-        );
-        let Some(server) = Workerd::start(&out, &dir.join("cloudflare")) else {
-            return;
-        };
-        let tally = assert_conforms(&cat, &out, &server.addr, 43, 10_000);
-        assert!(tally.agree >= 8_000, "{}", tally.report(&server.addr, 0));
-    }
+    on_a_generated_store::<Workerd>(tempfile::tempdir().unwrap().path(), 43);
 }
 
-/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over the demo
-/// exported with all three dimensions: every exported variant agrees, the rest is "not
-/// exported" or a 400 (an undeclared context), never a wrong 200.
 #[test]
 fn cloudflare_conforms_with_api_1_2_0_dimensions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = export_api12(tmp.path(), &[]);
-    let cat = demo();
-    let cases = Harness::open(&cat, &out).unwrap().corpus(44, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("include_dependents=true") > 300,
-        "corpus covers dependents"
-    );
-    assert!(with("base_url=") > 300 && with("context=") > 300);
-    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
-        return;
-    };
-    let tally = assert_conforms(&cat, &out, &server.addr, 44, 10_000);
-    assert!(tally.agree >= 7_000, "{}", tally.report(&server.addr, 0));
-    assert!(tally.not_exported > 0, "{}", tally.report(&server.addr, 0));
+    with_api_1_2_0_dimensions::<Workerd>(tempfile::tempdir().unwrap().path(), 44);
 }
 
-/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`nginx::hostile_api12`):
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`hostile::hostile_api12`):
 /// worker.js must load and match their bytes exactly.
 #[test]
 fn cloudflare_conforms_with_hostile_names() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (cat, out) = super::nginx::hostile_api12(tmp.path());
-    super::nginx::assert_corpus_asks_hostile_names(&cat, &out, 48);
-    let Some(server) = Workerd::start(&out, &tmp.path().join("cloudflare")) else {
-        return;
-    };
-    let tally = assert_conforms(&cat, &out, &server.addr, 48, 10_000);
-    assert!(tally.agree >= 7_000, "{}", tally.report(&server.addr, 0));
+    with_hostile_names::<Workerd>(tempfile::tempdir().unwrap().path(), 48);
 }

@@ -6,8 +6,11 @@
 //! server. What a platform cannot do (docs/hosting/<host>.md, "Limits") is counted apart with
 //! strict predicates; any other difference fails.
 
-use super::{export, export_api12, require};
-use crate::hosts::generated_store;
+use super::hostile::{assert_corpus_asks_hostile_names, hostile_api12};
+use super::{
+    assert_api12_corpus, demo, export, export_api12, export_demo, export_store, generated_store,
+    require, PUBLIC_CORS,
+};
 use crate::util::repo;
 use data_encoding::BASE64;
 use matrix_snapshot::conformance::{self, Case, Expected, Harness, Received, Tally};
@@ -31,6 +34,15 @@ impl Platform {
             Platform::Netlify => "netlify",
             Platform::Vercel => "vercel",
             Platform::CloudFront => "cloudfront",
+        }
+    }
+
+    /// What explains an answer as the platform's documented limit, and how many such answers
+    /// a run may have at the most.
+    fn limits(self) -> (Limit, usize) {
+        match self {
+            Platform::Netlify | Platform::Vercel => (url_rewritten, 200),
+            Platform::CloudFront => (cloudfront_limits, 20),
         }
     }
 }
@@ -208,147 +220,85 @@ fn assert_conforms(
     Some((tally, limited.len()))
 }
 
-fn demo() -> Catalog {
-    Catalog::new(matrix_snapshot::demo::store().unwrap())
+/// Asserts a run of `platform` reached `agree` answers that agree or are its limits, with no
+/// more limits than it may have.
+fn assert_reach(platform: Platform, (tally, limited): (Tally, usize), agree: usize) {
+    assert!(
+        tally.agree + limited >= agree,
+        "{}",
+        tally.report(platform.host(), 0)
+    );
+    let (_, max_limited) = platform.limits();
+    assert!(
+        limited <= max_limited,
+        "{limited} answers explained by limits"
+    );
 }
-
-const DEMO: &[&str] = &[
-    "--token",
-    "demo-research",
-    "--profile",
-    "standard",
-    "--base-url",
-    "https://research.uni.test",
-];
 
 /// The three runs of one platform: the demo (token), the demo `--public --cors`, and a
 /// generated store's snapshots for two tokens.
-fn conforms(platform: Platform, limit: Limit, max_limited: usize) {
+fn conforms(platform: Platform) {
+    let (limit, _) = platform.limits();
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(&tmp.path().join("demo"), DEMO);
-    let Some((tally, limited)) =
-        assert_conforms(platform, &demo(), &out, tmp.path(), 41, 10_000, limit)
-    else {
+    let out = export_demo(&tmp.path().join("demo"), &[]);
+    let Some(run) = assert_conforms(platform, &demo(), &out, tmp.path(), 41, 10_000, limit) else {
         return;
     };
-    assert!(
-        tally.agree + limited >= 8_000,
-        "{}",
-        tally.report(platform.host(), 0)
-    );
-    assert!(tally.not_exported > 0);
-    assert!(
-        limited <= max_limited,
-        "{limited} answers explained by limits"
-    );
+    assert!(run.0.not_exported > 0);
+    assert_reach(platform, run, 8_000);
 
-    let mut args = DEMO.to_vec();
-    args.extend(["--public", "--cors", "https://app.test"]);
-    let out = export(&tmp.path().join("public"), &args);
-    let (tally, limited) =
-        assert_conforms(platform, &demo(), &out, tmp.path(), 42, 10_000, limit).unwrap();
-    assert!(
-        tally.agree + limited >= 8_000,
-        "{}",
-        tally.report(platform.host(), 0)
-    );
-    assert!(
-        limited <= max_limited,
-        "{limited} answers explained by limits"
-    );
+    let out = export_demo(&tmp.path().join("public"), PUBLIC_CORS);
+    let run = assert_conforms(platform, &demo(), &out, tmp.path(), 42, 10_000, limit).unwrap();
+    assert_reach(platform, run, 8_000);
 
     let (store, cat) = generated_store(tmp.path());
     for token in ["gen-editor", "gen-site1"] {
-        let out = export(
-            &tmp.path().join(token),
-            &[
-                "--store",
-                store.to_str().unwrap(),
-                "--token",
-                token,
-                "--profile",
-                "minimal",
-            ],
-        );
-        let (tally, limited) =
-            assert_conforms(platform, &cat, &out, tmp.path(), 43, 10_000, limit).unwrap();
-        assert!(
-            tally.agree + limited >= 8_000,
-            "{}",
-            tally.report(platform.host(), 0)
-        );
-        assert!(
-            limited <= max_limited,
-            "{limited} answers explained by limits"
-        );
+        let out = export_store(&tmp.path().join(token), &store, token, "minimal");
+        let run = assert_conforms(platform, &cat, &out, tmp.path(), 43, 10_000, limit).unwrap();
+        assert_reach(platform, run, 8_000);
     }
 }
 
 /// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over the demo
 /// exported with all three dimensions: every exported variant agrees, the rest is "not
 /// exported" or a 400 (an undeclared context), never a wrong 200.
-fn conforms_with_api_1_2_0_dimensions(platform: Platform, limit: Limit, max_limited: usize) {
+fn conforms_with_api_1_2_0_dimensions(platform: Platform) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("api12");
     fs::create_dir_all(&dir).unwrap();
     let out = export_api12(&dir, &[]);
     let cat = demo();
-    let cases = Harness::open(&cat, &out).unwrap().corpus(45, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("include_dependents=true") > 300,
-        "corpus covers dependents"
-    );
-    assert!(with("base_url=") > 300 && with("context=") > 300);
-    let Some((tally, limited)) =
-        assert_conforms(platform, &cat, &out, tmp.path(), 45, 10_000, limit)
-    else {
+    assert_api12_corpus(&cat, &out, 45);
+    let (limit, _) = platform.limits();
+    let Some(run) = assert_conforms(platform, &cat, &out, tmp.path(), 45, 10_000, limit) else {
         return;
     };
-    assert!(
-        tally.agree + limited >= 7_000,
-        "{}",
-        tally.report(platform.host(), 0)
-    );
-    assert!(tally.not_exported > 0);
-    assert!(
-        limited <= max_limited,
-        "{limited} answers explained by limits"
-    );
+    assert!(run.0.not_exported > 0);
+    assert_reach(platform, run, 7_000);
 }
 
-/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`nginx::hostile_api12`): the
-/// rendered (and, for CloudFront, minified) table must match their bytes exactly.
-fn conforms_with_hostile_names(platform: Platform, limit: Limit, max_limited: usize) {
+/// Ids, URLs and Content API 1.2.0 names that are hard to spell (`hostile::hostile_api12`):
+/// the rendered (and, for CloudFront, minified) table must match their bytes exactly.
+fn conforms_with_hostile_names(platform: Platform) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("hostile");
     fs::create_dir_all(&dir).unwrap();
-    let (cat, out) = super::nginx::hostile_api12(&dir);
-    super::nginx::assert_corpus_asks_hostile_names(&cat, &out, 47);
-    let Some((tally, limited)) =
-        assert_conforms(platform, &cat, &out, tmp.path(), 47, 10_000, limit)
-    else {
-        return;
-    };
-    assert!(
-        tally.agree + limited >= 7_000,
-        "{}",
-        tally.report(platform.host(), 0)
-    );
-    assert!(
-        limited <= max_limited,
-        "{limited} answers explained by limits"
-    );
+    let (cat, out) = hostile_api12(&dir);
+    assert_corpus_asks_hostile_names(&cat, &out, 47);
+    let (limit, _) = platform.limits();
+    if let Some(run) = assert_conforms(platform, &cat, &out, tmp.path(), 47, 10_000, limit) {
+        assert_reach(platform, run, 7_000);
+    }
 }
 
 #[test]
 fn netlify_edge_function_conforms() {
-    conforms(Platform::Netlify, url_rewritten, 200);
+    conforms(Platform::Netlify);
 }
 
 #[test]
 fn vercel_middleware_conforms() {
-    conforms(Platform::Vercel, url_rewritten, 200);
+    conforms(Platform::Vercel);
 }
 
 /// The function learns from the key value store whether an asset directory is readable or
@@ -385,12 +335,12 @@ fn cloudfront_limits(
 
 #[test]
 fn cloudfront_function_conforms() {
-    conforms(Platform::CloudFront, cloudfront_limits, 20);
+    conforms(Platform::CloudFront);
 }
 
 #[test]
 fn cloudfront_conforms_with_api_1_2_0_dimensions() {
-    conforms_with_api_1_2_0_dimensions(Platform::CloudFront, cloudfront_limits, 20);
+    conforms_with_api_1_2_0_dimensions(Platform::CloudFront);
 }
 
 /// A "not exported" body over the key value store's 1 KB (every `data` subset, five
@@ -454,27 +404,27 @@ fn cloudfront_without_the_not_exported_body_in_the_store() {
 
 #[test]
 fn cloudfront_conforms_with_hostile_names() {
-    conforms_with_hostile_names(Platform::CloudFront, cloudfront_limits, 20);
+    conforms_with_hostile_names(Platform::CloudFront);
 }
 
 #[test]
 fn netlify_conforms_with_hostile_names() {
-    conforms_with_hostile_names(Platform::Netlify, url_rewritten, 200);
+    conforms_with_hostile_names(Platform::Netlify);
 }
 
 #[test]
 fn vercel_conforms_with_hostile_names() {
-    conforms_with_hostile_names(Platform::Vercel, url_rewritten, 200);
+    conforms_with_hostile_names(Platform::Vercel);
 }
 
 #[test]
 fn netlify_conforms_with_api_1_2_0_dimensions() {
-    conforms_with_api_1_2_0_dimensions(Platform::Netlify, url_rewritten, 200);
+    conforms_with_api_1_2_0_dimensions(Platform::Netlify);
 }
 
 #[test]
 fn vercel_conforms_with_api_1_2_0_dimensions() {
-    conforms_with_api_1_2_0_dimensions(Platform::Vercel, url_rewritten, 200);
+    conforms_with_api_1_2_0_dimensions(Platform::Vercel);
 }
 
 /// Each host's files, rendered by a token export and a `--public --cors` one, follow the rules
@@ -485,10 +435,8 @@ fn vercel_conforms_with_api_1_2_0_dimensions() {
 #[test]
 fn edge_files_follow_the_platforms_rules() {
     let tmp = tempfile::tempdir().unwrap();
-    let token = export(&tmp.path().join("token"), DEMO);
-    let mut args = DEMO.to_vec();
-    args.extend(["--public", "--cors", "https://app.test"]);
-    let public = export(&tmp.path().join("public"), &args);
+    let token = export_demo(&tmp.path().join("token"), &[]);
+    let public = export_demo(&tmp.path().join("public"), PUBLIC_CORS);
     for out in [&token, &public] {
         let routers = out.join("_routers");
         check_cloudfront(&routers.join("cloudfront"));

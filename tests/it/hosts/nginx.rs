@@ -1,105 +1,86 @@
 //! nginx with the njs module, serving real snapshots with the config `matrix-snapshot router
 //! nginx` prints: the demo (a token snapshot, and a public one with CORS) and a generated store.
 
-use super::{export, export_api12, free_port, require, router_config};
-use crate::hosts::generated_store;
-use matrix_snapshot::conformance::{self, Case, Harness, Tally};
+use super::hostile::hostile_api12;
+use super::{
+    assert_conforms_but, demo, export_api12, export_demo, free_port, on_a_generated_store,
+    on_the_demo, on_the_public_demo_with_cors, readable_tempdir, require, router_config,
+    with_api_1_2_0_dimensions, with_hostile_names, Limit, Process, Server,
+};
+use matrix_snapshot::conformance::{Case, Harness, Tally};
 use matrix_snapshot::route::{self, preview::Snapshot};
 use matrix_snapshot::Catalog;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// An nginx master (and its workers, in their own process group) in the foreground, stopped on
-/// drop — even when an assertion fails.
+/// nginx (master and workers in their own process group), stopped on drop.
 struct Nginx {
-    child: Child,
-    prefix: PathBuf,
+    _process: Process,
     addr: String,
 }
 
-impl Nginx {
-    /// Writes the config for `snapshot` into `prefix` and starts nginx with it. `None` when
-    /// nginx is not installed (see [`require`]).
+impl Server for Nginx {
+    const NAME: &'static str = "nginx";
+
     fn start(snapshot: &Path, prefix: &Path) -> Option<Nginx> {
         let nginx = require("nginx", "apt-get install nginx-light libnginx-mod-http-js")?;
         let addr = format!("127.0.0.1:{}", free_port());
         fs::create_dir_all(prefix).unwrap();
         let conf = prefix.join("nginx.conf");
         fs::write(&conf, router_config("nginx", snapshot, &addr, &[])).unwrap();
-        let child = Command::new(nginx)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(prefix)
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // Before error_log is open, nginx reports to stderr.
-            .stderr(fs::File::create(prefix.join("stderr.log")).unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut server = Nginx {
-            child,
-            prefix: prefix.to_path_buf(),
-            addr,
+        let mut process = Process::spawn_group(
+            "nginx",
+            Command::new(nginx)
+                .arg("-c")
+                .arg(&conf)
+                .arg("-p")
+                .arg(prefix)
+                .args(["-g", "daemon off;"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                // Before error_log is open, nginx reports to stderr.
+                .stderr(fs::File::create(prefix.join("stderr.log")).unwrap()),
+        );
+        // What nginx said: stderr, then error.log.
+        let log = || {
+            ["stderr.log", "error.log"]
+                .iter()
+                .map(|f| fs::read_to_string(prefix.join(f)).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("")
         };
-        server.wait_listening();
-        Some(server)
+        process.wait_listening(&addr, Duration::from_secs(20), log);
+        Some(Nginx {
+            _process: process,
+            addr,
+        })
     }
 
-    fn wait_listening(&mut self) {
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(&self.addr).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("nginx exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "nginx does not listen on {}:\n{}",
-                self.addr,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    fn addr(&self) -> &str {
+        &self.addr
     }
 
-    /// What nginx said: stderr, then error.log.
-    fn log(&self) -> String {
-        ["stderr.log", "error.log"]
-            .iter()
-            .map(|f| fs::read_to_string(self.prefix.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("")
+    /// Replays `n` corpus requests against nginx. Every answer must be right, except one limit
+    /// of nginx (docs/hosting/nginx.md): a request nginx refuses before reading its headers
+    /// cannot have its token checked, so a token snapshot answers it as a valid token would
+    /// (404, 400, 405; a 401 where a file or a 403 would answer) — wrong only when the token is
+    /// missing or wrong. Those are counted apart and listed; anything else wrong fails.
+    fn assert_conforms(&self, cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> Tally {
+        let limit = Limit {
+            explains: &|harness, case, diff| {
+                refused_before_headers(case)
+                    && case.authorization.as_deref()
+                        != Some(format!("Bearer {}", harness.token()).as_str())
+                    && diff.starts_with("status ")
+                    && diff.contains("(want 401)")
+            },
+            one_in: 200,
+            had: "were refused by nginx before it read the token",
+        };
+        assert_conforms_but(cat, snapshot, self.addr(), seed, n, limit)
     }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM to the whole group: the master and its workers.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
-    }
-}
-
-/// A temp dir the nginx workers can read: run as root, the master hands requests to
-/// unprivileged workers, and `tempdir()` is 0700.
-fn tempdir() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    tmp
 }
 
 /// Whether nginx refuses `case`'s request line before reading its headers: the path has `%00`
@@ -118,255 +99,24 @@ fn refused_before_headers(case: &Case) -> bool {
     })
 }
 
-/// Replays `n` corpus requests against nginx. Every answer must be right, except one limit of
-/// nginx (docs/hosting/nginx.md): a request nginx refuses before reading its headers cannot have
-/// its token checked, so a token snapshot answers it as a valid token would (404, 400, 405; a
-/// 401 where a file or a 403 would answer) — wrong only when the token is missing or wrong.
-/// Those are counted apart and listed; anything else wrong fails.
-fn assert_conforms(cat: &Catalog, snapshot: &Path, addr: &str, seed: u64, n: usize) -> Tally {
-    let harness = Harness::open(cat, snapshot).expect("harness");
-    let cases = harness.corpus(seed, n);
-    let mut tally = conformance::run_http(&harness, &cases, addr);
-    let valid = format!("Bearer {}", harness.token());
-    let (limit, wrong): (Vec<_>, Vec<_>) = tally.differ.drain(..).partition(|(case, diff)| {
-        refused_before_headers(case)
-            && case.authorization.as_deref() != Some(valid.as_str())
-            && diff.starts_with("status ")
-            && diff.contains("(want 401)")
-    });
-    tally.differ = wrong;
-    assert!(tally.passed(), "{}", tally.report(addr, 25));
-    assert!(
-        limit.len() * 200 < n,
-        "the documented limit explains {} answers of {n}",
-        limit.len()
-    );
-    eprintln!(
-        "{addr}: agreement {}/{} ({} not exported, {} documented deviations); the other {} were refused by nginx before it read the token (documented limit)",
-        tally.agree,
-        tally.compared() - limit.len(),
-        tally.not_exported,
-        tally.deviations,
-        limit.len()
-    );
-    tally
-}
-
-fn demo() -> Catalog {
-    Catalog::new(matrix_snapshot::demo::store().unwrap())
-}
-
-const DEMO: &[&str] = &[
-    "--token",
-    "demo-research",
-    "--profile",
-    "standard",
-    "--base-url",
-    "https://research.uni.test",
-];
-
 #[test]
 fn nginx_conforms_on_the_demo() {
-    let tmp = tempdir();
-    let out = export(tmp.path(), DEMO);
-    let Some(nginx) = Nginx::start(&out, &tmp.path().join("nginx")) else {
-        return;
-    };
-    let tally = assert_conforms(&demo(), &out, &nginx.addr, 21, 10_000);
-    assert!(tally.agree >= 8_000, "{}", tally.report(&nginx.addr, 0));
-    assert!(tally.not_exported > 0, "{}", tally.report(&nginx.addr, 0));
+    on_the_demo::<Nginx>(readable_tempdir().path(), 21);
 }
 
 #[test]
 fn nginx_conforms_on_the_demo_public_with_cors() {
-    let tmp = tempdir();
-    let mut args = DEMO.to_vec();
-    args.extend(["--public", "--cors", "https://app.test"]);
-    let out = export(tmp.path(), &args);
-    let Some(nginx) = Nginx::start(&out, &tmp.path().join("nginx")) else {
-        return;
-    };
-    let tally = assert_conforms(&demo(), &out, &nginx.addr, 22, 10_000);
-    assert!(tally.agree >= 8_000, "{}", tally.report(&nginx.addr, 0));
+    on_the_public_demo_with_cors::<Nginx>(readable_tempdir().path(), 22);
 }
 
 #[test]
 fn nginx_conforms_on_a_generated_store() {
-    let tmp = tempdir();
-    let (store, cat) = generated_store(tmp.path());
-    for token in ["gen-editor", "gen-site1"] {
-        let dir = tmp.path().join(token);
-        let out = export(
-            &dir,
-            &[
-                "--store",
-                store.to_str().unwrap(),
-                "--token",
-                token,
-                "--profile",
-                "minimal",
-            ],
-        );
-        let Some(nginx) = Nginx::start(&out, &dir.join("nginx")) else {
-            return;
-        };
-        let tally = assert_conforms(&cat, &out, &nginx.addr, 23, 10_000);
-        assert!(tally.agree >= 8_000, "{}", tally.report(&nginx.addr, 0));
-    }
+    on_a_generated_store::<Nginx>(readable_tempdir().path(), 23);
 }
 
-/// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over the demo
-/// exported with all three dimensions: every exported variant agrees, the rest is "not
-/// exported" or a 400 (an undeclared context), never a wrong 200.
 #[test]
 fn nginx_conforms_with_api_1_2_0_dimensions() {
-    let tmp = tempdir();
-    let out = export_api12(tmp.path(), &[]);
-    let cat = demo();
-    let cases = Harness::open(&cat, &out).unwrap().corpus(24, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("include_dependents=true") > 300,
-        "corpus covers dependents"
-    );
-    assert!(with("base_url=") > 300 && with("context=") > 300);
-    let Some(nginx) = Nginx::start(&out, &tmp.path().join("nginx")) else {
-        return;
-    };
-    let tally = assert_conforms(&cat, &out, &nginx.addr, 24, 10_000);
-    assert!(tally.agree >= 7_000, "{}", tally.report(&nginx.addr, 0));
-    assert!(tally.not_exported > 0, "{}", tally.report(&nginx.addr, 0));
-}
-
-/// The odd context of [`hostile_api12`].
-pub const ODD_CONTEXT: &str = "q\"uo'te\\back]]slash \u{101} </script>";
-
-/// The demo store with odd assets (non-ASCII, dotted and percent-spelled ids and URLs, one id
-/// long enough for chunked names) and two more declared contexts whose names are hard to spell
-/// in JavaScript (quotes, a backslash, `</script>`, non-ASCII; U+2028, a line terminator in
-/// older JavaScript), and a profile with `base_url` values holding such bytes and control
-/// bytes (JSON's `\u00XX`), exported for demo-public into `dir/out`: its catalog and the
-/// snapshot.
-pub fn hostile_api12(dir: &Path) -> (Catalog, PathBuf) {
-    let store = dir.join("store");
-    fs::create_dir_all(&store).unwrap();
-    for f in ["principals.jsonl", "tokens.jsonl"] {
-        fs::copy(crate::util::repo("demo/store").join(f), store.join(f)).unwrap();
-    }
-    let odd = [
-        (
-            "\u{c9}".repeat(150),
-            format!("https://www.uni.test/caf\u{e9}/{}", "\u{101}".repeat(20)),
-        ),
-        (
-            ".hidden".to_string(),
-            "https://www.uni.test/.well-known/\u{dc}n\u{ef} Space+Plus".to_string(),
-        ),
-        (
-            "UPPER Case%41+plus".to_string(),
-            "https://WWW.uni.test/A%41/b".to_string(),
-        ),
-    ];
-    let mut assets = fs::read_to_string(crate::util::repo("demo/store/assets.jsonl")).unwrap();
-    let mut links = fs::read_to_string(crate::util::repo("demo/store/links.jsonl")).unwrap();
-    let mut perms = fs::read_to_string(crate::util::repo("demo/store/permissions.jsonl")).unwrap();
-    for (i, (id, url)) in odd.iter().enumerate() {
-        let when = serde_json::json!({"date": "2020-01-01T10:00:00+13:00", "user_id": "10"});
-        let asset = serde_json::json!({
-            "id": id, "type": "page_standard", "type_name": "Standard Page", "version": "0.0.1",
-            "name": format!("Odd {i}"), "short_name": format!("Odd {i}"), "status": 16,
-            "created": when, "updated": when, "published": when, "status_changed": when,
-            "urls": [url], "attributes": {"name": format!("Odd {i}")}, "metadata": null,
-            "contents": "", "trashed": false,
-        });
-        assets.push_str(&format!("{asset}\n"));
-        // Each under the site (7), the next one under it: children and lineage of odd ids.
-        let parent = if i == 0 { "7" } else { odd[i - 1].0.as_str() };
-        let link = serde_json::json!({
-            "link_id": format!("odd{i}"), "major_id": parent, "minor_id": id,
-            "link_type": "menu", "value": "", "sort_order": 90 + i,
-            "is_dependent": false, "is_exclusive": false,
-        });
-        links.push_str(&format!("{link}\n"));
-        let perm = serde_json::json!({
-            "asset_id": id, "principal_id": "15", "access": "read", "granted": true,
-        });
-        perms.push_str(&format!("{perm}\n"));
-    }
-    fs::write(store.join("assets.jsonl"), assets).unwrap();
-    fs::write(store.join("links.jsonl"), links).unwrap();
-    fs::write(store.join("permissions.jsonl"), perms).unwrap();
-    let meta = serde_json::json!({
-        "format": "matrix-snapshot-store/1",
-        "name": "Demo University",
-        "contexts": ["Default", "M\u{101}ori", ODD_CONTEXT, "line\u{2028}sep\u{2029}"],
-    });
-    fs::write(store.join("store.json"), meta.to_string()).unwrap();
-    let profile = dir.join("hostile12.toml");
-    fs::write(
-        &profile,
-        r#"
-data = [[], ["urls"]]
-children_data = [[]]
-sort_by = ["tree"]
-sort_order = ["asc"]
-limits = [100]
-include_dependents = [false, true]
-base_urls = ["https://www.uni.test/q\"uo'te\\back]]slash\u0001\u001f\u007f</script>", "http://\u00dcn\u00ef.test/\u0101%41\u2028"]
-contexts = "all"
-"#,
-    )
-    .unwrap();
-    let out = export(
-        dir,
-        &[
-            "--store",
-            store.to_str().unwrap(),
-            "--token",
-            "demo-public",
-            "--profile",
-            profile.to_str().unwrap(),
-        ],
-    );
-    let routes: serde_json::Value =
-        serde_json::from_slice(&fs::read(out.join("_routers/routes.json")).unwrap()).unwrap();
-    assert_eq!(routes["contexts"][2], ODD_CONTEXT);
-    assert_eq!(routes["context_variants"], serde_json::json!([0, 1, 2, 3]));
-    (
-        Catalog::new(matrix_snapshot::Store::load(&store).unwrap()),
-        out,
-    )
-}
-
-/// Whether the corpus of `seed` over [`hostile_api12`]'s snapshot asks for its odd names.
-pub fn assert_corpus_asks_hostile_names(cat: &Catalog, out: &Path, seed: u64) {
-    let cases = Harness::open(cat, out).unwrap().corpus(seed, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("context=q%22uo%27te%5Cback%5D%5Dslash") > 20,
-        "corpus asks for the odd context"
-    );
-    assert!(with("%01%1F%7F") > 20, "corpus asks for the odd base_url");
-    let public = out.join("public");
-    for dir in [
-        matrix_snapshot::export::path::asset_dir(&"\u{c9}".repeat(150)),
-        matrix_snapshot::export::path::url_dir("www.uni.test/.well-known/\u{dc}n\u{ef} Space+Plus"),
-    ] {
-        assert!(
-            public.join(&dir).join("~asset.----.json").is_file(),
-            "{dir}"
-        );
-    }
-    let odd = |p: &str| {
-        cases
-            .iter()
-            .filter(|c| c.target.contains(p) && !c.target.contains("url="))
-            .count()
-    };
-    assert!(
-        odd("/__api/assets/%C3%89%C3%89") > 0,
-        "corpus asks for the odd ids"
-    );
+    with_api_1_2_0_dimensions::<Nginx>(readable_tempdir().path(), 24);
 }
 
 /// Ids, URLs and Content API 1.2.0 names that are hard to spell ([`hostile_api12`]): route.js
@@ -374,14 +124,7 @@ pub fn assert_corpus_asks_hostile_names(cat: &Catalog, out: &Path, seed: u64) {
 /// strings, which the core must not mix with text).
 #[test]
 fn nginx_conforms_with_hostile_api_1_2_0_names() {
-    let tmp = tempdir();
-    let (cat, out) = hostile_api12(tmp.path());
-    assert_corpus_asks_hostile_names(&cat, &out, 25);
-    let Some(nginx) = Nginx::start(&out, &tmp.path().join("nginx")) else {
-        return;
-    };
-    let tally = assert_conforms(&cat, &out, &nginx.addr, 25, 10_000);
-    assert!(tally.agree >= 7_000, "{}", tally.report(&nginx.addr, 0));
+    with_hostile_names::<Nginx>(readable_tempdir().path(), 25);
 }
 
 /// The rendered route.js is plain JavaScript (`node --check`), when node is installed.
@@ -391,8 +134,8 @@ fn nginx_route_js_parses() {
         eprintln!("node is not installed; skipping the syntax check of route.js");
         return;
     };
-    let tmp = tempdir();
-    let out = export(tmp.path(), DEMO);
+    let tmp = readable_tempdir();
+    let out = export_demo(tmp.path(), &[]);
     let js = out.join("_routers/nginx/route.js");
     // As an ES module (route.js ends in `export default`).
     let mjs = tmp.path().join("route.mjs");
@@ -410,10 +153,8 @@ fn nginx_route_js_parses() {
 /// headers and the files asked about. Every JavaScript host reuses this core.
 #[test]
 fn route_core_js_decides_as_resolve() {
-    let tmp = tempdir();
-    let mut args = DEMO.to_vec();
-    args.extend(["--cors", "https://app.test"]);
-    let out = export(tmp.path(), &args);
+    let tmp = readable_tempdir();
+    let out = export_demo(tmp.path(), &["--cors", "https://app.test"]);
     route_core_agrees(tmp.path(), &demo(), &out, 31);
 }
 
@@ -421,10 +162,10 @@ fn route_core_js_decides_as_resolve() {
 /// (`include_dependents`, two `base_url` values, the contexts `Default` and `Māori`).
 #[test]
 fn route_core_js_decides_as_resolve_with_api_1_2_0_dimensions() {
-    let tmp = tempdir();
+    let tmp = readable_tempdir();
     let out = export_api12(tmp.path(), &["--cors", "https://app.test"]);
     route_core_agrees(tmp.path(), &demo(), &out, 32);
-    let tmp = tempdir();
+    let tmp = readable_tempdir();
     let (cat, out) = hostile_api12(tmp.path());
     route_core_agrees(tmp.path(), &cat, &out, 33);
 }

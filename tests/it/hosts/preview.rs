@@ -1,43 +1,58 @@
 //! `preview DIR` as a host: started as a process on a fixed port, like the real servers.
 
-use super::{api12_profile, assert_conforms, export, export_api12, free_port, wait_listening};
+use super::{
+    api12_profile, assert_api12_corpus, demo, export, export_api12, export_demo, free_port, serve,
+    Process, Reach, Server,
+};
 use crate::util::bin;
-use matrix_snapshot::Catalog;
+use std::path::Path;
 use std::process::Stdio;
+
+/// `matrix-snapshot preview DIR --listen ADDR`, stopped on drop.
+struct Preview {
+    _process: Process,
+    addr: String,
+}
+
+impl Server for Preview {
+    const NAME: &'static str = "preview";
+
+    fn start(snapshot: &Path, _: &Path) -> Option<Preview> {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut process = Process::spawn(
+            "preview",
+            bin()
+                .args([
+                    "preview",
+                    snapshot.to_str().unwrap(),
+                    "--listen",
+                    &addr,
+                    "--quiet",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        process.wait_listening(&addr, std::time::Duration::from_secs(20), String::new);
+        Some(Preview {
+            _process: process,
+            addr,
+        })
+    }
+
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+}
 
 #[test]
 fn preview_process_conforms_on_10000_requests() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = export(
-        tmp.path(),
-        &[
-            "--token",
-            "demo-research",
-            "--profile",
-            "standard",
-            "--base-url",
-            "https://research.uni.test",
-        ],
-    );
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = bin()
-        .args([
-            "preview",
-            out.to_str().unwrap(),
-            "--listen",
-            &addr,
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(&addr);
-    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
-    let tally = assert_conforms(&cat, &out, &addr, 11, 10_000);
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(tally.agree >= 8_000, "{}", tally.report(&addr, 0));
+    let out = export_demo(tmp.path(), &[]);
+    let reach = Reach {
+        agree: 8_000,
+        not_exported: false,
+    };
+    serve::<Preview>(&demo(), &out, 11, reach);
 }
 
 /// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over a snapshot
@@ -63,33 +78,12 @@ fn preview_conforms_with_api_1_2_0_dimensions() {
     preview_conforms_api12(&out, 13);
 }
 
-fn preview_conforms_api12(out: &std::path::Path, seed: u64) {
-    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
-    let harness = matrix_snapshot::conformance::Harness::open(&cat, out).unwrap();
-    let cases = harness.corpus(seed, 10_000);
-    let with = |p: &str| cases.iter().filter(|c| c.target.contains(p)).count();
-    assert!(
-        with("include_dependents=true") > 300,
-        "corpus covers dependents"
-    );
-    assert!(with("base_url=") > 300 && with("context=") > 300);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = bin()
-        .args([
-            "preview",
-            out.to_str().unwrap(),
-            "--listen",
-            &addr,
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(&addr);
-    let tally = matrix_snapshot::conformance::run_http(&harness, &cases, &addr);
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(tally.passed(), "{}", tally.report(&addr, 25));
-    assert!(tally.agree >= 7_000, "{}", tally.report(&addr, 0));
+fn preview_conforms_api12(out: &Path, seed: u64) {
+    let cat = demo();
+    assert_api12_corpus(&cat, out, seed);
+    let reach = Reach {
+        agree: 7_000,
+        not_exported: false,
+    };
+    serve::<Preview>(&cat, out, seed, reach);
 }
