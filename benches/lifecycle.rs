@@ -144,7 +144,11 @@ fn main() {
     println!("\nPhases of the incremental export (`export --timings`):\n");
     println!("| phase | seconds |");
     println!("|---|---:|");
-    for line in stderr.lines().skip_while(|l| !l.ends_with("timings")).skip(1) {
+    for line in stderr
+        .lines()
+        .skip_while(|l| !l.ends_with("timings"))
+        .skip(1)
+    {
         if let Some((secs, phase)) = line.trim().split_once("s  ") {
             println!("| {phase} | {secs} |");
         }
