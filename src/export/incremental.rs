@@ -226,25 +226,26 @@ pub(super) fn route_changes(prev: Option<&Previous>, fresh: &[Entry], kept: u64)
         unchanged: kept,
         ..Changes::default()
     };
+    let Some(prev) = prev else {
+        c.added = fresh.iter().map(|e| e.path.clone()).collect();
+        return c;
+    };
     let mut produced: FxHashSet<&str> =
         FxHashSet::with_capacity_and_hasher(fresh.len(), Default::default());
     for e in fresh {
         produced.insert(&e.path);
-        let old = prev.and_then(|p| p.files.get(e.path.as_str()));
-        match old {
+        match prev.files.get(e.path.as_str()) {
             None => c.added.push(e.path.clone()),
             Some(f) if f.blake3 != *e.blake3.as_bytes() => c.modified.push(e.path.clone()),
             Some(_) => c.unchanged += 1,
         }
     }
-    if let Some(p) = prev {
-        c.deleted = p
-            .files
-            .keys()
-            .filter(|k| !produced.contains(k.as_ref()))
-            .map(|k| k.to_string())
-            .collect();
-    }
+    c.deleted = prev
+        .files
+        .keys()
+        .filter(|k| !produced.contains(k.as_ref()))
+        .map(|k| k.to_string())
+        .collect();
     c
 }
 

@@ -86,15 +86,23 @@ fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
     use sha2::{Digest, Sha256};
     let dir = root.join(CADDY_ETAGS_DIR);
     fs::create_dir_all(&dir)?;
-    let mut shards: std::collections::BTreeMap<String, String> = Default::default();
+    // Streamed into the shards (created on their first line): holding every line until the
+    // end took about a GB at millions of files.
+    let mut shards: Vec<Option<BufWriter<fs::File>>> = (0..256).map(|_| None).collect();
     for e in entries.iter().filter(|e| e.status == 200) {
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
-        let shard = format!("{:02x}", Sha256::digest(rel.as_bytes())[0]);
-        let lines = shards.entry(shard).or_default();
-        lines.push_str(&format!("{rel} \"{}\"\n", e.blake3));
+        let shard = Sha256::digest(rel.as_bytes())[0];
+        let out = match &mut shards[shard as usize] {
+            Some(out) => out,
+            slot => slot.insert(BufWriter::with_capacity(
+                16 << 10,
+                fs::File::create(dir.join(format!("{shard:02x}.txt")))?,
+            )),
+        };
+        writeln!(out, "{rel} \"{}\"", e.blake3)?;
     }
-    for (shard, lines) in shards {
-        fs::write(dir.join(format!("{shard}.txt")), lines)?;
+    for out in shards.iter_mut().flatten() {
+        out.flush()?;
     }
     Ok(())
 }
