@@ -560,15 +560,20 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
             let sampled = i % step == 0;
             if sampled {
                 let mut sizes: HashMap<&str, u64> = HashMap::new();
+                // With --dedupe, an asset's variants with the same body (an asset without URLs
+                // under every base_url, an untranslated one in every context) share one file.
+                let mut bodies: std::collections::HashSet<blake3::Hash> = Default::default();
                 for job in &jobs {
                     match job {
                         Job::Render { path, target } => {
-                            let size = answer_with(cat, &api, &request_for(token, opts, target))
-                                .body
-                                .len() as u64;
+                            let body =
+                                answer_with(cat, &api, &request_for(token, opts, target)).body;
+                            let size = body.len() as u64;
                             sizes.insert(path, size);
                             bytes += size;
-                            disk += size.div_ceil(BLOCK).max(1) * BLOCK;
+                            if !opts.dedupe || bodies.insert(blake3::hash(&body)) {
+                                disk += size.div_ceil(BLOCK).max(1) * BLOCK;
+                            }
                         }
                         Job::Alias { source, .. } => bytes += sizes[source.as_str()],
                     }

@@ -432,3 +432,34 @@ fn profile_contexts_are_checked_against_the_store() {
         assert!(!out.exists(), "nothing written");
     }
 }
+
+/// The disk estimate counts an asset's identical variant bodies once when they are hard-linked
+/// (--dedupe), and stays above what the export really stores.
+#[test]
+fn disk_estimate_counts_identical_variants_once() {
+    let cat = crate::api::tests_api12::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let mut p = Profile::minimal();
+    p.base_urls = vec![
+        "https://research.uni.test".into(),
+        "http://www.uni.test".into(),
+    ];
+    p.contexts = Contexts::Named(vec!["Default".into(), "fr".into()]);
+    let mut o = opts(&cat, "ed", &out, p);
+    o.dedupe = false;
+    let all = estimate(&cat, &o).unwrap();
+    o.dedupe = true;
+    let linked = estimate(&cat, &o).unwrap();
+    assert_eq!(linked.files, all.files);
+    assert!(
+        linked.disk_bytes < all.disk_bytes * 3 / 4,
+        "{} vs {}",
+        linked.disk_bytes,
+        all.disk_bytes
+    );
+    let report = export(&cat, &o, &|_| {}).unwrap();
+    assert_eq!(report.counts.files, linked.files);
+    // Every distinct body takes at least a block; the estimate covers them.
+    assert!(linked.disk_bytes >= report.counts.unique_bodies * BLOCK);
+}
