@@ -104,6 +104,20 @@ pub fn read_token(
     Ok(None)
 }
 
+/// A value for `--cors` or `--cache-control`: it goes into HTTP headers and every host's
+/// config as is, so it must be one line of visible ASCII (spaces allowed inside).
+pub fn header_value(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_graphic() || *c == ' ')) {
+        return Err(format!(
+            "{c:?} cannot appear in an HTTP header value: use one line of visible ASCII characters (e.g. https://www.uni.test or \"public, max-age=300\")"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -56,3 +56,44 @@ fn missing_store_exits_2() {
     let out = run(&["check", "--store", "/nonexistent/store"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/store"));
 }
+
+/// `--cors` and `--cache-control` go into HTTP headers and every host's config as they are: a
+/// control character (header injection, a broken Lua or JavaScript string) is refused with exit
+/// code 2 before anything is written.
+#[test]
+fn header_values_must_be_one_line_of_visible_ascii() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let o = out.to_str().unwrap();
+    for (flag, value) in [
+        ("--cors", "https://a.test\r\nSet-Cookie: x=1"),
+        ("--cache-control", "max-age=60\n"),
+        ("--cors", "https://é.test"),
+        ("--cache-control", " "),
+    ] {
+        let args = ["export", "--token", "demo-public", "--out", o, flag, value];
+        let err = String::from_utf8_lossy(&run(&args, 2).stderr).into_owned();
+        assert!(err.contains(flag), "{flag} {value:?}: {err}");
+        assert!(!out.exists(), "nothing written for {flag} {value:?}");
+    }
+    let err = run(&["serve", "--cors", "a\tb"], 2).stderr;
+    assert!(String::from_utf8_lossy(&err).contains("HTTP header value"));
+    // A usual value passes.
+    run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--out",
+            o,
+            "--profile",
+            "minimal",
+            "-q",
+            "--cors",
+            "https://www.uni.test",
+            "--cache-control",
+            "public, max-age=300",
+        ],
+        0,
+    );
+}
