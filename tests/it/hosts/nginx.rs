@@ -11,7 +11,7 @@ use matrix_snapshot::conformance::{Case, Harness, Tally};
 use matrix_snapshot::route::{self, preview::Snapshot};
 use matrix_snapshot::Catalog;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -130,8 +130,7 @@ fn nginx_conforms_with_hostile_api_1_2_0_names() {
 /// The rendered route.js is plain JavaScript (`node --check`), when node is installed.
 #[test]
 fn nginx_route_js_parses() {
-    let Some(node) = which("node") else {
-        eprintln!("node is not installed; skipping the syntax check of route.js");
+    let Some(node) = require("node", "apt-get install nodejs") else {
         return;
     };
     let tmp = readable_tempdir();
@@ -173,8 +172,7 @@ fn route_core_js_decides_as_resolve_with_api_1_2_0_dimensions() {
 /// Runs route-core.js in node over `out`'s files on 10,000 corpus requests (seed `seed`) and
 /// the edges below, and asserts it decides as `route::resolve` on every one.
 fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
-    let Some(node) = which("node") else {
-        eprintln!("node is not installed; skipping the route-core.js check");
+    let Some(node) = require("node", "apt-get install nodejs") else {
         return;
     };
     let snapshot = Snapshot::open(out).unwrap();
@@ -368,12 +366,4 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
         cases.len(),
         wrong[..wrong.len().min(20)].join("\n")
     );
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
 }
