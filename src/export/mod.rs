@@ -155,6 +155,15 @@ pub struct Entry {
     pub owner: AssetIdx,
 }
 
+/// Frees `value` on another thread: millions of entries take seconds to free (10 s at 8M
+/// files), which the caller need not wait for; a command-line run exits without waiting.
+fn drop_in_background<T: Send + 'static>(value: T) {
+    // If no thread can be started, the closure, and `value` with it, is dropped right here.
+    let _ = std::thread::Builder::new()
+        .name("matrix-snapshot-free".into())
+        .spawn(move || drop(value));
+}
+
 /// Merges two lists of entries sorted by path into one.
 fn merge_sorted(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
     if a.is_empty() {
@@ -988,6 +997,9 @@ pub fn export(
         ));
     }
     phases.end("collect entries, 403 markers");
+    // Everything is written: the dedupe and directory sets go.
+    let Writer { seen, dirs, .. } = writer;
+    drop_in_background((seen.into_inner(), dirs.into_inner()));
 
     fresh.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut changes = incremental::route_changes(previous.as_ref(), &fresh, kept.len() as u64);
@@ -1076,6 +1088,7 @@ pub fn export(
         phases.end("swap into place");
     }
     let linked = links.into_inner();
+    drop_in_background(entries);
     Ok(Report {
         counts,
         linked,
