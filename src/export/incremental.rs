@@ -220,14 +220,14 @@ impl Changes {
 
 /// Compares the route files written this time (`fresh`: every entry not taken over from the
 /// previous manifest) with the rest of the previous manifest; `kept` files were taken over
-/// as they were. Meta files come next, with [`meta_changes`].
+/// as they were. Meta files come next, with [`meta_changes`]. Without a previous snapshot,
+/// nothing is listed here: the caller moves every path into `added` once it is done with them.
 pub(super) fn route_changes(prev: Option<&Previous>, fresh: &[Entry], kept: u64) -> Changes {
     let mut c = Changes {
         unchanged: kept,
         ..Changes::default()
     };
     let Some(prev) = prev else {
-        c.added = fresh.iter().map(|e| e.path.clone()).collect();
         return c;
     };
     let mut produced: FxHashSet<&str> =

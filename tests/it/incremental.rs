@@ -364,3 +364,30 @@ fn unchanged_inputs_are_reused_and_the_result_equals_a_fresh_export() {
         }
     }
 }
+
+/// A first export's `--changed-list` adds every file it wrote, sorted, and nothing else.
+#[test]
+fn a_first_export_lists_every_file_as_added() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    let list = tmp.path().join("changes.txt");
+    export(
+        None,
+        &dist,
+        &["-q", "--changed-list", list.to_str().unwrap()],
+    );
+    let text = fs::read_to_string(&list).unwrap();
+    let listed: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("A\t")
+                .unwrap_or_else(|| panic!("not an A line: {l:?}"))
+        })
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted, "sorted by path");
+    let on_disk: Vec<String> = files(&dist).into_keys().collect();
+    assert_eq!(listed, on_disk);
+    assert!(listed.contains(&"manifest.jsonl") && listed.len() > 1000);
+}
