@@ -315,6 +315,10 @@ impl ExportArgs {
             }
             eprintln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
         }
+        // The process ends right after this: freeing the store and the change list one
+        // allocation at a time would only delay the exit (10 s at a million assets).
+        std::mem::forget(catalog);
+        std::mem::forget(report);
         Ok(ExitCode::SUCCESS)
     }
 }
