@@ -7,7 +7,7 @@
 //! return, unless `MATRIX_SNAPSHOT_REQUIRE_HOSTS=1`.
 
 use crate::hosts::{free_port, skip, wait_listening};
-use crate::util::{bin, run};
+use crate::util::{bin, export_public, run};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,26 +20,10 @@ const DATE: &str = "2026-11-25T00:00:00Z";
 /// The base URL the snapshots are exported with.
 const BASE_URL: &[&str] = &["--base-url", "https://www.uni.test"];
 
-/// Exports the demo for demo-public with `profile` (and `extra` arguments) into `out`.
-fn export_public(out: &Path, profile: &str, extra: &[&str]) {
-    let mut args = vec![
-        "export",
-        "--quiet",
-        "--token",
-        "demo-public",
-        "--profile",
-        profile,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    run(&args, 0);
-}
-
 /// The demo exported `minimal` with [`BASE_URL`] into `dir/snap`.
 fn snapshot(dir: &Path) -> PathBuf {
     let out = dir.join("snap");
-    export_public(&out, "minimal", BASE_URL);
+    export_public("minimal", None, &out, BASE_URL);
     out
 }
 
@@ -160,7 +144,7 @@ fn archives_are_deterministic_and_bad_input_is_refused() {
     let c = c.to_str().unwrap();
     assert_refused(&snap, &["--warc", c, "--date", "yesterday"], &["RFC 3339"]);
     let plain = tmp.path().join("plain");
-    export_public(&plain, "minimal", &[]);
+    export_public("minimal", None, &plain, &[]);
     assert_refused(&plain, &["--warc", c], &["--base-url"]);
     fs::remove_file(plain.join("manifest.jsonl")).unwrap();
     assert_refused(
@@ -279,7 +263,7 @@ fn query_snapshot(dir: &Path) -> PathBuf {
     let profile = dir.join("queries.toml");
     fs::write(&profile, QUERIES_PROFILE).unwrap();
     let out = dir.join("snap-queries");
-    export_public(&out, profile.to_str().unwrap(), BASE_URL);
+    export_public(profile.to_str().unwrap(), None, &out, BASE_URL);
     out
 }
 

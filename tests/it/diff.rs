@@ -1,6 +1,6 @@
 //! `diff OLD NEW`: two exports of the demo store, the second after an edit of every kind.
 
-use crate::util::{repo, run};
+use crate::util::{export_public as export, repo, run};
 use std::fs;
 use std::path::Path;
 use std::process::Output;
@@ -71,26 +71,6 @@ pub fn edited_store(dir: &Path) -> std::path::PathBuf {
         ],
     );
     store
-}
-
-/// Exports `store` (the demo's when `None`) for demo-public with `profile` into `out`, plus
-/// `extra` arguments.
-fn export(profile: &str, store: Option<&Path>, out: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "export",
-        "--quiet",
-        "--token",
-        "demo-public",
-        "--profile",
-        profile,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    if let Some(s) = store {
-        args.extend(["--store", s.to_str().unwrap()]);
-    }
-    args.extend_from_slice(extra);
-    run(&args, 0);
 }
 
 /// `matrix-snapshot diff OLD NEW ARGS…`, asserting the exit code.

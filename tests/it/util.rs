@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -32,6 +32,26 @@ pub fn run(args: &[&str], expect_code: i32) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `matrix-snapshot export --quiet --token demo-public --profile PROFILE --out OUT` of `store`
+/// (the embedded demo's when `None`), plus `extra` arguments; asserts success.
+pub fn export_public(profile: &str, store: Option<&Path>, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "export",
+        "--quiet",
+        "--token",
+        "demo-public",
+        "--profile",
+        profile,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(s) = store {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    run(&args, 0);
 }
 
 /// A running `matrix-snapshot serve`, stopped (SIGINT) on drop.
