@@ -77,6 +77,25 @@ struct ManifestLine<'a> {
     blake3: &'a str,
 }
 
+/// A previous manifest line's file, from its fields.
+fn previous_file<S: AsRef<str>>(
+    blake3: &str,
+    requests: &[S],
+    status: u16,
+    size: u64,
+) -> Option<PreviousFile> {
+    let hash = blake3::Hash::from_hex(blake3).ok()?;
+    Some(PreviousFile {
+        blake3: *hash.as_bytes(),
+        status,
+        size,
+        request: match requests {
+            [one] => Some(one.as_ref().into()),
+            _ => None,
+        },
+    })
+}
+
 impl PreviousManifest {
     /// Reads `DIR/manifest.jsonl` of a snapshot in the current format; `None` when `dir` holds
     /// no such snapshot (then the export is a full one).
@@ -91,19 +110,16 @@ impl PreviousManifest {
         let lines: Option<Vec<(Box<str>, PreviousFile)>> = lines
             .par_iter()
             .map(|line| {
-                let l: ManifestLine = serde_json::from_str(line).ok()?;
-                let hash = blake3::Hash::from_hex(l.blake3).ok()?;
-                let request = match l.requests.as_slice() {
-                    [one] => Some(one.as_ref().into()),
-                    _ => None,
+                let l = match crate::snapshot::parse_line_fast(line) {
+                    Some(l) => l,
+                    None => {
+                        let l: ManifestLine = serde_json::from_str(line).ok()?;
+                        let file = previous_file(l.blake3, &l.requests, l.status, l.size)?;
+                        return Some((l.path.into_owned().into_boxed_str(), file));
+                    }
                 };
-                let file = PreviousFile {
-                    blake3: *hash.as_bytes(),
-                    status: l.status,
-                    size: l.size,
-                    request,
-                };
-                Some((l.path.into_owned().into_boxed_str(), file))
+                let file = previous_file(l.blake3, &l.requests, l.status, l.size)?;
+                Some((l.path.into(), file))
             })
             .collect();
         let lines = lines?;
