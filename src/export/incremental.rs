@@ -66,17 +66,6 @@ struct PreviousFile {
     request: Option<Box<str>>,
 }
 
-#[derive(serde::Deserialize)]
-struct ManifestLine<'a> {
-    #[serde(borrow)]
-    path: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    requests: Vec<std::borrow::Cow<'a, str>>,
-    status: u16,
-    size: u64,
-    blake3: &'a str,
-}
-
 /// A previous manifest line's file, from its fields.
 fn previous_file<S: AsRef<str>>(
     blake3: &str,
@@ -113,9 +102,10 @@ impl PreviousManifest {
                 let l = match crate::snapshot::parse_line_fast(line) {
                     Some(l) => l,
                     None => {
-                        let l: ManifestLine = serde_json::from_str(line).ok()?;
-                        let file = previous_file(l.blake3, &l.requests, l.status, l.size)?;
-                        return Some((l.path.into_owned().into_boxed_str(), file));
+                        // Not as export writes lines (rare): the same reader as verify's.
+                        let l: crate::snapshot::Line = serde_json::from_str(line).ok()?;
+                        let file = previous_file(&l.blake3, &l.requests, l.status, l.size)?;
+                        return Some((l.path.into_boxed_str(), file));
                     }
                 };
                 let file = previous_file(l.blake3, &l.requests, l.status, l.size)?;
