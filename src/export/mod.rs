@@ -11,29 +11,37 @@
 //! complete (`renameat2(RENAME_EXCHANGE)`), so a failure or `kill -9` never leaves a partial
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
+mod estimate;
 mod incremental;
 pub mod inputs;
 pub mod path;
+mod plan;
 pub mod profile;
+mod writer;
 
+pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
 pub use incremental::Changes;
 
 pub use profile::{Contexts, Profile, ProfileError};
 
 use crate::access::View;
-use crate::api::{answer_with, Catalog, Data, Options, Request, SortKey, SortOrder};
+use crate::api::{answer_with, Catalog, Data};
 use crate::route::{self, RouteSpec};
-use crate::store::url::{self, Scheme};
+use crate::store::url::Scheme;
 use crate::store::AssetIdx;
-use path::Variant;
+use estimate::check_free_space;
+#[cfg(test)]
+use estimate::BLOCK;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use plan::{api_options, plan_asset, request_for, Job, Variants};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use writer::{Put, Writer};
 
 /// Error documents in every snapshot: the five statuses and the "not exported" 404.
 const ERROR_FILES: u64 = 6;
@@ -255,535 +263,6 @@ impl Phases {
     }
 }
 
-/// What [`Writer::put`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Put {
-    /// Wrote the bytes.
-    Written,
-    /// Hard-linked an identical body.
-    Linked,
-    /// The previous snapshot already holds these bytes at this path (incremental export).
-    Unchanged,
-}
-
-/// A file to produce for one route.
-enum Job {
-    /// Render `target` and write it at `path`.
-    Render { path: String, target: String },
-    /// The same body as the file at `source` (by_url aliases of by-id files).
-    Alias {
-        path: String,
-        target: String,
-        source: String,
-    },
-}
-
-/// The Content API 1.2.0 variants an export writes (the profile's `include_dependents`,
-/// `base_urls` and `contexts` against the store), each with the query parameters that ask for
-/// it, plain requests first.
-pub(crate) struct Variants {
-    /// Variants of asset routes (with and without dependents).
-    asset: Vec<(Variant, Vec<(&'static str, String)>)>,
-    /// Variants of lineage and children routes (`include_dependents` does not apply).
-    shared: Vec<(Variant, Vec<(&'static str, String)>)>,
-    /// The store's indices of the contexts written.
-    pub(crate) contexts: Vec<usize>,
-}
-
-impl Variants {
-    pub(crate) fn new(cat: &Catalog, profile: &Profile) -> Result<Variants, ExportError> {
-        let declared = &cat.store.meta.contexts;
-        let contexts = profile.context_indices(declared)?;
-        let mut shared = Vec::new();
-        for &x in &contexts {
-            for b in 0..=profile.base_urls.len() {
-                let v = Variant {
-                    dependents: false,
-                    base_url: (b > 0).then_some(b),
-                    context: (x > 0).then_some(x),
-                };
-                let mut q = Vec::new();
-                if b > 0 {
-                    q.push(("base_url", profile.base_urls[b - 1].clone()));
-                }
-                if x > 0 {
-                    q.push(("context", declared[x].clone()));
-                }
-                shared.push((v, q));
-            }
-        }
-        let mut asset = Vec::new();
-        for (v, q) in &shared {
-            asset.push((*v, q.clone()));
-            if profile.include_dependents {
-                let mut dq = vec![("include_dependents", "true".to_string())];
-                dq.extend(q.iter().cloned());
-                asset.push((
-                    Variant {
-                        dependents: true,
-                        ..*v
-                    },
-                    dq,
-                ));
-            }
-        }
-        Ok(Variants {
-            asset,
-            shared,
-            contexts,
-        })
-    }
-}
-
-/// The routes of one readable asset (every file it contributes), in a fixed order.
-fn plan_asset(
-    cat: &Catalog,
-    view: &View,
-    opts: &ExportOptions,
-    variants: &Variants,
-    a: AssetIdx,
-) -> Vec<Job> {
-    let p = &opts.profile;
-    let asset = cat.store.asset(a);
-    let id_dir = path::asset_dir(&asset.id);
-    let id_target = format!("/__api/assets/{}", pct(&asset.id));
-    let mut jobs = Vec::new();
-    let data_q = |d: Data, extra: &[(&'static str, String)]| {
-        let mut q = vec![("data", d.canonical())];
-        q.extend(extra.iter().cloned());
-        q
-    };
-    for &d in &p.data {
-        for (v, extra) in &variants.asset {
-            jobs.push(Job::Render {
-                path: path::asset_file(&id_dir, d, *v),
-                target: with_query(&id_target, &data_q(d, extra)),
-            });
-        }
-        for (v, extra) in &variants.shared {
-            jobs.push(Job::Render {
-                path: path::lineage_file(&id_dir, d, *v),
-                target: with_query(&format!("{id_target}/lineage/site"), &data_q(d, extra)),
-            });
-        }
-    }
-    let mut children = Vec::new();
-    for types in &p.asset_types {
-        let total = cat.readable_children(view, a, types.as_deref()).count() as u64;
-        for &limit in &p.limits {
-            let pages = if limit == 0 {
-                1
-            } else {
-                total.div_ceil(limit).max(1)
-            };
-            for &data in &p.children_data {
-                for &sort in &p.sort_by {
-                    for &order in &p.sort_order {
-                        for page in 1..=pages {
-                            for (variant, extra) in &variants.shared {
-                                let mut query = children_query(
-                                    data,
-                                    sort,
-                                    order,
-                                    types.as_deref(),
-                                    limit,
-                                    page,
-                                );
-                                query.extend(extra.iter().cloned());
-                                children.push(ChildrenPage {
-                                    data,
-                                    sort,
-                                    order,
-                                    types: types.as_deref(),
-                                    limit,
-                                    page,
-                                    variant: *variant,
-                                    query,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for c in &children {
-        jobs.push(Job::Render {
-            path: c.file(&id_dir),
-            target: with_query(&format!("{id_target}/children"), &c.query),
-        });
-    }
-    // by_url: one directory per URL key; asset and children bodies are the by-id ones.
-    let mut keys: Vec<(String, &str)> = asset
-        .urls
-        .iter()
-        .filter_map(|u| url::key(u).map(|k| (k, u.as_str())))
-        .collect();
-    keys.sort();
-    keys.dedup_by(|x, y| x.0 == y.0);
-    for (key, spelling) in keys {
-        let dir = path::url_dir(&key);
-        let url_q = ("url", spelling.to_string());
-        let by_url_q = |d: Data, extra: &[(&'static str, String)]| {
-            let mut q = vec![url_q.clone()];
-            q.extend(data_q(d, extra));
-            q
-        };
-        for &d in &p.data {
-            for (v, extra) in &variants.asset {
-                jobs.push(Job::Alias {
-                    path: path::asset_file(&dir, d, *v),
-                    target: with_query("/__api/assets/by_url", &by_url_q(d, extra)),
-                    source: path::asset_file(&id_dir, d, *v),
-                });
-            }
-            for (v, extra) in &variants.shared {
-                jobs.push(Job::Render {
-                    path: path::lineage_file(&dir, d, *v),
-                    target: with_query("/__api/assets/by_url/lineage/site", &by_url_q(d, extra)),
-                });
-            }
-        }
-        for c in &children {
-            let mut q = vec![url_q.clone()];
-            q.extend(c.query.iter().cloned());
-            jobs.push(Job::Alias {
-                path: c.file(&dir),
-                target: with_query("/__api/assets/by_url/children", &q),
-                source: c.file(&id_dir),
-            });
-        }
-    }
-    jobs
-}
-
-/// One children page of an asset, as the profile asks for it.
-struct ChildrenPage<'p> {
-    data: Data,
-    sort: Option<SortKey>,
-    order: SortOrder,
-    types: Option<&'p [String]>,
-    limit: u64,
-    page: u64,
-    variant: Variant,
-    /// Its canonical query (without `url`).
-    query: Vec<(&'static str, String)>,
-}
-
-impl ChildrenPage<'_> {
-    fn file(&self, dir: &str) -> String {
-        path::children_file(
-            dir,
-            self.data,
-            self.sort,
-            self.order,
-            self.types,
-            self.limit,
-            self.page,
-            self.variant,
-        )
-    }
-}
-
-/// The canonical query of a children page: defaults left out, fixed parameter order.
-fn children_query(
-    d: Data,
-    sort: Option<SortKey>,
-    order: SortOrder,
-    types: Option<&[String]>,
-    limit: u64,
-    page: u64,
-) -> Vec<(&'static str, String)> {
-    let mut q = vec![("data", d.canonical())];
-    if let Some(t) = types {
-        q.push(("asset_types", t.join(",")));
-    }
-    if let Some(k) = sort {
-        q.push(("sort_by", k.as_str().to_string()));
-    }
-    if order == SortOrder::Desc {
-        q.push(("sort_order", "desc".into()));
-    }
-    if limit != crate::api::request::DEFAULT_LIMIT {
-        q.push(("limit", limit.to_string()));
-    }
-    if page != 1 {
-        q.push(("page", page.to_string()));
-    }
-    q
-}
-
-fn with_query(path: &str, params: &[(&str, String)]) -> String {
-    let q: Vec<String> = params
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", pct(v)))
-        .collect();
-    if q.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", q.join("&"))
-    }
-}
-
-/// What an export would write, from [`estimate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Estimate {
-    /// Readable assets.
-    pub assets: u64,
-    /// Assets with a 403 marker.
-    pub forbidden: u64,
-    /// Files, exactly (routes plus error documents and markers).
-    pub files: u64,
-    /// Files that are by_url aliases (hard links whatever `--dedupe` says).
-    pub aliases: u64,
-    /// Body bytes as served, estimated from a sample.
-    pub bytes: u64,
-    /// Disk use estimated from the same sample: every written file takes whole 4 KiB blocks.
-    pub disk_bytes: u64,
-    /// Assets rendered for the byte estimate.
-    pub sampled: u64,
-}
-
-const BLOCK: u64 = 4096;
-
-/// Counts the files of an export exactly and estimates its size by rendering every k-th asset
-/// (about 500 in all): nothing is written.
-pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportError> {
-    let view = cat.view(opts.token)?;
-    let variants = Variants::new(cat, &opts.profile)?;
-    let token = &cat.store.tokens[opts.token as usize];
-    let readable: Vec<AssetIdx> = view.readable().collect();
-    let step = (readable.len() / 500).max(1);
-    let api = api_options(cat, opts);
-    let per_asset: Vec<(u64, u64, u64, u64, bool)> = readable
-        .par_iter()
-        .enumerate()
-        .map(|(i, &a)| {
-            let jobs = plan_asset(cat, view, opts, &variants, a);
-            let aliases = jobs
-                .iter()
-                .filter(|j| matches!(j, Job::Alias { .. }))
-                .count() as u64;
-            let (mut bytes, mut disk) = (0, 0);
-            let sampled = i % step == 0;
-            if sampled {
-                let mut sizes: HashMap<&str, u64> = HashMap::new();
-                // With --dedupe, an asset's variants with the same body (an asset without URLs
-                // under every base_url, an untranslated one in every context) share one file.
-                let mut bodies: std::collections::HashSet<blake3::Hash> = Default::default();
-                for job in &jobs {
-                    match job {
-                        Job::Render { path, target } => {
-                            let body =
-                                answer_with(cat, &api, &request_for(token, opts, target)).body;
-                            let size = body.len() as u64;
-                            sizes.insert(path, size);
-                            bytes += size;
-                            if !opts.dedupe || bodies.insert(blake3::hash(&body)) {
-                                disk += size.div_ceil(BLOCK).max(1) * BLOCK;
-                            }
-                        }
-                        Job::Alias { source, .. } => bytes += sizes[source.as_str()],
-                    }
-                }
-            }
-            (jobs.len() as u64, aliases, bytes, disk, sampled)
-        })
-        .collect();
-    let forbidden = (0..cat.store.assets.len() as AssetIdx)
-        .filter(|&a| !cat.store.asset(a).trashed && !view.can_read(a))
-        .count() as u64;
-    let sampled = per_asset.iter().filter(|p| p.4).count() as u64;
-    let scale = |x: u64| {
-        if sampled == 0 {
-            0
-        } else {
-            (x as u128 * readable.len() as u128 / sampled as u128) as u64
-        }
-    };
-    Ok(Estimate {
-        assets: readable.len() as u64,
-        forbidden,
-        files: per_asset.iter().map(|p| p.0).sum::<u64>() + forbidden + ERROR_FILES,
-        aliases: per_asset.iter().map(|p| p.1).sum(),
-        bytes: scale(per_asset.iter().map(|p| p.2).sum()),
-        disk_bytes: scale(per_asset.iter().map(|p| p.3).sum()) + (forbidden + ERROR_FILES) * BLOCK,
-        sampled,
-    })
-}
-
-/// What each Content API 1.2.0 dimension of the profile adds to an export: the estimate of
-/// the profile without any of them, then, for each dimension the profile enables, its name
-/// and the estimate with that dimension alone (`export --dry-run` prints the differences).
-pub fn estimate_dimensions(
-    cat: &Catalog,
-    opts: &ExportOptions,
-) -> Result<(Estimate, Vec<(String, Estimate)>), ExportError> {
-    let p = &opts.profile;
-    let plain = Profile {
-        include_dependents: false,
-        base_urls: Vec::new(),
-        contexts: profile::Contexts::Default,
-        ..p.clone()
-    };
-    let with = |profile: Profile| {
-        estimate(
-            cat,
-            &ExportOptions {
-                profile,
-                ..opts.clone()
-            },
-        )
-    };
-    let mut dims = Vec::new();
-    if p.include_dependents {
-        let one = Profile {
-            include_dependents: true,
-            ..plain.clone()
-        };
-        dims.push(("include_dependents = [false, true]".to_string(), with(one)?));
-    }
-    if !p.base_urls.is_empty() {
-        let one = Profile {
-            base_urls: p.base_urls.clone(),
-            ..plain.clone()
-        };
-        dims.push((
-            format!("base_urls ({} values)", p.base_urls.len()),
-            with(one)?,
-        ));
-    }
-    if p.contexts != profile::Contexts::Default {
-        let n = p.context_indices(&cat.store.meta.contexts)?.len();
-        let one = Profile {
-            contexts: p.contexts.clone(),
-            ..plain.clone()
-        };
-        dims.push((format!("contexts ({n}, the default included)"), with(one)?));
-    }
-    Ok((with(plain)?, dims))
-}
-
-/// Free bytes for an unprivileged writer on the filesystem holding `dir`.
-pub fn free_bytes(dir: &Path) -> Option<u64> {
-    let st = rustix::fs::statvfs(dir).ok()?;
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
-/// The API options an export renders with: the catalog's, minus the profile's excluded
-/// attributes.
-fn api_options(cat: &Catalog, opts: &ExportOptions) -> Options {
-    Options {
-        exclude_attributes: opts.profile.exclude_attributes.clone(),
-        ..cat.options.clone()
-    }
-}
-
-fn request_for(token: &crate::store::Token, opts: &ExportOptions, target: &str) -> Request {
-    let r = Request::get(target).bearer(&token.token);
-    match &opts.base_url {
-        Some((scheme, host)) => r.on_host(*scheme, host),
-        None => r,
-    }
-}
-
-/// Writes files into the staging directory, hard-linking identical bodies; in an incremental
-/// export, only the files whose bytes differ from the previous snapshot's.
-struct Writer<'a> {
-    root: &'a Path,
-    dedupe: bool,
-    seen: Mutex<HashMap<blake3::Hash, String>>,
-    dirs: Mutex<std::collections::HashSet<PathBuf>>,
-    /// The previous snapshot being updated, and where it is.
-    previous: Option<(&'a incremental::Previous, &'a Path)>,
-}
-
-impl Writer<'_> {
-    fn make_dir(&self, full: &Path) -> Result<(), ExportError> {
-        let dir = full.parent().expect("files live in directories");
-        let new_dir = self
-            .dirs
-            .lock()
-            .expect("dirs lock")
-            .insert(dir.to_path_buf());
-        if new_dir {
-            fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-        }
-        Ok(())
-    }
-
-    fn unchanged(&self, rel: &str, hash: &blake3::Hash) -> bool {
-        self.previous.is_some_and(|(p, _)| p.unchanged(rel, hash))
-    }
-
-    /// A by_url alias at `rel` of the file at `source` (written, or unchanged, this run).
-    fn alias(&self, rel: &str, source: &str, hash: &blake3::Hash) -> Result<Put, ExportError> {
-        if self.unchanged(rel, hash) {
-            return Ok(Put::Unchanged);
-        }
-        let staged = self.root.join("public").join(source);
-        let src = match self.previous {
-            Some((_, live)) if self.unchanged(source, hash) => live.join("public").join(source),
-            _ => staged,
-        };
-        let full = self.root.join("public").join(rel);
-        self.make_dir(&full)?;
-        match fs::hard_link(&src, &full) {
-            Ok(()) => Ok(Put::Linked),
-            Err(e) if too_many_links(&e) => {
-                fs::copy(&src, &full).map_err(io_err(format!("writing {}", full.display())))?;
-                Ok(Put::Written)
-            }
-            Err(e) => Err(io_err(format!("linking {}", full.display()))(e)),
-        }
-    }
-
-    /// Writes `body` at `rel` (under `public/`).
-    fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<Put, ExportError> {
-        if rel.split('/').any(|c| c.len() > 255) {
-            return Err(ExportError::NameTooLong(rel.to_string()));
-        }
-        if self.unchanged(rel, &hash) {
-            return Ok(Put::Unchanged);
-        }
-        let full = self.root.join("public").join(rel);
-        self.make_dir(&full)?;
-        if self.dedupe {
-            let first = self.seen.lock().expect("dedupe lock").get(&hash).cloned();
-            if let Some(first) = first {
-                let src = self.root.join("public").join(first);
-                match fs::hard_link(&src, &full) {
-                    Ok(()) => return Ok(Put::Linked),
-                    // The inode has as many links as the filesystem allows (65,000 on ext4):
-                    // write a fresh copy and link later duplicates to it.
-                    Err(e) if too_many_links(&e) => {
-                        fs::write(&full, body)
-                            .map_err(io_err(format!("writing {}", full.display())))?;
-                        self.seen
-                            .lock()
-                            .expect("dedupe lock")
-                            .insert(hash, rel.to_string());
-                        return Ok(Put::Written);
-                    }
-                    Err(e) => return Err(io_err(format!("linking {}", full.display()))(e)),
-                }
-            }
-        }
-        // Inside the staging tree a plain write is enough: nothing is visible until the swap.
-        fs::write(&full, body).map_err(io_err(format!("writing {}", full.display())))?;
-        if self.dedupe {
-            // Registered only once complete, so a link never points at a half-written file.
-            self.seen
-                .lock()
-                .expect("dedupe lock")
-                .entry(hash)
-                .or_insert_with(|| rel.to_string());
-        }
-        Ok(Put::Written)
-    }
-}
-
 /// Exports the view of `opts.token` into `opts.out`. `progress` is called with the number of
 /// assets done so far.
 pub fn export(
@@ -794,14 +273,109 @@ pub fn export(
     let mut phases = Phases::start();
     let view = cat.view(opts.token)?;
     let variants = Variants::new(cat, &opts.profile)?;
-    let token = &cat.store.tokens[opts.token as usize];
     let out = &opts.out;
+    let target = prepare_out(out, opts.force)?;
+    phases.end("view and checks");
+    // Read with --full too: the changes are still reported against it.
+    let previous = incremental::PreviousManifest::load(out);
+    let update = !opts.full && previous.is_some();
+    if previous.is_some() {
+        phases.end("previous manifest");
+    }
+    if !update {
+        check_free_space(cat, opts, target.parent)?;
+    }
+    let staging = target.staging(update)?;
+    let run = Run {
+        cat,
+        opts,
+        view,
+        variants,
+        token: &cat.store.tokens[opts.token as usize],
+        root: staging.path(),
+        links: AtomicU64::new(0),
+    };
+
+    // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
+    // its files as they are, without rendering; its manifest lines are taken over (an
+    // incremental export).
+    let fingerprints = run.fingerprint();
+    let taken = run.take_over(previous, update, &fingerprints);
+    phases.end("fingerprints, previous files taken over");
+
+    let writer = run.writer(taken.previous.as_ref().filter(|_| update));
+    // Every file written this time (the rest are `taken.kept`). Error documents first (what
+    // routers serve for statuses no file answers).
+    let mut fresh: Vec<Entry> = Vec::new();
+    let hosts = run.write_error_documents_and_routers(&writer, &mut fresh)?;
+    phases.end("error documents, routers");
+
+    let readable = &fingerprints.readable;
+    let per_asset = run.render_routes(&writer, readable, &taken, progress)?;
+    phases.end("render and write routes");
+    run.collect_entries(&mut fresh, per_asset, readable.len());
+    progress(readable.len() as u64);
+    let forbidden = run.write_forbidden_markers(&writer, &mut fresh)?;
+    phases.end("collect entries, 403 markers");
+    // Everything is written: the dedupe and directory sets go.
+    writer.finish();
+
+    let (mut changes, mut entries, counts) = sort_and_count(
+        fresh,
+        taken.kept,
+        taken.previous.as_ref(),
+        readable.len() as u64,
+        forbidden,
+    );
+    phases.end("sort, compare routes, count");
+    let root_hash = run.write_manifest_and_inputs(&entries, &fingerprints)?;
+    phases.end("manifest, recorded inputs");
+    run.write_tables_and_snapshot_json(&entries, &hosts, &counts, &root_hash)?;
+    phases.end("host tables, snapshot.json");
+
+    run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?;
+    phases.end("compare");
+    let linked = run.links.into_inner();
+    if update {
+        incremental::apply(&staging.keep(), out, &changes, None)?;
+        phases.end("apply the changes");
+    } else {
+        swap_into_place(staging.keep(), out)?;
+        phases.end("swap into place");
+    }
+    drop_in_background(entries);
+    Ok(Report {
+        counts,
+        linked,
+        reused: taken.reused,
+        root_hash,
+        changes,
+        incremental: update,
+        rolled_back: target.rolled_back,
+        phases,
+    })
+}
+
+/// Where an export goes, from [`prepare_out`].
+struct Target<'a> {
+    /// The directory holding `out` (created), where the staging tree is made.
+    parent: &'a Path,
+    /// `out`'s file name, which names the staging tree.
+    name: String,
+    /// Staging trees of interrupted incremental exports that were rolled back.
+    rolled_back: usize,
+}
+
+/// The checks and clean-up before an export writes anything: creates the directory holding
+/// `out`, refuses an `out` that is not a snapshot (unless `force`), removes what killed runs
+/// left there and rolls back interrupted incremental exports.
+fn prepare_out(out: &Path, force: bool) -> Result<Target<'_>, ExportError> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
-    check_out_dir(out, opts.force)?;
+    check_out_dir(out, force)?;
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -812,198 +386,402 @@ pub fn export(
         "rolling back an interrupted update of {}",
         out.display()
     )))?;
-    phases.end("view and checks");
-    // Read with --full too: the changes are still reported against it.
-    let previous = incremental::PreviousManifest::load(out);
-    let update = !opts.full && previous.is_some();
-    if previous.is_some() {
-        phases.end("previous manifest");
-    }
-    if !update {
-        check_free_space(cat, opts, parent)?;
-    }
-    let staging = tempfile::Builder::new()
-        .prefix(&if update {
-            incremental::staging_prefix(&name)
-        } else {
-            format!(".{name}.tmp-")
-        })
-        .tempdir_in(parent)
-        .map_err(io_err(format!(
-            "creating a staging directory in {}",
-            parent.display()
-        )))?;
-    let root = staging.path();
+    Ok(Target {
+        parent,
+        name,
+        rolled_back,
+    })
+}
 
-    // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
-    // its files as they are, without rendering; its manifest lines are taken over (an
-    // incremental export).
-    let global = inputs::global(&render_settings(cat, opts, &variants));
-    let readable: Vec<AssetIdx> = view.readable().collect();
-    let fingerprints: Vec<Option<u128>> = readable
-        .par_iter()
-        .map(|&a| global.map(|g| inputs::of_asset(cat, view, &g, a)))
-        .collect();
-    let (kept, previous) = match (previous, &global) {
-        (Some(prev), Some(g)) if update && prev.has_owners() => {
-            let recorded = inputs::load(out, g);
-            let mut kept_as = vec![inputs::NO_OWNER; recorded.len()];
-            for (&a, fp) in readable.iter().zip(&fingerprints) {
-                match (recorded.get(cat.store.asset(a).id.as_str()), fp) {
-                    (Some(&(pos, old)), Some(fp)) if old == *fp => kept_as[pos as usize] = a,
-                    _ => {}
-                }
-            }
-            let (kept, rest) = prev.split(&kept_as);
-            (kept, Some(rest))
-        }
-        (Some(prev), _) => (Vec::new(), Some(prev.split(&[]).1)),
-        (None, _) => (Vec::new(), None),
-    };
-    // Assets whose files were taken over (their entries carry the owner).
-    let mut reused_asset = vec![false; cat.store.assets.len()];
-    for e in &kept {
-        reused_asset[e.owner as usize] = true;
+impl Target<'_> {
+    /// Creates the staging tree beside `out` that the export fills: `.NAME.tmp-…` for a full
+    /// export (swapped in when complete), [`incremental::staging_prefix`] for an update (its
+    /// changes applied to `out`).
+    fn staging(&self, update: bool) -> Result<tempfile::TempDir, ExportError> {
+        tempfile::Builder::new()
+            .prefix(&if update {
+                incremental::staging_prefix(&self.name)
+            } else {
+                format!(".{}.tmp-", self.name)
+            })
+            .tempdir_in(self.parent)
+            .map_err(io_err(format!(
+                "creating a staging directory in {}",
+                self.parent.display()
+            )))
     }
-    let reused = readable
-        .iter()
-        .filter(|&&a| reused_asset[a as usize])
-        .count() as u64;
-    phases.end("fingerprints, previous files taken over");
+}
 
-    let writer = Writer {
-        root,
-        dedupe: opts.dedupe,
-        seen: Mutex::new(HashMap::new()),
-        dirs: Mutex::new(Default::default()),
-        previous: previous
-            .as_ref()
-            .filter(|_| update)
-            .map(|p| (p, out.as_path())),
-    };
-    let request = |target: &str| request_for(token, opts, target);
-    let api = api_options(cat, opts);
+/// What the stages of one export share: the catalog, the options, the token's view, the
+/// variants written and the staging tree they fill.
+struct Run<'a> {
+    cat: &'a Catalog,
+    opts: &'a ExportOptions,
+    view: &'a View,
+    variants: Variants,
+    /// The token exported.
+    token: &'a crate::store::Token,
+    /// The staging tree (what becomes `out`).
+    root: &'a Path,
+    /// Files hard-linked instead of written ([`Report::linked`]).
+    links: AtomicU64,
+}
 
-    // Every file written this time (the rest are `kept`). Error documents first (what routers
-    // serve for statuses no file answers).
-    let mut fresh: Vec<Entry> = Vec::new();
-    let links = std::sync::atomic::AtomicU64::new(0);
-    let count_link = |put: Put| {
+/// The readable assets and their input fingerprints, from [`Run::fingerprint`].
+struct Fingerprints {
+    /// The fingerprint of everything the export shares ([`inputs::global`]; `None` when the
+    /// executable cannot be identified).
+    global: Option<[u8; 32]>,
+    /// The assets the view can read.
+    readable: Vec<AssetIdx>,
+    /// The input fingerprint of each of `readable`, in the same order.
+    per_asset: Vec<Option<u128>>,
+}
+
+/// What an export takes over from the previous snapshot, from [`Run::take_over`].
+struct TakenOver {
+    /// The manifest entries of the assets whose files are kept as they are.
+    kept: Vec<Entry>,
+    /// The rest of the previous manifest, which the files written are compared with.
+    previous: Option<incremental::Previous>,
+    /// By asset index: whether the asset's files were taken over.
+    reused_asset: Vec<bool>,
+    /// How many readable assets' files were taken over.
+    reused: u64,
+}
+
+impl Run<'_> {
+    /// A writer into the staging tree; `previous` is the snapshot an incremental export
+    /// updates.
+    fn writer<'w>(&'w self, previous: Option<&'w incremental::Previous>) -> Writer<'w> {
+        Writer::new(
+            self.root,
+            self.opts.dedupe,
+            previous.map(|p| (p, self.opts.out.as_path())),
+        )
+    }
+
+    /// Counts `put` in [`Report::linked`] if it hard-linked a body.
+    fn count_link(&self, put: Put) {
         if put == Put::Linked {
-            links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.links.fetch_add(1, Ordering::Relaxed);
         }
-    };
-    for status in [400u16, 401, 403, 404, 405] {
-        let body = crate::api::response::error_body(status);
-        let rel = format!("__api/~/errors/{status}.json");
-        let hash = blake3::hash(&body);
-        count_link(writer.put(&rel, &body, hash)?);
-        fresh.push(entry(&rel, vec![], status, &body, hash));
     }
-    // The routing table and the body of requests the profile left out.
-    let routes = RouteSpec::new(
-        &opts.profile,
-        &cat.store.meta.contexts,
-        &variants.contexts,
-        (!opts.routing.public).then_some(token.token.as_str()),
-        opts.routing.cors.clone(),
-        opts.routing.cache_control.clone(),
-    );
-    let body = routes.not_exported_body();
-    let hash = blake3::hash(&body);
-    count_link(writer.put(route::NOT_EXPORTED_FILE, &body, hash)?);
-    fresh.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
-    let hosts = crate::router::select(&opts.routing.routers).map_err(ExportError::UnknownRouter)?;
-    crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
-        "writing {}",
-        root.join("_routers").display()
-    )))?;
-    phases.end("error documents, routers");
 
-    let done = std::sync::atomic::AtomicU64::new(reused);
-    progress(reused);
-    let per_asset: Result<Vec<Vec<Entry>>, ExportError> = readable
-        .par_iter()
-        .filter(|&&a| !reused_asset[a as usize])
-        .map(|&a| {
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if n % 64 == 0 {
-                progress(n);
-            }
-            let mut local = Vec::new();
-            let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
-            for job in plan_asset(cat, view, opts, &variants, a) {
-                match job {
-                    Job::Render { path, target } => {
-                        let resp = answer_with(cat, &api, &request(&target));
-                        let hash = blake3::hash(&resp.body);
-                        count_link(writer.put(&path, &resp.body, hash)?);
-                        written.insert(path.clone(), (hash, resp.status, resp.body.len()));
-                        let mut e = entry(&path, vec![target], resp.status, &resp.body, hash);
-                        e.owner = a;
-                        local.push(e);
-                    }
-                    Job::Alias {
-                        path,
-                        target,
-                        source,
-                    } => {
-                        let (hash, status, size) = written[&source];
-                        count_link(writer.alias(&path, &source, &hash)?);
-                        local.push(Entry {
-                            path: format!("public/{path}"),
-                            requests: vec![target],
-                            status,
-                            content_type: crate::api::response::CONTENT_TYPE,
-                            size: size as u64,
-                            blake3: hash,
-                            owner: a,
-                        });
+    /// The readable assets and the input fingerprint of each (in parallel).
+    fn fingerprint(&self) -> Fingerprints {
+        let (cat, view) = (self.cat, self.view);
+        let global = inputs::global(&render_settings(cat, self.opts, &self.variants));
+        let readable: Vec<AssetIdx> = view.readable().collect();
+        let per_asset: Vec<Option<u128>> = readable
+            .par_iter()
+            .map(|&a| global.map(|g| inputs::of_asset(cat, view, &g, a)))
+            .collect();
+        Fingerprints {
+            global,
+            readable,
+            per_asset,
+        }
+    }
+
+    /// Splits the previous manifest: in an incremental export (`update`), the entries of the
+    /// assets whose fingerprints are those the previous snapshot recorded are taken over; the
+    /// rest is what this export's files are compared with.
+    fn take_over(
+        &self,
+        previous: Option<incremental::PreviousManifest>,
+        update: bool,
+        fingerprints: &Fingerprints,
+    ) -> TakenOver {
+        let cat = self.cat;
+        let readable = &fingerprints.readable;
+        let (kept, previous) = match (previous, &fingerprints.global) {
+            (Some(prev), Some(g)) if update && prev.has_owners() => {
+                let recorded = inputs::load(&self.opts.out, g);
+                let mut kept_as = vec![inputs::NO_OWNER; recorded.len()];
+                for (&a, fp) in readable.iter().zip(&fingerprints.per_asset) {
+                    match (recorded.get(cat.store.asset(a).id.as_str()), fp) {
+                        (Some(&(pos, old)), Some(fp)) if old == *fp => kept_as[pos as usize] = a,
+                        _ => {}
                     }
                 }
+                let (kept, rest) = prev.split(&kept_as);
+                (kept, Some(rest))
             }
-            Ok(local)
-        })
-        .collect();
-    let per_asset = per_asset?;
-    phases.end("render and write routes");
-    // Sized once: growing by doubling would hold two copies of millions of entries at once.
-    // (The forbidden markers come next: at most one per asset not read.)
-    fresh.reserve_exact(
-        per_asset.iter().map(Vec::len).sum::<usize>() + (cat.store.assets.len() - readable.len()),
-    );
-    for local in per_asset {
-        fresh.extend(local);
-    }
-    progress(readable.len() as u64);
-
-    // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
-    let forbidden_body = crate::api::response::error_body(403);
-    let forbidden_hash = blake3::hash(&forbidden_body);
-    let mut forbidden = 0;
-    for (i, asset) in cat.store.assets.iter().enumerate() {
-        if asset.trashed || view.can_read(i as AssetIdx) {
-            continue;
+            (Some(prev), _) => (Vec::new(), Some(prev.split(&[]).1)),
+            (None, _) => (Vec::new(), None),
+        };
+        // Assets whose files were taken over (their entries carry the owner).
+        let mut reused_asset = vec![false; cat.store.assets.len()];
+        for e in &kept {
+            reused_asset[e.owner as usize] = true;
         }
-        let rel = path::forbidden_file(&path::asset_dir(&asset.id));
-        count_link(writer.put(&rel, &forbidden_body, forbidden_hash)?);
-        forbidden += 1;
-        fresh.push(entry(
-            &rel,
-            vec![format!("/__api/assets/{}", pct(&asset.id))],
-            403,
-            &forbidden_body,
-            forbidden_hash,
-        ));
+        let reused = readable
+            .iter()
+            .filter(|&&a| reused_asset[a as usize])
+            .count() as u64;
+        TakenOver {
+            kept,
+            previous,
+            reused_asset,
+            reused,
+        }
     }
-    phases.end("collect entries, 403 markers");
-    // Everything is written: the dedupe and directory sets go.
-    let Writer { seen, dirs, .. } = writer;
-    drop_in_background((seen.into_inner(), dirs.into_inner()));
 
+    /// Writes the error documents, the body of requests the profile left out and the routers'
+    /// configs (`_routers/`) into `fresh` and the staging tree; returns the hosts written.
+    fn write_error_documents_and_routers(
+        &self,
+        writer: &Writer,
+        fresh: &mut Vec<Entry>,
+    ) -> Result<Vec<&'static crate::router::Host>, ExportError> {
+        let (cat, opts, root) = (self.cat, self.opts, self.root);
+        for status in [400u16, 401, 403, 404, 405] {
+            let body = crate::api::response::error_body(status);
+            let rel = format!("__api/~/errors/{status}.json");
+            let hash = blake3::hash(&body);
+            self.count_link(writer.put(&rel, &body, hash)?);
+            fresh.push(entry(&rel, vec![], status, &body, hash));
+        }
+        // The routing table and the body of requests the profile left out.
+        let routes = RouteSpec::new(
+            &opts.profile,
+            &cat.store.meta.contexts,
+            &self.variants.contexts,
+            (!opts.routing.public).then_some(self.token.token.as_str()),
+            opts.routing.cors.clone(),
+            opts.routing.cache_control.clone(),
+        );
+        let body = routes.not_exported_body();
+        let hash = blake3::hash(&body);
+        self.count_link(writer.put(route::NOT_EXPORTED_FILE, &body, hash)?);
+        fresh.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
+        let hosts =
+            crate::router::select(&opts.routing.routers).map_err(ExportError::UnknownRouter)?;
+        crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
+            "writing {}",
+            root.join("_routers").display()
+        )))?;
+        Ok(hosts)
+    }
+
+    /// Renders and writes every route of the `readable` assets not `taken` over (in parallel,
+    /// calling `progress` as they are done); returns each asset's entries.
+    fn render_routes(
+        &self,
+        writer: &Writer,
+        readable: &[AssetIdx],
+        taken: &TakenOver,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<Vec<Entry>>, ExportError> {
+        let (cat, opts) = (self.cat, self.opts);
+        let (reused_asset, reused) = (&taken.reused_asset, taken.reused);
+        let request = |target: &str| request_for(self.token, opts, target);
+        let api = api_options(cat, opts);
+        let done = AtomicU64::new(reused);
+        progress(reused);
+        readable
+            .par_iter()
+            .filter(|&&a| !reused_asset[a as usize])
+            .map(|&a| {
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 64 == 0 {
+                    progress(n);
+                }
+                let mut local = Vec::new();
+                let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
+                for job in plan_asset(cat, self.view, opts, &self.variants, a) {
+                    match job {
+                        Job::Render { path, target } => {
+                            let resp = answer_with(cat, &api, &request(&target));
+                            let hash = blake3::hash(&resp.body);
+                            self.count_link(writer.put(&path, &resp.body, hash)?);
+                            written.insert(path.clone(), (hash, resp.status, resp.body.len()));
+                            let mut e = entry(&path, vec![target], resp.status, &resp.body, hash);
+                            e.owner = a;
+                            local.push(e);
+                        }
+                        Job::Alias {
+                            path,
+                            target,
+                            source,
+                        } => {
+                            let (hash, status, size) = written[&source];
+                            self.count_link(writer.alias(&path, &source, &hash)?);
+                            local.push(Entry {
+                                path: format!("public/{path}"),
+                                requests: vec![target],
+                                status,
+                                content_type: crate::api::response::CONTENT_TYPE,
+                                size: size as u64,
+                                blake3: hash,
+                                owner: a,
+                            });
+                        }
+                    }
+                }
+                Ok(local)
+            })
+            .collect()
+    }
+
+    /// Moves the entries of the `readable` assets' routes into `fresh`, after the error
+    /// documents.
+    fn collect_entries(&self, fresh: &mut Vec<Entry>, per_asset: Vec<Vec<Entry>>, readable: usize) {
+        // Sized once: growing by doubling would hold two copies of millions of entries at once.
+        // (The forbidden markers come next: at most one per asset not read.)
+        fresh.reserve_exact(
+            per_asset.iter().map(Vec::len).sum::<usize>()
+                + (self.cat.store.assets.len() - readable),
+        );
+        for local in per_asset {
+            fresh.extend(local);
+        }
+    }
+
+    /// Writes a 403 marker for each asset that exists but the token may not read, into `fresh`
+    /// and the staging tree; returns how many.
+    fn write_forbidden_markers(
+        &self,
+        writer: &Writer,
+        fresh: &mut Vec<Entry>,
+    ) -> Result<u64, ExportError> {
+        // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
+        let forbidden_body = crate::api::response::error_body(403);
+        let forbidden_hash = blake3::hash(&forbidden_body);
+        let mut forbidden = 0;
+        for (i, asset) in self.cat.store.assets.iter().enumerate() {
+            if asset.trashed || self.view.can_read(i as AssetIdx) {
+                continue;
+            }
+            let rel = path::forbidden_file(&path::asset_dir(&asset.id));
+            self.count_link(writer.put(&rel, &forbidden_body, forbidden_hash)?);
+            forbidden += 1;
+            fresh.push(entry(
+                &rel,
+                vec![format!("/__api/assets/{}", pct(&asset.id))],
+                403,
+                &forbidden_body,
+                forbidden_hash,
+            ));
+        }
+        Ok(forbidden)
+    }
+
+    /// Writes `manifest.jsonl` and, when the executable could be identified, the inputs it
+    /// records (`_cache/`: each asset's fingerprint and the owner of each manifest line);
+    /// returns the root hash.
+    fn write_manifest_and_inputs(
+        &self,
+        entries: &[Entry],
+        fingerprints: &Fingerprints,
+    ) -> Result<String, ExportError> {
+        let (cat, root) = (self.cat, self.root);
+        // The manifest is streamed to disk while it is hashed: at millions of files it runs to
+        // gigabytes.
+        let root_hash = write_manifest(&root.join("manifest.jsonl"), entries)
+            .map_err(io_err("writing manifest.jsonl"))?;
+        if let Some(g) = &fingerprints.global {
+            let listed = fingerprints
+                .readable
+                .iter()
+                .zip(&fingerprints.per_asset)
+                .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
+                .collect();
+            let (text, positions) = inputs::render(g, listed, cat.store.assets.len());
+            let owners = inputs::render_owners(
+                &root_hash,
+                entries.iter().map(|e| match e.owner {
+                    inputs::NO_OWNER => inputs::NO_OWNER,
+                    a => positions[a as usize],
+                }),
+            );
+            let path = root.join(inputs::FILE);
+            fs::create_dir_all(path.parent().expect("under root"))
+                .and_then(|()| fs::write(&path, text))
+                .and_then(|()| fs::write(root.join(inputs::OWNERS_FILE), owners))
+                .map_err(io_err(format!("writing {}", path.display())))?;
+        }
+        Ok(root_hash)
+    }
+
+    /// Writes the lookup tables of the `hosts` (`_routers/`) and `snapshot.json`.
+    fn write_tables_and_snapshot_json(
+        &self,
+        entries: &[Entry],
+        hosts: &[&crate::router::Host],
+        counts: &Counts,
+        root_hash: &str,
+    ) -> Result<(), ExportError> {
+        let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
+        crate::router::write_tables(root, entries, hosts).map_err(io_err(format!(
+            "writing {}",
+            root.join(crate::router::ETAGS_FILE).display()
+        )))?;
+        let info = SnapshotInfo {
+            format: SNAPSHOT_FORMAT,
+            tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")),
+            store: StoreInfo {
+                name: &cat.store.meta.name,
+                fingerprint: &cat.store.fingerprint,
+            },
+            token: TokenInfo {
+                name: &token.name,
+                user_id: token.user_id.as_deref().unwrap_or_default(),
+            },
+            root_nodes: &token.root_nodes,
+            base_url: opts.base_url.as_ref().map(|(s, h)| {
+                format!(
+                    "{}://{h}",
+                    if *s == Scheme::Http { "http" } else { "https" }
+                )
+            }),
+            profile: profile_summary(&opts.profile),
+            counts: counts.clone(),
+            root_hash,
+        };
+        let mut json = serde_json::to_vec_pretty(&info).expect("snapshot info serializes");
+        json.push(b'\n');
+        fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))
+    }
+
+    /// Completes `changes` (the route files' changes) with the staged meta files compared with
+    /// what `out` holds; in a first export, every file is added.
+    fn compare(
+        &self,
+        changes: &mut Changes,
+        entries: &mut [Entry],
+        previous: Option<incremental::Previous>,
+        root_hash: &str,
+    ) -> Result<(), ExportError> {
+        let out = &self.opts.out;
+        if previous.is_none() {
+            // A first export: every file is new. Their paths are moved out of the entries, which
+            // are not needed any more, rather than copied (a GB at millions of files).
+            changes.added = entries
+                .iter_mut()
+                .map(|e| std::mem::take(&mut e.path))
+                .collect();
+        }
+        incremental::meta_changes(changes, previous.as_ref(), root_hash, self.root, out)
+            .map_err(io_err(format!("comparing with {}", out.display())))?;
+        drop(previous);
+        Ok(())
+    }
+}
+
+/// Sorts the files written this time by path, compares them with the previous snapshot's,
+/// merges the entries taken over (`kept`) in and counts what the snapshot holds.
+fn sort_and_count(
+    mut fresh: Vec<Entry>,
+    kept: Vec<Entry>,
+    previous: Option<&incremental::Previous>,
+    assets: u64,
+    forbidden: u64,
+) -> (Changes, Vec<Entry>, Counts) {
     fresh.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let mut changes = incremental::route_changes(previous.as_ref(), &fresh, kept.len() as u64);
-    let mut entries = merge_sorted(kept, fresh);
+    let changes = incremental::route_changes(previous, &fresh, kept.len() as u64);
+    let entries = merge_sorted(kept, fresh);
     // FxHash: the keys are already uniformly distributed hashes.
     let mut unique: rustc_hash::FxHashMap<&blake3::Hash, u64> =
         rustc_hash::FxHashMap::with_capacity_and_hasher(entries.len() / 2, Default::default());
@@ -1011,7 +789,7 @@ pub fn export(
         unique.insert(&e.blake3, e.size);
     }
     let counts = Counts {
-        assets: readable.len() as u64,
+        assets,
         forbidden,
         files: entries.len() as u64,
         bytes: entries.iter().map(|e| e.size).sum(),
@@ -1019,94 +797,7 @@ pub fn export(
         unique_bytes: unique.values().sum(),
     };
     drop(unique);
-    phases.end("sort, compare routes, count");
-    // The manifest is streamed to disk while it is hashed: at millions of files it runs to
-    // gigabytes.
-    let root_hash = write_manifest(&root.join("manifest.jsonl"), &entries)
-        .map_err(io_err("writing manifest.jsonl"))?;
-    if let Some(g) = &global {
-        let listed = readable
-            .iter()
-            .zip(&fingerprints)
-            .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
-            .collect();
-        let (text, positions) = inputs::render(g, listed, cat.store.assets.len());
-        let owners = inputs::render_owners(
-            &root_hash,
-            entries.iter().map(|e| match e.owner {
-                inputs::NO_OWNER => inputs::NO_OWNER,
-                a => positions[a as usize],
-            }),
-        );
-        let path = root.join(inputs::FILE);
-        fs::create_dir_all(path.parent().expect("under root"))
-            .and_then(|()| fs::write(&path, text))
-            .and_then(|()| fs::write(root.join(inputs::OWNERS_FILE), owners))
-            .map_err(io_err(format!("writing {}", path.display())))?;
-    }
-    phases.end("manifest, recorded inputs");
-    crate::router::write_tables(root, &entries, &hosts).map_err(io_err(format!(
-        "writing {}",
-        root.join(crate::router::ETAGS_FILE).display()
-    )))?;
-    let info = SnapshotInfo {
-        format: SNAPSHOT_FORMAT,
-        tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")),
-        store: StoreInfo {
-            name: &cat.store.meta.name,
-            fingerprint: &cat.store.fingerprint,
-        },
-        token: TokenInfo {
-            name: &token.name,
-            user_id: token.user_id.as_deref().unwrap_or_default(),
-        },
-        root_nodes: &token.root_nodes,
-        base_url: opts.base_url.as_ref().map(|(s, h)| {
-            format!(
-                "{}://{h}",
-                if *s == Scheme::Http { "http" } else { "https" }
-            )
-        }),
-        profile: profile_summary(&opts.profile),
-        counts: counts.clone(),
-        root_hash: &root_hash,
-    };
-    let mut json = serde_json::to_vec_pretty(&info).expect("snapshot info serializes");
-    json.push(b'\n');
-    fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))?;
-    phases.end("host tables, snapshot.json");
-
-    if previous.is_none() {
-        // A first export: every file is new. Their paths are moved out of the entries, which
-        // are not needed any more, rather than copied (a GB at millions of files).
-        changes.added = entries
-            .iter_mut()
-            .map(|e| std::mem::take(&mut e.path))
-            .collect();
-    }
-    incremental::meta_changes(&mut changes, previous.as_ref(), &root_hash, root, out)
-        .map_err(io_err(format!("comparing with {}", out.display())))?;
-    drop(previous);
-    phases.end("compare");
-    if update {
-        incremental::apply(&staging.keep(), out, &changes, None)?;
-        phases.end("apply the changes");
-    } else {
-        swap_into_place(staging.keep(), out)?;
-        phases.end("swap into place");
-    }
-    let linked = links.into_inner();
-    drop_in_background(entries);
-    Ok(Report {
-        counts,
-        linked,
-        reused,
-        root_hash,
-        changes,
-        incremental: update,
-        rolled_back,
-        phases,
-    })
+    (changes, entries, counts)
 }
 
 /// Writes `manifest.jsonl` (one JSON line per entry) and returns its blake3 (the root hash).
@@ -1136,11 +827,6 @@ fn write_manifest(path: &Path, entries: &[Entry]) -> io::Result<String> {
     }
     io::Write::flush(&mut out)?;
     Ok(hasher.finalize().to_hex().to_string())
-}
-
-/// `EMLINK`: the file already has the most hard links the filesystem allows.
-fn too_many_links(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error())
 }
 
 fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake3::Hash) -> Entry {
@@ -1265,21 +951,6 @@ pub fn interrupted_updates(out: &Path) -> Vec<PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "snapshot".into());
     incremental::interrupted(parent, &name)
-}
-
-/// Refuses a full export whose estimated size exceeds the free space of `parent`.
-fn check_free_space(cat: &Catalog, opts: &ExportOptions, parent: &Path) -> Result<(), ExportError> {
-    if let Some(free) = free_bytes(parent) {
-        let est = estimate(cat, opts)?;
-        if est.disk_bytes > free {
-            return Err(ExportError::NoSpace {
-                needed: est.disk_bytes / 1_000_000,
-                free: free / 1_000_000,
-                dir: parent.to_path_buf(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// `out` may be absent, empty, or a previous snapshot (else `--force`).

@@ -1,0 +1,155 @@
+//! Writes an export's files into its staging tree: identical bodies hard-linked, and in an
+//! incremental export only the files whose bytes changed.
+
+use super::{drop_in_background, incremental, io_err, ExportError};
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What [`Writer::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Put {
+    /// Wrote the bytes.
+    Written,
+    /// Hard-linked an identical body.
+    Linked,
+    /// The previous snapshot already holds these bytes at this path (incremental export).
+    Unchanged,
+}
+
+/// Writes files into the staging directory, hard-linking identical bodies; in an incremental
+/// export, only the files whose bytes differ from the previous snapshot's.
+pub(super) struct Writer<'a> {
+    root: &'a Path,
+    dedupe: bool,
+    seen: Mutex<HashMap<blake3::Hash, String>>,
+    dirs: Mutex<std::collections::HashSet<PathBuf>>,
+    /// The previous snapshot being updated, and where it is.
+    previous: Option<(&'a incremental::Previous, &'a Path)>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer into the staging tree `root`; `previous` is the snapshot an incremental export
+    /// updates, and where it is.
+    pub(super) fn new(
+        root: &'a Path,
+        dedupe: bool,
+        previous: Option<(&'a incremental::Previous, &'a Path)>,
+    ) -> Writer<'a> {
+        Writer {
+            root,
+            dedupe,
+            seen: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(Default::default()),
+            previous,
+        }
+    }
+
+    /// Frees the dedupe and directory sets on another thread, once everything is written.
+    pub(super) fn finish(self) {
+        let Writer { seen, dirs, .. } = self;
+        drop_in_background((seen.into_inner(), dirs.into_inner()));
+    }
+}
+
+impl Writer<'_> {
+    fn make_dir(&self, full: &Path) -> Result<(), ExportError> {
+        let dir = full.parent().expect("files live in directories");
+        let new_dir = self
+            .dirs
+            .lock()
+            .expect("dirs lock")
+            .insert(dir.to_path_buf());
+        if new_dir {
+            fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        Ok(())
+    }
+
+    fn unchanged(&self, rel: &str, hash: &blake3::Hash) -> bool {
+        self.previous.is_some_and(|(p, _)| p.unchanged(rel, hash))
+    }
+
+    /// A by_url alias at `rel` of the file at `source` (written, or unchanged, this run).
+    pub(super) fn alias(
+        &self,
+        rel: &str,
+        source: &str,
+        hash: &blake3::Hash,
+    ) -> Result<Put, ExportError> {
+        if self.unchanged(rel, hash) {
+            return Ok(Put::Unchanged);
+        }
+        let staged = self.root.join("public").join(source);
+        let src = match self.previous {
+            Some((_, live)) if self.unchanged(source, hash) => live.join("public").join(source),
+            _ => staged,
+        };
+        let full = self.root.join("public").join(rel);
+        self.make_dir(&full)?;
+        match fs::hard_link(&src, &full) {
+            Ok(()) => Ok(Put::Linked),
+            Err(e) if too_many_links(&e) => {
+                fs::copy(&src, &full).map_err(io_err(format!("writing {}", full.display())))?;
+                Ok(Put::Written)
+            }
+            Err(e) => Err(io_err(format!("linking {}", full.display()))(e)),
+        }
+    }
+
+    /// Writes `body` at `rel` (under `public/`).
+    pub(super) fn put(
+        &self,
+        rel: &str,
+        body: &[u8],
+        hash: blake3::Hash,
+    ) -> Result<Put, ExportError> {
+        if rel.split('/').any(|c| c.len() > 255) {
+            return Err(ExportError::NameTooLong(rel.to_string()));
+        }
+        if self.unchanged(rel, &hash) {
+            return Ok(Put::Unchanged);
+        }
+        let full = self.root.join("public").join(rel);
+        self.make_dir(&full)?;
+        if self.dedupe {
+            let first = self.seen.lock().expect("dedupe lock").get(&hash).cloned();
+            if let Some(first) = first {
+                let src = self.root.join("public").join(first);
+                match fs::hard_link(&src, &full) {
+                    Ok(()) => return Ok(Put::Linked),
+                    // The inode has as many links as the filesystem allows (65,000 on ext4):
+                    // write a fresh copy and link later duplicates to it.
+                    Err(e) if too_many_links(&e) => {
+                        fs::write(&full, body)
+                            .map_err(io_err(format!("writing {}", full.display())))?;
+                        self.seen
+                            .lock()
+                            .expect("dedupe lock")
+                            .insert(hash, rel.to_string());
+                        return Ok(Put::Written);
+                    }
+                    Err(e) => return Err(io_err(format!("linking {}", full.display()))(e)),
+                }
+            }
+        }
+        // Inside the staging tree a plain write is enough: nothing is visible until the swap.
+        fs::write(&full, body).map_err(io_err(format!("writing {}", full.display())))?;
+        if self.dedupe {
+            // Registered only once complete, so a link never points at a half-written file.
+            self.seen
+                .lock()
+                .expect("dedupe lock")
+                .entry(hash)
+                .or_insert_with(|| rel.to_string());
+        }
+        Ok(Put::Written)
+    }
+}
+
+/// `EMLINK`: the file already has the most hard links the filesystem allows.
+fn too_many_links(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error())
+}
