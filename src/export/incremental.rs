@@ -414,24 +414,6 @@ fn read_plan(staging: &Path) -> io::Result<Vec<(Op, PathBuf)>> {
         .collect()
 }
 
-/// Removes a directory tree: its files in parallel (the replaced files' backups run to tens of
-/// thousands), then the directories.
-fn remove_tree(dir: &Path) -> io::Result<()> {
-    let files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| !e.file_type().is_dir())
-        .map(walkdir::DirEntry::into_path)
-        .collect();
-    files
-        .par_iter()
-        .try_for_each(|f| match fs::remove_file(f) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        })?;
-    fs::remove_dir_all(dir)
-}
-
 /// Moves `from` to `to`, creating `to`'s directories.
 fn move_file(from: &Path, to: &Path) -> io::Result<()> {
     if let Some(dir) = to.parent() {
@@ -521,7 +503,7 @@ pub(super) fn apply(
         }
     }
     fs::write(staging.join(DONE), b"").map_err(io_err(ctx("marking it done")))?;
-    remove_tree(staging).map_err(io_err(format!(
+    super::remove::remove_tree(staging).map_err(io_err(format!(
         "removing the staging directory {}",
         staging.display()
     )))
@@ -564,7 +546,7 @@ pub(super) fn recover(staging: &Path, out: &Path) -> io::Result<bool> {
             }
         }
     }
-    fs::remove_dir_all(staging)?;
+    super::remove::remove_tree(staging)?;
     Ok(rolled_back)
 }
 

@@ -17,6 +17,7 @@ pub mod inputs;
 pub mod path;
 mod plan;
 pub mod profile;
+mod remove;
 mod writer;
 
 pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
@@ -975,7 +976,7 @@ fn remove_stale(parent: &Path, name: &str) {
         for e in entries.flatten() {
             let file_name = e.file_name().to_string_lossy().into_owned();
             if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
-                let _ = fs::remove_dir_all(e.path());
+                let _ = remove::remove_tree(&e.path());
             }
         }
     }
@@ -1009,12 +1010,12 @@ fn swap_into_place(staging: PathBuf, out: &Path) -> Result<(), ExportError> {
             ));
             fs::rename(out, &old).map_err(io_err(ctx()))?;
             fs::rename(&staging, out).map_err(io_err(ctx()))?;
-            let _ = fs::remove_dir_all(&old);
+            let _ = remove::remove_tree(&old);
             return Ok(());
         }
     }
     // `staging` now holds the previous tree.
-    fs::remove_dir_all(&staging).map_err(io_err(format!(
+    remove::remove_tree(&staging).map_err(io_err(format!(
         "removing the previous snapshot {}",
         staging.display()
     )))?;
