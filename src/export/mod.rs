@@ -371,16 +371,9 @@ struct Target<'a> {
 /// `out`, refuses an `out` that is not a snapshot (unless `force`), removes what killed runs
 /// left there and rolls back interrupted incremental exports.
 fn prepare_out(out: &Path, force: bool) -> Result<Target<'_>, ExportError> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let (parent, name) = parent_and_name(out);
     fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
     check_out_dir(out, force)?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "snapshot".into());
     remove_stale(parent, &name);
     // An incremental export interrupted mid-update: put the previous snapshot back first.
     let rolled_back = recover_interrupted(out).map_err(io_err(format!(
@@ -929,20 +922,20 @@ fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
 /// in (`kill -9`, power loss), so `out` is the previous snapshot again; removes their staging
 /// trees. Returns how many were rolled back. Every export does this first.
 pub fn recover_interrupted(out: &Path) -> io::Result<usize> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "snapshot".into());
+    let (parent, name) = parent_and_name(out);
     Ok(incremental::recover_all(parent, &name, out)?.len())
 }
 
 /// Staging trees of incremental exports into `out` interrupted while moving files in (until
 /// the next export rolls them back, `out` may mix old and new files).
 pub fn interrupted_updates(out: &Path) -> Vec<PathBuf> {
+    let (parent, name) = parent_and_name(out);
+    incremental::interrupted(parent, &name)
+}
+
+/// The directory holding `out` (`.` for a bare name) and `out`'s file name, which names the
+/// staging trees beside it.
+fn parent_and_name(out: &Path) -> (&Path, String) {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -951,7 +944,7 @@ pub fn interrupted_updates(out: &Path) -> Vec<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "snapshot".into());
-    incremental::interrupted(parent, &name)
+    (parent, name)
 }
 
 /// `out` may be absent, empty, or a previous snapshot (else `--force`).
