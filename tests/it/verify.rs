@@ -75,6 +75,52 @@ fn every_kind_of_damage_is_reported() {
 }
 
 #[test]
+fn shared_bodies_links_and_new_directories_are_all_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    let manifest = fs::read_to_string(snap.join("manifest.jsonl")).unwrap();
+    // A body shared by hard links (the 403 markers): editing it in place changes every name.
+    let markers: Vec<String> = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["path"].as_str().unwrap().ends_with("/~forbidden.json"))
+        .map(|v| v["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(markers.len() > 2, "{markers:?}");
+    let first = snap.join(&markers[0]);
+    let mut b = fs::read(&first).unwrap();
+    b[0] = b'[';
+    // Written in place: the inode all markers share.
+    fs::write(&first, &b).unwrap();
+    // A file replaced by a symbolic link to an identical copy outside: never followed.
+    let linked = snap.join("public/__api/assets/100/~asset.----.json");
+    let outside = tmp.path().join("outside.json");
+    fs::copy(&linked, &outside).unwrap();
+    fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&outside, &linked).unwrap();
+    // An unlisted file in an unlisted directory.
+    fs::create_dir_all(snap.join("public/__api/new/dir")).unwrap();
+    fs::write(snap.join("public/__api/new/dir/x.json"), b"{}").unwrap();
+    let text = verify(&snap, 1);
+    for m in &markers {
+        assert!(
+            text.contains(&format!("{m}: content changed")),
+            "{m} in\n{text}"
+        );
+    }
+    let link = "public/__api/assets/100/~asset.----.json: ";
+    assert!(
+        text.lines()
+            .any(|l| l.contains(link) && !l.contains("content changed")),
+        "{link} flagged as not a plain file in\n{text}"
+    );
+    assert!(
+        text.contains("public/__api/new/dir/x.json: not in the manifest"),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_edited_manifest_breaks_the_root_hash() {
     let tmp = tempfile::tempdir().unwrap();
     let snap = demo_export(tmp.path());
