@@ -41,6 +41,7 @@ pub mod router;
 pub mod serve;
 pub mod snapshot;
 pub mod store;
+pub mod tree;
 pub mod verify;
 
 pub use access::View;

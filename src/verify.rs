@@ -248,98 +248,54 @@ struct OnDisk {
     hash: Option<Result<blake3::Hash, String>>,
 }
 
-/// Every file under `dir/public/`, in no order. Directories are walked in parallel and each is
-/// opened once: its files are examined and read relative to it, not looked up from `dir`
-/// path component by component (on 824,160 files that lookup took most of the time). The first
-/// file seen of each inode is hashed on the way, so hard-linked bodies are read once. What
-/// cannot be listed is left out (its files are then reported missing).
+/// Every file under `dir/public/`, in no order ([`crate::tree::walk_levels`]: directories in
+/// parallel, each opened once, its files examined and read relative to it). The first file seen
+/// of each inode is hashed on the way, so hard-linked bodies are read once. What cannot be
+/// listed is left out (its files are then reported missing).
 fn walk(dir: &Path) -> Vec<OnDisk> {
-    use rustix::fs::{openat, Mode, OFlags, CWD};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    match openat(CWD, dir.join("public"), flags, Mode::empty()) {
-        Ok(fd) => walk_dir(fd, "public".into(), &Mutex::new(FxHashSet::default())),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn walk_dir(
-    fd: rustix::fd::OwnedFd,
-    rel: String,
-    seen: &Mutex<FxHashSet<(u64, u64)>>,
-) -> Vec<OnDisk> {
-    use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags};
-    let Ok(entries) = Dir::read_from(&fd) else {
-        return Vec::new();
-    };
-    let (mut subdirs, mut files) = (Vec::new(), Vec::new());
-    for e in entries.flatten() {
-        let name = e.file_name();
-        if name == c"." || name == c".." {
-            continue;
-        }
-        let is_dir = match e.file_type() {
-            FileType::Unknown => statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory),
-            t => t == FileType::Directory,
-        };
-        if is_dir {
-            subdirs.push(name.to_owned());
+    use rustix::fs::{statat, AtFlags, FileType};
+    let seen: Mutex<FxHashSet<(u64, u64)>> = Mutex::default();
+    let found: Mutex<Vec<OnDisk>> = Mutex::default();
+    let _ = crate::tree::walk_levels(&dir.join("public"), false, |fd, rel, files| {
+        let prefix = if rel.as_os_str().is_empty() {
+            "public/".to_string()
         } else {
-            files.push(name.to_owned());
-        }
-    }
-    let path_of = |name: &std::ffi::CStr| format!("{rel}/{}", name.to_string_lossy());
-    let (mut found, in_files) = rayon::join(
-        || {
-            subdirs
-                .par_iter()
-                .map(|name| {
-                    let flags =
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                    match openat(&fd, name.as_c_str(), flags, Mode::empty()) {
-                        Ok(sub) => walk_dir(sub, path_of(name), seen),
-                        Err(_) => Vec::new(),
-                    }
-                })
-                .flatten_iter()
-                .collect::<Vec<OnDisk>>()
-        },
-        || {
-            files
-                .par_iter()
-                .with_min_len(16)
-                .map(|name| {
-                    let path = path_of(name);
-                    match statat(&fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                        Err(e) => OnDisk {
+            format!("public/{}/", rel.to_string_lossy())
+        };
+        let here: Vec<OnDisk> = files
+            .par_iter()
+            .with_min_len(16)
+            .map(|name| {
+                let path = format!("{prefix}{}", name.to_string_lossy());
+                match statat(fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    Err(e) => OnDisk {
+                        path,
+                        stat: Err(io::Error::from(e).to_string()),
+                        hash: None,
+                    },
+                    Ok(st) => {
+                        let key = (st.st_dev, st.st_ino);
+                        let first = seen.lock().expect("inode set").insert(key);
+                        let regular = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+                        OnDisk {
                             path,
-                            stat: Err(io::Error::from(e).to_string()),
-                            hash: None,
-                        },
-                        Ok(st) => {
-                            let key = (st.st_dev, st.st_ino);
-                            let first = seen.lock().expect("inode set").insert(key);
-                            let regular =
-                                FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
-                            OnDisk {
-                                path,
-                                stat: Ok((key.0, key.1, st.st_size as u64)),
-                                hash: first.then(|| {
-                                    if regular {
-                                        hash_at(&fd, name, st.st_size as usize)
-                                    } else {
-                                        Err("not a regular file".into())
-                                    }
-                                }),
-                            }
+                            stat: Ok((key.0, key.1, st.st_size as u64)),
+                            hash: first.then(|| {
+                                if regular {
+                                    hash_at(fd, name, st.st_size as usize)
+                                } else {
+                                    Err("not a regular file".into())
+                                }
+                            }),
                         }
                     }
-                })
-                .collect::<Vec<OnDisk>>()
-        },
-    );
-    found.extend(in_files);
-    found
+                }
+            })
+            .collect();
+        found.lock().expect("found files").extend(here);
+        Ok(())
+    });
+    found.into_inner().expect("found files")
 }
 
 /// blake3 of the file `name` in the directory `fd` (not following a symbolic link).

@@ -503,7 +503,7 @@ pub(super) fn apply(
         }
     }
     fs::write(staging.join(DONE), b"").map_err(io_err(ctx("marking it done")))?;
-    super::remove::remove_tree(staging).map_err(io_err(format!(
+    crate::tree::remove_tree(staging).map_err(io_err(format!(
         "removing the staging directory {}",
         staging.display()
     )))
@@ -546,7 +546,7 @@ pub(super) fn recover(staging: &Path, out: &Path) -> io::Result<bool> {
             }
         }
     }
-    super::remove::remove_tree(staging)?;
+    crate::tree::remove_tree(staging)?;
     Ok(rolled_back)
 }
 

@@ -17,7 +17,6 @@ pub mod inputs;
 pub mod path;
 mod plan;
 pub mod profile;
-mod remove;
 mod writer;
 
 pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
@@ -969,7 +968,7 @@ fn remove_stale(parent: &Path, name: &str) {
         for e in entries.flatten() {
             let file_name = e.file_name().to_string_lossy().into_owned();
             if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
-                let _ = remove::remove_tree(&e.path());
+                let _ = crate::tree::remove_tree(&e.path());
             }
         }
     }
@@ -1003,12 +1002,12 @@ fn swap_into_place(staging: PathBuf, out: &Path) -> Result<(), ExportError> {
             ));
             fs::rename(out, &old).map_err(io_err(ctx()))?;
             fs::rename(&staging, out).map_err(io_err(ctx()))?;
-            let _ = remove::remove_tree(&old);
+            let _ = crate::tree::remove_tree(&old);
             return Ok(());
         }
     }
     // `staging` now holds the previous tree.
-    remove::remove_tree(&staging).map_err(io_err(format!(
+    crate::tree::remove_tree(&staging).map_err(io_err(format!(
         "removing the previous snapshot {}",
         staging.display()
     )))?;
