@@ -17,6 +17,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags, CWD};
 use std::ffi::CString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -30,7 +31,7 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 /// its path relative to `root` (empty for `root`) and the names of its entries that are not
 /// directories. Returns the directories' relative paths by depth, `root`'s level first.
 /// `root` must be a directory; a directory below it that cannot be opened or listed is an
-/// error when `strict`, else skipped with what is under it.
+/// error when `strict` (unless it no longer exists), else skipped with what is under it.
 pub fn walk_levels<F>(root: &Path, strict: bool, visit: F) -> io::Result<Vec<Vec<PathBuf>>>
 where
     F: Fn(&OwnedFd, &Path, &[CString]) -> io::Result<()> + Sync,
@@ -47,7 +48,8 @@ where
                 } else {
                     match openat(&root_fd, rel, DIR_FLAGS, Mode::empty()) {
                         Ok(fd) => Some(fd),
-                        Err(_) if !strict => return Ok(Vec::new()),
+                        // Gone meanwhile: nothing left to visit there.
+                        Err(e) if !strict || e == rustix::io::Errno::NOENT => return Ok(Vec::new()),
                         Err(e) => return Err(e.into()),
                     }
                 };
@@ -72,8 +74,6 @@ where
     }
     Ok(levels)
 }
-
-use std::os::unix::ffi::OsStrExt;
 
 /// The entries of the directory `fd`: (names that are not directories, names of directories).
 fn list(fd: &OwnedFd) -> io::Result<(Vec<CString>, Vec<CString>)> {
