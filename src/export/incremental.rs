@@ -9,8 +9,10 @@
 //! The changed files are staged beside `DIR` (`.DIR.inc-*`), then applied in one quick burst
 //! under a rollback journal:
 //!
-//! 1. stage: new bodies, the new manifest, `snapshot.json` and `_routers/` in the staging tree
-//!    (same layout as a snapshot). An interruption here leaves `DIR` untouched.
+//! 1. stage: new bodies in the flat directory `~new/` of the staging tree (one file per path,
+//!    named by [`staged_path`]: no directory to create or remove per asset), the new manifest,
+//!    `snapshot.json`, `_routers/` and `_cache/` at their paths. An interruption here leaves
+//!    `DIR` untouched.
 //! 2. `plan` (written whole, then renamed into place): the operations, `W path` (move the staged
 //!    file in) and `D path` (remove), `snapshot.json` last.
 //! 3. apply: each replaced or removed file is first moved to `~backup/<i>` in the staging tree
@@ -35,6 +37,8 @@ const PLAN: &str = "plan";
 const DONE: &str = "done";
 /// Where replaced and removed files wait in the staging tree until the update is done.
 const BACKUP: &str = "~backup";
+/// Where the new bodies of route files (everything under `public/`) wait in the staging tree.
+const NEW: &str = "~new";
 /// Files beside `public/` that an incremental export compares byte for byte.
 pub(super) const META_DIRS: &[&str] = &["_routers", "_cache"];
 
@@ -369,10 +373,13 @@ fn plan(changes: &Changes) -> Vec<Op> {
     ops
 }
 
-/// First line of a plan. Plans without it (older versions) kept each backup at its path under
-/// `~backup/`; this version keeps the backup of operation `i` at `~backup/i` (no directories to
-/// create or delete).
-const PLAN_HEADER: &str = "# matrix-snapshot update plan/2";
+/// First line of a plan. Plans without a header (older versions) kept each backup at its path
+/// under `~backup/`; since `plan/2` the backup of operation `i` is at `~backup/i` (no
+/// directories to create or delete); since `plan/3` new route files are staged flat, at
+/// [`staged_path`] (before, at their own paths in the staging tree).
+const PLAN_HEADER: &str = "# matrix-snapshot update plan/3";
+/// The header of plans whose staged files are at their own paths.
+const PLAN_HEADER_2: &str = "# matrix-snapshot update plan/2";
 
 fn write_plan(staging: &Path, ops: &[Op]) -> io::Result<()> {
     let mut text = String::with_capacity(ops.len() * 80);
@@ -391,12 +398,22 @@ fn write_plan(staging: &Path, ops: &[Op]) -> io::Result<()> {
     fs::rename(tmp, staging.join(PLAN))
 }
 
-/// The operations of the plan in `staging`, and where the backup of each one is.
-fn read_plan(staging: &Path) -> io::Result<Vec<(Op, PathBuf)>> {
+/// One operation of a plan read back, with where its files are.
+struct Planned {
+    op: Op,
+    /// Where the file replaced or removed was moved to.
+    saved: PathBuf,
+    /// Where the new file was staged (writes).
+    staged: PathBuf,
+}
+
+/// The operations of the plan in `staging`, with where their files are.
+fn read_plan(staging: &Path) -> io::Result<Vec<Planned>> {
     let text = fs::read_to_string(staging.join(PLAN))?;
     let backup = staging.join(BACKUP);
     let mut lines = text.lines().peekable();
-    let indexed = lines.next_if(|l| *l == PLAN_HEADER).is_some();
+    let flat = lines.next_if(|l| *l == PLAN_HEADER).is_some();
+    let indexed = flat || lines.next_if(|l| *l == PLAN_HEADER_2).is_some();
     lines
         .enumerate()
         .map(|(i, l)| {
@@ -405,21 +422,52 @@ fn read_plan(staging: &Path) -> io::Result<Vec<(Op, PathBuf)>> {
                 Some(("D", p)) => Op::Delete(p.to_string()),
                 _ => return Err(io::Error::other(format!("bad plan line {l:?}"))),
             };
-            let saved = match (&op, indexed) {
-                (_, true) => backup.join(i.to_string()),
-                (Op::Write(p) | Op::Delete(p), false) => backup.join(p),
+            let (Op::Write(p) | Op::Delete(p)) = &op;
+            let saved = if indexed {
+                backup.join(i.to_string())
+            } else {
+                backup.join(p)
             };
-            Ok((op, saved))
+            let staged = if flat {
+                staged_path(staging, p)
+            } else {
+                staging.join(p)
+            };
+            Ok(Planned { op, saved, staged })
         })
         .collect()
 }
 
-/// Moves `from` to `to`, creating `to`'s directories.
-fn move_file(from: &Path, to: &Path) -> io::Result<()> {
-    if let Some(dir) = to.parent() {
-        fs::create_dir_all(dir)?;
+/// Where the staging tree holds the new file for `rel` (relative to the snapshot directory):
+/// files under `public/` in the flat `~new/`, named by the blake3 of their path (hundreds of
+/// thousands of assets' directories are not created and removed again in the staging tree);
+/// the few meta files at their own paths.
+pub(super) fn staged_path(staging: &Path, rel: &str) -> PathBuf {
+    if rel.starts_with("public/") {
+        staging
+            .join(NEW)
+            .join(blake3::hash(rel.as_bytes()).to_hex().as_str())
+    } else {
+        staging.join(rel)
     }
-    fs::rename(from, to)
+}
+
+/// Creates the flat directory of [`staged_path`] in a new staging tree.
+pub(super) fn create_new_dir(staging: &Path) -> io::Result<()> {
+    fs::create_dir(staging.join(NEW))
+}
+
+/// Moves `from` to `to`, creating `to`'s directories when they are missing.
+fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+            if let Some(dir) = to.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            fs::rename(from, to)
+        }
+        done => done,
+    }
 }
 
 /// Removes `dir` and its parents up to (not including) `stop` while they are empty.
@@ -462,7 +510,7 @@ pub(super) fn apply(
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io_err(ctx(rel))(e)),
                 }
-                move_file(&staging.join(rel), &live).map_err(io_err(ctx(rel)))
+                move_file(&staged_path(staging, rel), &live).map_err(io_err(ctx(rel)))
             }
             Op::Delete(rel) => {
                 let live = out.join(rel);
@@ -520,11 +568,10 @@ fn is_last(rel: &str) -> bool {
 pub(super) fn recover(staging: &Path, out: &Path) -> io::Result<bool> {
     let mut rolled_back = false;
     if staging.join(PLAN).is_file() && !staging.join(DONE).exists() {
-        for (op, saved) in read_plan(staging)?.iter().rev() {
+        for Planned { op, saved, staged } in read_plan(staging)?.iter().rev() {
             match op {
                 Op::Write(rel) => {
                     let live = out.join(rel);
-                    let staged = staging.join(rel);
                     if !staged.exists() && live.exists() {
                         // The staged file had been moved in: take it out again.
                         fs::remove_file(&live)?;
@@ -623,8 +670,14 @@ mod tests {
         write(&out, "public/gone/x.json", "gone");
         write(&out, "manifest.jsonl", "old manifest");
         write(&out, "snapshot.json", "old info");
-        write(&staging, "public/a/change.json", "new");
-        write(&staging, "public/b/new.json", "added");
+        fs::create_dir_all(&staging).unwrap();
+        create_new_dir(&staging).unwrap();
+        for (rel, body) in [
+            ("public/a/change.json", "new"),
+            ("public/b/new.json", "added"),
+        ] {
+            fs::write(staged_path(&staging, rel), body).unwrap();
+        }
         write(&staging, "manifest.jsonl", "new manifest");
         write(&staging, "snapshot.json", "new info");
         let changes = Changes {
@@ -730,11 +783,12 @@ mod tests {
     }
 
     /// A plan written by an older version (no header; each backup at its path under
-    /// `~backup/`) still rolls back.
+    /// `~backup/`, each new file at its path in the staging tree) still rolls back.
     #[test]
     fn plans_of_the_older_layout_still_roll_back() {
         let dir = tempfile::tempdir().unwrap();
         let (out, staging, _) = setup(dir.path());
+        write(&staging, "public/a/change.json", "new");
         let before = tree(&out);
         fs::write(
             staging.join(PLAN),
@@ -754,6 +808,35 @@ mod tests {
         assert_ne!(tree(&out), before);
         recover_all(dir.path(), "out", &out).unwrap();
         assert_eq!(tree(&out), before);
+    }
+
+    /// A `plan/2` (backups at `~backup/<i>`, new files at their paths in the staging tree)
+    /// still rolls back: the files it had moved in are found by their paths.
+    #[test]
+    fn plans_staged_at_their_paths_still_roll_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, staging, _) = setup(dir.path());
+        write(&staging, "public/a/change.json", "new");
+        write(&staging, "public/b/new.json", "added");
+        let before = tree(&out);
+        fs::write(
+            staging.join(PLAN),
+            format!("{PLAN_HEADER_2}\nW\tpublic/a/change.json\nW\tpublic/b/new.json\n"),
+        )
+        .unwrap();
+        fs::create_dir_all(staging.join(BACKUP)).unwrap();
+        let live = out.join("public/a/change.json");
+        fs::rename(&live, staging.join(BACKUP).join("0")).unwrap();
+        fs::rename(staging.join("public/a/change.json"), &live).unwrap();
+        move_file(
+            &staging.join("public/b/new.json"),
+            &out.join("public/b/new.json"),
+        )
+        .unwrap();
+        assert_ne!(tree(&out), before);
+        assert_eq!(recover_all(dir.path(), "out", &out).unwrap(), [staging]);
+        assert_eq!(tree(&out), before);
+        assert!(!out.join("public/b").exists());
     }
 
     /// Interrupted after any number of operations, recovery gives back the old tree exactly.

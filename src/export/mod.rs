@@ -303,7 +303,7 @@ pub fn export(
     let taken = run.take_over(previous, update, &fingerprints);
     phases.end("fingerprints, previous files taken over");
 
-    let writer = run.writer(taken.previous.as_ref().filter(|_| update));
+    let writer = run.writer(taken.previous.as_ref().filter(|_| update))?;
     // Every file written this time (the rest are `taken.kept`). Error documents first (what
     // routers serve for statuses no file answers).
     let mut fresh: Vec<Entry> = Vec::new();
@@ -446,7 +446,10 @@ struct TakenOver {
 impl Run<'_> {
     /// A writer into the staging tree; `previous` is the snapshot an incremental export
     /// updates.
-    fn writer<'w>(&'w self, previous: Option<&'w incremental::Previous>) -> Writer<'w> {
+    fn writer<'w>(
+        &'w self,
+        previous: Option<&'w incremental::Previous>,
+    ) -> Result<Writer<'w>, ExportError> {
         Writer::new(
             self.root,
             self.opts.dedupe,

@@ -26,7 +26,8 @@ pub(super) struct Writer<'a> {
     dedupe: bool,
     seen: Mutex<HashMap<blake3::Hash, String>>,
     dirs: Mutex<std::collections::HashSet<PathBuf>>,
-    /// The previous snapshot being updated, and where it is.
+    /// The previous snapshot being updated, and where it is. New files are then staged flat,
+    /// at [`incremental::staged_path`].
     previous: Option<(&'a incremental::Previous, &'a Path)>,
 }
 
@@ -37,14 +38,18 @@ impl<'a> Writer<'a> {
         root: &'a Path,
         dedupe: bool,
         previous: Option<(&'a incremental::Previous, &'a Path)>,
-    ) -> Writer<'a> {
-        Writer {
+    ) -> Result<Writer<'a>, ExportError> {
+        if previous.is_some() {
+            incremental::create_new_dir(root)
+                .map_err(io_err(format!("creating {}", root.join("~new").display())))?;
+        }
+        Ok(Writer {
             root,
             dedupe,
             seen: Mutex::new(HashMap::new()),
             dirs: Mutex::new(Default::default()),
             previous,
-        }
+        })
     }
 
     /// Frees the dedupe and directory sets on another thread, once everything is written.
@@ -55,6 +60,25 @@ impl<'a> Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Where the file for `rel` (under `public/`) goes: at its path in a full export's staging
+    /// tree (its directory created), flat in an incremental one's.
+    fn place(&self, rel: &str) -> Result<PathBuf, ExportError> {
+        let full = self.staged(rel);
+        if self.previous.is_none() {
+            self.make_dir(&full)?;
+        }
+        Ok(full)
+    }
+
+    /// Where the file for `rel` (under `public/`) is staged.
+    fn staged(&self, rel: &str) -> PathBuf {
+        if self.previous.is_some() {
+            incremental::staged_path(self.root, &format!("public/{rel}"))
+        } else {
+            self.root.join("public").join(rel)
+        }
+    }
+
     fn make_dir(&self, full: &Path) -> Result<(), ExportError> {
         let dir = full.parent().expect("files live in directories");
         let new_dir = self
@@ -82,13 +106,11 @@ impl Writer<'_> {
         if self.unchanged(rel, hash) {
             return Ok(Put::Unchanged);
         }
-        let staged = self.root.join("public").join(source);
         let src = match self.previous {
             Some((_, live)) if self.unchanged(source, hash) => live.join("public").join(source),
-            _ => staged,
+            _ => self.staged(source),
         };
-        let full = self.root.join("public").join(rel);
-        self.make_dir(&full)?;
+        let full = self.place(rel)?;
         match fs::hard_link(&src, &full) {
             Ok(()) => Ok(Put::Linked),
             Err(e) if too_many_links(&e) => {
@@ -112,12 +134,11 @@ impl Writer<'_> {
         if self.unchanged(rel, &hash) {
             return Ok(Put::Unchanged);
         }
-        let full = self.root.join("public").join(rel);
-        self.make_dir(&full)?;
+        let full = self.place(rel)?;
         if self.dedupe {
             let first = self.seen.lock().expect("dedupe lock").get(&hash).cloned();
             if let Some(first) = first {
-                let src = self.root.join("public").join(first);
+                let src = self.staged(&first);
                 match fs::hard_link(&src, &full) {
                     Ok(()) => return Ok(Put::Linked),
                     // The inode has as many links as the filesystem allows (65,000 on ext4):
