@@ -86,6 +86,8 @@ pub struct LineRef<'a> {
     pub requests: Vec<&'a str>,
     /// HTTP status.
     pub status: u16,
+    /// Its `content_type`.
+    pub content_type: &'a str,
     /// Size in bytes.
     pub size: u64,
     /// blake3 hex.
@@ -149,13 +151,14 @@ pub fn parse_line_fast(l: &str) -> Option<LineRef<'_>> {
         }
     }
     let (status, rest) = number(rest.strip_prefix(",\"status\":")?)?;
-    let (_, rest) = plain(rest.strip_prefix(",\"content_type\":\"")?)?;
+    let (content_type, rest) = plain(rest.strip_prefix(",\"content_type\":\"")?)?;
     let (size, rest) = number(rest.strip_prefix(",\"size\":")?)?;
     let (blake3, rest) = plain(rest.strip_prefix(",\"blake3\":\"")?)?;
     (rest == "}").then_some(LineRef {
         path,
         requests,
         status: u16::try_from(status).ok()?,
+        content_type,
         size,
         blake3,
     })

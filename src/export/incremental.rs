@@ -45,10 +45,40 @@ pub(super) const META_DIRS: &[&str] = &["_routers", "_cache"];
 /// The previous snapshot's manifest, as read: every line in manifest order and, when the
 /// snapshot recorded them ([`inputs::OWNERS_FILE`]), the asset each line belongs to.
 pub struct PreviousManifest {
-    lines: Vec<(Box<str>, PreviousFile)>,
+    text: ManifestText,
+    lines: Vec<PreviousLine>,
     /// Per line, the owner's position in the recorded inputs ([`inputs::NO_OWNER`] for none).
     owners: Option<Vec<u32>>,
     root_hash: String,
+}
+
+/// The previous manifest's text and where each line is in it: the lines of the assets taken
+/// over are copied into the new manifest as they are, not formatted again.
+pub struct ManifestText {
+    text: String,
+    /// Per line, its start in `text` and its length (without the newline).
+    spans: Vec<(usize, u32)>,
+}
+
+impl ManifestText {
+    /// Line `i`, without its newline.
+    pub fn line(&self, i: u32) -> &[u8] {
+        let (start, len) = self.spans[i as usize];
+        &self.text.as_bytes()[start..start + len as usize]
+    }
+}
+
+/// One line of the previous manifest.
+struct PreviousLine {
+    /// Its path: where it is in the text (lines as `export` writes them), or the path decoded
+    /// from a line written otherwise.
+    path: Result<(usize, u32), Box<str>>,
+    file: PreviousFile,
+    /// The request it answers, for a line not as `export` writes it that answers exactly one.
+    request: Option<Box<str>>,
+    /// Whether the line is byte for byte what `export` writes for a route file with this path,
+    /// request, status, size and hash (then it is copied, and its entry needs no request).
+    canonical: bool,
 }
 
 /// The previous snapshot's files that this export compares its new files with: the lines of
@@ -59,33 +89,56 @@ pub struct Previous {
     files: FxHashMap<Box<str>, PreviousFile>,
     /// Its root hash (blake3 of `manifest.jsonl`, from `snapshot.json`).
     root_hash: String,
+    /// Its text, from which the lines taken over are copied.
+    pub text: ManifestText,
 }
 
 /// One file of the previous manifest.
+#[derive(Clone, Copy)]
 struct PreviousFile {
     blake3: [u8; 32],
     status: u16,
     size: u64,
-    /// The request it answers, when it answers exactly one (every route file does).
-    request: Option<Box<str>>,
+    /// Whether it answers exactly one request (every route file does).
+    single: bool,
 }
 
 /// A previous manifest line's file, from its fields.
-fn previous_file<S: AsRef<str>>(
-    blake3: &str,
-    requests: &[S],
-    status: u16,
-    size: u64,
-) -> Option<PreviousFile> {
+fn previous_file(blake3: &str, requests: usize, status: u16, size: u64) -> Option<PreviousFile> {
     let hash = blake3::Hash::from_hex(blake3).ok()?;
     Some(PreviousFile {
         blake3: *hash.as_bytes(),
         status,
         size,
-        request: match requests {
-            [one] => Some(one.as_ref().into()),
-            _ => None,
-        },
+        single: requests == 1,
+    })
+}
+
+/// One previous manifest line, read (`start`: where it is in the text).
+fn previous_line(line: &str, start: usize) -> Option<PreviousLine> {
+    let Some(l) = crate::snapshot::parse_line_fast(line) else {
+        // Not as export writes lines (rare): the same reader as verify's.
+        let l: crate::snapshot::Line = serde_json::from_str(line).ok()?;
+        let file = previous_file(&l.blake3, l.requests.len(), l.status, l.size)?;
+        let request = match <[String; 1]>::try_from(l.requests) {
+            Ok([r]) => Some(r.into_boxed_str()),
+            Err(_) => None,
+        };
+        return Some(PreviousLine {
+            path: Err(l.path.into_boxed_str()),
+            file,
+            request,
+            canonical: false,
+        });
+    };
+    let file = previous_file(l.blake3, l.requests.len(), l.status, l.size)?;
+    // The path is the line's first string: it starts after `{"path":"`.
+    let offset = l.path.as_ptr() as usize - line.as_ptr() as usize;
+    Some(PreviousLine {
+        path: Ok((start + offset, l.path.len() as u32)),
+        canonical: file.single && l.content_type == crate::api::response::CONTENT_TYPE,
+        request: None,
+        file,
     })
 }
 
@@ -98,31 +151,29 @@ impl PreviousManifest {
             return None;
         }
         let text = fs::read_to_string(dir.join("manifest.jsonl")).ok()?;
-        // Parsed in parallel: hundreds of MB on large snapshots.
-        let lines: Vec<&str> = text.lines().collect();
-        let lines: Option<Vec<(Box<str>, PreviousFile)>> = lines
-            .par_iter()
-            .map(|line| {
-                let l = match crate::snapshot::parse_line_fast(line) {
-                    Some(l) => l,
-                    None => {
-                        // Not as export writes lines (rare): the same reader as verify's.
-                        let l: crate::snapshot::Line = serde_json::from_str(line).ok()?;
-                        let file = previous_file(&l.blake3, &l.requests, l.status, l.size)?;
-                        return Some((l.path.into_boxed_str(), file));
-                    }
-                };
-                let file = previous_file(l.blake3, &l.requests, l.status, l.size)?;
-                Some((l.path.into(), file))
-            })
-            .collect();
-        let lines = lines?;
+        let (text, lines) = Self::parse(text)?;
         let owners = inputs::load_owners(dir, &info.root_hash, lines.len());
         Some(PreviousManifest {
+            text,
             lines,
             owners,
             root_hash: info.root_hash,
         })
+    }
+
+    /// The lines of a manifest's text (`None` if one is not a manifest line).
+    fn parse(text: String) -> Option<(ManifestText, Vec<PreviousLine>)> {
+        // Parsed in parallel: hundreds of MB on large snapshots.
+        let base = text.as_ptr() as usize;
+        let spans: Vec<(usize, u32)> = text
+            .lines()
+            .map(|l| (l.as_ptr() as usize - base, l.len() as u32))
+            .collect();
+        let lines: Option<Vec<PreviousLine>> = spans
+            .par_iter()
+            .map(|&(start, len)| previous_line(&text[start..start + len as usize], start))
+            .collect();
+        Some((ManifestText { text, spans }, lines?))
     }
 
     /// Whether the snapshot recorded the owner of each line (then unchanged assets can be
@@ -137,6 +188,7 @@ impl PreviousManifest {
     /// rest, which the files written this time are compared with.
     pub fn split(self, kept_as: &[u32]) -> (Vec<Entry>, Previous) {
         let PreviousManifest {
+            text,
             lines,
             owners,
             root_hash,
@@ -145,8 +197,8 @@ impl PreviousManifest {
         let owners = owners.unwrap_or_else(|| vec![inputs::NO_OWNER; lines.len()]);
         // A kept asset must own only single-request lines (route files); anything else means
         // the recorded files do not belong together: render that asset again.
-        for ((_, f), &o) in lines.iter().zip(&owners) {
-            if f.request.is_none() {
+        for (l, &o) in lines.iter().zip(&owners) {
+            if !l.file.single {
                 if let Some(k) = kept_as.get_mut(o as usize) {
                     *k = inputs::NO_OWNER;
                 }
@@ -158,27 +210,59 @@ impl PreviousManifest {
                 .copied()
                 .filter(|&a| a != inputs::NO_OWNER)
         };
-        let taken = owners.iter().filter(|&&o| kept_owner(o).is_some()).count();
-        let mut kept = Vec::with_capacity(taken);
-        let mut files =
-            FxHashMap::with_capacity_and_hasher(lines.len() - taken, Default::default());
-        for ((path, f), o) in lines.into_iter().zip(owners) {
-            match kept_owner(o) {
-                Some(a) => kept.push(Entry {
-                    path: path.into(),
-                    requests: vec![f.request.expect("checked above").into()],
-                    status: f.status,
+        let path_of = |p: &Result<(usize, u32), Box<str>>| -> Box<str> {
+            match p {
+                Ok((start, len)) => text.text[*start..*start + *len as usize].into(),
+                Err(path) => path.clone(),
+            }
+        };
+        // The kept lines' entries, in parallel (a path copied for each); in order.
+        let kept: Vec<Entry> = lines
+            .par_iter()
+            .zip(&owners)
+            .enumerate()
+            .filter_map(|(i, (l, &o))| {
+                let a = kept_owner(o)?;
+                // A canonical line is copied as it is: its request is not needed.
+                let (requests, line) = match (l.canonical, &l.request) {
+                    (true, _) => (Vec::new(), i as u32),
+                    (false, Some(r)) => (vec![r.to_string()], super::NO_LINE),
+                    (false, None) => {
+                        let parsed = std::str::from_utf8(text.line(i as u32))
+                            .ok()
+                            .and_then(crate::snapshot::parse_line_fast)
+                            .expect("a line without a decoded request was parsed fast");
+                        (vec![parsed.requests[0].to_string()], super::NO_LINE)
+                    }
+                };
+                Some(Entry {
+                    path: path_of(&l.path).into(),
+                    requests,
+                    status: l.file.status,
                     content_type: crate::api::response::CONTENT_TYPE,
-                    size: f.size,
-                    blake3: blake3::Hash::from(f.blake3),
+                    size: l.file.size,
+                    blake3: blake3::Hash::from(l.file.blake3),
                     owner: a,
-                }),
-                None => {
-                    files.insert(path, f);
-                }
+                    previous_line: line,
+                })
+            })
+            .collect();
+        let mut files =
+            FxHashMap::with_capacity_and_hasher(lines.len() - kept.len(), Default::default());
+        for (l, &o) in lines.iter().zip(&owners) {
+            if kept_owner(o).is_none() {
+                files.insert(path_of(&l.path), l.file);
             }
         }
-        (kept, Previous { files, root_hash })
+        super::drop_in_background(lines);
+        (
+            kept,
+            Previous {
+                files,
+                root_hash,
+                text,
+            },
+        )
     }
 }
 
@@ -714,38 +798,60 @@ mod tests {
         assert!(!out.join("public/gone").exists(), "emptied directories go");
     }
 
-    fn line(path: &str, requests: usize, byte: u8) -> (Box<str>, PreviousFile) {
-        let file = PreviousFile {
-            blake3: [byte; 32],
+    /// A manifest line as `export` writes it.
+    fn line(path: &str, requests: usize, byte: u8) -> String {
+        let e = Entry {
+            path: path.into(),
+            requests: (0..requests)
+                .map(|i| format!("/__api/{path}?{i}"))
+                .collect(),
             status: 200,
+            content_type: crate::api::response::CONTENT_TYPE,
             size: 3,
-            request: (requests == 1).then(|| format!("/__api/{path}").into()),
+            blake3: blake3::Hash::from([byte; 32]),
+            owner: inputs::NO_OWNER,
+            previous_line: super::super::NO_LINE,
         };
-        (path.into(), file)
+        serde_json::to_string(&e).unwrap()
     }
 
     /// The lines of assets kept as they were become entries owned by the asset's index now;
     /// the rest is what the new files are compared with.
     #[test]
     fn split_takes_over_the_lines_of_kept_assets_only() {
-        let prev = || PreviousManifest {
-            lines: vec![
-                line("public/a/1", 1, 1),
-                line("public/a/2", 1, 2),
-                line("public/b/1", 1, 3),
-                line("public/errors/404", 0, 4),
-                line("public/c/1", 1, 5),
-                line("public/c/2", 2, 6),
-            ],
-            owners: Some(vec![0, 0, 1, inputs::NO_OWNER, 2, 2]),
-            root_hash: "r".into(),
+        let lines = [
+            line("public/a/1", 1, 1),
+            // Not as export writes it (spaces): read as JSON, its request decoded.
+            line("public/a/2", 1, 2).replace(",", ", "),
+            line("public/b/1", 1, 3),
+            line("public/errors/404", 0, 4),
+            line("public/c/1", 1, 5),
+            line("public/c/2", 2, 6),
+        ];
+        let prev = || {
+            let (text, lines) = PreviousManifest::parse(lines.join("\n") + "\n").unwrap();
+            PreviousManifest {
+                text,
+                lines,
+                owners: Some(vec![0, 0, 1, inputs::NO_OWNER, 2, 2]),
+                root_hash: "r".into(),
+            }
         };
         // Recorded positions 0 (a) and 2 (c) kept, as assets 10 and 12; b rendered again.
         let (kept, rest) = prev().split(&[10, inputs::NO_OWNER, 12]);
-        let kept: Vec<(&str, u32)> = kept.iter().map(|e| (e.path.as_str(), e.owner)).collect();
+        let owners: Vec<(&str, u32)> = kept.iter().map(|e| (e.path.as_str(), e.owner)).collect();
         // c owns a line that answers two requests: not a route file set this tool wrote, so
         // c is rendered again rather than trusted.
-        assert_eq!(kept, [("public/a/1", 10), ("public/a/2", 10)]);
+        assert_eq!(owners, [("public/a/1", 10), ("public/a/2", 10)]);
+        // The canonical line is copied as it is; the other one is formatted again, in full.
+        assert_eq!(kept[0].previous_line, 0);
+        assert_eq!(rest.text.line(0), lines[0].as_bytes());
+        assert!(kept[0].requests.is_empty());
+        assert_eq!(kept[1].previous_line, super::super::NO_LINE);
+        assert_eq!(
+            serde_json::to_string(&kept[1]).unwrap(),
+            line("public/a/2", 1, 2)
+        );
         let mut rest: Vec<&str> = rest.files.keys().map(|k| k.as_ref()).collect();
         rest.sort();
         assert_eq!(

@@ -161,7 +161,14 @@ pub struct Entry {
     /// incremental export records it in [`inputs::OWNERS_FILE`].
     #[serde(skip)]
     pub owner: AssetIdx,
+    /// For an entry taken over from the previous manifest: its line there, which the new
+    /// manifest copies as it is (then `requests` may be left empty); else [`NO_LINE`].
+    #[serde(skip)]
+    pub previous_line: u32,
 }
+
+/// [`Entry::previous_line`] of an entry formatted anew.
+pub const NO_LINE: u32 = u32::MAX;
 
 /// Frees `value` on another thread: millions of entries take seconds to free (10 s at 8M
 /// files), which the caller need not wait for; a command-line run exits without waiting.
@@ -328,7 +335,11 @@ pub fn export(
         forbidden,
     );
     phases.end("sort, compare routes, count");
-    let root_hash = run.write_manifest_and_inputs(&entries, &fingerprints)?;
+    let root_hash = run.write_manifest_and_inputs(
+        &entries,
+        taken.previous.as_ref().map(|p| &p.text),
+        &fingerprints,
+    )?;
     phases.end("manifest, recorded inputs");
     run.write_tables_and_snapshot_json(&entries, &hosts, &counts, &root_hash)?;
     phases.end("host tables, snapshot.json");
@@ -612,6 +623,7 @@ impl Run<'_> {
                                 size: size as u64,
                                 blake3: hash,
                                 owner: a,
+                                previous_line: NO_LINE,
                             });
                         }
                     }
@@ -670,12 +682,13 @@ impl Run<'_> {
     fn write_manifest_and_inputs(
         &self,
         entries: &[Entry],
+        previous: Option<&incremental::ManifestText>,
         fingerprints: &Fingerprints,
     ) -> Result<String, ExportError> {
         let (cat, root) = (self.cat, self.root);
         // The manifest is streamed to disk while it is hashed: at millions of files it runs to
         // gigabytes.
-        let root_hash = write_manifest(&root.join("manifest.jsonl"), entries)
+        let root_hash = write_manifest(&root.join("manifest.jsonl"), entries, previous)
             .map_err(io_err("writing manifest.jsonl"))?;
         if let Some(g) = &fingerprints.global {
             let listed = fingerprints
@@ -799,7 +812,11 @@ fn sort_and_count(
 /// Writes `manifest.jsonl` (one JSON line per entry) and returns its blake3 (the root hash).
 /// Lines are formatted in parallel, a bounded group of entries at a time (about 100 MB at most
 /// in memory, whatever the snapshot's size), then written and hashed in order.
-fn write_manifest(path: &Path, entries: &[Entry]) -> io::Result<String> {
+fn write_manifest(
+    path: &Path,
+    entries: &[Entry],
+    previous: Option<&incremental::ManifestText>,
+) -> io::Result<String> {
     const CHUNK: usize = 4096;
     const GROUP: usize = 64 * CHUNK;
     let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
@@ -810,7 +827,10 @@ fn write_manifest(path: &Path, entries: &[Entry]) -> io::Result<String> {
             .map(|chunk| {
                 let mut buf = Vec::with_capacity(chunk.len() * 400);
                 for e in chunk {
-                    serde_json::to_writer(&mut buf, e).expect("entries serialize");
+                    match previous.filter(|_| e.previous_line != NO_LINE) {
+                        Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
+                        None => serde_json::to_writer(&mut buf, e).expect("entries serialize"),
+                    }
                     buf.push(b'\n');
                 }
                 buf
@@ -834,6 +854,7 @@ fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake
         size: body.len() as u64,
         blake3: hash,
         owner: inputs::NO_OWNER,
+        previous_line: NO_LINE,
     }
 }
 

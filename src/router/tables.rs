@@ -25,7 +25,10 @@ pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Resu
     let mut jobs: Vec<Box<dyn Fn() -> io::Result<()> + Sync + '_>> = vec![Box::new(|| {
         let mut out = table_writer(fs::File::create(root.join(ETAGS_FILE))?);
         for e in entries.iter().filter(|e| e.status == 200) {
-            line(&mut out, &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"])?;
+            line(
+                &mut out,
+                &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"],
+            )?;
         }
         out.flush()
     })];
@@ -38,7 +41,10 @@ pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Resu
                 // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx
                 // quotes.
                 let hex = e.blake3.to_hex();
-                line(&mut nginx, &[b"\"", rel(e), b"\" '\"", hex.as_bytes(), b"\"';\n"])?;
+                line(
+                    &mut nginx,
+                    &[b"\"", rel(e), b"\" '\"", hex.as_bytes(), b"\"';\n"],
+                )?;
             }
             nginx.flush()
         }));
@@ -97,7 +103,10 @@ fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
                 fs::File::create(dir.join(format!("{shard:02x}.txt")))?,
             )),
         };
-        line(out, &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"])?;
+        line(
+            out,
+            &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"],
+        )?;
     }
     for out in shards.iter_mut().flatten() {
         out.flush()?;
@@ -163,7 +172,10 @@ fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
         // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in JSON strings.
         if e.status == 200 {
             let hex = e.blake3.to_hex();
-            line(&mut out, &[b"\"", rel(e), b"\": \"\\\"", hex.as_bytes(), b"\\\"\",\n"])?;
+            line(
+                &mut out,
+                &[b"\"", rel(e), b"\": \"\\\"", hex.as_bytes(), b"\\\"\",\n"],
+            )?;
         } else {
             line(&mut out, &[b"\"", rel(e), b"\": null,\n"])?;
         }
