@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 mod cli;
 
+/// mimalloc rather than glibc's malloc: loading a store or a manifest allocates millions of
+/// strings from two threads, and glibc spent a quarter of a store load growing its per-thread
+/// arenas (page faults, `mprotect`) and freeing.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
