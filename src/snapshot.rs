@@ -116,12 +116,11 @@ pub fn parse_line_fast(l: &str) -> Option<LineRef<'_>> {
     /// A JSON string's content up to its closing quote, when it holds no escape or control
     /// character (then it means exactly these bytes).
     fn plain(s: &str) -> Option<(&str, &str)> {
-        let end = s.find('"')?;
-        let v = &s[..end];
-        if v.bytes().any(|b| b == b'\\' || b < 0x20) {
-            return None;
-        }
-        Some((v, &s[end + 1..]))
+        // One pass: the first quote, backslash or control character must be the quote.
+        let end = s
+            .bytes()
+            .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+        (s.as_bytes()[end] == b'"').then(|| (&s[..end], &s[end + 1..]))
     }
     /// A JSON integer as `export` writes it (no sign, no leading zero, no fraction).
     fn number(s: &str) -> Option<(u64, &str)> {
