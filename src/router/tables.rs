@@ -92,14 +92,15 @@ fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
     let dir = root.join(CADDY_ETAGS_DIR);
     fs::create_dir_all(&dir)?;
     // Streamed into the shards (created on their first line): holding every line until the
-    // end took about a GB at millions of files.
+    // end took about a GB at millions of files. 128 KB buffers: with 16 KB ones, the shards'
+    // writes took 0.5 s at 100k assets, twice as long as with these.
     let mut shards: Vec<Option<BufWriter<fs::File>>> = (0..256).map(|_| None).collect();
     for e in entries.iter().filter(|e| e.status == 200) {
         let shard = Sha256::digest(rel(e))[0];
         let out = match &mut shards[shard as usize] {
             Some(out) => out,
             slot => slot.insert(BufWriter::with_capacity(
-                16 << 10,
+                128 << 10,
                 fs::File::create(dir.join(format!("{shard:02x}.txt")))?,
             )),
         };
@@ -126,6 +127,17 @@ fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
     let routes: RouteSpec = serde_json::from_slice(&fs::read(root.join(route::ROUTES_FILE))?)
         .map_err(io::Error::other)?;
     let anchor = format!("/{}", routes.anchor);
+    /// One key of the store (serialized as `json!` would, without building a `Value` for each
+    /// of hundreds of thousands).
+    #[derive(serde::Serialize)]
+    struct Pair<'a> {
+        key: &'a str,
+        value: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Import<'a> {
+        data: Vec<Pair<'a>>,
+    }
     let mut data = Vec::new();
     for e in entries {
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
@@ -134,18 +146,21 @@ fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
         } else {
             rel.strip_suffix("/~forbidden.json").map(|dir| (dir, "f"))
         };
-        if let Some((dir, value)) = mark.filter(|(dir, _)| dir.len() <= 512) {
-            data.push(serde_json::json!({"key": dir, "value": value}));
+        if let Some((key, value)) = mark.filter(|(dir, _)| dir.len() <= 512) {
+            data.push(Pair { key, value });
         }
     }
     // From the table, not from public/: an incremental export stages only changed bodies.
     let body = String::from_utf8(routes.not_exported_body()).map_err(io::Error::other)?;
     if body.len() <= 1024 {
-        data.push(serde_json::json!({"key": "~not-exported", "value": body}));
+        data.push(Pair {
+            key: "~not-exported",
+            value: &body,
+        });
     }
     let path = root.join(CLOUDFRONT_KVS_FILE);
     fs::create_dir_all(path.parent().expect("has a parent"))?;
-    let mut json = serde_json::to_vec(&serde_json::json!({ "data": data })).expect("serializes");
+    let mut json = serde_json::to_vec(&Import { data }).expect("serializes");
     json.push(b'\n');
     fs::write(path, json)
 }
