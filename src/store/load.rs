@@ -405,7 +405,8 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
 
     // Assets.
     let file = "assets.jsonl";
-    let mut asset_index = HashMap::with_capacity(assets.len());
+    let mut asset_index =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(assets.len(), Default::default());
     for (i, a) in assets.iter().enumerate() {
         if let Some(first) = asset_index.insert(a.id.clone(), i as AssetIdx) {
             diags.push(
@@ -421,10 +422,15 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
     }
 
     // URLs: unique across assets after normalisation (one asset may list http and https forms).
-    let mut url_index: HashMap<String, AssetIdx> = HashMap::new();
-    for (i, a) in assets.iter().enumerate() {
-        for u in &a.urls {
-            let Some(key) = url::key(u) else { continue };
+    // Normalised in parallel, then indexed in store order (which decides who is reported).
+    let keys: Vec<Vec<Option<String>>> = assets
+        .par_iter()
+        .map(|a| a.urls.iter().map(|u| url::key(u)).collect())
+        .collect();
+    let mut url_index: rustc_hash::FxHashMap<String, AssetIdx> = Default::default();
+    for (i, (a, keys)) in assets.iter().zip(keys).enumerate() {
+        for (u, key) in a.urls.iter().zip(keys) {
+            let Some(key) = key else { continue };
             match url_index.get(&key) {
                 Some(&other) if other as usize != i => diags.push(
                     file,

@@ -14,6 +14,7 @@ pub use model::{
     PrincipalKind, Scalar, Status, StoreMeta, Token, DEFAULT_CONTEXT, STORE_FORMAT,
 };
 
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -49,10 +50,12 @@ pub struct Store {
     pub tokens: Vec<Token>,
     /// blake3 over the store files (names and bytes), identifying this input.
     pub fingerprint: String,
-    asset_index: HashMap<String, AssetIdx>,
+    // FxHash for the two large indexes: hundreds of thousands of keys from the store's own
+    // files, where SipHash's resistance to chosen keys buys nothing.
+    asset_index: FxHashMap<String, AssetIdx>,
     principal_index: HashMap<String, PrincipalIdx>,
     token_index: HashMap<String, u32>,
-    url_index: HashMap<String, AssetIdx>,
+    url_index: FxHashMap<String, AssetIdx>,
     link_ends: Vec<(AssetIdx, AssetIdx)>,
     links_from: Vec<Vec<LinkIdx>>,
     links_to: Vec<Vec<LinkIdx>>,
