@@ -17,7 +17,7 @@ lint:
 bless:
     UPDATE_SNAPSHOTS=1 cargo test --test it golden
 
-# Benchmarks (see benches/README.md)
+# Benchmarks (which ones and their arguments: benches/run.sh)
 bench:
     bash benches/run.sh
 
