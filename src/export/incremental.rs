@@ -74,7 +74,7 @@ struct PreviousLine {
     /// from a line written otherwise.
     path: Result<(usize, u32), Box<str>>,
     file: PreviousFile,
-    /// The request it answers, for a line not as `export` writes it that answers exactly one.
+    /// The request it answers, for a line that answers exactly one and is not copied.
     request: Option<Box<str>>,
     /// Whether the line is byte for byte what `export` writes for a route file with this path,
     /// request, status, size and hash (then it is copied, and its entry needs no request).
@@ -134,10 +134,14 @@ fn previous_line(line: &str, start: usize) -> Option<PreviousLine> {
     let file = previous_file(l.blake3, l.requests.len(), l.status, l.size)?;
     // The path is the line's first string: it starts after `{"path":"`.
     let offset = l.path.as_ptr() as usize - line.as_ptr() as usize;
+    let canonical = file.single && l.content_type == crate::api::response::CONTENT_TYPE;
     Some(PreviousLine {
         path: Ok((start + offset, l.path.len() as u32)),
-        canonical: file.single && l.content_type == crate::api::response::CONTENT_TYPE,
-        request: None,
+        request: match l.requests[..] {
+            [one] if !canonical => Some(one.into()),
+            _ => None,
+        },
+        canonical,
         file,
     })
 }
@@ -223,17 +227,14 @@ impl PreviousManifest {
             .enumerate()
             .filter_map(|(i, (l, &o))| {
                 let a = kept_owner(o)?;
-                // A canonical line is copied as it is: its request is not needed.
-                let (requests, line) = match (l.canonical, &l.request) {
-                    (true, _) => (Vec::new(), i as u32),
-                    (false, Some(r)) => (vec![r.to_string()], super::NO_LINE),
-                    (false, None) => {
-                        let parsed = std::str::from_utf8(text.line(i as u32))
-                            .ok()
-                            .and_then(crate::snapshot::parse_line_fast)
-                            .expect("a line without a decoded request was parsed fast");
-                        (vec![parsed.requests[0].to_string()], super::NO_LINE)
-                    }
+                // A canonical line is copied as it is: its request is not needed. (A kept
+                // line answers exactly one request: see above.)
+                let (requests, line) = match &l.request {
+                    _ if l.canonical => (Vec::new(), i as u32),
+                    request => (
+                        request.iter().map(|r| r.to_string()).collect(),
+                        super::NO_LINE,
+                    ),
                 };
                 Some(Entry {
                     path: path_of(&l.path).into(),
@@ -823,6 +824,8 @@ mod tests {
             line("public/a/1", 1, 1),
             // Not as export writes it (spaces): read as JSON, its request decoded.
             line("public/a/2", 1, 2).replace(",", ", "),
+            // Read fast, but another content type: not copied either.
+            line("public/a/3", 1, 7).replace("application/json", "text/plain"),
             line("public/b/1", 1, 3),
             line("public/errors/404", 0, 4),
             line("public/c/1", 1, 5),
@@ -833,7 +836,7 @@ mod tests {
             PreviousManifest {
                 text,
                 lines,
-                owners: Some(vec![0, 0, 1, inputs::NO_OWNER, 2, 2]),
+                owners: Some(vec![0, 0, 0, 1, inputs::NO_OWNER, 2, 2]),
                 root_hash: "r".into(),
             }
         };
@@ -842,16 +845,18 @@ mod tests {
         let owners: Vec<(&str, u32)> = kept.iter().map(|e| (e.path.as_str(), e.owner)).collect();
         // c owns a line that answers two requests: not a route file set this tool wrote, so
         // c is rendered again rather than trusted.
-        assert_eq!(owners, [("public/a/1", 10), ("public/a/2", 10)]);
-        // The canonical line is copied as it is; the other one is formatted again, in full.
+        assert_eq!(
+            owners,
+            [("public/a/1", 10), ("public/a/2", 10), ("public/a/3", 10)]
+        );
+        // The canonical line is copied as it is; the others are formatted again, in full.
         assert_eq!(kept[0].previous_line, 0);
         assert_eq!(rest.text.line(0), lines[0].as_bytes());
         assert!(kept[0].requests.is_empty());
-        assert_eq!(kept[1].previous_line, super::super::NO_LINE);
-        assert_eq!(
-            serde_json::to_string(&kept[1]).unwrap(),
-            line("public/a/2", 1, 2)
-        );
+        for (e, byte) in [(&kept[1], 2), (&kept[2], 7)] {
+            assert_eq!(e.previous_line, super::super::NO_LINE);
+            assert_eq!(serde_json::to_string(e).unwrap(), line(&e.path, 1, byte));
+        }
         let mut rest: Vec<&str> = rest.files.keys().map(|k| k.as_ref()).collect();
         rest.sort();
         assert_eq!(
@@ -868,7 +873,7 @@ mod tests {
         no_owners.owners = None;
         let (kept, rest) = no_owners.split(&[10, 11, 12]);
         assert!(kept.is_empty());
-        assert_eq!(rest.files.len(), 6);
+        assert_eq!(rest.files.len(), 7);
     }
 
     /// Route files are moved in parallel, so a `kill -9` can leave any combination of operations
