@@ -25,10 +25,7 @@ pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Resu
     let mut jobs: Vec<Box<dyn Fn() -> io::Result<()> + Sync + '_>> = vec![Box::new(|| {
         let mut out = table_writer(fs::File::create(root.join(ETAGS_FILE))?);
         for e in entries.iter().filter(|e| e.status == 200) {
-            line(
-                &mut out,
-                &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"],
-            )?;
+            etag_line(&mut out, e)?;
         }
         out.flush()
     })];
@@ -104,10 +101,7 @@ fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
                 fs::File::create(dir.join(format!("{shard:02x}.txt")))?,
             )),
         };
-        line(
-            out,
-            &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"],
-        )?;
+        etag_line(out, e)?;
     }
     for out in shards.iter_mut().flatten() {
         out.flush()?;
@@ -202,6 +196,14 @@ fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
 /// A table's path for an entry: relative to `public/`.
 fn rel(e: &Entry) -> &[u8] {
     e.path.strip_prefix("public/").unwrap_or(&e.path).as_bytes()
+}
+
+/// A line of [`ETAGS_FILE`] and of Caddy's shards: `<path under public/> "<blake3>"`.
+fn etag_line(out: &mut impl Write, e: &Entry) -> io::Result<()> {
+    line(
+        out,
+        &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"],
+    )
 }
 
 /// A buffered writer for a table of hundreds of thousands of lines.
