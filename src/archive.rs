@@ -138,7 +138,7 @@ fn warc_time(dir: &Path, date: Option<&str>) -> Result<OffsetDateTime, ArchiveEr
         OffsetDateTime::from_unix_timestamp(secs)
             .map_err(|e| ArchiveError::Invalid(format!("SOURCE_DATE_EPOCH: {e}")))?
     } else {
-        let modified = fs::metadata(dir.join("snapshot.json"))
+        let modified = fs::metadata(dir.join(snapshot::INFO_FILE))
             .and_then(|m| m.modified())
             .map_err(io_err("reading the time of snapshot.json"))?;
         OffsetDateTime::from(modified)
@@ -251,7 +251,7 @@ impl Source {
         if let Some(l) = manifest
             .lines
             .iter()
-            .find(|l| !crate::verify::safe(&l.path))
+            .find(|l| !snapshot::path::safe(&l.path))
         {
             return Err(ArchiveError::Invalid(format!(
                 "{}: manifest.jsonl lists {:?}, a path outside public/; it was not opened and nothing was written (`matrix-snapshot verify {}`)",
@@ -319,7 +319,7 @@ impl Source {
                 "reading {}",
                 self.dir.join(&line.path).display()
             )))?;
-            if blake3::hash(&body).to_hex().as_str() != line.blake3 {
+            if blake3::hash(&body) != line.blake3 {
                 return Err(ArchiveError::Changed {
                     dir: self.dir.clone(),
                     path: line.path.clone(),

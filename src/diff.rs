@@ -6,8 +6,8 @@
 //! contents (with a short unified diff). Lineage files tell moves; the `~forbidden.json` markers
 //! tell permission changes.
 
-use crate::export::path::decode_segment;
-use crate::snapshot::{self, Info, Line, ReadError};
+use crate::snapshot::path::decode_segment;
+use crate::snapshot::{self, Entry, Info, ReadError};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -197,11 +197,11 @@ struct Index {
     info: Info,
     /// id → data code → (blake3, path) of `~asset.<D>.json`: plain requests only (Content API
     /// 1.2.0 variants, `~asset.<D>.<V>.json`, show in the route counts).
-    assets: HashMap<String, BTreeMap<String, (String, String)>>,
+    assets: HashMap<String, BTreeMap<String, (blake3::Hash, String)>>,
     /// id → data code → (blake3, path) of `~lineage.<D>.json`.
-    lineages: HashMap<String, BTreeMap<String, (String, String)>>,
+    lineages: HashMap<String, BTreeMap<String, (blake3::Hash, String)>>,
     forbidden: BTreeSet<String>,
-    lines: Vec<Line>,
+    lines: Vec<Entry>,
 }
 
 /// `public/__api/assets/<enc id>/<file>` → (id, file name); `None` for by_url and error files.
@@ -218,8 +218,9 @@ impl Index {
     fn read(dir: &Path) -> Result<Index, ReadError> {
         let info = snapshot::read_info(dir)?;
         let manifest = snapshot::read_manifest(dir)?;
-        let mut assets: HashMap<String, BTreeMap<String, (String, String)>> = HashMap::new();
-        let mut lineages: HashMap<String, BTreeMap<String, (String, String)>> = HashMap::new();
+        let mut assets: HashMap<String, BTreeMap<String, (blake3::Hash, String)>> = HashMap::new();
+        let mut lineages: HashMap<String, BTreeMap<String, (blake3::Hash, String)>> =
+            HashMap::new();
         let mut forbidden = BTreeSet::new();
         for l in &manifest.lines {
             let Some((id, file)) = by_id(&l.path) else {
@@ -235,7 +236,7 @@ impl Index {
                 assets
                     .entry(id)
                     .or_default()
-                    .insert(code.to_string(), (l.blake3.clone(), l.path.clone()));
+                    .insert(code.to_string(), (l.blake3, l.path.clone()));
             } else if let Some(code) = file
                 .strip_prefix("~lineage.")
                 .and_then(|f| f.strip_suffix(".json"))
@@ -244,7 +245,7 @@ impl Index {
                 lineages
                     .entry(id)
                     .or_default()
-                    .insert(code.to_string(), (l.blake3.clone(), l.path.clone()));
+                    .insert(code.to_string(), (l.blake3, l.path.clone()));
             }
         }
         Ok(Index {
@@ -319,7 +320,7 @@ fn common_code<'a>(
     }
 }
 
-fn codes(map: &HashMap<String, BTreeMap<String, (String, String)>>) -> BTreeSet<&String> {
+fn codes(map: &HashMap<String, BTreeMap<String, (blake3::Hash, String)>>) -> BTreeSet<&String> {
     map.values().flat_map(|m| m.keys()).collect()
 }
 
@@ -517,11 +518,9 @@ fn text_diff(old: &str, new: &str) -> String {
     }
 }
 
-fn route_counts(a: &[Line], b: &[Line]) -> RouteCounts {
-    let old: HashMap<&str, &str> = a
-        .iter()
-        .map(|l| (l.path.as_str(), l.blake3.as_str()))
-        .collect();
+fn route_counts(a: &[Entry], b: &[Entry]) -> RouteCounts {
+    let old: HashMap<&str, &blake3::Hash> =
+        a.iter().map(|l| (l.path.as_str(), &l.blake3)).collect();
     let mut c = RouteCounts::default();
     let mut seen = 0;
     for l in b {
@@ -529,7 +528,7 @@ fn route_counts(a: &[Line], b: &[Line]) -> RouteCounts {
             None => c.added += 1,
             Some(h) => {
                 seen += 1;
-                if *h == l.blake3 {
+                if **h == l.blake3 {
                     c.unchanged += 1;
                 } else {
                     c.changed += 1;

@@ -3,19 +3,22 @@
 //! Renders a Squiz Matrix **Content API** (`GET /__api/...`) into static files, so any web
 //! server or CDN can answer `/__api/` requests without Matrix.
 //!
-//! The library follows the data flow, one module per stage:
+//! The library follows the data flow, one module per stage; a stage imports only from the stages
+//! before it (`docs/architecture.md`; the test `layering` checks it):
 //!
-//! 1. [`store`]: load a store (`shared/spec/store-format.md`) → [`Store`];
-//! 2. [`access`]: a token's [`View`] (who may read what, spec §4);
+//! 1. [`store`]: load a store (`docs/store-format.md`) → [`Store`];
+//! 2. [`access`]: a token's [`View`] (who may read what);
 //! 3. [`api`]: [`answer`] a [`Request`] with the exact [`Response`] the live API gives;
-//! 4. [`export`]: write a token's view as static files, a manifest and router configs;
+//! 4. [`snapshot`]: the on-disk snapshot format — names, file names of routes, the manifest,
+//!    `snapshot.json`, the routing table — and nothing else;
 //! 5. [`route`]: which snapshot file answers a request (the rules every router config encodes);
-//!    [`router`]: the configs per web server or CDN; `preview` serves with it and
-//!    [`conformance`] checks any host against [`answer`];
-//! 6. [`snapshot`]: read a snapshot back; [`verify`] it against its manifest; [`diff`] two;
-//!    [`archive`] one as a WARC or WACZ web archive;
-//! 7. [`serve`]: answer over HTTP; [`generate`]: synthetic stores for tests and benchmarks;
-//!    [`crawl`]: a live Content API back into a store.
+//!    [`router`]: the configs per web server or CDN;
+//! 6. [`export`]: write a token's view as a snapshot (files, manifest, router configs);
+//! 7. readers of snapshots: [`verify`] one against its manifest, [`diff`] two, [`archive`] one
+//!    as a WARC or WACZ web archive, [`conformance`]: check any host against [`answer`];
+//! 8. beside the flow: [`serve`] answers over HTTP; [`crawl`] reads a live Content API back
+//!    into a store; [`generate`] makes synthetic stores; [`demo`] is the embedded demo store;
+//!    [`tree`] walks and removes directory trees.
 //!
 //! ```no_run
 //! use matrix_snapshot::{answer, Catalog, Request, Store};

@@ -4,6 +4,7 @@
 //! Files are hashed in parallel, once per inode: hard-linked bodies (most of a deduplicated
 //! snapshot) are read once. Nothing is written.
 
+use crate::snapshot::path::safe;
 use crate::snapshot::{self, ReadError};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -118,21 +119,13 @@ impl Report {
 /// `(device, inode, size)` of a file.
 type Stat = (u64, u64, u64);
 
-pub(crate) fn safe(path: &str) -> bool {
-    path.starts_with("public/")
-        && !path.contains('\\')
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
 /// Checks the snapshot in `dir`.
 pub fn verify(dir: &Path) -> Result<Report, ReadError> {
     let started = Instant::now();
     let info = snapshot::read_info(dir)?;
     let manifest = snapshot::read_manifest(dir)?;
     let mut report = Report::default();
-    for staging in crate::export::interrupted_updates(dir) {
+    for staging in snapshot::staging::interrupted_updates(dir) {
         report
             .problems
             .push(Problem::Interrupted(staging.display().to_string()));
@@ -220,7 +213,7 @@ pub fn verify(dir: &Path) -> Result<Report, ReadError> {
                     path: l.path.clone(),
                     error: error.clone(),
                 }),
-                Ok(h) if h.to_hex().as_str() != l.blake3 => Some(Problem::Hash(l.path.clone())),
+                Ok(h) if *h != l.blake3 => Some(Problem::Hash(l.path.clone())),
                 Ok(_) => None,
             },
         };
@@ -256,7 +249,7 @@ fn walk(dir: &Path) -> Vec<OnDisk> {
     use rustix::fs::{statat, AtFlags, FileType};
     let seen: Mutex<FxHashSet<(u64, u64)>> = Mutex::default();
     let found: Mutex<Vec<OnDisk>> = Mutex::default();
-    let _ = crate::tree::walk_levels(&dir.join("public"), false, |fd, rel, files| {
+    let _ = crate::tree::walk_levels(&dir.join(snapshot::PUBLIC_DIR), false, |fd, rel, files| {
         let prefix = if rel.as_os_str().is_empty() {
             "public/".to_string()
         } else {
@@ -318,24 +311,4 @@ fn hash_at(
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
     Ok(blake3::hash(&bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifest_paths_must_stay_in_public() {
-        assert!(safe("public/__api/assets/1/~asset.----.json"));
-        for p in [
-            "public/../x",
-            "/etc/passwd",
-            "public//x",
-            "public/./x",
-            "manifest.jsonl",
-            "public\\..\\x",
-        ] {
-            assert!(!safe(p), "{p}");
-        }
-    }
 }

@@ -1,7 +1,8 @@
 use anyhow::{bail, Context};
 use clap::Args;
-use matrix_snapshot::route::{preview::Snapshot, token_hash, Auth};
+use matrix_snapshot::route::preview::Snapshot;
 use matrix_snapshot::router::{self, HOSTS};
+use matrix_snapshot::snapshot::routes::{token_hash, Auth};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

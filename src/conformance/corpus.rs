@@ -10,9 +10,9 @@
 use crate::access::View;
 use crate::api::request::DEFAULT_LIMIT;
 use crate::api::{Catalog, SortKey};
-use crate::export::pct;
 use crate::generate::Rng;
-use crate::route::RouteSpec;
+use crate::snapshot::manifest::pct;
+use crate::snapshot::routes::RouteSpec;
 use crate::store::AssetIdx;
 
 /// One request of the corpus.

@@ -16,9 +16,8 @@ pub mod corpus;
 
 use crate::api::request::{self, Params, Query, Target};
 use crate::api::{answer_with, Catalog, Options, Request, Response};
-use crate::export::SNAPSHOT_FORMAT;
-use crate::route::preview::Snapshot;
-use crate::route::{Auth, RouteSpec, NOT_EXPORTED_FILE};
+use crate::snapshot;
+use crate::snapshot::routes::{self, Auth, RouteSpec, NOT_EXPORTED_FILE};
 use crate::store::url::{self, Scheme};
 use crate::View;
 pub use client::{Client, Received};
@@ -42,7 +41,7 @@ pub struct Harness<'a> {
 pub enum HarnessError {
     /// The snapshot cannot be read.
     #[error(transparent)]
-    Open(#[from] crate::route::preview::OpenError),
+    Open(#[from] snapshot::ReadError),
     /// `snapshot.json` missing or unreadable.
     #[error("{path}: {message}")]
     Info {
@@ -69,30 +68,20 @@ pub enum HarnessError {
 impl<'a> Harness<'a> {
     /// Opens the snapshot in `dir`, checking that `catalog` holds the store it came from.
     pub fn open(catalog: &'a Catalog, dir: &Path) -> Result<Harness<'a>, HarnessError> {
-        let snapshot = Snapshot::open(dir)?;
-        let info_path = dir.join("snapshot.json");
+        let info = snapshot::read_info(dir)?;
+        let routes = routes::read(dir)?;
         let info_err = |message: String| HarnessError::Info {
-            path: info_path.display().to_string(),
+            path: dir.join(snapshot::INFO_FILE).display().to_string(),
             message,
         };
-        let text = fs::read_to_string(&info_path).map_err(|e| info_err(e.to_string()))?;
-        let info: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| info_err(e.to_string()))?;
-        if info["format"] != SNAPSHOT_FORMAT {
-            return Err(info_err(format!(
-                "format {}, expected {SNAPSHOT_FORMAT:?}",
-                info["format"]
-            )));
-        }
-        let fingerprint = info["store"]["fingerprint"].as_str().unwrap_or_default();
-        if fingerprint != catalog.store.fingerprint {
+        if info.store.fingerprint != catalog.store.fingerprint {
             return Err(HarnessError::OtherStore {
-                snapshot: info["store"]["name"].as_str().unwrap_or("?").to_string(),
-                fingerprint: fingerprint.to_string(),
+                snapshot: info.store.name.clone(),
+                fingerprint: info.store.fingerprint.clone(),
                 given: catalog.store.fingerprint.clone(),
             });
         }
-        let name = info["token"]["name"].as_str().unwrap_or_default();
+        let name = info.token.name.as_str();
         let token = catalog
             .store
             .token_by_name_or_value(name)
@@ -100,20 +89,21 @@ impl<'a> Harness<'a> {
         let view = catalog
             .view(token)
             .map_err(|_| HarnessError::Token(name.to_string()))?;
-        let (scheme, host) = match info["base_url"]
-            .as_str()
+        let (scheme, host) = match info
+            .base_url
+            .as_deref()
             .and_then(crate::api::split_base_url)
         {
             Some((s, h)) => (s, Some(h)),
             None => (Scheme::Http, None),
         };
-        let not_exported_body = fs::read(snapshot.public.join(NOT_EXPORTED_FILE))
+        let not_exported_body = fs::read(dir.join(snapshot::PUBLIC_DIR).join(NOT_EXPORTED_FILE))
             .map_err(|e| info_err(format!("{NOT_EXPORTED_FILE}: {e}")))?;
         Ok(Harness {
             catalog,
             token,
             view,
-            routes: snapshot.routes,
+            routes,
             scheme,
             host,
             not_exported_body,

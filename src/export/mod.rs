@@ -11,31 +11,35 @@
 //! complete (`renameat2(RENAME_EXCHANGE)`), so a failure or `kill -9` never leaves a partial
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
+mod changes;
 mod estimate;
-mod incremental;
 pub mod inputs;
-pub mod path;
+mod journal;
+mod output;
 mod plan;
+mod previous;
 pub mod profile;
 mod writer;
 
+pub use changes::Changes;
 pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
-pub use incremental::Changes;
+pub use output::recover_interrupted;
+use output::{prepare_out, swap_into_place};
 
 pub use profile::{Contexts, Profile, ProfileError};
 
 use crate::access::View;
 use crate::api::{answer_with, Catalog, Data};
-use crate::route::{self, RouteSpec};
+use crate::snapshot::manifest::pct;
+use crate::snapshot::routes;
+use crate::snapshot::{self, path, Counts, Entry};
 use crate::store::url::Scheme;
 use crate::store::AssetIdx;
 use estimate::check_free_space;
 #[cfg(test)]
 use estimate::BLOCK;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use plan::{api_options, plan_asset, request_for, Job, Variants};
 use rayon::prelude::*;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
@@ -45,22 +49,6 @@ use writer::{Put, Writer};
 
 /// Error documents in every snapshot: the five statuses and the "not exported" 404.
 const ERROR_FILES: u64 = 6;
-
-/// The snapshot format written in `snapshot.json`.
-pub const SNAPSHOT_FORMAT: &str = "matrix-snapshot/1";
-
-/// Characters left raw in request targets written to the manifest (RFC 3986 unreserved).
-const TARGET_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b',');
-
-/// Percent-encodes a path segment or query value for a canonical request target.
-pub fn pct(s: &str) -> String {
-    utf8_percent_encode(s, TARGET_ESCAPES).to_string()
-}
 
 /// What to export and where.
 #[derive(Debug, Clone)]
@@ -91,7 +79,7 @@ pub struct Routing {
     pub public: bool,
     /// `--cors ORIGIN`.
     pub cors: Option<String>,
-    /// `--cache-control VALUE` of 200 answers (default [`crate::route::DEFAULT_CACHE_CONTROL`]).
+    /// `--cache-control VALUE` of 200 answers (default [`routes::DEFAULT_CACHE_CONTROL`]).
     pub cache_control: Option<String>,
     /// `--router HOST…`: the hosts whose configs and tables are written (empty: every host).
     pub routers: Vec<String>,
@@ -140,34 +128,40 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ExportError {
     move |source| ExportError::Io { context, source }
 }
 
-/// One line of `manifest.jsonl`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Entry {
-    /// Path relative to the snapshot directory (`public/__api/…`).
-    pub path: String,
-    /// The canonical request(s) this file answers.
-    pub requests: Vec<String>,
-    /// HTTP status.
-    pub status: u16,
-    /// Content type.
-    pub content_type: &'static str,
-    /// Size in bytes.
-    pub size: u64,
-    /// blake3 of the bytes (written as hex; kept as bytes, which matters at millions of files).
-    #[serde(serialize_with = "hex_hash")]
-    pub blake3: blake3::Hash,
+/// A manifest line as an export builds it: the [`Entry`] and what the export remembers of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    /// The line.
+    pub entry: Entry,
     /// The readable asset whose routes include this file (its index in the store), or
     /// [`inputs::NO_OWNER`] (error documents, 403 markers). Not written in the manifest: an
     /// incremental export records it in [`inputs::OWNERS_FILE`].
-    #[serde(skip)]
     pub owner: AssetIdx,
     /// For an entry taken over from the previous manifest: its line there, which the new
     /// manifest copies as it is (then `requests` may be left empty); else [`NO_LINE`].
-    #[serde(skip)]
     pub previous_line: u32,
 }
 
-/// [`Entry::previous_line`] of an entry formatted anew.
+impl std::ops::Deref for Staged {
+    type Target = Entry;
+    fn deref(&self) -> &Entry {
+        &self.entry
+    }
+}
+
+impl std::ops::DerefMut for Staged {
+    fn deref_mut(&mut self) -> &mut Entry {
+        &mut self.entry
+    }
+}
+
+impl AsRef<Entry> for Staged {
+    fn as_ref(&self) -> &Entry {
+        &self.entry
+    }
+}
+
+/// [`Staged::previous_line`] of an entry formatted anew.
 pub const NO_LINE: u32 = u32::MAX;
 
 /// Frees `value` on another thread: millions of entries take seconds to free (10 s at 8M
@@ -180,7 +174,7 @@ fn drop_in_background<T: Send + 'static>(value: T) {
 }
 
 /// Merges two lists of entries sorted by path into one.
-fn merge_sorted(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
+fn merge_sorted(a: Vec<Staged>, b: Vec<Staged>) -> Vec<Staged> {
     if a.is_empty() {
         return b;
     }
@@ -199,27 +193,6 @@ fn merge_sorted(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
         out.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
     }
     out
-}
-
-fn hex_hash<S: serde::Serializer>(h: &blake3::Hash, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(h.to_hex().as_str())
-}
-
-/// What an export wrote (all derived from the manifest, so identical for identical exports).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// Readable assets exported.
-    pub assets: u64,
-    /// Assets that exist but the token may not read (403 markers).
-    pub forbidden: u64,
-    /// Files (manifest entries).
-    pub files: u64,
-    /// Bytes of all files, as a static host serves them.
-    pub bytes: u64,
-    /// Distinct bodies (with `--dedupe`, each is stored once on disk; the rest are hard links).
-    pub unique_bodies: u64,
-    /// Bytes of the distinct bodies: the disk the snapshot really uses.
-    pub unique_bytes: u64,
 }
 
 /// The result of [`export`].
@@ -284,7 +257,7 @@ pub fn export(
     let target = prepare_out(out, opts.force)?;
     phases.end("view and checks");
     // Read with --full too: the changes are still reported against it.
-    let previous = incremental::PreviousManifest::load(out);
+    let previous = previous::PreviousManifest::load(out);
     let update = !opts.full && previous.is_some();
     if previous.is_some() {
         phases.end("previous manifest");
@@ -313,8 +286,8 @@ pub fn export(
     let writer = run.writer(taken.previous.as_ref().filter(|_| update))?;
     // Every file written this time (the rest are `taken.kept`). Error documents first (what
     // routers serve for statuses no file answers).
-    let mut fresh: Vec<Entry> = Vec::new();
-    let hosts = run.write_error_documents_and_routers(&writer, &mut fresh)?;
+    let mut fresh: Vec<Staged> = Vec::new();
+    let (routes, hosts) = run.write_error_documents_and_routers(&writer, &mut fresh)?;
     phases.end("error documents, routers");
 
     let readable = &fingerprints.readable;
@@ -341,14 +314,14 @@ pub fn export(
         &fingerprints,
     )?;
     phases.end("manifest, recorded inputs");
-    run.write_tables_and_snapshot_json(&entries, &hosts, &counts, &root_hash)?;
+    run.write_tables_and_snapshot_json(&entries, &routes, &hosts, &counts, &root_hash)?;
     phases.end("host tables, snapshot.json");
 
     run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?;
     phases.end("compare");
     let linked = run.links.into_inner();
     if update {
-        incremental::apply(&staging.keep(), out, &changes, None)?;
+        journal::apply(&staging.keep(), out, &changes, None)?;
         phases.end("apply the changes");
     } else {
         swap_into_place(staging.keep(), out)?;
@@ -365,55 +338,6 @@ pub fn export(
         rolled_back: target.rolled_back,
         phases,
     })
-}
-
-/// Where an export goes, from [`prepare_out`].
-struct Target<'a> {
-    /// The directory holding `out` (created), where the staging tree is made.
-    parent: &'a Path,
-    /// `out`'s file name, which names the staging tree.
-    name: String,
-    /// Staging trees of interrupted incremental exports that were rolled back.
-    rolled_back: usize,
-}
-
-/// The checks and clean-up before an export writes anything: creates the directory holding
-/// `out`, refuses an `out` that is not a snapshot (unless `force`), removes what killed runs
-/// left there and rolls back interrupted incremental exports.
-fn prepare_out(out: &Path, force: bool) -> Result<Target<'_>, ExportError> {
-    let (parent, name) = parent_and_name(out);
-    fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
-    check_out_dir(out, force)?;
-    remove_stale(parent, &name);
-    // An incremental export interrupted mid-update: put the previous snapshot back first.
-    let rolled_back = recover_interrupted(out).map_err(io_err(format!(
-        "rolling back an interrupted update of {}",
-        out.display()
-    )))?;
-    Ok(Target {
-        parent,
-        name,
-        rolled_back,
-    })
-}
-
-impl Target<'_> {
-    /// Creates the staging tree beside `out` that the export fills: `.NAME.tmp-…` for a full
-    /// export (swapped in when complete), [`incremental::staging_prefix`] for an update (its
-    /// changes applied to `out`).
-    fn staging(&self, update: bool) -> Result<tempfile::TempDir, ExportError> {
-        tempfile::Builder::new()
-            .prefix(&if update {
-                incremental::staging_prefix(&self.name)
-            } else {
-                format!(".{}.tmp-", self.name)
-            })
-            .tempdir_in(self.parent)
-            .map_err(io_err(format!(
-                "creating a staging directory in {}",
-                self.parent.display()
-            )))
-    }
 }
 
 /// What the stages of one export share: the catalog, the options, the token's view, the
@@ -445,9 +369,9 @@ struct Fingerprints {
 /// What an export takes over from the previous snapshot, from [`Run::take_over`].
 struct TakenOver {
     /// The manifest entries of the assets whose files are kept as they are.
-    kept: Vec<Entry>,
+    kept: Vec<Staged>,
     /// The rest of the previous manifest, which the files written are compared with.
-    previous: Option<incremental::Previous>,
+    previous: Option<previous::Previous>,
     /// By asset index: whether the asset's files were taken over.
     reused_asset: Vec<bool>,
     /// How many readable assets' files were taken over.
@@ -459,7 +383,7 @@ impl Run<'_> {
     /// updates.
     fn writer<'w>(
         &'w self,
-        previous: Option<&'w incremental::Previous>,
+        previous: Option<&'w previous::Previous>,
     ) -> Result<Writer<'w>, ExportError> {
         Writer::new(
             self.root,
@@ -496,7 +420,7 @@ impl Run<'_> {
     /// rest is what this export's files are compared with.
     fn take_over(
         &self,
-        previous: Option<incremental::PreviousManifest>,
+        previous: Option<previous::PreviousManifest>,
         update: bool,
         fingerprints: &Fingerprints,
     ) -> TakenOver {
@@ -540,19 +464,18 @@ impl Run<'_> {
     fn write_error_documents_and_routers(
         &self,
         writer: &Writer,
-        fresh: &mut Vec<Entry>,
-    ) -> Result<Vec<&'static crate::router::Host>, ExportError> {
+        fresh: &mut Vec<Staged>,
+    ) -> Result<(routes::RouteSpec, Vec<&'static crate::router::Host>), ExportError> {
         let (cat, opts, root) = (self.cat, self.opts, self.root);
         for status in [400u16, 401, 403, 404, 405] {
             let body = crate::api::response::error_body(status);
-            let rel = format!("__api/~/errors/{status}.json");
+            let rel = path::error_file(status);
             let hash = blake3::hash(&body);
             self.count_link(writer.put(&rel, &body, hash)?);
             fresh.push(entry(&rel, vec![], status, &body, hash));
         }
         // The routing table and the body of requests the profile left out.
-        let routes = RouteSpec::new(
-            &opts.profile,
+        let routes = opts.profile.route_spec(
             &cat.store.meta.contexts,
             &self.variants.contexts,
             (!opts.routing.public).then_some(self.token.token.as_str()),
@@ -561,15 +484,15 @@ impl Run<'_> {
         );
         let body = routes.not_exported_body();
         let hash = blake3::hash(&body);
-        self.count_link(writer.put(route::NOT_EXPORTED_FILE, &body, hash)?);
-        fresh.push(entry(route::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
+        self.count_link(writer.put(routes::NOT_EXPORTED_FILE, &body, hash)?);
+        fresh.push(entry(routes::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
         let hosts =
             crate::router::select(&opts.routing.routers).map_err(ExportError::UnknownRouter)?;
         crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
             "writing {}",
-            root.join("_routers").display()
+            root.join(snapshot::ROUTERS_DIR).display()
         )))?;
-        Ok(hosts)
+        Ok((routes, hosts))
     }
 
     /// Renders and writes every route of the `readable` assets not `taken` over (in parallel,
@@ -580,7 +503,7 @@ impl Run<'_> {
         readable: &[AssetIdx],
         taken: &TakenOver,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Vec<Vec<Entry>>, ExportError> {
+    ) -> Result<Vec<Vec<Staged>>, ExportError> {
         let (cat, opts) = (self.cat, self.opts);
         let (reused_asset, reused) = (&taken.reused_asset, taken.reused);
         let request = |target: &str| request_for(self.token, opts, target);
@@ -615,13 +538,8 @@ impl Run<'_> {
                         } => {
                             let (hash, status, size) = written[&source];
                             self.count_link(writer.alias(&path, &source, &hash)?);
-                            local.push(Entry {
-                                path: format!("public/{path}"),
-                                requests: vec![target],
-                                status,
-                                content_type: crate::api::response::CONTENT_TYPE,
-                                size: size as u64,
-                                blake3: hash,
+                            local.push(Staged {
+                                entry: Entry::json(&path, vec![target], status, size as u64, hash),
                                 owner: a,
                                 previous_line: NO_LINE,
                             });
@@ -635,7 +553,12 @@ impl Run<'_> {
 
     /// Moves the entries of the `readable` assets' routes into `fresh`, after the error
     /// documents.
-    fn collect_entries(&self, fresh: &mut Vec<Entry>, per_asset: Vec<Vec<Entry>>, readable: usize) {
+    fn collect_entries(
+        &self,
+        fresh: &mut Vec<Staged>,
+        per_asset: Vec<Vec<Staged>>,
+        readable: usize,
+    ) {
         // Sized once: growing by doubling would hold two copies of millions of entries at once.
         // (The forbidden markers come next: at most one per asset not read.)
         fresh.reserve_exact(
@@ -652,7 +575,7 @@ impl Run<'_> {
     fn write_forbidden_markers(
         &self,
         writer: &Writer,
-        fresh: &mut Vec<Entry>,
+        fresh: &mut Vec<Staged>,
     ) -> Result<u64, ExportError> {
         // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
         let forbidden_body = crate::api::response::error_body(403);
@@ -681,15 +604,21 @@ impl Run<'_> {
     /// returns the root hash.
     fn write_manifest_and_inputs(
         &self,
-        entries: &[Entry],
-        previous: Option<&incremental::ManifestText>,
+        entries: &[Staged],
+        previous: Option<&previous::ManifestText>,
         fingerprints: &Fingerprints,
     ) -> Result<String, ExportError> {
         let (cat, root) = (self.cat, self.root);
         // The manifest is streamed to disk while it is hashed: at millions of files it runs to
         // gigabytes.
-        let root_hash = write_manifest(&root.join("manifest.jsonl"), entries, previous)
-            .map_err(io_err("writing manifest.jsonl"))?;
+        let root_hash =
+            snapshot::manifest::write(&root.join(snapshot::MANIFEST_FILE), entries, |e, buf| {
+                match previous.filter(|_| e.previous_line != NO_LINE) {
+                    Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
+                    None => e.entry.write_line(buf),
+                }
+            })
+            .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
         if let Some(g) = &fingerprints.global {
             let listed = fingerprints
                 .readable
@@ -717,28 +646,29 @@ impl Run<'_> {
     /// Writes the lookup tables of the `hosts` (`_routers/`) and `snapshot.json`.
     fn write_tables_and_snapshot_json(
         &self,
-        entries: &[Entry],
+        entries: &[Staged],
+        routes: &routes::RouteSpec,
         hosts: &[&crate::router::Host],
         counts: &Counts,
         root_hash: &str,
     ) -> Result<(), ExportError> {
         let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
-        crate::router::write_tables(root, entries, hosts).map_err(io_err(format!(
+        crate::router::write_tables(root, routes, entries, hosts).map_err(io_err(format!(
             "writing {}",
             root.join(crate::router::ETAGS_FILE).display()
         )))?;
-        let info = SnapshotInfo {
-            format: SNAPSHOT_FORMAT,
-            tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")),
-            store: StoreInfo {
-                name: &cat.store.meta.name,
-                fingerprint: &cat.store.fingerprint,
+        let info = snapshot::Info {
+            format: snapshot::FORMAT.to_string(),
+            tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")).to_string(),
+            store: snapshot::StoreInfo {
+                name: cat.store.meta.name.clone(),
+                fingerprint: cat.store.fingerprint.clone(),
             },
-            token: TokenInfo {
-                name: &token.name,
-                user_id: token.user_id.as_deref().unwrap_or_default(),
+            token: snapshot::TokenInfo {
+                name: token.name.clone(),
+                user_id: token.user_id.clone().unwrap_or_default(),
             },
-            root_nodes: &token.root_nodes,
+            root_nodes: token.root_nodes.clone(),
             base_url: opts.base_url.as_ref().map(|(s, h)| {
                 format!(
                     "{}://{h}",
@@ -747,11 +677,10 @@ impl Run<'_> {
             }),
             profile: profile_summary(&opts.profile),
             counts: counts.clone(),
-            root_hash,
+            root_hash: root_hash.to_string(),
         };
-        let mut json = serde_json::to_vec_pretty(&info).expect("snapshot info serializes");
-        json.push(b'\n');
-        fs::write(root.join("snapshot.json"), json).map_err(io_err("writing snapshot.json"))
+        fs::write(root.join(snapshot::INFO_FILE), info.to_json())
+            .map_err(io_err(format!("writing {}", snapshot::INFO_FILE)))
     }
 
     /// Completes `changes` (the route files' changes) with the staged meta files compared with
@@ -759,8 +688,8 @@ impl Run<'_> {
     fn compare(
         &self,
         changes: &mut Changes,
-        entries: &mut [Entry],
-        previous: Option<incremental::Previous>,
+        entries: &mut [Staged],
+        previous: Option<previous::Previous>,
         root_hash: &str,
     ) -> Result<(), ExportError> {
         let out = &self.opts.out;
@@ -772,7 +701,7 @@ impl Run<'_> {
                 .map(|e| std::mem::take(&mut e.path))
                 .collect();
         }
-        incremental::meta_changes(changes, previous.as_ref(), root_hash, self.root, out)
+        changes::meta_changes(changes, previous.as_ref(), root_hash, self.root, out)
             .map_err(io_err(format!("comparing with {}", out.display())))?;
         drop(previous);
         Ok(())
@@ -782,14 +711,14 @@ impl Run<'_> {
 /// Sorts the files written this time by path, compares them with the previous snapshot's,
 /// merges the entries taken over (`kept`) in and counts what the snapshot holds.
 fn sort_and_count(
-    mut fresh: Vec<Entry>,
-    kept: Vec<Entry>,
-    previous: Option<&incremental::Previous>,
+    mut fresh: Vec<Staged>,
+    kept: Vec<Staged>,
+    previous: Option<&previous::Previous>,
     assets: u64,
     forbidden: u64,
-) -> (Changes, Vec<Entry>, Counts) {
+) -> (Changes, Vec<Staged>, Counts) {
     fresh.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let changes = incremental::route_changes(previous, &fresh, kept.len() as u64);
+    let changes = changes::route_changes(previous, &fresh, kept.len() as u64);
     let entries = merge_sorted(kept, fresh);
     // FxHash: the keys are already uniformly distributed hashes.
     let mut unique: rustc_hash::FxHashMap<&blake3::Hash, u64> =
@@ -809,84 +738,12 @@ fn sort_and_count(
     (changes, entries, counts)
 }
 
-/// Writes `manifest.jsonl` (one JSON line per entry) and returns its blake3 (the root hash).
-/// Lines are formatted in parallel, a bounded group of entries at a time (about 100 MB at most
-/// in memory, whatever the snapshot's size), then written and hashed in order.
-fn write_manifest(
-    path: &Path,
-    entries: &[Entry],
-    previous: Option<&incremental::ManifestText>,
-) -> io::Result<String> {
-    const CHUNK: usize = 4096;
-    const GROUP: usize = 64 * CHUNK;
-    let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
-    let mut hasher = blake3::Hasher::new();
-    for group in entries.chunks(GROUP) {
-        let parts: Vec<Vec<u8>> = group
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut buf = Vec::with_capacity(chunk.len() * 400);
-                for e in chunk {
-                    match previous.filter(|_| e.previous_line != NO_LINE) {
-                        Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
-                        None => serde_json::to_writer(&mut buf, e).expect("entries serialize"),
-                    }
-                    buf.push(b'\n');
-                }
-                buf
-            })
-            .collect();
-        for part in parts {
-            // Hashed on one core while the kernel copies it on the other.
-            let ((), written) = rayon::join(
-                || {
-                    hasher.update(&part);
-                },
-                || io::Write::write_all(&mut out, &part),
-            );
-            written?;
-        }
-    }
-    io::Write::flush(&mut out)?;
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
-fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake3::Hash) -> Entry {
-    Entry {
-        path: format!("public/{rel}"),
-        requests,
-        status,
-        content_type: crate::api::response::CONTENT_TYPE,
-        size: body.len() as u64,
-        blake3: hash,
+fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake3::Hash) -> Staged {
+    Staged {
+        entry: Entry::json(rel, requests, status, body.len() as u64, hash),
         owner: inputs::NO_OWNER,
         previous_line: NO_LINE,
     }
-}
-
-#[derive(Serialize)]
-struct SnapshotInfo<'a> {
-    format: &'static str,
-    tool: &'static str,
-    store: StoreInfo<'a>,
-    token: TokenInfo<'a>,
-    root_nodes: &'a [String],
-    base_url: Option<String>,
-    profile: BTreeMap<&'static str, serde_json::Value>,
-    counts: Counts,
-    root_hash: &'a str,
-}
-
-#[derive(Serialize)]
-struct StoreInfo<'a> {
-    name: &'a str,
-    fingerprint: &'a str,
-}
-
-#[derive(Serialize)]
-struct TokenInfo<'a> {
-    name: &'a str,
-    user_id: &'a str,
 }
 
 /// What every body of an export depends on besides the store (the input of
@@ -895,7 +752,7 @@ fn render_settings(cat: &Catalog, opts: &ExportOptions, variants: &Variants) -> 
     let mut profile = profile_summary(&opts.profile);
     profile.remove("name"); // the same profile read from another path renders alike
     serde_json::to_vec(&serde_json::json!({
-        "format": SNAPSHOT_FORMAT,
+        "format": snapshot::FORMAT,
         "profile": profile,
         "base_url": opts.base_url.as_ref().map(|(s, h)| (*s == Scheme::Https, h)),
         "contexts": cat.store.meta.contexts,
@@ -904,10 +761,10 @@ fn render_settings(cat: &Catalog, opts: &ExportOptions, variants: &Variants) -> 
     .expect("settings serialize")
 }
 
-fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
+fn profile_summary(p: &Profile) -> BTreeMap<String, serde_json::Value> {
     use serde_json::json;
     let datas = |v: &[Data]| v.iter().map(|d| json!(d.canonical())).collect::<Vec<_>>();
-    let mut summary = BTreeMap::from([
+    let mut summary: BTreeMap<&str, serde_json::Value> = BTreeMap::from([
         ("name", json!(p.name)),
         ("data", json!(datas(&p.data))),
         ("children_data", json!(datas(&p.children_data))),
@@ -945,103 +802,9 @@ fn profile_summary(p: &Profile) -> BTreeMap<&'static str, serde_json::Value> {
         }
     }
     summary
-}
-
-/// Rolls back the incremental exports into `out` that were interrupted while moving their files
-/// in (`kill -9`, power loss), so `out` is the previous snapshot again; removes their staging
-/// trees. Returns how many were rolled back. Every export does this first.
-pub fn recover_interrupted(out: &Path) -> io::Result<usize> {
-    let (parent, name) = parent_and_name(out);
-    Ok(incremental::recover_all(parent, &name, out)?.len())
-}
-
-/// Staging trees of incremental exports into `out` interrupted while moving files in (until
-/// the next export rolls them back, `out` may mix old and new files).
-pub fn interrupted_updates(out: &Path) -> Vec<PathBuf> {
-    let (parent, name) = parent_and_name(out);
-    incremental::interrupted(parent, &name)
-}
-
-/// The directory holding `out` (`.` for a bare name) and `out`'s file name, which names the
-/// staging trees beside it.
-fn parent_and_name(out: &Path) -> (&Path, String) {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "snapshot".into());
-    (parent, name)
-}
-
-/// `out` may be absent, empty, or a previous snapshot (else `--force`).
-fn check_out_dir(out: &Path, force: bool) -> Result<(), ExportError> {
-    match fs::read_dir(out) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(format!("reading {}", out.display()))(e)),
-        Ok(mut entries) => {
-            if entries.next().is_none() || out.join("snapshot.json").is_file() || force {
-                Ok(())
-            } else {
-                Err(ExportError::NotASnapshot(out.to_path_buf()))
-            }
-        }
-    }
-}
-
-/// Removes `.NAME.tmp-*` and `.NAME.old-*` directories left by killed runs.
-fn remove_stale(parent: &Path, name: &str) {
-    let prefixes = [format!(".{name}.tmp-"), format!(".{name}.old-")];
-    if let Ok(entries) = fs::read_dir(parent) {
-        for e in entries.flatten() {
-            let file_name = e.file_name().to_string_lossy().into_owned();
-            if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
-                let _ = crate::tree::remove_tree(&e.path());
-            }
-        }
-    }
-}
-
-/// Moves the finished staging directory to `out` atomically, then deletes the old tree.
-fn swap_into_place(staging: PathBuf, out: &Path) -> Result<(), ExportError> {
-    let ctx = || format!("moving the snapshot into {}", out.display());
-    if !out.exists() {
-        return fs::rename(&staging, out).map_err(io_err(ctx()));
-    }
-    // Exchange both names in one step: readers see the old tree or the new one, never neither.
-    match rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        &staging,
-        rustix::fs::CWD,
-        out,
-        rustix::fs::RenameFlags::EXCHANGE,
-    ) {
-        Ok(()) => {}
-        Err(_) => {
-            // Filesystems without RENAME_EXCHANGE: two renames (a brief window without `out`).
-            let old = staging.with_file_name(format!(
-                "{}.old-{}",
-                staging
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .replace(".tmp-", "."),
-                std::process::id()
-            ));
-            fs::rename(out, &old).map_err(io_err(ctx()))?;
-            fs::rename(&staging, out).map_err(io_err(ctx()))?;
-            let _ = crate::tree::remove_tree(&old);
-            return Ok(());
-        }
-    }
-    // `staging` now holds the previous tree.
-    crate::tree::remove_tree(&staging).map_err(io_err(format!(
-        "removing the previous snapshot {}",
-        staging.display()
-    )))?;
-    Ok(())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 #[cfg(test)]

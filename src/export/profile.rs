@@ -4,6 +4,8 @@
 
 use crate::api::request::BaseUrl;
 use crate::api::{Data, SortKey, SortOrder};
+use crate::snapshot::path;
+use crate::snapshot::routes::{self, RouteSpec};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -447,6 +449,65 @@ fn quoted_list(names: &[String]) -> String {
         .map(|n| format!("{n:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Profile {
+    /// The routing table of an export of this profile (`_routers/routes.json`): `contexts`
+    /// declared by the store, the positions of those exported, the token routers check (`None`:
+    /// public) and the router options.
+    pub fn route_spec(
+        &self,
+        contexts: &[String],
+        context_variants: &[usize],
+        token: Option<&str>,
+        cors: Option<String>,
+        cache_control: Option<String>,
+    ) -> RouteSpec {
+        let codes = |v: &[Data]| v.iter().map(|d| path::data_code(*d)).collect::<Vec<_>>();
+        let data = codes(&self.data);
+        RouteSpec {
+            format: routes::FORMAT.to_string(),
+            auth: if token.is_some() {
+                routes::Auth::Token
+            } else {
+                routes::Auth::Public
+            },
+            token_sha256: token.map(routes::token_hash),
+            cors,
+            cache_control: cache_control
+                .unwrap_or_else(|| routes::DEFAULT_CACHE_CONTROL.to_string()),
+            anchor: format!("~asset.{}.json", data[0]),
+            exclude_attributes: self.exclude_attributes.clone(),
+            include_dependents: self.include_dependents,
+            base_urls: self.base_urls.clone(),
+            contexts: contexts.to_vec(),
+            context_variants: context_variants.to_vec(),
+            data,
+            children_data: codes(&self.children_data),
+            sort_by: self
+                .sort_by
+                .iter()
+                .map(|k| routes::SortEntry {
+                    sort_by: k.map(|k| k.as_str().to_string()),
+                    code: path::sort_code(*k),
+                })
+                .collect(),
+            sort_order: self
+                .sort_order
+                .iter()
+                .map(|o| o.as_str().to_string())
+                .collect(),
+            limits: self.limits.clone(),
+            asset_types: self
+                .asset_types
+                .iter()
+                .map(|t| routes::TypesEntry {
+                    types: t.clone().unwrap_or_default(),
+                    code: path::types_code(t.as_deref()),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::api::{answer, fixture};
+use crate::route;
+use crate::snapshot::routes::RouteSpec;
 use std::collections::BTreeMap;
 
 fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptions {
@@ -356,7 +358,7 @@ fn api_1_2_0_variants_equal_answer_and_route() {
         assert!(!files.contains_key("__api/assets/2/~lineage.----.d.json"));
 
         // The reference router over these files agrees with answer() (or says "not exported").
-        let text = fs::read_to_string(out.join(route::ROUTES_FILE)).unwrap();
+        let text = fs::read_to_string(out.join(routes::FILE)).unwrap();
         let spec: RouteSpec = serde_json::from_str(&text).unwrap();
         assert_eq!(spec.contexts, ["Default", "fr", "mi"]);
         assert_eq!(spec.context_variants, [0, 1]);

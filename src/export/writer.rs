@@ -1,7 +1,7 @@
 //! Writes an export's files into its staging tree: identical bodies hard-linked, and in an
 //! incremental export only the files whose bytes changed.
 
-use super::{drop_in_background, incremental, io_err, ExportError};
+use super::{drop_in_background, io_err, journal, previous, ExportError};
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -27,8 +27,8 @@ pub(super) struct Writer<'a> {
     seen: Mutex<HashMap<blake3::Hash, String>>,
     dirs: Mutex<std::collections::HashSet<PathBuf>>,
     /// The previous snapshot being updated, and where it is. New files are then staged flat,
-    /// at [`incremental::staged_path`].
-    previous: Option<(&'a incremental::Previous, &'a Path)>,
+    /// at [`journal::staged_path`].
+    previous: Option<(&'a previous::Previous, &'a Path)>,
 }
 
 impl<'a> Writer<'a> {
@@ -37,10 +37,10 @@ impl<'a> Writer<'a> {
     pub(super) fn new(
         root: &'a Path,
         dedupe: bool,
-        previous: Option<(&'a incremental::Previous, &'a Path)>,
+        previous: Option<(&'a previous::Previous, &'a Path)>,
     ) -> Result<Writer<'a>, ExportError> {
         if previous.is_some() {
-            incremental::create_new_dir(root)
+            journal::create_new_dir(root)
                 .map_err(io_err(format!("creating {}", root.join("~new").display())))?;
         }
         Ok(Writer {
@@ -73,7 +73,7 @@ impl Writer<'_> {
     /// Where the file for `rel` (under `public/`) is staged.
     fn staged(&self, rel: &str) -> PathBuf {
         if self.previous.is_some() {
-            incremental::staged_path(self.root, &format!("public/{rel}"))
+            journal::staged_path(self.root, &format!("public/{rel}"))
         } else {
             self.root.join("public").join(rel)
         }

@@ -14,221 +14,12 @@
 
 use crate::api::request::{self, Endpoint, Params, Query, Target};
 use crate::api::response::{self, AuthProblem};
-use crate::api::{Data, SortKey, UndeclaredContext};
-use crate::export::path::{self, Variant};
-use crate::export::Profile;
+use crate::api::{SortKey, UndeclaredContext};
+use crate::snapshot::path::{self, Variant};
+use crate::snapshot::routes::{token_hash, Auth, RouteSpec, NOT_EXPORTED_FILE};
 use crate::store::url;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub mod preview;
-
-/// Where an export writes its routing table, relative to the snapshot directory.
-pub const ROUTES_FILE: &str = "_routers/routes.json";
-/// The format of [`ROUTES_FILE`].
-pub const ROUTES_FORMAT: &str = "matrix-snapshot-routes/1";
-/// The body of a request the profile left out, relative to the web root.
-pub const NOT_EXPORTED_FILE: &str = "__api/~/errors/404-not-exported.json";
-/// `Cache-Control` of 200 answers unless the export says otherwise: caches keep the body but
-/// revalidate it (with its `ETag`) on every use, so a new snapshot is seen at once.
-pub const DEFAULT_CACHE_CONTROL: &str = "no-cache";
-
-/// Who may read the snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Auth {
-    /// Requests must carry the export's token (`Authorization: Bearer …`), as the live API asks.
-    Token,
-    /// No token check (`export --public`).
-    Public,
-}
-
-/// One sort of children pages: the `sort_by` value (`None` = tree order) and its file code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SortEntry {
-    /// The `sort_by` value, as the API spells it.
-    pub sort_by: Option<String>,
-    /// Its code in file names.
-    pub code: String,
-}
-
-/// One `asset_types` filter: the type codes (sorted, distinct; empty = unfiltered) and its code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TypesEntry {
-    /// The type codes.
-    pub types: Vec<String>,
-    /// Its code in file names.
-    pub code: String,
-}
-
-/// The routing table of one snapshot (`_routers/routes.json`): everything a router needs
-/// besides the files. Host configs are rendered from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteSpec {
-    /// [`ROUTES_FORMAT`].
-    pub format: String,
-    /// Token check or public.
-    pub auth: Auth,
-    /// SHA-256 (hex) of the token, for hosts that can hash; `None` when public.
-    pub token_sha256: Option<String>,
-    /// `--cors ORIGIN`.
-    pub cors: Option<String>,
-    /// `Cache-Control` of 200 answers.
-    pub cache_control: String,
-    /// Data codes of asset and lineage files.
-    pub data: Vec<String>,
-    /// Data codes of children pages.
-    pub children_data: Vec<String>,
-    /// Sorts of children pages.
-    pub sort_by: Vec<SortEntry>,
-    /// `asc` / `desc`.
-    pub sort_order: Vec<String>,
-    /// Page sizes.
-    pub limits: Vec<u64>,
-    /// `asset_types` filters.
-    pub asset_types: Vec<TypesEntry>,
-    /// The file every readable asset's directory holds (the asset with the first data code):
-    /// "the asset exists" for routers.
-    pub anchor: String,
-    /// Attribute names the bodies leave out (the profile's `exclude_attributes`); absent when
-    /// none. Routers ignore it; the conformance harness judges with it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude_attributes: Vec<String>,
-    /// Whether asset files exist with `include_dependents=true` too (Content API 1.2.0).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub include_dependents: bool,
-    /// The exported `base_url` values, canonical (`BaseUrl::canonical`); a request's value is
-    /// canonicalised and looked up here, and its 1-based position names the files.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub base_urls: Vec<String>,
-    /// Every context the store declares (the default first): any other `context` is a 400.
-    #[serde(
-        default = "default_contexts",
-        skip_serializing_if = "is_default_contexts"
-    )]
-    pub contexts: Vec<String>,
-    /// Positions in `contexts` of the contexts exported (0, the default, always among them).
-    #[serde(
-        default = "default_context_variants",
-        skip_serializing_if = "is_default_context_variants"
-    )]
-    pub context_variants: Vec<usize>,
-}
-
-fn default_contexts() -> Vec<String> {
-    vec![crate::store::DEFAULT_CONTEXT.to_string()]
-}
-
-fn is_default_contexts(c: &[String]) -> bool {
-    c == default_contexts().as_slice()
-}
-
-fn default_context_variants() -> Vec<usize> {
-    vec![0]
-}
-
-fn is_default_context_variants(c: &[usize]) -> bool {
-    c == [0]
-}
-
-/// SHA-256 of a token, hex.
-pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-impl RouteSpec {
-    /// The routing table of an export of `profile`.
-    pub fn new(
-        profile: &Profile,
-        contexts: &[String],
-        context_variants: &[usize],
-        token: Option<&str>,
-        cors: Option<String>,
-        cache_control: Option<String>,
-    ) -> RouteSpec {
-        let codes = |v: &[Data]| v.iter().map(|d| path::data_code(*d)).collect::<Vec<_>>();
-        let data = codes(&profile.data);
-        RouteSpec {
-            format: ROUTES_FORMAT.to_string(),
-            auth: if token.is_some() {
-                Auth::Token
-            } else {
-                Auth::Public
-            },
-            token_sha256: token.map(token_hash),
-            cors,
-            cache_control: cache_control.unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string()),
-            anchor: format!("~asset.{}.json", data[0]),
-            exclude_attributes: profile.exclude_attributes.clone(),
-            include_dependents: profile.include_dependents,
-            base_urls: profile.base_urls.clone(),
-            contexts: contexts.to_vec(),
-            context_variants: context_variants.to_vec(),
-            data,
-            children_data: codes(&profile.children_data),
-            sort_by: profile
-                .sort_by
-                .iter()
-                .map(|k| SortEntry {
-                    sort_by: k.map(|k| k.as_str().to_string()),
-                    code: path::sort_code(*k),
-                })
-                .collect(),
-            sort_order: profile
-                .sort_order
-                .iter()
-                .map(|o| o.as_str().to_string())
-                .collect(),
-            limits: profile.limits.clone(),
-            asset_types: profile
-                .asset_types
-                .iter()
-                .map(|t| TypesEntry {
-                    types: t.clone().unwrap_or_default(),
-                    code: path::types_code(t.as_deref()),
-                })
-                .collect(),
-        }
-    }
-
-    /// The body of the "not exported" 404: what this snapshot holds, so a client sees at once
-    /// which values to ask for instead.
-    pub fn not_exported_body(&self) -> Vec<u8> {
-        let exported = serde_json::json!({
-            "data": self.data.iter().map(|c| code_to_data(c)).collect::<Vec<_>>(),
-            "children_data": self.children_data.iter().map(|c| code_to_data(c)).collect::<Vec<_>>(),
-            "sort_by": self.sort_by.iter().map(|s| s.sort_by.clone()).collect::<Vec<_>>(),
-            "sort_order": self.sort_order,
-            "limit": self.limits,
-            "asset_types": self.asset_types.iter().map(|t| t.types.join(",")).collect::<Vec<_>>(),
-            "include_dependents": if self.include_dependents { vec![false, true] } else { vec![false] },
-            "base_url": self.base_urls,
-            "context": self.context_variants.iter().map(|&i| &self.contexts[i]).collect::<Vec<_>>(),
-        });
-        let mut body = serde_json::to_vec(&serde_json::json!({
-            "code": 404,
-            "message": "Not exported: this snapshot does not hold this variant of the route",
-            "exported": exported,
-        }))
-        .expect("JSON value serializes");
-        body.shrink_to_fit();
-        body
-    }
-}
-
-/// `u-m-` → `urls,metadata` (the `data` value a client sends).
-fn code_to_data(code: &str) -> String {
-    Data::ITEMS
-        .iter()
-        .zip(code.chars())
-        .filter(|(_, c)| *c != '-')
-        .map(|((_, name), _)| *name)
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// What kind of answer a request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +52,7 @@ impl Routed {
     fn error(status: u16) -> Routed {
         Routed {
             status,
-            file: Some(format!("__api/~/errors/{status}.json")),
+            file: Some(path::error_file(status)),
             headers: Vec::new(),
             kind: Kind::Error,
         }
@@ -467,6 +258,3 @@ pub fn sort_keys() -> Vec<(&'static str, String)> {
     ));
     keys
 }
-
-#[cfg(test)]
-mod tests;

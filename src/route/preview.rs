@@ -2,11 +2,12 @@
 //! encodes — reading only the snapshot (its `public/` files and `_routers/routes.json`), never the
 //! store. A snapshot can be tried without installing a web server.
 
-use super::{resolve, Kind, RouteSpec, ROUTES_FILE, ROUTES_FORMAT};
+use super::{resolve, Kind};
 use crate::api::response::CONTENT_TYPE;
 use crate::api::{Request, Response};
+use crate::snapshot::routes::{self, RouteSpec};
+use crate::snapshot::{self, ReadError};
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 /// A snapshot opened for serving.
@@ -18,54 +19,12 @@ pub struct Snapshot {
     pub routes: RouteSpec,
 }
 
-/// Why a directory cannot be previewed.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Not a snapshot, or one written before routing tables existed.
-    #[error("{} is not a snapshot directory with a routing table ({} is missing): run `matrix-snapshot export --out {}` first", .0.display(), ROUTES_FILE, .0.display())]
-    NoRoutes(PathBuf),
-    /// Unreadable or wrong format.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The routing table.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
 impl Snapshot {
-    /// Opens `dir` (a directory written by `export`).
-    pub fn open(dir: &Path) -> Result<Snapshot, OpenError> {
-        let path = dir.join(ROUTES_FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(OpenError::NoRoutes(dir.to_path_buf()))
-            }
-            Err(e) => {
-                return Err(OpenError::Invalid {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })
-            }
-        };
-        let routes: RouteSpec = serde_json::from_str(&text).map_err(|e| OpenError::Invalid {
-            path: path.display().to_string(),
-            message: format!("line {}: {e}", e.line()),
-        })?;
-        if routes.format != ROUTES_FORMAT {
-            return Err(OpenError::Invalid {
-                path: path.display().to_string(),
-                message: format!(
-                    "format {:?}, this matrix-snapshot reads {ROUTES_FORMAT:?}: re-export the snapshot",
-                    routes.format
-                ),
-            });
-        }
+    /// Opens `dir` (a directory written by `export`): its format and routing table checked.
+    pub fn open(dir: &Path) -> Result<Snapshot, ReadError> {
         Ok(Snapshot {
-            public: dir.join("public"),
-            routes,
+            public: dir.join(snapshot::PUBLIC_DIR),
+            routes: routes::read(dir)?,
         })
     }
 

@@ -1,7 +1,7 @@
 //! What a host cannot honour for one snapshot (`export --router`, `router HOST` warn with it).
 
 use super::Host;
-use crate::route::{self, RouteSpec};
+use crate::snapshot::routes::{Auth, RouteSpec};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -15,7 +15,7 @@ pub fn limits(host: &Host, dir: &Path, spec: &RouteSpec, files: u64) -> Vec<Stri
     let size =
         |rel: &str| fs::metadata(dir.join("_routers").join(host.name).join(rel)).map(|m| m.len());
     match host.name {
-        "netlify" | "vercel" if spec.auth == route::Auth::Token => out.push(format!(
+        "netlify" | "vercel" if spec.auth == Auth::Token => out.push(format!(
             "its static rules (_routers/{}/static/) cannot check a token: they answer 401 to every request of this snapshot; deploy the {} (it checks the token), or export with --public",
             host.name,
             if host.name == "netlify" { "edge function" } else { "middleware" }

@@ -17,7 +17,9 @@ pub use tables::{
     NGINX_ETAGS_FILE,
 };
 
-use crate::route::{self, RouteSpec};
+use crate::route;
+use crate::snapshot::routes::{self, RouteSpec};
+use crate::snapshot::ROUTERS_DIR;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -209,7 +211,7 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     context.insert("base_urls", &spec.base_urls);
     context.insert("contexts", &spec.contexts);
     context.insert("context_variants", &spec.context_variants);
-    context.insert("not_exported_file", route::NOT_EXPORTED_FILE);
+    context.insert("not_exported_file", routes::NOT_EXPORTED_FILE);
     context.insert("snapshot_dir", SNAPSHOT_DIR);
     context.insert("listen", LISTEN);
     context.insert("token", TOKEN);
@@ -277,11 +279,9 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Host>, String> {
 
 /// Writes `_routers/routes.json` and the files of `hosts` under `root/_routers/`.
 pub fn write_all(root: &Path, spec: &RouteSpec, hosts: &[&Host]) -> io::Result<()> {
-    let dir = root.join("_routers");
+    let dir = root.join(ROUTERS_DIR);
     fs::create_dir_all(&dir)?;
-    let mut json = serde_json::to_vec_pretty(spec).expect("route spec serializes");
-    json.push(b'\n');
-    fs::write(root.join(route::ROUTES_FILE), json)?;
+    fs::write(root.join(routes::FILE), routes::to_json(spec))?;
     for h in hosts {
         for (name, template) in h.files {
             let text = render(template, spec).map_err(|e| {

@@ -2,8 +2,8 @@
 //! list files themselves), written from the manifest's entries once an export knows them.
 
 use super::Host;
-use crate::export::Entry;
-use crate::route::{self, RouteSpec};
+use crate::snapshot::routes::RouteSpec;
+use crate::snapshot::Entry;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -19,12 +19,21 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 /// For the `hosts` written, their own forms of the same facts: `_routers/nginx/etags.map` (the
 /// body of an nginx `map` block, `"<path>" '"<blake3>"';`), Caddy's shards, the edge
 /// functions' file modules and CloudFront's key value store.
-pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Result<()> {
+pub fn write_tables<E: AsRef<Entry> + Sync>(
+    root: &Path,
+    routes: &RouteSpec,
+    entries: &[E],
+    hosts: &[&Host],
+) -> io::Result<()> {
     let has = |name: &str| hosts.iter().any(|h| h.name == name);
     // Each table is a pass over every entry: they are written in parallel.
     let mut jobs: Vec<Box<dyn Fn() -> io::Result<()> + Sync + '_>> = vec![Box::new(|| {
         let mut out = table_writer(fs::File::create(root.join(ETAGS_FILE))?);
-        for e in entries.iter().filter(|e| e.status == 200) {
+        for e in entries
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|e| e.status == 200)
+        {
             etag_line(&mut out, e)?;
         }
         out.flush()
@@ -34,7 +43,11 @@ pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Resu
             let nginx_map = root.join(NGINX_ETAGS_FILE);
             fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
             let mut nginx = table_writer(fs::File::create(nginx_map)?);
-            for e in entries.iter().filter(|e| e.status == 200) {
+            for e in entries
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|e| e.status == 200)
+            {
                 // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx
                 // quotes.
                 let hex = e.blake3.to_hex();
@@ -72,7 +85,7 @@ pub fn write_tables(root: &Path, entries: &[Entry], hosts: &[&Host]) -> io::Resu
         }));
     }
     if has("cloudfront") {
-        jobs.push(Box::new(|| write_cloudfront_kvs(root, entries)));
+        jobs.push(Box::new(|| write_cloudfront_kvs(root, routes, entries)));
     }
     use rayon::prelude::*;
     jobs.par_iter().map(|job| job()).collect()
@@ -84,7 +97,7 @@ pub const CADDY_ETAGS_DIR: &str = "_routers/caddy/etags";
 /// The same lines as [`ETAGS_FILE`], split into at most 256 shards for Caddy, whose router
 /// template reads a table per request: `_routers/caddy/etags/<xx>.txt` holds the paths whose
 /// SHA-256 (hex) starts with `xx` (the template computes it with Sprig's `sha256sum`).
-fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
+fn write_caddy_etags<E: AsRef<Entry> + Sync>(root: &Path, entries: &[E]) -> io::Result<()> {
     use sha2::{Digest, Sha256};
     let dir = root.join(CADDY_ETAGS_DIR);
     fs::create_dir_all(&dir)?;
@@ -92,7 +105,11 @@ fn write_caddy_etags(root: &Path, entries: &[Entry]) -> io::Result<()> {
     // end took about a GB at millions of files. 128 KB buffers: with 16 KB ones, the shards'
     // writes took 0.5 s at 100k assets, twice as long as with these.
     let mut shards: Vec<Option<BufWriter<fs::File>>> = (0..256).map(|_| None).collect();
-    for e in entries.iter().filter(|e| e.status == 200) {
+    for e in entries
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|e| e.status == 200)
+    {
         let shard = Sha256::digest(rel(e))[0];
         let out = match &mut shards[shard as usize] {
             Some(out) => out,
@@ -117,9 +134,11 @@ pub const CLOUDFRONT_KVS_FILE: &str = "_routers/cloudfront/kvs.json";
 /// asset), `f` when it holds `~forbidden.json`; and `~not-exported` -> the "not exported" body.
 /// Keys over 512 bytes and a body over 1 KB (the store's limits) are left out: the function
 /// then asks S3.
-fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
-    let routes: RouteSpec = serde_json::from_slice(&fs::read(root.join(route::ROUTES_FILE))?)
-        .map_err(io::Error::other)?;
+fn write_cloudfront_kvs<E: AsRef<Entry> + Sync>(
+    root: &Path,
+    routes: &RouteSpec,
+    entries: &[E],
+) -> io::Result<()> {
     let anchor = format!("/{}", routes.anchor);
     /// One key of the store (serialized as `json!` would, without building a `Value` for each
     /// of hundreds of thousands).
@@ -133,7 +152,7 @@ fn write_cloudfront_kvs(root: &Path, entries: &[Entry]) -> io::Result<()> {
         data: Vec<Pair<'a>>,
     }
     let mut data = Vec::new();
-    for e in entries {
+    for e in entries.iter().map(AsRef::as_ref) {
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
         let mark = if let Some(dir) = rel.strip_suffix(anchor.as_str()) {
             Some((dir, "a"))
@@ -169,7 +188,7 @@ pub const EDGE_FILES_MODULES: &[&str] = &[
 /// Writes an ES module whose default export maps every file under `public/` (its path
 /// relative to `public/`) to the `ETag` of a 200 file (the quoted blake3), or `null` for the
 /// other files (error bodies, forbidden markers): the functions' "does this file exist?".
-fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
+fn write_files_module<E: AsRef<Entry> + Sync>(path: &Path, entries: &[E]) -> io::Result<()> {
     fs::create_dir_all(path.parent().expect("has a parent"))?;
     let mut out = table_writer(fs::File::create(path)?);
     writeln!(
@@ -177,7 +196,7 @@ fn write_files_module(path: &Path, entries: &[Entry]) -> io::Result<()> {
         "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null."
     )?;
     writeln!(out, "export default {{")?;
-    for e in entries {
+    for e in entries.iter().map(AsRef::as_ref) {
         // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in JSON strings.
         if e.status == 200 {
             let hex = e.blake3.to_hex();

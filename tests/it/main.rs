@@ -13,6 +13,7 @@ mod export;
 mod golden;
 mod hosts;
 mod incremental;
+mod layering;
 mod properties;
 mod serve;
 mod util;

@@ -184,5 +184,51 @@ fn unreadable_snapshots_exit_2_with_a_reason() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("snapshot format \"matrix-snapshot/9\""));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("format \"matrix-snapshot/9\""), "{err}");
+    assert!(err.contains("export --full"), "{err}");
+}
+
+/// Every command that reads a snapshot checks its format first: a snapshot of another version
+/// gets the same clear message (what it is, and that `export --full` rebuilds it), never a
+/// parse error from whichever file it happened to read first.
+#[test]
+fn every_reader_names_a_snapshot_of_another_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    let other = tmp.path().join("other");
+    fs::create_dir(&other).unwrap();
+    // Another version's snapshot.json, with fields this version does not know.
+    fs::write(
+        other.join("snapshot.json"),
+        r#"{"format":"matrix-snapshot/9","layout":"future","root":"?"}"#,
+    )
+    .unwrap();
+    let (s, o) = (snap.to_str().unwrap(), other.to_str().unwrap());
+    let warc = tmp.path().join("a.warc.gz");
+    let commands: [&[&str]; 7] = [
+        &["verify", o],
+        &["diff", s, o],
+        &["diff", o, s],
+        &[
+            "archive",
+            o,
+            "--warc",
+            warc.to_str().unwrap(),
+            "--base-url",
+            "https://x.test",
+        ],
+        &["router", "nginx", "--snapshot", o],
+        &["preview", o, "--listen", "127.0.0.1:0"],
+        &["conformance", "--snapshot", o],
+    ];
+    for args in commands {
+        let out = bin().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("format \"matrix-snapshot/9\"") && err.contains("export --full"),
+            "{args:?}: {err}"
+        );
+    }
 }

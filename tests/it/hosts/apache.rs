@@ -9,7 +9,7 @@ use super::{
     generated_store, readable_tempdir, require, router_config, Process, DEMO, PUBLIC_CORS,
 };
 use matrix_snapshot::conformance::Harness;
-use matrix_snapshot::export::path;
+use matrix_snapshot::snapshot::path;
 use matrix_snapshot::{Catalog, Store};
 use std::fs;
 use std::io::{Read, Write};

@@ -7,8 +7,8 @@ use super::{
     on_the_demo, require, router_config, serve, Process, Reach, Server, PUBLIC_CORS,
 };
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
-use matrix_snapshot::export::path::decode_segment;
-use matrix_snapshot::export::pct;
+use matrix_snapshot::snapshot::manifest::pct;
+use matrix_snapshot::snapshot::path::decode_segment;
 use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use super::{asking, export_store};
 use crate::util::repo;
 use matrix_snapshot::conformance::{Case, Harness};
-use matrix_snapshot::export::path;
+use matrix_snapshot::snapshot::path;
 use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::{Path, PathBuf};

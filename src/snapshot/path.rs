@@ -18,6 +18,23 @@
 
 use crate::api::{Data, SortKey, SortOrder};
 
+/// The body of the API's fixed error answer `status` (400, 401, 403, 404, 405), relative to the
+/// web root.
+pub fn error_file(status: u16) -> String {
+    format!("__api/~/errors/{status}.json")
+}
+
+/// Whether a manifest path is one `export` can have written: under `public/`, relative, with no
+/// empty, `.` or `..` component and no backslash (so reading it never leaves the snapshot).
+pub fn safe(path: &str) -> bool {
+    path.strip_prefix(super::PUBLIC_DIR)
+        .is_some_and(|p| p.starts_with('/'))
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// Longest encoded name written as one path component (well under 255 bytes).
 pub const MAX_NAME: usize = 200;
 
@@ -218,6 +235,21 @@ pub fn children_file(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn manifest_paths_must_stay_in_public() {
+        assert!(safe("public/__api/assets/1/~asset.----.json"));
+        for p in [
+            "public/../x",
+            "/etc/passwd",
+            "public//x",
+            "public/./x",
+            "manifest.jsonl",
+            "public\\..\\x",
+        ] {
+            assert!(!safe(p), "{p}");
+        }
+    }
 
     #[test]
     fn plain_ids_stay_readable() {

@@ -1,0 +1,182 @@
+//! Stage 4: the on-disk snapshot format, and nothing else (`docs/snapshot-format.md`).
+//!
+//! Everything that writes or reads a snapshot goes through this layer: the layout's names and
+//! format strings ([`FORMAT`], [`INFO_FILE`], [`MANIFEST_FILE`], [`PUBLIC_DIR`], …), the name of
+//! the file that answers each route ([`path`]), the manifest line ([`manifest::Entry`], written
+//! and read as one type), `snapshot.json` ([`Info`]), the routing table `_routers/routes.json`
+//! ([`routes::RouteSpec`], one reader that checks its format) and the staging directories an
+//! export leaves beside its output while it runs ([`staging`]). `export` writes through it;
+//! `route`, `router`, `verify`, `diff`, `archive` and `conformance` read through it. It imports
+//! only from the layers below (`store`, `access`, `api`), never from those that use it.
+
+pub mod info;
+pub mod manifest;
+pub mod path;
+pub mod routes;
+pub mod staging;
+
+pub use info::{Counts, Info, StoreInfo, TokenInfo};
+pub use manifest::{ContentType, Entry};
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The snapshot format written in `snapshot.json`.
+pub const FORMAT: &str = "matrix-snapshot/1";
+/// What was exported, with the root hash ([`Info`]).
+pub const INFO_FILE: &str = "snapshot.json";
+/// Every file of the web root, its request, status and hash ([`manifest`]).
+pub const MANIFEST_FILE: &str = "manifest.jsonl";
+/// The web root: what a host serves.
+pub const PUBLIC_DIR: &str = "public";
+/// The routing table and each host's config and tables.
+pub const ROUTERS_DIR: &str = "_routers";
+/// What an incremental export remembers between runs (deletable: the next export then
+/// renders everything).
+pub const CACHE_DIR: &str = "_cache";
+/// The directories beside `public/` whose files an incremental export compares byte for byte.
+pub const META_DIRS: &[&str] = &[ROUTERS_DIR, CACHE_DIR];
+
+/// A snapshot that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Not a snapshot directory.
+    #[error("{} is not a snapshot: {} is missing (was it written by `matrix-snapshot export`?)", .dir.display(), .file)]
+    Missing {
+        /// The directory.
+        dir: PathBuf,
+        /// The missing file.
+        file: &'static str,
+    },
+    /// Unreadable.
+    #[error("reading {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Malformed content.
+    #[error("{}:{line}: {message}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0: the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Written in another format.
+    #[error("{}: this snapshot is in format {found:?}, written by another version of matrix-snapshot; this version reads {FORMAT:?}. Rebuild it with `matrix-snapshot export --full --out DIR` (or use the version that wrote it)", .path.display())]
+    Format {
+        /// `snapshot.json`.
+        path: PathBuf,
+        /// The format it says.
+        found: String,
+    },
+}
+
+pub(crate) fn read(dir: &Path, file: &'static str) -> Result<Vec<u8>, ReadError> {
+    let path = dir.join(file);
+    fs::read(&path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            ReadError::Missing {
+                dir: dir.to_path_buf(),
+                file,
+            }
+        } else {
+            ReadError::Io { path, source }
+        }
+    })
+}
+
+/// Reads `dir/file`, a JSON document whose `format` field must be `format` (checked first, so
+/// a document of another version gets a clear message rather than a field error), as a `T`.
+fn read_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    file: &'static str,
+    format: &str,
+) -> Result<T, ReadError> {
+    let path = dir.join(file);
+    let bytes = read(dir, file)?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Invalid {
+            path: path.clone(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+    if raw["format"] != format {
+        return Err(ReadError::Format {
+            path,
+            found: raw["format"]
+                .as_str()
+                .map_or_else(|| raw["format"].to_string(), str::to_string),
+        });
+    }
+    serde_json::from_value(raw).map_err(|e| ReadError::Invalid {
+        path,
+        line: 0,
+        message: e.to_string(),
+    })
+}
+
+/// Reads `dir/snapshot.json`, checking its format.
+pub fn read_info(dir: &Path) -> Result<Info, ReadError> {
+    read_json(dir, INFO_FILE, FORMAT)
+}
+
+/// Checks that `dir` holds a snapshot in [`FORMAT`]: `snapshot.json` exists and names it. Every
+/// reader of a snapshot's other files calls this first, so a snapshot of another version gets a
+/// clear message rather than a parse error further on.
+pub fn check_format(dir: &Path) -> Result<(), ReadError> {
+    read_json::<serde::de::IgnoredAny>(dir, INFO_FILE, FORMAT).map(|_| ())
+}
+
+/// The manifest's bytes and its parsed lines.
+pub struct Manifest {
+    /// blake3 of the file (the snapshot's root hash when intact).
+    pub hash: String,
+    /// Lines in file order.
+    pub lines: Vec<Entry>,
+}
+
+/// Reads `dir/manifest.jsonl` (after checking the snapshot's format: see [`check_format`]); a
+/// malformed line is an error naming the line.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, ReadError> {
+    use rayon::prelude::*;
+    check_format(dir)?;
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = read(dir, MANIFEST_FILE)?;
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let text = std::str::from_utf8(&bytes).map_err(|e| ReadError::Invalid {
+        path: path.clone(),
+        line: bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1,
+        message: "not UTF-8".into(),
+    })?;
+    let lines: Vec<(usize, &str)> = text
+        .split_terminator('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .collect();
+    let lines = lines
+        .par_iter()
+        .map(|(n, l)| match manifest::parse_line_fast(l) {
+            Some(fast) => fast.to_entry().ok_or_else(|| ReadError::Invalid {
+                path: path.clone(),
+                line: *n,
+                message: "blake3 is not 64 hex digits".into(),
+            }),
+            None => serde_json::from_str::<Entry>(l).map_err(|e| ReadError::Invalid {
+                path: path.clone(),
+                line: *n,
+                message: e.to_string(),
+            }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Manifest { hash, lines })
+}
