@@ -540,19 +540,70 @@ fn route_counts(a: &[Entry], b: &[Entry]) -> RouteCounts {
     c
 }
 
-/// Renders a diff for people (`text`, optionally coloured) or for release notes (`markdown`).
-pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
-    let paint = |style: anstyle::Style, s: &str| {
-        if color {
-            format!("{}{s}{}", style.render(), style.render_reset())
-        } else {
-            s.to_string()
+/// How [`render`] writes a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For people, one line per asset (the CLI may colour it by [`Role`]).
+    Text,
+    /// For programs: the [`Diff`] as pretty JSON (schema in docs/diff.md).
+    Json,
+    /// For release notes and pull requests.
+    Markdown,
+}
+
+/// What a piece of rendered text says, so that a front end can style it (colours belong to the
+/// CLI; this module writes plain text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Unstyled text.
+    Plain,
+    /// A headline or a section title.
+    Heading,
+    /// Something that appeared or became readable.
+    Added,
+    /// Something that disappeared or became forbidden.
+    Removed,
+    /// Something changed or moved.
+    Changed,
+}
+
+/// A diff rendered as text: pieces of plain text in order, each with its [`Role`]. `Display`
+/// writes the text alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// The text, in order, each piece with what it says.
+    pub pieces: Vec<(Role, String)>,
+}
+
+impl Rendered {
+    fn push(&mut self, role: Role, text: impl Into<String>) {
+        let text = text.into();
+        match self.pieces.last_mut() {
+            Some((last, t)) if *last == role => t.push_str(&text),
+            _ => self.pieces.push((role, text)),
         }
+    }
+}
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.pieces.iter().try_for_each(|(_, t)| f.write_str(t))
+    }
+}
+
+/// Renders a diff in `format`: for people (`Text`), programs (`Json`) or release notes
+/// (`Markdown`), as plain text whose pieces say what they are.
+pub fn render(d: &Diff, format: Format) -> Rendered {
+    let mut out = Rendered::default();
+    let markdown = match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(d).expect("a diff serializes");
+            out.push(Role::Plain, json + "\n");
+            return out;
+        }
+        Format::Text => false,
+        Format::Markdown => true,
     };
-    let green = anstyle::AnsiColor::Green.on_default();
-    let red = anstyle::AnsiColor::Red.on_default();
-    let yellow = anstyle::AnsiColor::Yellow.on_default();
-    let bold = anstyle::Style::new().bold();
     let name = |r: &AssetRef| {
         let n = r.name.as_deref().unwrap_or("?");
         match &r.url {
@@ -561,53 +612,55 @@ pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
         }
     };
     let s = &d.summary;
-    let mut out = String::new();
     let headline = format!(
         "{} added, {} removed, {} changed, {} moved, {} became forbidden, {} became readable",
         s.added, s.removed, s.changed, s.moved, s.became_forbidden, s.became_readable
     );
     if markdown {
-        out.push_str(&format!(
-            "## Content changes\n\n`{}` → `{}`: {headline}.\n",
-            short(&d.old.root_hash),
-            short(&d.new.root_hash)
-        ));
+        out.push(
+            Role::Plain,
+            format!(
+                "## Content changes\n\n`{}` → `{}`: {headline}.\n",
+                short(&d.old.root_hash),
+                short(&d.new.root_hash)
+            ),
+        );
     } else {
-        out.push_str(&format!(
-            "{} {} → {}: {headline}\n",
-            paint(bold, "diff"),
-            d.old.dir,
-            d.new.dir
-        ));
+        out.push(Role::Heading, "diff");
+        out.push(
+            Role::Plain,
+            format!(" {} → {}: {headline}\n", d.old.dir, d.new.dir),
+        );
     }
-    let mut section = |title: &str, items: Vec<String>, style: anstyle::Style| {
+    let mut section = |title: &str, items: Vec<String>, role: Role| {
         if items.is_empty() {
             return;
         }
         if markdown {
-            out.push_str(&format!("\n### {title} ({})\n\n", items.len()));
+            out.push(Role::Plain, format!("\n### {title} ({})\n\n", items.len()));
             for i in items {
-                out.push_str(&format!("- {i}\n"));
+                out.push(Role::Plain, format!("- {i}\n"));
             }
         } else {
-            out.push_str(&format!(
-                "\n{}\n",
-                paint(bold, &format!("{title} ({}):", items.len()))
-            ));
+            out.push(Role::Plain, "\n");
+            out.push(Role::Heading, format!("{title} ({}):", items.len()));
+            out.push(Role::Plain, "\n");
             for i in items {
-                out.push_str(&format!("  {}\n", paint(style, &i)));
+                out.push(Role::Plain, "  ");
+                out.push(role, i);
+                out.push(Role::Plain, "\n");
             }
         }
     };
     section(
         "Added",
         d.added.iter().map(|r| format!("+ {}", name(r))).collect(),
-        green,
+        Role::Added,
     );
     section(
         "Removed",
         d.removed.iter().map(|r| format!("- {}", name(r))).collect(),
-        red,
+        Role::Removed,
     );
     section(
         "Became forbidden",
@@ -615,7 +668,7 @@ pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
             .iter()
             .map(|r| format!("- {}", name(r)))
             .collect(),
-        red,
+        Role::Removed,
     );
     section(
         "Became readable",
@@ -623,7 +676,7 @@ pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
             .iter()
             .map(|r| format!("+ {}", name(r)))
             .collect(),
-        green,
+        Role::Added,
     );
     section(
         "Changed",
@@ -673,7 +726,7 @@ pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
                 line
             })
             .collect(),
-        yellow,
+        Role::Changed,
     );
     section(
         "Moved",
@@ -688,7 +741,7 @@ pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
                 )
             })
             .collect(),
-        yellow,
+        Role::Changed,
     );
     if let Some(r) = &d.routes {
         let line = format!(
@@ -696,13 +749,13 @@ pub fn render(d: &Diff, markdown: bool, color: bool) -> String {
             r.added, r.removed, r.changed, r.unchanged
         );
         if markdown {
-            out.push_str(&format!("\n### Routes\n\n{line}\n"));
+            out.push(Role::Plain, format!("\n### Routes\n\n{line}\n"));
         } else {
-            out.push_str(&format!("\n{line}\n"));
+            out.push(Role::Plain, format!("\n{line}\n"));
         }
     }
     for n in &d.notes {
-        out.push_str(&format!("\nnote: {n}\n"));
+        out.push(Role::Plain, format!("\nnote: {n}\n"));
     }
     out
 }

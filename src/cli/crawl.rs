@@ -36,22 +36,6 @@ pub struct CrawlArgs {
     /// The site's base URL (`/__api/` is appended), e.g. https://www.example.edu.
     #[arg(long, value_name = "URL", help_heading = "Input")]
     base_url: String,
-    /// Read the token from an environment variable.
-    #[arg(
-        long,
-        value_name = "VAR",
-        group = "token_source",
-        help_heading = "Input"
-    )]
-    token_env: Option<String>,
-    /// Read the token from a file (surrounding whitespace ignored).
-    #[arg(
-        long,
-        value_name = "FILE",
-        group = "token_source",
-        help_heading = "Input"
-    )]
-    token_file: Option<PathBuf>,
     /// An asset id to start from (repeat for several): your token's root nodes, or the sites.
     #[arg(
         long = "root",
@@ -93,12 +77,14 @@ pub struct CrawlArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
+    // Last: the help heading it sets would apply to the fields after it.
+    #[command(flatten, next_help_heading = "Input")]
+    token_source: super::TokenArgs,
 }
 
 impl CrawlArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let Some(token) = super::read_token(self.token_file.as_deref(), self.token_env.as_deref())?
-        else {
+        let Some(token) = self.token_source.read()? else {
             bail!("no token given: use --token-file FILE or --token-env VAR");
         };
         if !(self.timeout > 0.0 && self.timeout.is_finite()) {

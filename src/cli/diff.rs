@@ -58,20 +58,45 @@ pub struct DiffArgs {
 impl DiffArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let d = diff::diff(&self.old, &self.new, self.routes)?;
-        let color = match self.color {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => std::io::stdout().is_terminal(),
+        let format = match self.format {
+            Format::Text => diff::Format::Text,
+            Format::Json => diff::Format::Json,
+            Format::Markdown => diff::Format::Markdown,
         };
-        match self.format {
-            Format::Json => println!("{}", serde_json::to_string_pretty(&d)?),
-            Format::Text => print!("{}", diff::render(&d, false, color)),
-            Format::Markdown => print!("{}", diff::render(&d, true, false)),
-        }
+        // Only text is coloured: JSON and Markdown go to programs and files.
+        let color = format == diff::Format::Text
+            && match self.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => std::io::stdout().is_terminal(),
+            };
+        print!("{}", paint(&diff::render(&d, format), color));
         Ok(if d.is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         })
     }
+}
+
+/// The rendered diff as text, with ANSI colours by role when `color`.
+fn paint(rendered: &diff::Rendered, color: bool) -> String {
+    use anstyle::{AnsiColor, Style};
+    use diff::Role;
+    let mut out = String::new();
+    for (role, text) in &rendered.pieces {
+        let style = match role {
+            Role::Plain => Style::new(),
+            Role::Heading => Style::new().bold(),
+            Role::Added => AnsiColor::Green.on_default(),
+            Role::Removed => AnsiColor::Red.on_default(),
+            Role::Changed => AnsiColor::Yellow.on_default(),
+        };
+        if color && *role != Role::Plain {
+            out.push_str(&format!("{}{text}{}", style.render(), style.render_reset()));
+        } else {
+            out.push_str(text);
+        }
+    }
+    out
 }

@@ -44,22 +44,6 @@ pub struct ExportArgs {
         help_heading = "Token"
     )]
     token: Option<String>,
-    /// Read the token from a file (surrounding whitespace ignored).
-    #[arg(
-        long,
-        value_name = "FILE",
-        group = "token_source",
-        help_heading = "Token"
-    )]
-    token_file: Option<PathBuf>,
-    /// Read the token from an environment variable.
-    #[arg(
-        long,
-        value_name = "VAR",
-        group = "token_source",
-        help_heading = "Token"
-    )]
-    token_env: Option<String>,
     /// Output directory. Created if absent; if it holds a previous snapshot, only the files
     /// whose bytes change are rewritten and files no longer produced are removed (unchanged
     /// files keep their mtime), with a rollback journal so an interruption leaves the previous
@@ -121,6 +105,9 @@ pub struct ExportArgs {
     /// comparing and applying an incremental update...) to stderr at the end.
     #[arg(long)]
     timings: bool,
+    // Last: the help heading it sets would apply to the fields after it.
+    #[command(flatten, next_help_heading = "Token")]
+    token_source: super::TokenArgs,
 }
 
 impl ExportArgs {
@@ -128,7 +115,7 @@ impl ExportArgs {
         if let Some(t) = &self.token {
             return Ok(t.clone());
         }
-        if let Some(t) = super::read_token(self.token_file.as_deref(), self.token_env.as_deref())? {
+        if let Some(t) = self.token_source.read()? {
             return Ok(t);
         }
         bail!("no token given: use --token, --token-file FILE or --token-env VAR (demo tokens: demo-public, demo-editor, demo-research, demo-admin)")

@@ -84,24 +84,35 @@ impl StoreArgs {
     }
 }
 
-/// A token from `--token-file FILE` (surrounding whitespace ignored) or `--token-env VAR`, if
-/// either is given. Tokens never have to appear on a command line.
-pub fn read_token(
-    file: Option<&std::path::Path>,
-    env: Option<&str>,
-) -> anyhow::Result<Option<String>> {
-    use anyhow::Context;
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the token from {}", path.display()))?;
-        return Ok(Some(text.trim().to_string()));
+/// Where a token comes from without appearing on the command line: `--token-file FILE`
+/// (surrounding whitespace ignored) or `--token-env VAR`. Flattened into every command that
+/// takes a token (`export` adds `--token` to the same group; `crawl` requires one of them).
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Read the token from a file (surrounding whitespace ignored).
+    #[arg(long, value_name = "FILE", group = "token_source")]
+    pub token_file: Option<PathBuf>,
+    /// Read the token from an environment variable.
+    #[arg(long, value_name = "VAR", group = "token_source")]
+    pub token_env: Option<String>,
+}
+
+impl TokenArgs {
+    /// The token from the file or the variable, if either is given.
+    pub fn read(&self) -> anyhow::Result<Option<String>> {
+        use anyhow::Context;
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token from {}", path.display()))?;
+            return Ok(Some(text.trim().to_string()));
+        }
+        if let Some(var) = &self.token_env {
+            return std::env::var(var)
+                .map(|v| Some(v.trim().to_string()))
+                .with_context(|| format!("reading the token from ${var}"));
+        }
+        Ok(None)
     }
-    if let Some(var) = env {
-        return std::env::var(var)
-            .map(|v| Some(v.trim().to_string()))
-            .with_context(|| format!("reading the token from ${var}"));
-    }
-    Ok(None)
 }
 
 /// A value for `--cors` or `--cache-control`: it goes into HTTP headers and every host's

@@ -31,12 +31,9 @@ pub struct RouterArgs {
     /// Address the server listens on (nginx, Apache, Caddy).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Read the token from a file (hosts that need it in plain text).
-    #[arg(long, value_name = "FILE", group = "token_source")]
-    token_file: Option<PathBuf>,
-    /// Read the token from an environment variable (hosts that need it in plain text).
-    #[arg(long, value_name = "VAR", group = "token_source")]
-    token_env: Option<String>,
+    // The token, for hosts that check it in plain text.
+    #[command(flatten)]
+    token_source: super::TokenArgs,
 }
 
 impl RouterArgs {
@@ -54,7 +51,7 @@ impl RouterArgs {
                 host.name
             )
         })?;
-        let token = super::read_token(self.token_file.as_deref(), self.token_env.as_deref())?;
+        let token = self.token_source.read()?;
         let token = match (host.needs_token, snapshot.routes.auth, token) {
             (true, Auth::Token, None) => bail!(
                 "the {} config checks the token in plain text: pass --token-file FILE or --token-env VAR",

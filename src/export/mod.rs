@@ -486,8 +486,8 @@ impl Run<'_> {
         let hash = blake3::hash(&body);
         self.count_link(writer.put(routes::NOT_EXPORTED_FILE, &body, hash)?);
         fresh.push(entry(routes::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
-        let hosts =
-            crate::router::select(&opts.routing.routers).map_err(ExportError::UnknownRouter)?;
+        let hosts = crate::router::select(&opts.routing.routers)
+            .map_err(|e| ExportError::UnknownRouter(e.to_string()))?;
         crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
             "writing {}",
             root.join(snapshot::ROUTERS_DIR).display()

@@ -257,17 +257,22 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     tera.render("template", &context)
 }
 
-/// The hosts called `names` (all of them when `names` is empty); `Err` names an unknown one.
-pub fn select(names: &[String]) -> Result<Vec<&'static Host>, String> {
+/// A `--router` name that is no host in [`HOSTS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown router {name:?} (known: {})", HOSTS.iter().map(|h| h.name).collect::<Vec<_>>().join(", "))]
+pub struct UnknownHost {
+    /// The name given.
+    pub name: String,
+}
+
+/// The hosts called `names` (all of them when `names` is empty), in [`HOSTS`] order.
+pub fn select(names: &[String]) -> Result<Vec<&'static Host>, UnknownHost> {
     if names.is_empty() {
         return Ok(HOSTS.iter().collect());
     }
     let mut out: Vec<&'static Host> = Vec::new();
     for n in names {
-        let h = host(n).ok_or_else(|| {
-            let known: Vec<&str> = HOSTS.iter().map(|h| h.name).collect();
-            format!("unknown router {n:?} (known: {})", known.join(", "))
-        })?;
+        let h = host(n).ok_or_else(|| UnknownHost { name: n.clone() })?;
         if !out.iter().any(|o| o.name == h.name) {
             out.push(h);
         }
@@ -304,4 +309,34 @@ pub fn fill(text: &str, snapshot_dir: &Path, listen: &str, token: Option<&str>) 
         out = out.replace(TOKEN, t);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_names_an_unknown_host_and_lists_the_known_ones() {
+        let err = select(&["nginx".into(), "iis".into()]).unwrap_err();
+        assert_eq!(err.name, "iis");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unknown router \"iis\" (known: "),
+            "{text}"
+        );
+        for h in HOSTS {
+            assert!(text.contains(h.name), "{text}");
+        }
+    }
+
+    #[test]
+    fn select_keeps_hosts_order_without_repeats() {
+        let names: Vec<String> = HOSTS.iter().rev().map(|h| h.name.to_string()).collect();
+        let mut twice = names.clone();
+        twice.extend(names);
+        let got: Vec<&str> = select(&twice).unwrap().iter().map(|h| h.name).collect();
+        let all: Vec<&str> = HOSTS.iter().map(|h| h.name).collect();
+        assert_eq!(got, all);
+        assert_eq!(select(&[]).unwrap().len(), HOSTS.len());
+    }
 }
