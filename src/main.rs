@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
+        // `| head` closed stdout: ending quietly is the answer the reader asked for.
+        Err(err) if err.is::<cli::StdoutClosed>() => ExitCode::SUCCESS,
         Err(err) => {
             cli::report_error(&err);
             ExitCode::from(2)

@@ -56,7 +56,7 @@ impl ArchiveArgs {
             },
         )?;
         if let (Some(out), Some(bytes)) = (&self.warc, r.warc_bytes) {
-            eprintln!(
+            errln!(
                 "matrix-snapshot: wrote {}: {} response records, {:.1} MB, WARC-Date {}",
                 out.display(),
                 r.records,
@@ -65,7 +65,7 @@ impl ArchiveArgs {
             );
         }
         if let (Some(out), Some(bytes)) = (&self.wacz, r.wacz_bytes) {
-            eprintln!(
+            errln!(
                 "matrix-snapshot: wrote {}: WACZ {}, {} response records, {} pages, {:.1} MB, WARC-Date {}",
                 out.display(),
                 archive::WACZ_VERSION,

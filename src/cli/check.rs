@@ -20,8 +20,8 @@ impl CheckArgs {
         let catalog = self.store.catalog()?;
         let store = &catalog.store;
         let trashed = store.assets.iter().filter(|a| a.trashed).count();
-        println!("store {:?} is valid", store.meta.name);
-        println!(
+        outln!("store {:?} is valid", store.meta.name);
+        outln!(
             "  {} assets ({} trashed), {} links, {} principals, {} tokens",
             store.assets.len(),
             trashed,
@@ -29,10 +29,10 @@ impl CheckArgs {
             store.principals.len(),
             store.tokens.len()
         );
-        println!("  fingerprint {}", store.fingerprint);
+        outln!("  fingerprint {}", store.fingerprint);
         for (i, token) in store.tokens.iter().enumerate() {
             match catalog.view(i as u32) {
-                Ok(view) => println!(
+                Ok(view) => outln!(
                     "  token {:?}: reads {} assets{}",
                     token.name,
                     view.readable_count(),
@@ -42,7 +42,7 @@ impl CheckArgs {
                         format!(" under root nodes {}", token.root_nodes.join(", "))
                     }
                 ),
-                Err(why) => println!("  token {:?}: unusable ({why}): answers 401", token.name),
+                Err(why) => outln!("  token {:?}: unusable ({why}): answers 401", token.name),
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -69,7 +69,7 @@ impl ConformanceArgs {
                 ("preview".to_string(), tally)
             }
         };
-        print!("{}", tally.report(&label, self.show));
+        out!("{}", tally.report(&label, self.show));
         Ok(if tally.passed() {
             ExitCode::SUCCESS
         } else {

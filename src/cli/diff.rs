@@ -70,7 +70,7 @@ impl DiffArgs {
                 Color::Never => false,
                 Color::Auto => std::io::stdout().is_terminal(),
             };
-        print!("{}", paint(&diff::render(&d, format), color));
+        out!("{}", paint(&diff::render(&d, format), color));
         Ok(if d.is_empty() {
             ExitCode::SUCCESS
         } else {

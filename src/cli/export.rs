@@ -167,27 +167,29 @@ impl ExportArgs {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(std::path::Path::new("."));
-            println!("dry run: nothing written");
-            println!(
+            outln!("dry run: nothing written");
+            outln!(
                 "  token {token_name:?}, profile {}",
                 opts.profile.describe()
             );
-            println!(
+            outln!(
                 "  {} readable assets, {} forbidden (403 markers)",
-                est.assets, est.forbidden
+                est.assets,
+                est.forbidden
             );
-            println!(
+            outln!(
                 "  {} files ({} of them by_url hard links)",
-                est.files, est.aliases
+                est.files,
+                est.aliases
             );
-            println!(
+            outln!(
                 "  about {:.1} MB of bodies, {:.1} MB on disk (from {} sampled assets)",
                 est.bytes as f64 / 1e6,
                 est.disk_bytes as f64 / 1e6,
                 est.sampled
             );
             match export::free_bytes(parent) {
-                Some(free) => println!(
+                Some(free) => outln!(
                     "  {:.1} MB free in {}{}",
                     free as f64 / 1e6,
                     parent.display(),
@@ -197,17 +199,17 @@ impl ExportArgs {
                         ""
                     }
                 ),
-                None => println!("  free space in {} unknown", parent.display()),
+                None => outln!("  free space in {} unknown", parent.display()),
             }
             let (plain, dims) = export::estimate_dimensions(&catalog, &opts)?;
             if !dims.is_empty() {
-                println!(
+                outln!(
                     "  Content API 1.2.0 dimensions, each alone on top of the profile without them ({} files, {:.1} MB on disk):",
                     plain.files,
                     plain.disk_bytes as f64 / 1e6
                 );
                 for (name, est) in dims {
-                    println!(
+                    outln!(
                         "    {name}: +{} files (×{:.2}), +{:.1} MB on disk",
                         est.files - plain.files,
                         est.files as f64 / plain.files.max(1) as f64,
@@ -248,7 +250,7 @@ impl ExportArgs {
                 for limit in
                     matrix_snapshot::router::limits(host, &self.out, &spec, report.counts.files)
                 {
-                    eprintln!("matrix-snapshot: warning: {name}: {limit}");
+                    errln!("matrix-snapshot: warning: {name}: {limit}");
                 }
             }
         }
@@ -257,7 +259,7 @@ impl ExportArgs {
                 .with_context(|| format!("writing --changed-list {}", path.display()))?;
         }
         if !self.quiet && report.rolled_back > 0 {
-            eprintln!(
+            errln!(
                 "matrix-snapshot: rolled back {} interrupted update(s) of {} first",
                 report.rolled_back,
                 self.out.display()
@@ -265,7 +267,7 @@ impl ExportArgs {
         }
         if !self.quiet && report.incremental {
             let ch = &report.changes;
-            eprintln!(
+            errln!(
                 "matrix-snapshot: updated {} in place: {} files added, {} changed, {} deleted, {} unchanged; {} of {} assets kept without rendering (inputs unchanged)",
                 self.out.display(),
                 ch.added.len(),
@@ -279,7 +281,7 @@ impl ExportArgs {
         if !self.quiet {
             let secs = started.elapsed().as_secs_f64();
             let c = &report.counts;
-            eprintln!(
+            errln!(
                 "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} files ({} hard links), {:.1} MB ({:.1} MB stored) in {:.1}s, {:.0} files/s; root hash {}",
                 c.assets,
                 self.out.display(),
@@ -294,13 +296,13 @@ impl ExportArgs {
         }
         if self.timings {
             let mut rest = started.elapsed().as_secs_f64();
-            eprintln!("matrix-snapshot: timings");
-            eprintln!("  {:>7.2}s  load the store", load_secs);
+            errln!("matrix-snapshot: timings");
+            errln!("  {:>7.2}s  load the store", load_secs);
             for (phase, secs) in &report.phases.done {
-                eprintln!("  {secs:>7.2}s  {phase}");
+                errln!("  {secs:>7.2}s  {phase}");
                 rest -= secs;
             }
-            eprintln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
+            errln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
         }
         // The process ends right after this: freeing the store and the change list one
         // allocation at a time would only delay the exit (10 s at a million assets).

@@ -42,7 +42,7 @@ impl GenerateArgs {
             },
             &self.out,
         )?;
-        eprintln!(
+        errln!(
             "matrix-snapshot: wrote {} ({} assets, {} links, {} permission rows, {} tokens, {:.1} MB) in {:.1}s",
             self.out.display(),
             report.assets,

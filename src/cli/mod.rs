@@ -1,6 +1,26 @@
 //! Command-line interface: one `Args` struct and `run` per subcommand; handlers turn arguments
 //! into library calls and do no work of their own.
 
+/// Writes to stdout like `print!`, but a reader that closed the pipe (`| head`) ends the command
+/// quietly (exit 0, see [`StdoutClosed`]) instead of panicking; other errors are returned.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_stdout(&format!($($t)*))? };
+}
+
+/// `out!` with a newline.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_stdout(&format!("{}\n", format_args!($($t)*)))? };
+}
+
+/// Writes a line to stderr like `eprintln!`, but never panics: a closed stderr loses the
+/// message, nothing more.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod archive;
 mod check;
 mod conformance;
@@ -72,7 +92,7 @@ impl StoreArgs {
         let started = std::time::Instant::now();
         let store = self.load()?;
         let catalog = Catalog::new(store);
-        eprintln!(
+        errln!(
             "matrix-snapshot: loaded {:?}: {} assets, {} links, {} tokens in {:.2}s",
             catalog.store.meta.name,
             catalog.store.assets.len(),
@@ -129,6 +149,23 @@ pub fn header_value(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The reader of stdout went away (a pipe into `head`, a pager that quit): not an error. The
+/// binary exits 0 without a message, as ripgrep does; nothing else is written to stdout.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+pub struct StdoutClosed;
+
+/// Writes `text` to stdout and flushes it: `Err(StdoutClosed)` when the reader closed the pipe.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -148,8 +185,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Prints an error as a headline plus one `caused by:` line per source.
 pub fn report_error(err: &anyhow::Error) {
-    eprintln!("matrix-snapshot: error: {err}");
+    errln!("matrix-snapshot: error: {err}");
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        errln!("  caused by: {cause}");
     }
 }

@@ -65,7 +65,7 @@ impl RouterArgs {
             }
             _ => None,
         };
-        print!(
+        out!(
             "{}",
             router::fill(&text, &dir, &self.listen, token.as_deref())
         );
@@ -73,7 +73,7 @@ impl RouterArgs {
             .map(|i| i.counts.files)
             .unwrap_or(0);
         for limit in router::limits(host, &dir, &snapshot.routes, files) {
-            eprintln!("matrix-snapshot: warning: {}: {limit}", host.name);
+            errln!("matrix-snapshot: warning: {}: {limit}", host.name);
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -29,7 +29,7 @@ impl VerifyArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let r = verify::verify(&self.dir)?;
         let gbs = r.bytes_read as f64 / 1e9 / r.seconds.max(1e-9);
-        println!(
+        outln!(
             "{}: {} files, {:.1} MB served ({} bodies, {:.1} MB read) checked in {:.2}s ({gbs:.2} GB/s read)",
             self.dir.display(),
             r.files,
@@ -39,11 +39,11 @@ impl VerifyArgs {
             r.seconds,
         );
         if r.ok() {
-            println!("ok: every file matches the manifest, and the manifest matches the root hash");
+            outln!("ok: every file matches the manifest, and the manifest matches the root hash");
             return Ok(ExitCode::SUCCESS);
         }
         let count = |f: fn(&Problem) -> bool| r.problems.iter().filter(|p| f(p)).count();
-        println!(
+        outln!(
             "FAILED: {} problems: {} missing, {} extra, {} changed, {} other",
             r.problems.len(),
             count(|p| matches!(p, Problem::Missing(_))),
@@ -55,10 +55,10 @@ impl VerifyArgs {
             )),
         );
         for p in r.problems.iter().take(self.show) {
-            println!("  {p}");
+            outln!("  {p}");
         }
         if r.problems.len() > self.show {
-            println!("  … and {} more (--show N)", r.problems.len() - self.show);
+            outln!("  … and {} more (--show N)", r.problems.len() - self.show);
         }
         Ok(ExitCode::from(1))
     }

@@ -14,6 +14,7 @@ mod golden;
 mod hosts;
 mod incremental;
 mod layering;
+mod pipes;
 mod properties;
 mod serve;
 mod util;
