@@ -1,7 +1,6 @@
 //! The `matrix-snapshot` binary: parse arguments, run the library, turn the result into an exit
 //! code (0 ok, 1 "no" answers such as differences, 2 errors).
 
-use clap::Parser;
 use std::process::ExitCode;
 
 mod cli;
@@ -13,7 +12,7 @@ mod cli;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     match cli::run(args) {
         Ok(code) => code,
         // `| head` closed stdout: ending quietly is the answer the reader asked for.

@@ -19,10 +19,10 @@ use std::process::ExitCode;
 EXAMPLES:
   matrix-snapshot archive dist --warc uni-2026-11.warc.gz
   matrix-snapshot archive dist --wacz uni-2026-11.wacz
-  matrix-snapshot archive dist --warc uni.warc.gz --base-url https://www.uni.test --date 2026-11-25T00:00:00Z
+  matrix-snapshot archive dist --warc research.warc.gz --base-url https://research.uni.test --date 2026-11-25T00:00:00Z
   matrix-snapshot archive dist --warc uni.warc.gz --wacz uni.wacz --date 2026-11-25T00:00:00Z
   SOURCE_DATE_EPOCH=1764028800 matrix-snapshot archive dist --wacz uni.wacz
-  wacz validate -f uni.wacz          # py-wacz (pip install wacz)"
+  wacz validate -f uni.wacz   # py-wacz (pip install wacz)"
 )]
 pub struct ArchiveArgs {
     /// The snapshot directory.

@@ -7,19 +7,60 @@ use std::process::ExitCode;
 /// Every rule of the store format is checked; problems are listed as FILE:LINE: MESSAGE (up to
 /// 50 at once) and the exit code is 2.
 #[derive(Debug, Args)]
-#[command(
-    after_long_help = "EXAMPLES:\n  matrix-snapshot check --store ./store\n  matrix-snapshot check"
-)]
+#[command(after_long_help = "\
+EXAMPLES:
+  matrix-snapshot check
+  matrix-snapshot generate --assets 1000 --out store
+  matrix-snapshot check --store store
+  matrix-snapshot check --format json")]
 pub struct CheckArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// Output format (json: format `matrix-snapshot-check/1`).
+    #[arg(long, value_enum, default_value = "text")]
+    format: super::Format,
 }
 
 impl CheckArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let catalog = self.store.catalog()?;
+        let catalog = self
+            .store
+            .load_catalog(self.format == super::Format::Json)?;
         let store = &catalog.store;
         let trashed = store.assets.iter().filter(|a| a.trashed).count();
+        if self.format == super::Format::Json {
+            let tokens: Vec<serde_json::Value> = store
+                .tokens
+                .iter()
+                .enumerate()
+                .map(|(i, token)| match catalog.view(i as u32) {
+                    Ok(view) => serde_json::json!({
+                        "name": token.name,
+                        "usable": true,
+                        "reads": view.readable_count(),
+                        "root_nodes": token.root_nodes,
+                    }),
+                    Err(why) => serde_json::json!({
+                        "name": token.name,
+                        "usable": false,
+                        "why": why.to_string(),
+                        "root_nodes": token.root_nodes,
+                    }),
+                })
+                .collect();
+            super::print_json(&serde_json::json!({
+                "format": "matrix-snapshot-check/1",
+                "valid": true,
+                "store": store.meta.name,
+                "assets": store.assets.len(),
+                "trashed": trashed,
+                "links": store.links.len(),
+                "principals": store.principals.len(),
+                "fingerprint": store.fingerprint,
+                "tokens": tokens,
+            }))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         outln!("store {:?} is valid", store.meta.name);
         outln!(
             "  {} assets ({} trashed), {} links, {} principals, {} tokens",

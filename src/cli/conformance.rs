@@ -20,11 +20,12 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 EXAMPLES:
-  matrix-snapshot export --token demo-public --out dist
+  matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist
   matrix-snapshot conformance --snapshot dist
   matrix-snapshot router nginx --snapshot dist --listen 127.0.0.1:8081 > nginx.conf
-  nginx -c \"$PWD/nginx.conf\" -p \"$PWD\" &
+  nginx -c \"$PWD/nginx.conf\" -p \"$PWD\"
   matrix-snapshot conformance --snapshot dist --against 127.0.0.1:8081 --requests 20000
+  nginx -c \"$PWD/nginx.conf\" -p \"$PWD\" -s stop
 
 Exit status: 0 when every answer is right, 1 when some differ, 2 on error.")]
 pub struct ConformanceArgs {

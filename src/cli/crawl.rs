@@ -22,13 +22,12 @@ use std::time::Duration;
 #[command(group(clap::ArgGroup::new("token_source").required(true)))]
 #[command(after_long_help = "\
 EXAMPLES:
-  matrix-snapshot serve &    # the demo site on 127.0.0.1:8080
+  matrix-snapshot serve &   # the demo site on 127.0.0.1:8080
   echo demo-research > token.txt
   matrix-snapshot crawl --base-url http://127.0.0.1:8080 --token-file token.txt --root 12 --out research-store
   matrix-snapshot export --store research-store --token crawl --base-url https://research.uni.test --out research
-  MATRIX_TOKEN=... matrix-snapshot crawl --base-url https://www.example.edu --token-env MATRIX_TOKEN \\
-      --root 7 --root 12 --out store --concurrency 4 --rate 10
-  MATRIX_TOKEN=... matrix-snapshot crawl ... --resume    # after an interruption
+  MATRIX_TOKEN=... matrix-snapshot crawl --base-url https://www.example.edu --token-env MATRIX_TOKEN --root 7 --root 12 --out store --concurrency 4 --rate 10
+  MATRIX_TOKEN=... matrix-snapshot crawl --base-url https://www.example.edu --token-env MATRIX_TOKEN --root 7 --root 12 --out store --resume   # after an interruption
 
 Exit codes: 0 crawled (assets answering 403/404 are listed, not fatal); 2 error: bad options,
 the token refused (401), or assets still failing after every retry (run again with --resume).")]

@@ -32,9 +32,10 @@ enum Color {
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 EXAMPLES:
-  matrix-snapshot diff releases/2026-10 releases/2026-11
-  matrix-snapshot diff old new --format markdown >> CHANGELOG.md
-  matrix-snapshot diff old new --format json --routes | jq .summary
+  matrix-snapshot export --token demo-editor --base-url https://www.uni.test --out dist-editor
+  matrix-snapshot diff dist dist-editor
+  matrix-snapshot diff dist dist-editor --format markdown >> CHANGELOG.md
+  matrix-snapshot diff dist dist-editor --format json --routes | jq .summary
 
 Exit status like diff(1): 0 no differences, 1 differences, 2 trouble.")]
 pub struct DiffArgs {

@@ -29,10 +29,11 @@ PROFILES:
              contexts = \"all\" (--dry-run shows what each adds)
 
 EXAMPLES:
-  matrix-snapshot export --token demo-public --out dist
+  matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist
   matrix-snapshot export --token demo-research --profile minimal --base-url https://research.uni.test --out research
-  matrix-snapshot export --token demo-public --out dist --changed-list changes.txt   # again later: only changes
-  MATRIX_TOKEN=... matrix-snapshot export --store ./store --token-env MATRIX_TOKEN --out dist --dry-run")]
+  matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist --changed-list changes.txt   # again later: only what changed
+  MATRIX_TOKEN=demo-public matrix-snapshot export --token-env MATRIX_TOKEN --profile full --out dist-full --dry-run
+  matrix-snapshot export --token demo-public --profile minimal --out dist-min --quiet --format json")]
 pub struct ExportArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -98,9 +99,13 @@ pub struct ExportArgs {
     /// `Cache-Control` of 200 answers [default: no-cache: revalidate with the ETag every time].
     #[arg(long, value_name = "VALUE", help_heading = "Routers", value_parser = super::header_value)]
     cache_control: Option<String>,
-    /// No progress bar and no summary.
+    /// Nothing on stderr but warnings and errors: no "loaded" line, no progress, no summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Format of the summary: text on stderr, or json on stdout (format
+    /// `matrix-snapshot-export/1`, docs/json-output.md), printed with --quiet too.
+    #[arg(long, value_enum, default_value = "text", conflicts_with = "dry_run")]
+    format: super::Format,
     /// Print the wall time of each phase (loading the store, rendering, manifest, host tables,
     /// comparing and applying an incremental update...) to stderr at the end.
     #[arg(long)]
@@ -139,7 +144,9 @@ impl ExportArgs {
         };
         let value = self.token_value()?;
         let loading = Instant::now();
-        let catalog = self.store.catalog()?;
+        let catalog = self
+            .store
+            .load_catalog(self.quiet || self.format == super::Format::Json)?;
         let load_secs = loading.elapsed().as_secs_f64();
         let Some(token) = catalog.store.token_by_value(&value) else {
             bail!("the token is not in the store; the API would answer 401 to every request (check `matrix-snapshot check` for the store's tokens)");
@@ -278,8 +285,34 @@ impl ExportArgs {
                 report.counts.assets
             );
         }
-        if !self.quiet {
-            let secs = started.elapsed().as_secs_f64();
+        let secs = started.elapsed().as_secs_f64();
+        if self.format == super::Format::Json {
+            let c = &report.counts;
+            let ch = &report.changes;
+            super::print_json(&serde_json::json!({
+                "format": "matrix-snapshot-export/1",
+                "out": self.out.to_string_lossy(),
+                "token": token_name,
+                "profile": opts.profile.describe(),
+                "assets": c.assets,
+                "forbidden": c.forbidden,
+                "files": c.files,
+                "bytes": c.bytes,
+                "unique_bodies": c.unique_bodies,
+                "unique_bytes": c.unique_bytes,
+                "root_hash": report.root_hash,
+                "incremental": report.incremental,
+                "changes": {
+                    "added": ch.added.len(),
+                    "modified": ch.modified.len(),
+                    "deleted": ch.deleted.len(),
+                    "unchanged": ch.unchanged,
+                },
+                "reused_assets": report.reused,
+                "rolled_back": report.rolled_back,
+                "seconds": (secs * 1000.0).round() / 1000.0,
+            }))?;
+        } else if !self.quiet {
             let c = &report.counts;
             errln!(
                 "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} files ({} hard links), {:.1} MB ({:.1} MB stored) in {:.1}s, {:.0} files/s; root hash {}",

@@ -12,9 +12,11 @@ use std::time::Instant;
 /// `gen-disabled`, `gen-trashed`, `gen-nouser`). It is written streaming (1M assets take ~10 s
 /// and a few MB of memory) into a temporary directory that becomes DIR only when complete.
 #[derive(Debug, Args)]
-#[command(
-    after_long_help = "EXAMPLES:\n  matrix-snapshot generate --assets 10000 --out /tmp/store10k\n  matrix-snapshot generate --assets 10000 --contexts fr,mi --out /tmp/store10k-contexts\n  matrix-snapshot serve --store /tmp/store10k"
-)]
+#[command(after_long_help = "\
+EXAMPLES:
+  matrix-snapshot generate --assets 10000 --out store10k
+  matrix-snapshot generate --assets 10000 --contexts fr,mi --out store10k-contexts
+  matrix-snapshot serve --store store10k")]
 pub struct GenerateArgs {
     /// Number of assets.
     #[arg(long, value_name = "N")]

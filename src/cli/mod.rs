@@ -70,6 +70,21 @@ enum Command {
     Generate(generate::GenerateArgs),
 }
 
+/// Output format of `check`, `verify` and `export`'s summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs: one JSON object on stdout (schemas in docs/json-output.md).
+    Json,
+}
+
+/// Prints `value` as pretty JSON and a newline on stdout.
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    write_stdout(&format!("{text}\n"))
+}
+
 /// Where the store comes from (shared by every command that reads one).
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -89,9 +104,17 @@ impl StoreArgs {
 
     /// Loads the store and builds its catalog, saying what it loaded on stderr.
     pub fn catalog(&self) -> anyhow::Result<Catalog> {
+        self.load_catalog(false)
+    }
+
+    /// [`StoreArgs::catalog`], silent when `quiet` (`-q`, or output for programs).
+    pub fn load_catalog(&self, quiet: bool) -> anyhow::Result<Catalog> {
         let started = std::time::Instant::now();
         let store = self.load()?;
         let catalog = Catalog::new(store);
+        if quiet {
+            return Ok(catalog);
+        }
         errln!(
             "matrix-snapshot: loaded {:?}: {} assets, {} links, {} tokens in {:.2}s",
             catalog.store.meta.name,
@@ -163,6 +186,56 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
         Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
+/// Parses the command line, or prints help or a usage error and exits.
+///
+/// A command's long help ends with EXAMPLES, complete command lines to copy. clap wraps every
+/// help text to the terminal (100 columns when stdout is no terminal), which would cut an
+/// example in two; so the examples are taken out of clap's help and printed after it as they
+/// are written, while the prose above them still wraps to the terminal.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let mut examples = Vec::new();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let sub = cmd.find_subcommand(&name).expect("listed");
+        if let Some(text) = sub.get_after_long_help() {
+            examples.push((name.clone(), text.to_string()));
+            cmd = cmd.mut_subcommand(&name, |s| s.after_long_help(None::<&str>));
+        }
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match cmd.try_get_matches_from_mut(&args) {
+        Ok(matches) => {
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            let _ = e.print();
+            if let Some(name) = long_help_of(&args) {
+                if let Some((_, text)) = examples.iter().find(|(n, _)| *n == name) {
+                    let _ = write_stdout(&format!("\n{text}\n"));
+                }
+            }
+            std::process::exit(0);
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// The subcommand whose long help `args` ask for (`CMD --help` or `help CMD`), if any.
+fn long_help_of(args: &[std::ffi::OsString]) -> Option<String> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let mut positional = words.iter().filter(|w| !w.starts_with('-'));
+    match positional.next() {
+        Some(&"help") => positional.next().map(|s| s.to_string()),
+        Some(name) if words.contains(&"--help") => Some(name.to_string()),
+        _ => None,
     }
 }
 

@@ -15,9 +15,10 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 EXAMPLES:
-  matrix-snapshot export --token demo-public --out dist
+  matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist
   matrix-snapshot preview dist
-  curl -H 'Authorization: Bearer demo-public' 'http://127.0.0.1:8080/__api/assets/100?data=urls'")]
+  curl -H 'Authorization: Bearer demo-public' 'http://127.0.0.1:8080/__api/assets/100?data=urls'
+  curl -H 'Authorization: Bearer demo-public' 'http://127.0.0.1:8080/__api/assets/106/children?limit=5'   # 404: not exported (the profile's pages hold 100)")]
 pub struct PreviewArgs {
     /// The snapshot directory (what `export --out` wrote).
     #[arg(value_name = "DIR")]

@@ -16,9 +16,11 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 EXAMPLES:
-  matrix-snapshot export --token demo-public --out dist
+  matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist
   matrix-snapshot router nginx --snapshot dist --listen 127.0.0.1:8081 > nginx.conf
   nginx -c \"$PWD/nginx.conf\" -p \"$PWD\"
+  curl -H 'Authorization: Bearer demo-public' 'http://127.0.0.1:8081/__api/assets/100?data=urls'
+  nginx -c \"$PWD/nginx.conf\" -p \"$PWD\" -s stop
   matrix-snapshot router apache --snapshot dist --listen 127.0.0.1:8082 > apache.conf
   apache2 -f \"$PWD/apache.conf\" -DFOREGROUND")]
 pub struct RouterArgs {

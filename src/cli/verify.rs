@@ -13,7 +13,8 @@ use std::process::ExitCode;
 #[command(after_long_help = "\
 EXAMPLES:
   matrix-snapshot verify dist
-  matrix-snapshot verify /archive/2026-11-25 --show 100
+  matrix-snapshot verify dist --show 100
+  matrix-snapshot verify dist --format json
 
 Exit status: 0 intact, 1 something differs (each problem is listed), 2 not a readable snapshot.")]
 pub struct VerifyArgs {
@@ -23,11 +24,22 @@ pub struct VerifyArgs {
     /// How many problems to list.
     #[arg(long, value_name = "N", default_value_t = 20)]
     show: usize,
+    /// Output format (json: every problem, format `matrix-snapshot-verify/1`).
+    #[arg(long, value_enum, default_value = "text")]
+    format: super::Format,
 }
 
 impl VerifyArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let r = verify::verify(&self.dir)?;
+        if self.format == super::Format::Json {
+            super::print_json(&report_json(&self.dir, &r))?;
+            return Ok(if r.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         let gbs = r.bytes_read as f64 / 1e9 / r.seconds.max(1e-9);
         outln!(
             "{}: {} files, {:.1} MB served ({} bodies, {:.1} MB read) checked in {:.2}s ({gbs:.2} GB/s read)",
@@ -42,17 +54,10 @@ impl VerifyArgs {
             outln!("ok: every file matches the manifest, and the manifest matches the root hash");
             return Ok(ExitCode::SUCCESS);
         }
-        let count = |f: fn(&Problem) -> bool| r.problems.iter().filter(|p| f(p)).count();
+        let [missing, extra, changed, other] = tally(&r.problems);
         outln!(
-            "FAILED: {} problems: {} missing, {} extra, {} changed, {} other",
+            "FAILED: {} problems: {missing} missing, {extra} extra, {changed} changed, {other} other",
             r.problems.len(),
-            count(|p| matches!(p, Problem::Missing(_))),
-            count(|p| matches!(p, Problem::Extra(_))),
-            count(|p| matches!(p, Problem::Size { .. } | Problem::Hash(_))),
-            count(|p| !matches!(
-                p,
-                Problem::Missing(_) | Problem::Extra(_) | Problem::Size { .. } | Problem::Hash(_)
-            )),
         );
         for p in r.problems.iter().take(self.show) {
             outln!("  {p}");
@@ -62,4 +67,54 @@ impl VerifyArgs {
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// Problems counted as missing, extra, changed (size or content) and other.
+fn tally(problems: &[Problem]) -> [usize; 4] {
+    let mut t = [0; 4];
+    for p in problems {
+        t[match p {
+            Problem::Missing(_) => 0,
+            Problem::Extra(_) => 1,
+            Problem::Size { .. } | Problem::Hash(_) => 2,
+            _ => 3,
+        }] += 1;
+    }
+    t
+}
+
+/// The `matrix-snapshot-verify/1` object (docs/json-output.md).
+fn report_json(dir: &std::path::Path, r: &verify::Report) -> serde_json::Value {
+    let [missing, extra, changed, other] = tally(&r.problems);
+    let problems: Vec<serde_json::Value> = r
+        .problems
+        .iter()
+        .map(|p| {
+            let (kind, path) = match p {
+                Problem::RootHash { .. } => ("root_hash", None),
+                Problem::Count { .. } => ("count", None),
+                Problem::UnsafePath(x) => ("unsafe_path", Some(x)),
+                Problem::Unsorted(x) => ("unsorted", Some(x)),
+                Problem::Missing(x) => ("missing", Some(x)),
+                Problem::Extra(x) => ("extra", Some(x)),
+                Problem::Size { path, .. } => ("size", Some(path)),
+                Problem::Hash(x) => ("hash", Some(x)),
+                Problem::Interrupted(x) => ("interrupted", Some(x)),
+                Problem::Unreadable { path, .. } => ("unreadable", Some(path)),
+            };
+            serde_json::json!({"kind": kind, "path": path, "message": p.to_string()})
+        })
+        .collect();
+    serde_json::json!({
+        "format": "matrix-snapshot-verify/1",
+        "dir": dir.to_string_lossy(),
+        "ok": r.ok(),
+        "files": r.files,
+        "bytes": r.bytes,
+        "bodies": r.inodes,
+        "bytes_read": r.bytes_read,
+        "seconds": (r.seconds * 1000.0).round() / 1000.0,
+        "counts": {"missing": missing, "extra": extra, "changed": changed, "other": other},
+        "problems": problems,
+    })
 }

@@ -97,3 +97,75 @@ fn header_values_must_be_one_line_of_visible_ascii() {
         0,
     );
 }
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is one JSON object ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// `--format json` of check, verify and export: the documented fields (docs/json-output.md).
+#[test]
+fn check_verify_and_export_speak_json() {
+    let out = run(&["check", "--format", "json"], 0);
+    let check = json_of(&out);
+    assert_eq!(check["format"], "matrix-snapshot-check/1");
+    assert_eq!(check["valid"], true);
+    assert_eq!(check["assets"], 205);
+    let public = check["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["reads"] == 177)
+        .expect("the public token reads 177 assets");
+    assert_eq!(public["usable"], true);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("demo-public"));
+    assert!(out.stderr.is_empty(), "no loaded line in json mode");
+
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("s");
+    let snap_s = snap.to_str().unwrap();
+    let out = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+            snap_s,
+            "--quiet",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let export = json_of(&out);
+    assert_eq!(export["format"], "matrix-snapshot-export/1");
+    assert_eq!(export["assets"], 177);
+    assert_eq!(export["incremental"], false);
+    let info: serde_json::Value =
+        serde_json::from_slice(&fs::read(snap.join("snapshot.json")).unwrap()).unwrap();
+    assert_eq!(export["root_hash"], info["root_hash"]);
+    assert_eq!(export["files"], info["counts"]["files"]);
+
+    let verify = json_of(&run(&["verify", snap_s, "--format", "json"], 0));
+    assert_eq!(verify["format"], "matrix-snapshot-verify/1");
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["files"], export["files"]);
+    assert_eq!(verify["problems"], serde_json::json!([]));
+    fs::write(snap.join("public/__api/stray"), "x").unwrap();
+    let verify = json_of(&run(&["verify", snap_s, "--format", "json"], 1));
+    assert_eq!(verify["ok"], false);
+    assert_eq!(verify["counts"]["extra"], 1);
+    assert_eq!(verify["problems"][0]["kind"], "extra");
+    assert_eq!(verify["problems"][0]["path"], "public/__api/stray");
+}

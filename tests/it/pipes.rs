@@ -65,6 +65,20 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
         out.to_str().unwrap(),
         "--dry-run",
     ]);
+    let out = dir.path().join("json");
+    assert_quiet(&[
+        "export",
+        "--token",
+        "demo-public",
+        "--profile",
+        "minimal",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--format",
+        "json",
+    ]);
+    assert_quiet(&["verify", old, "--format", "json"]);
     assert_quiet(&["--help"]);
     assert_quiet(&["export", "--help"]);
 }
