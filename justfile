@@ -21,6 +21,8 @@ bless:
 bench:
     bash benches/run.sh
 
-# What CI runs
+# What CI runs. On your own machine it installs nothing (host tests skip missing servers);
+# `CI=true just ci` or `bash .ci/run --install-system-packages` installs Debian packages and
+# writes /usr/sbin/policy-rc.d: only on a machine you may change.
 ci:
     bash .ci/run

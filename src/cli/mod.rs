@@ -23,6 +23,7 @@ macro_rules! errln {
 
 mod archive;
 mod check;
+mod completions;
 mod conformance;
 mod crawl;
 mod diff;
@@ -68,6 +69,8 @@ enum Command {
     Archive(archive::ArchiveArgs),
     Check(check::CheckArgs),
     Generate(generate::GenerateArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
 }
 
 /// Output format of `check`, `verify` and `export`'s summary.
@@ -253,6 +256,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive(args) => args.run(),
         Command::Check(args) => args.run(),
         Command::Generate(args) => args.run(),
+        Command::Completions(args) => args.run(),
+        Command::Man(args) => args.run(),
     }
 }
 

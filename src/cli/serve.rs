@@ -15,7 +15,7 @@ use std::sync::Arc;
 EXAMPLES:
   matrix-snapshot serve
   curl -H 'Authorization: Bearer demo-public' 'http://127.0.0.1:8080/__api/assets/100?data=urls'
-  matrix-snapshot serve --store ./store --listen 0.0.0.0:9000 --cors https://app.example.test")]
+  matrix-snapshot serve --listen 127.0.0.1:9000 --cors https://app.example.test")]
 pub struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,

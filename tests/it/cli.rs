@@ -169,3 +169,55 @@ fn check_verify_and_export_speak_json() {
     assert_eq!(verify["problems"][0]["kind"], "extra");
     assert_eq!(verify["problems"][0]["path"], "public/__api/stray");
 }
+
+/// `completions SHELL` prints a script generated from the options (bash: valid syntax, knows
+/// every command and option); `man` a roff page with a section per command and its examples
+/// unfilled, hyphens as ASCII minus signs.
+#[test]
+fn completions_and_man_page_come_from_the_options() {
+    let bash = String::from_utf8(run(&["completions", "bash"], 0).stdout).unwrap();
+    for word in [
+        "export",
+        "diff",
+        "archive",
+        "--base-url",
+        "--token-file",
+        "--format",
+    ] {
+        assert!(bash.contains(word), "bash completion knows {word}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("c.bash");
+    fs::write(&script, &bash).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .expect("bash");
+    assert!(status.success(), "bash -n accepts the completion script");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        assert!(
+            !run(&["completions", shell], 0).stdout.is_empty(),
+            "{shell}"
+        );
+    }
+    run(&["completions", "tcsh"], 2);
+
+    let man = String::from_utf8(run(&["man"], 0).stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") || man.starts_with(".TH"),
+        "{}",
+        &man[..80]
+    );
+    assert!(man.contains(".TH matrix-snapshot 1"), "title");
+    for command in ["EXPORT", "VERIFY", "DIFF", "COMPLETIONS", "MAN"] {
+        assert!(
+            man.contains(&format!(".SH \"MATRIX-SNAPSHOT {command}\"")),
+            "section for {command}"
+        );
+    }
+    assert!(
+        man.contains(".nf\nEXAMPLES:\n  matrix\\-snapshot export \\-\\-token demo\\-public \\-\\-base\\-url https://www.uni.test \\-\\-out dist\n"),
+        "export's examples as written"
+    );
+}
