@@ -51,7 +51,7 @@ pub struct DiffArgs {
     /// Add file-level counts (files added, removed, changed).
     #[arg(long)]
     routes: bool,
-    /// Colour text output.
+    /// Colour text output (auto: on a terminal, unless NO_COLOR is set).
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
 }
@@ -69,7 +69,11 @@ impl DiffArgs {
             && match self.color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => std::io::stdout().is_terminal(),
+                // https://no-color.org: a NO_COLOR that is set and not empty turns colours off.
+                Color::Auto => {
+                    std::io::stdout().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
             };
         out!("{}", paint(&diff::render(&d, format), color));
         Ok(if d.is_empty() {

@@ -1,10 +1,8 @@
 use super::StoreArgs;
 use anyhow::{bail, Context};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use matrix_snapshot::api::split_base_url;
 use matrix_snapshot::export::{self, ExportOptions, Profile};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -106,6 +104,9 @@ pub struct ExportArgs {
     /// `matrix-snapshot-export/1`, docs/json-output.md), printed with --quiet too.
     #[arg(long, value_enum, default_value = "text", conflicts_with = "dry_run")]
     format: super::Format,
+    /// Progress on stderr: a bar on a terminal, a line every 5 s otherwise (CI logs).
+    #[arg(long, value_enum, value_name = "HOW", default_value = "auto")]
+    progress: super::progress::Mode,
     /// Print the wall time of each phase (loading the store, rendering, manifest, host tables,
     /// comparing and applying an incremental update...) to stderr at the end.
     #[arg(long)]
@@ -126,6 +127,44 @@ impl ExportArgs {
         bail!("no token given: use --token, --token-file FILE or --token-env VAR (demo tokens: demo-public, demo-editor, demo-research, demo-admin)")
     }
 
+    /// The profile named by --profile, or an error that lists the names.
+    fn profile(&self) -> anyhow::Result<Profile> {
+        let spec = &self.profile;
+        let named = matches!(spec.as_str(), "minimal" | "standard" | "full");
+        if !named && !spec.ends_with(".toml") && !std::path::Path::new(spec).exists() {
+            bail!(
+                "--profile {spec:?} is neither a profile (minimal, standard, full) nor a file: pass one of those names, or the path of a TOML profile (docs/profiles.md)"
+            );
+        }
+        Ok(Profile::named_or_file(spec)?)
+    }
+
+    /// Why no token of the store has the value given, and what to do.
+    fn unknown_token(&self, catalog: &matrix_snapshot::Catalog, value: &str) -> String {
+        let store = &catalog.store;
+        let mut why = String::from(
+            "no token of the store has this value, so the API would answer 401 to every request",
+        );
+        if let Some(t) = store.tokens.iter().find(|t| t.name == value) {
+            why.push_str(&format!(
+                ": {:?} is a token's name; pass its value (the `value` of its row in tokens.jsonl)",
+                t.name
+            ));
+        } else if value.trim() != value || value.contains(['"', '\'']) {
+            why.push_str(
+                ": the value given has surrounding spaces or quotes; pass the token alone",
+            );
+        } else if self.store.store.is_none() {
+            why.push_str(": the embedded demo's tokens are demo-public, demo-editor, demo-research and demo-admin (or pass --store DIR)");
+        } else {
+            why.push_str(&format!(
+                ": a token is the `value` of a row of tokens.jsonl; this store has {} token(s) (`matrix-snapshot check --store DIR` lists their names and what each reads)",
+                store.tokens.len()
+            ));
+        }
+        why
+    }
+
     pub fn run(self) -> anyhow::Result<ExitCode> {
         if let Some(n) = self.jobs {
             rayon::ThreadPoolBuilder::new()
@@ -133,7 +172,7 @@ impl ExportArgs {
                 .build_global()
                 .ok();
         }
-        let profile = Profile::named_or_file(&self.profile)?;
+        let profile = self.profile()?;
         let base_url = match &self.base_url {
             None => None,
             Some(u) => Some(split_base_url(u).with_context(|| {
@@ -149,7 +188,7 @@ impl ExportArgs {
             .load_catalog(self.quiet || self.format == super::Format::Json)?;
         let load_secs = loading.elapsed().as_secs_f64();
         let Some(token) = catalog.store.token_by_value(&value) else {
-            bail!("the token is not in the store; the API would answer 401 to every request (check `matrix-snapshot check` for the store's tokens)");
+            bail!("{}", self.unknown_token(&catalog, &value));
         };
         let opts = ExportOptions {
             token,
@@ -228,28 +267,16 @@ impl ExportArgs {
         }
         let view = catalog.view(token).map_err(export::ExportError::from)?;
         let total = view.readable_count() as u64;
-        let bar = if !self.quiet && std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} exporting [{bar:40}] {pos}/{len} assets {per_sec} eta {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            Some(bar)
-        } else {
-            None
-        };
+        let progress = super::progress::Progress::start(
+            self.progress,
+            self.quiet,
+            "exporting",
+            "assets",
+            total,
+        );
         let started = Instant::now();
-        let report = export::export(&catalog, &opts, &|n| {
-            if let Some(b) = &bar {
-                b.set_position(n);
-            }
-        })?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+        let report = export::export(&catalog, &opts, &|n| progress.set(n))?;
+        progress.finish();
         if !self.routers.is_empty() {
             let spec = matrix_snapshot::route::preview::Snapshot::open(&self.out)?.routes;
             for name in &self.routers {

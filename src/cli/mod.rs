@@ -30,6 +30,7 @@ mod diff;
 mod export;
 mod generate;
 mod preview;
+mod progress;
 mod router;
 mod serve;
 mod verify;
@@ -261,10 +262,153 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints an error as a headline plus one `caused by:` line per source.
+/// Prints an error as a headline plus one `caused by:` line per source that says something the
+/// lines above did not (a message that already quotes its cause is not followed by it again).
 pub fn report_error(err: &anyhow::Error) {
-    errln!("matrix-snapshot: error: {err}");
+    for line in error_lines(err) {
+        errln!("{line}");
+    }
+}
+
+/// The lines [`report_error`] prints.
+fn error_lines(err: &anyhow::Error) -> Vec<String> {
+    let mut lines = vec![format!("matrix-snapshot: error: {err}")];
+    let mut said = err.to_string();
     for cause in err.chain().skip(1) {
-        errln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            lines.push(format!("  caused by: {text}"));
+            said.push_str(&text);
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The words of a shell command line up to a pipe, redirection, `&` or comment, without
+    /// leading `VAR=value` assignments (single and double quotes, no expansions).
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let (mut word, mut quote, mut any) = (String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    any = true;
+                }
+                (None, ' ') => {
+                    if any || !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    any = false;
+                }
+                (None, c) => word.push(c),
+            }
+        }
+        if any || !word.is_empty() {
+            words.push(word);
+        }
+        let end = words
+            .iter()
+            .position(|w| ["|", ">", ">>", "&", "#"].contains(&w.as_str()))
+            .unwrap_or(words.len());
+        words.truncate(end);
+        let start = words.iter().position(|w| !w.contains('=')).unwrap_or(0);
+        words.drain(..start);
+        words
+    }
+
+    /// Every `matrix-snapshot` example of README.md's `sh` blocks and of every command's
+    /// EXAMPLES parses with clap (tests/it/examples.rs runs those that need only this machine;
+    /// this also covers those that need a live Matrix).
+    #[test]
+    fn every_example_parses() {
+        let mut lines: Vec<(String, String)> = Vec::new();
+        let mut inside = false;
+        for line in include_str!("../../README.md").lines() {
+            if line.starts_with("```") {
+                inside = !inside && line == "```sh";
+            } else if inside {
+                let line = line.replace("cargo run --release -- ", "matrix-snapshot ");
+                lines.push(("README.md".into(), line));
+            }
+        }
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let text = sub
+                .get_after_long_help()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let examples: Vec<&str> = text
+                .lines()
+                .skip_while(|l| *l != "EXAMPLES:")
+                .skip(1)
+                .take_while(|l| l.starts_with("  "))
+                .collect();
+            assert!(
+                !examples.is_empty(),
+                "{} --help has examples",
+                sub.get_name()
+            );
+            for l in examples {
+                lines.push((format!("{} --help", sub.get_name()), l.to_string()));
+            }
+        }
+        let mut parsed = 0;
+        for (source, line) in &lines {
+            let words = shell_words(line.trim());
+            if words.first().map(String::as_str) != Some("matrix-snapshot") {
+                continue;
+            }
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{source}: {line}\n{e}");
+            }
+            parsed += 1;
+        }
+        assert!(parsed >= 40, "only {parsed} examples found");
+    }
+
+    #[test]
+    fn shell_words_stop_at_pipes_and_skip_assignments() {
+        assert_eq!(
+            shell_words("MATRIX_TOKEN=... matrix-snapshot export --token-env 'A B' --out d | jq ."),
+            [
+                "matrix-snapshot",
+                "export",
+                "--token-env",
+                "A B",
+                "--out",
+                "d"
+            ]
+        );
+        assert_eq!(
+            shell_words("matrix-snapshot serve &   # the demo"),
+            ["matrix-snapshot", "serve"]
+        );
+    }
+
+    #[test]
+    fn a_cause_the_headline_already_quotes_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(io).context("cannot read x.toml: No such file");
+        assert_eq!(
+            error_lines(&err),
+            ["matrix-snapshot: error: cannot read x.toml: No such file"]
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(io).context("reading the token from t.txt");
+        assert_eq!(
+            error_lines(&err),
+            [
+                "matrix-snapshot: error: reading the token from t.txt",
+                "  caused by: No such file"
+            ]
+        );
     }
 }

@@ -44,6 +44,13 @@ impl RouterArgs {
         let snapshot = Snapshot::open(&self.snapshot)?;
         let dir = std::fs::canonicalize(&self.snapshot)
             .with_context(|| format!("resolving {}", self.snapshot.display()))?;
+        if dir.to_str().is_none() {
+            bail!(
+                "the snapshot's path {} is not valid UTF-8, and the {} config names it as text: move the snapshot (or link it) to a path that is UTF-8, then run this again",
+                dir.display(),
+                host.name
+            );
+        }
         let (name, _) = host.files[0];
         let path = dir.join("_routers").join(host.name).join(name);
         let text = std::fs::read_to_string(&path).with_context(|| {

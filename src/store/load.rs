@@ -301,6 +301,19 @@ fn parse_event(rec: EventRecord, field: &str, file: &str, line: u64, diags: &Dia
 
 fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
     let diags = Diagnostics::new(prefix);
+    // A UTF-8 byte order mark is named, not parsed: JSON would call it malformed (column 1) and
+    // every check that needs the file would fail after it.
+    for name in FILES {
+        if src
+            .open(name)
+            .is_ok_and(|mut r| r.fill_buf().is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF")))
+        {
+            diags.push(name, 1, "starts with a UTF-8 byte order mark (bytes EF BB BF): store files are UTF-8 without one; save the file without it");
+        }
+    }
+    if !diags.all.lock().expect("diagnostics lock").is_empty() {
+        return Err(diags.into_error());
+    }
     let mut hasher = blake3::Hasher::new();
 
     // store.json

@@ -221,3 +221,209 @@ fn completions_and_man_page_come_from_the_options() {
         "export's examples as written"
     );
 }
+
+/// Without a terminal (CI), `export` says what it starts and prints a progress line every few
+/// seconds (here every 0.05 s); `-q` silences stderr entirely.
+#[test]
+fn export_progress_in_plain_lines_and_quiet_means_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let args = [
+        "export",
+        "--token",
+        "demo-public",
+        "--profile",
+        "minimal",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run_with = |extra: &[&str]| {
+        let out = crate::util::bin()
+            .args(args)
+            .args(extra)
+            .env("MATRIX_SNAPSHOT_PROGRESS_SECS", "0.05")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let err = run_with(&["--progress", "plain", "--full"]);
+    assert!(
+        err.contains("matrix-snapshot: exporting 177 assets\n"),
+        "{err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("matrix-snapshot: exporting: "))
+        .unwrap_or_else(|| panic!("a progress line:\n{err}"));
+    assert!(
+        line.contains("/177 assets (") && line.contains("/s, "),
+        "{line}"
+    );
+    // The default without a terminal is the same.
+    assert!(run_with(&["--full"]).contains("matrix-snapshot: exporting 177 assets\n"));
+    assert_eq!(run_with(&["--full", "-q"]), "", "-q: nothing on stderr");
+}
+
+/// NO_COLOR (https://no-color.org) turns diff's colours off on a terminal; --color always
+/// still colours. The terminal is `script`'s pseudo-terminal.
+#[test]
+fn diff_on_a_terminal_honours_no_color() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: script(1) is not installed (util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    crate::util::export_public("minimal", None, &a, &[]);
+    run(
+        &[
+            "export",
+            "--quiet",
+            "--token",
+            "demo-admin",
+            "--profile",
+            "minimal",
+            "--out",
+            b.to_str().unwrap(),
+        ],
+        0,
+    );
+    let on_tty = |no_color: Option<&str>, extra: &str| {
+        let command = format!(
+            "{} diff {} {} {extra}",
+            env!("CARGO_BIN_EXE_matrix-snapshot"),
+            a.display(),
+            b.display()
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    assert!(on_tty(None, "").contains("\x1b["), "coloured on a terminal");
+    let plain = on_tty(Some("1"), "");
+    assert!(
+        plain.contains("became readable") && !plain.contains("\x1b["),
+        "{plain}"
+    );
+    assert!(
+        on_tty(Some(""), "").contains("\x1b["),
+        "an empty NO_COLOR is unset"
+    );
+    assert!(on_tty(Some("1"), "--color always").contains("\x1b["));
+}
+
+/// Errors that teach: the profiles are listed, a token's name is not its value, the demo's
+/// tokens are named, a byte order mark is named alone, a non-UTF-8 snapshot path is refused
+/// before it becomes a wrong path in a config, and no cause repeats the headline.
+#[test]
+fn errors_teach_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let out_s = out.to_str().unwrap();
+    let err = |args: &[&str]| String::from_utf8(run(args, 2).stderr).unwrap();
+
+    let e = err(&[
+        "export",
+        "--token",
+        "demo-public",
+        "--profile",
+        "huge",
+        "--out",
+        out_s,
+    ]);
+    assert!(e.contains("minimal, standard, full"), "{e}");
+    let e = err(&[
+        "export",
+        "--token",
+        "demo-public",
+        "--profile",
+        "nope.toml",
+        "--out",
+        out_s,
+    ]);
+    assert!(
+        !e.contains("caused by"),
+        "the headline already says it:\n{e}"
+    );
+
+    let e = err(&["export", "--token", "Public website build", "--out", out_s]);
+    assert!(e.contains("is a token's name; pass its value"), "{e}");
+    let e = err(&["export", "--token", "demo-publik", "--out", out_s]);
+    assert!(
+        e.contains("demo-public, demo-editor, demo-research and demo-admin"),
+        "{e}"
+    );
+    assert!(!e.contains("check`"), "check shows names, not values:\n{e}");
+
+    let store = dir.path().join("store");
+    fs::create_dir(&store).unwrap();
+    for entry in fs::read_dir(repo("tests/fixtures/stores/rules")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), store.join(entry.file_name())).unwrap();
+    }
+    let meta = store.join("store.json");
+    let mut text = b"\xEF\xBB\xBF".to_vec();
+    text.extend(fs::read(&meta).unwrap());
+    fs::write(&meta, text).unwrap();
+    let e = err(&["check", "--store", store.to_str().unwrap()]);
+    assert!(
+        e.contains("store.json:1: starts with a UTF-8 byte order mark"),
+        "{e}"
+    );
+    assert!(e.contains("(1 problem)"), "the BOM alone, no cascade:\n{e}");
+
+    use std::os::unix::ffi::OsStrExt;
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"snap\xff"));
+    let status = crate::util::bin()
+        .args([
+            "export",
+            "--quiet",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+        ])
+        .arg(&odd)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = crate::util::bin()
+        .args(["router", "nginx", "--snapshot"])
+        .arg(&odd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("is not valid UTF-8") && e.contains("move the snapshot"),
+        "{e}"
+    );
+    assert!(out.stdout.is_empty(), "no config with a wrong path");
+}
+
+/// Examples in `--help` are whole command lines even where they are longer than the 100
+/// columns clap wraps help to without a terminal; the prose above them still wraps.
+#[test]
+fn help_examples_are_never_wrapped() {
+    let text = String::from_utf8(run(&["export", "--help"], 0).stdout).unwrap();
+    let example = "  matrix-snapshot export --token demo-research --profile minimal --base-url https://research.uni.test --out research\n";
+    assert!(example.len() > 100);
+    assert!(text.contains(example), "{text}");
+    let prose = text.lines().take_while(|l| *l != "EXAMPLES:");
+    for line in prose {
+        assert!(line.chars().count() <= 100, "wrapped prose: {line:?}");
+    }
+    let via_help = String::from_utf8(run(&["help", "export"], 0).stdout).unwrap();
+    assert!(via_help.contains(example), "help export: {via_help}");
+}
