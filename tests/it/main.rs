@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod crawl;
 mod diff;
+mod examples;
 mod export;
 mod golden;
 mod hosts;

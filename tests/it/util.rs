@@ -71,7 +71,13 @@ impl Served {
     /// Runs the binary with `args` (a server that says `http://ADDR/` on stderr once it
     /// listens) and waits until it listens.
     pub fn spawn(args: &[&str]) -> Served {
+        Served::spawn_in(Path::new("."), args)
+    }
+
+    /// [`Served::spawn`] in the working directory `dir`.
+    pub fn spawn_in(dir: &Path, args: &[&str]) -> Served {
         let mut child = bin()
+            .current_dir(dir)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
