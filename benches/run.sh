@@ -2,7 +2,7 @@
 # Benchmarks whose figures go into closing notes. Needs Debian's `time` and `wget`.
 # Built with the `profiling` profile (Cargo.toml: release plus line-level debug info), so that
 # `perf record` or `samply` on the same binary shows function names and lines.
-# Usage: bash benches/run.sh [core|export|hosts|lifecycle|all]   (default all)
+# Usage: bash benches/run.sh [core|export|hosts|servers|lifecycle|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -16,6 +16,9 @@ if [[ $what == export || $what == all ]]; then
 fi
 if [[ $what == hosts || $what == all ]]; then
   cargo bench --profile profiling --bench hosts -- --assets 10000 --seconds 10
+fi
+if [[ $what == servers || $what == all ]]; then
+  cargo bench --profile profiling --bench servers -- --seconds 10 --connections 32,1000
 fi
 if [[ $what == lifecycle || $what == all ]]; then
   cargo bench --profile profiling --bench lifecycle -- --assets 100000 --profile minimal

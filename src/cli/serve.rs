@@ -25,8 +25,8 @@ pub struct ServeArgs {
     /// Allow browser calls from ORIGIN: CORS headers and 204 answers to OPTIONS preflights.
     #[arg(long, value_name = "ORIGIN", value_parser = super::header_value)]
     cors: Option<String>,
-    /// Worker threads.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Worker threads (0: one per core). Connections are tasks, not threads.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
     /// No access log.
     #[arg(short, long)]

@@ -98,8 +98,15 @@ fn read_json<T: serde::de::DeserializeOwned>(
     file: &'static str,
     format: &str,
 ) -> Result<T, ReadError> {
-    let path = dir.join(file);
-    let bytes = read(dir, file)?;
+    parse_json(dir.join(file), &read(dir, file)?, format)
+}
+
+/// [`read_json`] of bytes already read from `path`.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    path: PathBuf,
+    bytes: &[u8],
+    format: &str,
+) -> Result<T, ReadError> {
     let raw: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| ReadError::Invalid {
             path: path.clone(),
@@ -131,6 +138,12 @@ pub fn read_info(dir: &Path) -> Result<Info, ReadError> {
 /// clear message rather than a parse error further on.
 pub fn check_format(dir: &Path) -> Result<(), ReadError> {
     read_json::<serde::de::IgnoredAny>(dir, INFO_FILE, FORMAT).map(|_| ())
+}
+
+/// [`check_format`] of `snapshot.json`'s bytes, read from `path` by the caller (e.g. through a
+/// directory handle).
+pub fn check_format_of(path: &Path, bytes: &[u8]) -> Result<(), ReadError> {
+    parse_json::<serde::de::IgnoredAny>(path.to_path_buf(), bytes, FORMAT).map(|_| ())
 }
 
 /// The manifest's bytes and its parsed lines.

@@ -169,6 +169,12 @@ pub fn read(dir: &Path) -> Result<RouteSpec, ReadError> {
     super::read_json(dir, FILE, FORMAT)
 }
 
+/// The routing table in `bytes`, read from `path` by the caller (e.g. through a directory
+/// handle), its format checked as [`read`] does.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<RouteSpec, ReadError> {
+    super::parse_json(path.to_path_buf(), bytes, FORMAT)
+}
+
 /// The bytes of `routes.json` for `spec` (pretty-printed, with a final newline).
 pub fn to_json(spec: &RouteSpec) -> Vec<u8> {
     let mut json = serde_json::to_vec_pretty(spec).expect("route spec serializes");

@@ -17,6 +17,7 @@ mod incremental;
 mod layering;
 mod pipes;
 mod properties;
+mod robust;
 mod serve;
 mod util;
 mod verify;
