@@ -1,13 +1,16 @@
 //! The servers side by side (`cargo bench --bench servers -- [--seconds S] [--connections
-//! 32,1000] [--bin PATH] [--route N]`): `wrk -t2 -cC` against one route of the demo's `minimal`
-//! export (token demo-public) served three ways:
+//! 32,1000] [--rounds R] [--bin PATH] [--route N]`): `wrk -t2 -cC` against one route of the
+//! demo's `minimal` export (token demo-public) served three ways:
 //!
 //! - `serve`: the live API over the embedded demo store (`answer()` per request);
 //! - `preview`: the snapshot's routing over its files;
 //! - nginx: the same bytes as a plain static file (no routing, no token check): the ceiling a
 //!   static web server sets on this machine.
 //!
-//! `--bin` runs another build of matrix-snapshot (an older one, for before/after figures).
+//! The three servers run at once and are measured in turn, `--rounds` times (3 by default), and
+//! each figure is the median of its rounds: on a shared machine, load that comes and goes then
+//! falls on all three alike. `--bin` runs another build of matrix-snapshot (an older one, for
+//! before/after figures).
 //! Everything is written under a fresh scratch directory (`--scratch DIR`, default `.`) and
 //! deleted at the end. Prints a Markdown table: requests/s, p50, p99, socket errors and
 //! non-2xx answers, and each figure's ratio to nginx's at the same concurrency.
@@ -204,36 +207,66 @@ fn main() {
         .arg(scratch.path())
         .status();
 
-    let mut figures = Vec::new();
+    let rounds: usize = arg("--rounds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let snap_arg = snap.to_str().unwrap();
-    let servers: [(&str, Vec<&str>); 2] = [
+    let mut running = Vec::new();
+    let mut servers: Vec<(String, String)> = Vec::new();
+    for (name, args) in [
         ("serve", vec!["serve"]),
         ("preview", vec!["preview", snap_arg]),
-    ];
-    for (name, args) in &servers {
+    ] {
         let addr = format!("127.0.0.1:{}", free_port());
-        let _p = spawn(&bin, args, &addr);
-        for &c in &connections {
-            figures.extend(wrk(name, &format!("http://{addr}{route}"), c, seconds));
-        }
+        running.push(spawn(&bin, &args, &addr));
+        servers.push((name.to_string(), format!("http://{addr}{route}")));
     }
     let addr = format!("127.0.0.1:{}", free_port());
     match nginx(&scratch.path().join("nginx"), &addr) {
-        Some(_p) => {
-            for &c in &connections {
-                figures.extend(wrk(
-                    "nginx (static file)",
-                    &format!("http://{addr}/route.json"),
-                    c,
-                    seconds,
-                ));
-            }
+        Some(p) => {
+            running.push(p);
+            servers.push((
+                "nginx (static file)".to_string(),
+                format!("http://{addr}/route.json"),
+            ));
         }
         None => eprintln!("nginx: skipped (not installed or did not start)"),
     }
+    let mut runs: Vec<Vec<Figure>> = Vec::new();
+    for _ in 0..rounds {
+        for (name, url) in &servers {
+            for &c in &connections {
+                if let Some(f) = wrk(name, url, c, seconds) {
+                    match runs
+                        .iter_mut()
+                        .find(|r| r[0].server == f.server && r[0].connections == c)
+                    {
+                        Some(r) => r.push(f),
+                        None => runs.push(vec![f]),
+                    }
+                }
+            }
+        }
+    }
+    drop(running);
+    // The median round of each server and concurrency.
+    let figures: Vec<Figure> = runs
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            let all = r
+                .iter()
+                .map(|f| format!("{:.0}", f.rps))
+                .collect::<Vec<_>>();
+            let mut median = r.swap_remove(r.len() / 2);
+            median.errors = format!("{} (rounds: {})", median.errors, all.join(", "));
+            median
+        })
+        .collect();
 
     println!(
-        "\n## One demo route ({route}, {} bytes): wrk -t2 -d{seconds}s, {}\n",
+        "\n## One demo route ({route}, {} bytes): wrk -t2 -d{seconds}s, median of {rounds}, {}\n",
         body.len(),
         if bin == BIN { "this build" } else { &bin }
     );
