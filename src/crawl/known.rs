@@ -49,6 +49,12 @@ impl Conflicts {
     pub fn is_empty(&self) -> bool {
         self.urls.is_empty() && self.cycles.is_empty() && self.vanished.is_empty()
     }
+
+    /// Nothing the store loader would reject (a listed asset that still answers but whose
+    /// children were refused is only reported).
+    pub fn loads(&self) -> bool {
+        self.urls.is_empty() && self.cycles.is_empty()
+    }
 }
 
 /// Everything learnt so far.
@@ -74,6 +80,8 @@ pub(super) struct Known {
     pub refused: BTreeMap<String, Refusal>,
     /// Assets that answered 403/404 when asked again: left out of the store.
     pub removed: BTreeSet<String>,
+    /// Assets asked again (`GET /__api/assets/{id}`).
+    pub asked_again: HashSet<String>,
     /// Answers applied so far.
     pub answers: u64,
 }
@@ -323,7 +331,10 @@ impl Known {
             .refused
             .keys()
             .filter(|id| {
-                self.children_done.contains(*id) && self.live(id).is_some() && !roots.contains(id)
+                self.children_done.contains(*id)
+                    && self.live(id).is_some()
+                    && !self.asked_again.contains(*id)
+                    && !roots.contains(id)
             })
             .cloned()
             .collect();
@@ -628,5 +639,25 @@ mod tests {
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(k.conflicts(&["1".into()]).is_empty());
         assert!(!k.links.contains_key("l3"), "the older link is dropped");
+    }
+
+    #[test]
+    fn a_listed_asset_whose_children_are_refused_is_asked_again_once() {
+        let mut k = site();
+        let refusal = Refusal {
+            id: "2".into(),
+            status: 404,
+            url: "http://x/__api/assets/2/children".into(),
+            message: "Not found".into(),
+        };
+        k.refused.insert("2".into(), refusal);
+        let roots = ["1".to_string()];
+        assert_eq!(k.conflicts(&roots).vanished, ["2"]);
+        // It still answers: kept (and reported), not asked about again.
+        k.asked_again.insert("2".into());
+        assert_eq!(k.conflicts(&roots), Conflicts::default());
+        // The root's own refusal is not a conflict.
+        k.refused.insert("1".into(), k.refused["2"].clone());
+        assert!(k.conflicts(&roots).is_empty());
     }
 }

@@ -277,6 +277,7 @@ fn apply(known: &mut Known, e: &Entry, roots: &[String]) -> Vec<String> {
         }
         Job::Children(_) => known.children(id, &e.links, &e.assets),
         Job::Asset(_) => {
+            known.asked_again.insert(id.to_string());
             if e.refused.is_some() {
                 known.removed.insert(id.to_string());
             } else {
@@ -372,12 +373,10 @@ pub fn crawl(
         }
         if round == CONFLICT_ROUNDS {
             let mut conflicts = conflicts;
-            for _ in 0..1000 {
+            // Each pass settles at least one URL or breaks at least one cycle.
+            while !conflicts.loads() {
                 changes.extend(c.known.settle(&conflicts));
                 conflicts = c.known.conflicts(&options.roots);
-                if conflicts.is_empty() {
-                    break;
-                }
             }
             break;
         }
@@ -446,12 +445,7 @@ pub fn crawl(
     report.assets = built.assets;
     report.links = built.links;
     report.placeholders = built.placeholders;
-    report.refused = known
-        .refused
-        .values()
-        .filter(|r| !known.assets.contains_key(&r.id) || known.removed.contains(&r.id))
-        .cloned()
-        .collect();
+    report.refused = known.refused.values().cloned().collect();
     write::install(&built, &staging, &options.out)?;
     report.elapsed = started.elapsed();
     Ok(report)

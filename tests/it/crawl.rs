@@ -612,6 +612,18 @@ fn crawl_survives_faults_and_counts_its_retries() {
         root_nodes(&faulty.path().join("store")),
         root_nodes(&clean.path().join("store"))
     );
+    // And the promise itself, on the store crawled through the faults.
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let n = assert_same_export(
+        &cat,
+        None,
+        &faulty.path().join("store"),
+        "demo-research",
+        &["12"],
+        ("standard", "https://research.uni.test"),
+        faulty.path(),
+    );
+    assert!(n > 100, "only {n} files compared");
 }
 
 /// The server stops answering mid-crawl: the crawl exits 2 keeping what it fetched; `--resume`
@@ -677,10 +689,24 @@ fn interrupted_crawl_resumes_without_refetching() {
         store_files(&clean.path().join("store"))
     );
     assert!(!matrix_snapshot::crawl::staging_dir(&store).exists());
+    // And the promise itself, on the resumed crawl.
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let n = assert_same_export(
+        &cat,
+        None,
+        &store,
+        "demo-admin",
+        &roots,
+        ("standard", "https://www.uni.test"),
+        dir.path(),
+    );
+    assert!(n > 1000, "only {n} files compared");
 }
 
 /// A server that refuses `limit=0` (it is our decision, not Matrix's documented behaviour) and
-/// pages by 10: the crawl pages through every folder and builds the same store.
+/// pages by 10, through dropped connections, 500s, truncated bodies and redirects: the crawl
+/// pages through every folder, costs the extra pages, builds the same store, and its export is
+/// the original's (a generated store through the fault-injection proxy).
 #[test]
 fn crawl_pages_children_when_limit_0_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -697,13 +723,41 @@ fn crawl_pages_children_when_limit_0_is_refused() {
     let sites = demo_sites(&Catalog::new(Store::load(&original).unwrap()));
     let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
     let direct = crawl(&a, &served.addr, "gen-admin", &roots, &[], 0);
-    let proxy = Proxy::start(&served.addr, |_| Fault::Pass);
+    let proxy = Proxy::start(&served.addr, |n| match n % 37 {
+        5 => Fault::Drop,
+        11 => Fault::Status500,
+        19 => Fault::Truncate,
+        29 => Fault::Redirect,
+        _ => Fault::Pass,
+    });
     proxy.no_limit_zero.store(true, Ordering::SeqCst);
     let paged = crawl(&b, &proxy.addr, "gen-admin", &roots, &[], 0);
-    // More requests: refused limit=0, and the pages of folders with more than 10 children.
-    let (paged_n, direct_n) = (counts(&paged).0, counts(&direct).0);
-    assert!(paged_n > direct_n + 20, "{paged_n} vs {direct_n}");
+    // More requests: refused limit=0 (once per request in flight at most), the pages of
+    // folders with more than 10 children, the faults retried and the redirects followed.
+    let cat = Catalog::new(Store::load(&original).unwrap());
+    let extra: u64 = children_counts(&cat, "gen-admin", &roots)
+        .iter()
+        .map(|&n| n.div_ceil(10).max(1) - 1)
+        .sum();
+    let ((paged_n, retries), direct_n) = (counts(&paged), counts(&direct).0);
+    let redirects = proxy.redirects.load(Ordering::SeqCst);
+    assert_eq!(retries, proxy.faults.load(Ordering::SeqCst));
+    let refused = paged_n - direct_n - extra - retries - redirects;
+    assert!(
+        (1..=4).contains(&refused),
+        "{paged_n} vs {direct_n} + {extra}"
+    );
     assert_eq!(store_files(&a.join("store")), store_files(&b.join("store")));
+    let n = assert_same_export(
+        &cat,
+        Some(&original),
+        &b.join("store"),
+        "gen-admin",
+        &roots,
+        ("minimal", "https://site1.example.test"),
+        &b,
+    );
+    assert!(n > 3_000, "only {n} files compared");
 }
 
 // ---- bad input -------------------------------------------------------------------------
