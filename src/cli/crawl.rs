@@ -10,14 +10,18 @@ use std::time::Duration;
 
 /// Crawl a live Content API into a store, with only a token.
 ///
-/// Walks the tree from each --root through the children lists: per asset one lineage request
-/// (the asset with all its data, and the path that places it) and one children request
-/// (`limit=0`: all in one page). The result is a store (OUT/store.json + *.jsonl) whose single
-/// token `crawl` reads what your token read, so `export --store OUT --token crawl` writes the
-/// same files as an export of the live site. The token is sent only in the Authorization header
-/// and is never written or logged. Progress is checkpointed beside OUT (.OUT.crawl/); after an
-/// interruption, run the same command with --resume. What a crawl cannot learn (dependents,
-/// assets below unreadable parents) is listed in docs/crawl.md.
+/// Walks the tree from each --root through the children lists, asked with all data (`limit=0`:
+/// all in one page), so every child arrives whole in its parent's list: about one request per
+/// asset. Lineages are asked only where the crawl cannot be sure of them from what it saw (see
+/// docs/crawl.md). The result is a store (OUT/store.json + *.jsonl) whose single token `crawl`
+/// reads what your token read, so `export --store OUT --token crawl` writes the same files as an
+/// export of the live site. The token is sent only in the Authorization header and is never
+/// written or logged. Progress is checkpointed beside OUT (.OUT.crawl/); after an interruption,
+/// run the same command with --resume.
+///
+/// Pace: by default 4 requests in flight and no rate limit, which suits `serve` or a server you
+/// run. For someone else's Matrix server, be polite: --rate 10 (about 36,000 requests, so about
+/// as many assets, an hour), or what its owners allow.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("token_source").required(true)))]
 #[command(after_long_help = "\
@@ -46,7 +50,7 @@ pub struct CrawlArgs {
     /// The store directory to write (replaced atomically if it holds a store).
     #[arg(short, long, value_name = "DIR", help_heading = "Output")]
     out: PathBuf,
-    /// Requests in flight at most.
+    /// Requests in flight at most (default 4; with --rate, the rate is the limit).
     #[arg(
         short = 'j',
         long,
@@ -55,7 +59,8 @@ pub struct CrawlArgs {
         help_heading = "Network"
     )]
     concurrency: usize,
-    /// Requests per second at most, across all connections [default: no limit].
+    /// Requests per second at most, across all connections [default: no limit, as fast as
+    /// --concurrency allows]. On a real Matrix server use a polite rate, e.g. --rate 10.
     #[arg(long, value_name = "R", help_heading = "Network")]
     rate: Option<f64>,
     /// Seconds to wait for a connection or for data before retrying.
@@ -170,12 +175,19 @@ impl CrawlArgs {
                 r.id, r.status, r.message, r.url
             );
         }
+        for c in &report.changes {
+            eprintln!("matrix-snapshot: warning: the site changed during the crawl: {c}");
+        }
         if !self.quiet {
+            let this_run = report.walked.saturating_sub(report.resumed).max(1);
             eprintln!(
-                "matrix-snapshot: crawled {} assets ({} resumed) with {} requests ({} retries) in {:.2}s; store {}: {} assets, {} links, {} unreadable-parent placeholders, {} refused; export it with --token {}",
+                "matrix-snapshot: crawled {} assets ({} resumed) with {} requests ({:.2} per asset, {} lineages, {} asked again; {} retries) in {:.2}s; store {}: {} assets, {} links, {} unreadable-parent placeholders, {} refused; export it with --token {}",
                 report.walked,
                 report.resumed,
                 report.requests,
+                report.requests as f64 / this_run as f64,
+                report.lineages,
+                report.reasked,
                 report.retries,
                 report.elapsed.as_secs_f64(),
                 self.out.display(),

@@ -9,7 +9,8 @@
 //! - an unreadable placeholder parent for every lineage that starts below something the token
 //!   could not read, so the crawled store's lineage starts at the same asset (docs/crawl.md).
 
-use super::{io, CrawlError, Visit, CRAWL_TOKEN};
+use super::known::Known;
+use super::{io, CrawlError, CRAWL_TOKEN};
 use crate::store::{url, Store};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -137,30 +138,30 @@ fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Builds the store files from the visits.
-pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Built, CrawlError> {
-    // Assets: the walked asset's own object wins over copies in other lineages (they are the
-    // same view, but the own one is the freshest fetch of it).
-    let mut assets: HashMap<&str, &Value> = HashMap::new();
-    for v in visits {
-        if let Some(own) = v.assets.iter().find(|a| str_of(a, "id") == v.id) {
-            assets.insert(str_of(own, "id"), own);
-        }
-    }
-    for v in visits {
-        for a in &v.assets {
-            assets.entry(str_of(a, "id")).or_insert(a);
-        }
-    }
+/// Builds the store files from what the crawl learnt.
+pub(super) fn build(known: &Known, roots: &[String], api: &str) -> Result<Built, CrawlError> {
+    // Assets: the latest answer for each (they are the same view; the latest is the freshest),
+    // leaving out those that were gone when asked again.
+    let assets: HashMap<&str, &Value> = known
+        .assets
+        .iter()
+        .filter(|(id, _)| !known.removed.contains(*id))
+        .map(|(id, (a, _))| (id.as_str(), a))
+        .collect();
     let mut links: BTreeMap<&str, &Value> = BTreeMap::new();
-    for v in visits {
-        for l in &v.links {
-            let (major, minor) = (str_of(l, "major_id"), str_of(l, "minor_id"));
-            if assets.contains_key(major) && assets.contains_key(minor) {
-                links.entry(str_of(l, "link_id")).or_insert(l);
-            }
+    for (id, (l, _)) in &known.links {
+        let (major, minor) = (str_of(l, "major_id"), str_of(l, "minor_id"));
+        if assets.contains_key(major) && assets.contains_key(minor) {
+            links.insert(id.as_str(), l);
         }
     }
+    // The lineages answered (and their top parts), in a fixed order.
+    let mut lineages: Vec<(&String, &Option<String>, &str)> = known
+        .lineages
+        .iter()
+        .map(|((id, key), l)| (id, key, l.assets[0].as_str()))
+        .collect();
+    lineages.sort();
 
     // Root nodes: the roots that answered, plus every lineage's first asset.
     let mut root_nodes: Vec<&str> = roots
@@ -168,22 +169,21 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
         .map(String::as_str)
         .filter(|r| assets.contains_key(r))
         .collect();
-    for v in visits {
-        for top in &v.tops {
-            if assets.contains_key(top.as_str()) {
-                root_nodes.push(top);
-            }
+    for (_, _, top) in &lineages {
+        if assets.contains_key(top) {
+            root_nodes.push(top);
         }
     }
     root_nodes.sort_by_key(|id| id_key(id));
     root_nodes.dedup();
 
     // Placeholders, where a lineage starts at a non-site asset that (in what we know) has tree
-    // parents: the live walk stopped there at a parent the token could not read.
-    // - When the walk stopped at the walked asset itself and the URL it followed has a parent
-    //   URL no asset the crawl saw has, that parent (Matrix derives URLs from parents) was the
-    //   unreadable one: an unreadable placeholder at that URL, last in the fallback order, so
-    //   only walks following that URL meet it.
+    // parents: the live walk stopped there at a parent the token could not read. Each answered
+    // lineage and each top part of one says, for its first asset T and the URL key K the walk
+    // had there, that the walk from (T, K) stops at T.
+    // - When K has a parent URL no asset the crawl saw has (Matrix derives URLs from parents),
+    //   that parent was the unreadable one: an unreadable placeholder at that URL, last in the
+    //   fallback order, so only walks following that URL meet it.
     // - Otherwise the walk took its fallback step (lowest link) to an unreadable parent: an
     //   unreadable placeholder parent first in that order.
     let mut known_keys: HashSet<String> = HashSet::new();
@@ -201,29 +201,17 @@ pub(super) fn build(visits: &[Visit], roots: &[String], api: &str) -> Result<Bui
         }
     }
     let is_site = |id: &str| assets.get(id).is_none_or(|a| str_of(a, "type") == "site");
-    let walked_ids: HashSet<&str> = visits.iter().map(|v| v.id.as_str()).collect();
     let mut url_parents: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut placeholder_of: Vec<&str> = Vec::new();
-    for v in visits {
-        for (top, walked) in v.tops.iter().zip(&v.walked) {
-            let top = top.as_str();
-            if is_site(top) || !has_parent.contains(top) {
-                continue;
+    for (id, key, top) in &lineages {
+        if id.as_str() != *top || is_site(top) || !has_parent.contains(top) {
+            continue;
+        }
+        match key.as_deref().and_then(url::parent_key) {
+            Some(pk) if !known_keys.contains(pk) => {
+                url_parents.entry(pk.to_string()).or_default().push(top)
             }
-            if top != v.id {
-                // An ancestor: its own visit (if any) decides for its own URLs.
-                if !walked_ids.contains(top) {
-                    placeholder_of.push(top);
-                }
-                continue;
-            }
-            let parent_key = url::key(walked).and_then(|k| url::parent_key(&k).map(str::to_string));
-            match parent_key {
-                Some(pk) if !known_keys.contains(&pk) => {
-                    url_parents.entry(pk).or_default().push(top)
-                }
-                _ => placeholder_of.push(top),
-            }
+            _ => placeholder_of.push(top),
         }
     }
     placeholder_of.sort_by_key(|id| id_key(id));

@@ -67,6 +67,26 @@ fn counts(output: &Output) -> (u64, u64) {
     (num_before(" requests ("), num_before(" retries)"))
 }
 
+/// `(assets walked, requests)` from the crawl's summary line, and checks the requests per asset
+/// it prints.
+fn walked_and_requests(output: &Output) -> (u64, u64) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" requests ("))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    let walked: u64 = line
+        .split("crawled ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no assets walked in {line}"));
+    let (requests, _) = counts(output);
+    let printed = format!("({:.2} per asset", requests as f64 / walked as f64);
+    assert!(line.contains(&printed), "{printed} not in {line}");
+    (walked, requests)
+}
+
 /// The assets reachable through children (non-dependent menu/hidden links the token may read)
 /// from the roots, asked of the library directly.
 fn reachable(cat: &Catalog, token: &str, roots: &[&str]) -> HashSet<String> {
@@ -237,7 +257,13 @@ fn crawled_demo_exports_like_the_original_for_every_token() {
         };
         let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
         let tmp = tempfile::tempdir().unwrap();
-        let out = crawl(tmp.path(), &served.addr, token, &roots, &["--quiet"], 0);
+        let out = crawl(tmp.path(), &served.addr, token, &roots, &[], 0);
+        // The goal of issue 21: at most 1.2 requests per asset on the demo, for every token.
+        let (walked, requests) = walked_and_requests(&out);
+        assert!(
+            requests * 10 <= walked * 12,
+            "{token}: {requests} requests for {walked} assets"
+        );
         let store = tmp.path().join("store");
         run(&["check", "--store", store.to_str().unwrap()], 0);
         let n = assert_same_export(
@@ -338,6 +364,14 @@ struct Proxy {
     refuse_after: Arc<AtomicU64>,
     /// Answer 400 to `limit=0`, like a server that caps children pages.
     no_limit_zero: Arc<AtomicBool>,
+    /// Serve `limit=0` as `limit=10`, like a server that caps page sizes without refusing.
+    cap_pages: Arc<AtomicBool>,
+    /// Milliseconds a `Latency` fault waits before forwarding.
+    latency_ms: Arc<AtomicU64>,
+    /// After this many forwarded requests, forward to `second` instead (0 = never): the site
+    /// changes under the crawl.
+    switch_after: Arc<AtomicU64>,
+    second: Arc<std::sync::Mutex<String>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -358,6 +392,10 @@ impl Proxy {
             redirects: Arc::default(),
             refuse_after: Arc::default(),
             no_limit_zero: Arc::default(),
+            cap_pages: Arc::default(),
+            latency_ms: Arc::new(AtomicU64::new(30)),
+            switch_after: Arc::default(),
+            second: Arc::default(),
             stop: Arc::default(),
         };
         let (faults, passed, redirects, refuse_after, stop) = (
@@ -368,6 +406,8 @@ impl Proxy {
             proxy.stop.clone(),
         );
         let no_limit_zero = proxy.no_limit_zero.clone();
+        let (cap_pages, latency_ms) = (proxy.cap_pages.clone(), proxy.latency_ms.clone());
+        let (switch_after, second) = (proxy.switch_after.clone(), proxy.second.clone());
         let upstream = upstream.to_string();
         let counter = Arc::new(AtomicU64::new(0));
         std::thread::spawn(move || {
@@ -384,10 +424,19 @@ impl Proxy {
                     plan(n)
                 };
                 let counters = [faults.clone(), passed.clone(), redirects.clone()];
-                let upstream = upstream.clone();
-                let no_limit_zero = no_limit_zero.load(Ordering::SeqCst);
+                let switch = switch_after.load(Ordering::SeqCst);
+                let upstream = if switch > 0 && passed.load(Ordering::SeqCst) >= switch {
+                    second.lock().unwrap().clone()
+                } else {
+                    upstream.clone()
+                };
+                let how = How {
+                    no_limit_zero: no_limit_zero.load(Ordering::SeqCst),
+                    cap_pages: cap_pages.load(Ordering::SeqCst),
+                    latency: Duration::from_millis(latency_ms.load(Ordering::SeqCst)),
+                };
                 std::thread::spawn(move || {
-                    let _ = handle(conn, &upstream, fault, &counters, no_limit_zero);
+                    let _ = handle(conn, &upstream, fault, &counters, how);
                 });
             }
         });
@@ -407,12 +456,24 @@ fn read_head(conn: &mut TcpStream) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
+/// How the proxy treats every request (besides its fault).
+#[derive(Clone, Copy)]
+struct How {
+    no_limit_zero: bool,
+    cap_pages: bool,
+    latency: Duration,
+}
+
 fn handle(
     mut conn: TcpStream,
     upstream: &str,
     fault: Fault,
     [faults, passed, redirects]: &[Arc<AtomicU64>; 3],
-    no_limit_zero: bool,
+    How {
+        no_limit_zero,
+        cap_pages,
+        latency,
+    }: How,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let head = read_head(&mut conn)?;
@@ -454,7 +515,7 @@ fn handle(
                 &format!("Location: {target}\r\n"),
             );
         }
-        Fault::Latency => std::thread::sleep(Duration::from_millis(30)),
+        Fault::Latency => std::thread::sleep(latency),
         Fault::Pass | Fault::Truncate => {}
     }
     // Forward with Connection: close, read the whole answer.
@@ -463,6 +524,11 @@ fn handle(
     if no_limit_zero && target.contains("/children?") && !target.contains("limit=") {
         // This server's default page size is 10.
         head = head.replacen(target, &format!("{target}&limit=10"), 1);
+    }
+    if cap_pages && target.contains("/children?") {
+        // This server serves at most 10 children a page, whatever `limit` asks.
+        let capped = target.replace("limit=0&", "limit=10&");
+        head = head.replacen(target, &capped, 1);
     }
     for line in head.split("\r\n").filter(|l| !l.is_empty()) {
         if !line.to_ascii_lowercase().starts_with("connection:") {
@@ -546,6 +612,18 @@ fn crawl_survives_faults_and_counts_its_retries() {
         root_nodes(&faulty.path().join("store")),
         root_nodes(&clean.path().join("store"))
     );
+    // And the promise itself, on the store crawled through the faults.
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let n = assert_same_export(
+        &cat,
+        None,
+        &faulty.path().join("store"),
+        "demo-research",
+        &["12"],
+        ("standard", "https://research.uni.test"),
+        faulty.path(),
+    );
+    assert!(n > 100, "only {n} files compared");
 }
 
 /// The server stops answering mid-crawl: the crawl exits 2 keeping what it fetched; `--resume`
@@ -574,17 +652,14 @@ fn interrupted_crawl_resumes_without_refetching() {
     assert!(stderr.contains("--resume"), "{stderr}");
     let store = dir.path().join("store");
     assert!(!store.exists(), "no partial store");
-    // Requests the checkpointed assets cost: one lineage per URL walked, one children page.
+    // Requests the checkpointed answers cost (a children list in one page, or a lineage).
     let state = fs::read_to_string(dir.path().join(".store.crawl/state.jsonl")).unwrap();
     let done: Vec<Value> = state
         .lines()
         .skip(1)
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let done_cost: u64 = done
-        .iter()
-        .map(|v| v["tops"].as_array().unwrap().len() as u64 + 1)
-        .sum();
+    let done_cost: u64 = done.iter().map(|v| v["requests"].as_u64().unwrap()).sum();
     assert!(
         done.len() >= 20 && done_cost <= 100 + 8,
         "{} assets checkpointed with {done_cost} requests",
@@ -614,10 +689,24 @@ fn interrupted_crawl_resumes_without_refetching() {
         store_files(&clean.path().join("store"))
     );
     assert!(!matrix_snapshot::crawl::staging_dir(&store).exists());
+    // And the promise itself, on the resumed crawl.
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let n = assert_same_export(
+        &cat,
+        None,
+        &store,
+        "demo-admin",
+        &roots,
+        ("standard", "https://www.uni.test"),
+        dir.path(),
+    );
+    assert!(n > 1000, "only {n} files compared");
 }
 
 /// A server that refuses `limit=0` (it is our decision, not Matrix's documented behaviour) and
-/// pages by 10: the crawl pages through every folder and builds the same store.
+/// pages by 10, through dropped connections, 500s, truncated bodies and redirects: the crawl
+/// pages through every folder, costs the extra pages, builds the same store, and its export is
+/// the original's (a generated store through the fault-injection proxy).
 #[test]
 fn crawl_pages_children_when_limit_0_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -634,13 +723,41 @@ fn crawl_pages_children_when_limit_0_is_refused() {
     let sites = demo_sites(&Catalog::new(Store::load(&original).unwrap()));
     let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
     let direct = crawl(&a, &served.addr, "gen-admin", &roots, &[], 0);
-    let proxy = Proxy::start(&served.addr, |_| Fault::Pass);
+    let proxy = Proxy::start(&served.addr, |n| match n % 37 {
+        5 => Fault::Drop,
+        11 => Fault::Status500,
+        19 => Fault::Truncate,
+        29 => Fault::Redirect,
+        _ => Fault::Pass,
+    });
     proxy.no_limit_zero.store(true, Ordering::SeqCst);
     let paged = crawl(&b, &proxy.addr, "gen-admin", &roots, &[], 0);
-    // More requests: refused limit=0, and the pages of folders with more than 10 children.
-    let (paged_n, direct_n) = (counts(&paged).0, counts(&direct).0);
-    assert!(paged_n > direct_n + 20, "{paged_n} vs {direct_n}");
+    // More requests: refused limit=0 (once per request in flight at most), the pages of
+    // folders with more than 10 children, the faults retried and the redirects followed.
+    let cat = Catalog::new(Store::load(&original).unwrap());
+    let extra: u64 = children_counts(&cat, "gen-admin", &roots)
+        .iter()
+        .map(|&n| n.div_ceil(10).max(1) - 1)
+        .sum();
+    let ((paged_n, retries), direct_n) = (counts(&paged), counts(&direct).0);
+    let redirects = proxy.redirects.load(Ordering::SeqCst);
+    assert_eq!(retries, proxy.faults.load(Ordering::SeqCst));
+    let refused = paged_n - direct_n - extra - retries - redirects;
+    assert!(
+        (1..=4).contains(&refused),
+        "{paged_n} vs {direct_n} + {extra}"
+    );
     assert_eq!(store_files(&a.join("store")), store_files(&b.join("store")));
+    let n = assert_same_export(
+        &cat,
+        Some(&original),
+        &b.join("store"),
+        "gen-admin",
+        &roots,
+        ("minimal", "https://site1.example.test"),
+        &b,
+    );
+    assert!(n > 3_000, "only {n} files compared");
 }
 
 // ---- bad input -------------------------------------------------------------------------
@@ -761,6 +878,10 @@ fn crawl_help_has_examples_and_needs_a_token_source() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("EXAMPLES"));
     assert!(help.contains("--token-env"));
+    // The default pace, and a polite one for real servers.
+    assert!(help.contains("default 4"), "{help}");
+    assert!(help.contains("no rate limit"), "{help}");
+    assert!(help.contains("--rate 10"), "{help}");
     let out = bin()
         .args([
             "crawl",
@@ -853,7 +974,7 @@ fn sigint_checkpoints_and_resume_finishes() {
         .lines()
         .skip(1)
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|v| v["tops"].as_array().unwrap().len() as u64 + 1)
+        .map(|v| v["requests"].as_u64().unwrap())
         .sum();
     assert!(done_cost < direct_requests, "interrupted too late");
     let second = crawl(
@@ -878,5 +999,304 @@ fn sigint_checkpoints_and_resume_finishes() {
     assert_eq!(
         store_files(&store),
         store_files(&clean.path().join("store"))
+    );
+}
+
+// ---- requests per asset (issue 21) -----------------------------------------------------
+
+/// The number of children `token` reads under each asset reachable from `roots`.
+fn children_counts(cat: &Catalog, token: &str, roots: &[&str]) -> Vec<u64> {
+    reachable(cat, token, roots)
+        .iter()
+        .map(|id| {
+            let path = format!(
+                "/__api/assets/{}/children?limit=0",
+                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+            );
+            let resp = answer(cat, &Request::get(path).bearer(token));
+            let body: Value = serde_json::from_slice(&resp.body).unwrap();
+            body["assets"].as_array().unwrap().len() as u64
+        })
+        .collect()
+}
+
+/// A count, not a timing (counting requests is deterministic): crawling a generated store with
+/// the admin token from its sites costs at most 1.15 requests per asset (issue 21's goal; it was
+/// 2.02 with a lineage asked for every asset), and exports like the original.
+#[test]
+fn requests_per_asset_stay_at_the_goal_on_a_generated_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("original");
+    let o = original.to_str().unwrap();
+    run(
+        &["generate", "--assets", "3000", "--seed", "1", "--out", o],
+        0,
+    );
+    let served = Served::start(&["--store", o]);
+    let cat = Catalog::new(Store::load(&original).unwrap());
+    let sites = demo_sites(&cat);
+    let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
+    let dir = tmp.path().join("crawl");
+    fs::create_dir(&dir).unwrap();
+    let out = crawl(&dir, &served.addr, "gen-admin", &roots, &[], 0);
+    let (walked, requests) = walked_and_requests(&out);
+    assert_eq!(walked as usize, reachable(&cat, "gen-admin", &roots).len());
+    assert!(walked > 1500, "only {walked} assets walked");
+    // One children list per asset, one lineage per root; the rest is the lineages asked.
+    assert!(requests >= walked + roots.len() as u64);
+    assert!(
+        requests * 100 <= walked * 115,
+        "{requests} requests for {walked} assets: above 1.15 per asset"
+    );
+    let n = assert_same_export(
+        &cat,
+        Some(&original),
+        &dir.join("store"),
+        "gen-admin",
+        &roots,
+        ("minimal", "https://site2.example.test"),
+        &dir,
+    );
+    assert!(n > 3_000, "only {n} files compared");
+}
+
+/// A server that serves at most 10 children a page (without refusing `limit=0`) costs exactly
+/// the extra pages, and the store is the same.
+#[test]
+fn a_server_capping_page_sizes_costs_only_the_extra_pages() {
+    let served = Served::start(&[]);
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let sites = demo_sites(&cat);
+    let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let direct = crawl(a.path(), &served.addr, "demo-admin", &roots, &[], 0);
+    let proxy = Proxy::start(&served.addr, |_| Fault::Pass);
+    proxy.cap_pages.store(true, Ordering::SeqCst);
+    let capped = crawl(b.path(), &proxy.addr, "demo-admin", &roots, &[], 0);
+    let extra: u64 = children_counts(&cat, "demo-admin", &roots)
+        .iter()
+        .map(|&n| n.div_ceil(10).max(1) - 1)
+        .sum();
+    assert!(extra >= 3, "the demo has folders of more than 10 children");
+    assert_eq!(counts(&capped).0, counts(&direct).0 + extra);
+    assert_eq!(
+        store_files(&a.path().join("store")),
+        store_files(&b.path().join("store"))
+    );
+}
+
+/// One line of a store file, parsed.
+fn jsonl(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_jsonl(path: &Path, lines: &[Value]) {
+    let text: String = lines.iter().map(|v| format!("{v}\n")).collect();
+    fs::write(path, text).unwrap();
+}
+
+/// The site changes while the crawl runs (the proxy switches to an edited copy after a few
+/// requests): a URL moves from an asset seen early to one seen late, and an asset is trashed
+/// after its parent listed it. The crawl asks the conflicting assets again, reports what it did,
+/// and writes a store the loader accepts, with the URL on the asset that holds it now and
+/// without the trashed asset.
+#[test]
+fn a_site_edited_during_the_crawl_yields_a_store_that_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (before, after) = (tmp.path().join("before"), tmp.path().join("after"));
+    run(
+        &[
+            "generate",
+            "--assets",
+            "600",
+            "--seed",
+            "3",
+            "--out",
+            before.to_str().unwrap(),
+        ],
+        0,
+    );
+    let cat = Catalog::new(Store::load(&before).unwrap());
+    let sites = demo_sites(&cat);
+    let roots: Vec<&str> = sites.iter().map(String::as_str).collect();
+    // Depths from the sites, through what gen-admin reads.
+    let mut depth: BTreeMap<String, usize> = BTreeMap::new();
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    let mut level: Vec<String> = sites.clone();
+    for s in &sites {
+        depth.insert(s.clone(), 0);
+    }
+    let mut d = 0;
+    while !level.is_empty() {
+        d += 1;
+        let mut next = Vec::new();
+        for id in &level {
+            let path = format!(
+                "/__api/assets/{}/children?limit=0",
+                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+            );
+            let resp = answer(&cat, &Request::get(path).bearer("gen-admin"));
+            let body: Value = serde_json::from_slice(&resp.body).unwrap();
+            for a in body["assets"].as_array().unwrap() {
+                let c = a["id"].as_str().unwrap().to_string();
+                if !depth.contains_key(&c) {
+                    depth.insert(c.clone(), d);
+                    parent.insert(c.clone(), id.clone());
+                    next.push(c);
+                }
+            }
+        }
+        level = next;
+    }
+    let urls_of = |id: &str| -> Vec<String> {
+        let idx = cat.store.asset_by_id(id).unwrap();
+        cat.store.asset(idx).urls.clone()
+    };
+    let ancestors = |id: &str| -> Vec<String> {
+        let mut out = vec![id.to_string()];
+        while let Some(p) = parent.get(out.last().unwrap()) {
+            out.push(p.clone());
+        }
+        out
+    };
+    // X: seen early (a child of a site), with one URL; Y: one of the deepest, with a URL.
+    let x = depth
+        .iter()
+        .find(|(id, d)| **d == 1 && urls_of(id).len() == 1)
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let deepest = *depth.values().max().unwrap();
+    assert!(deepest >= 4, "the generated tree is deep enough");
+    let y = depth
+        .iter()
+        .find(|(id, d)| **d == deepest && !urls_of(id).is_empty())
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    // Z: listed by a site (before the edit), its children asked after it; not on Y's way.
+    let y_path = ancestors(&y);
+    let z = depth
+        .iter()
+        .find(|(id, d)| {
+            **d == 1 && !y_path.contains(id) && id.as_str() != x && !urls_of(id).is_empty()
+        })
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let moved = urls_of(&x)[0].clone();
+
+    // The edited copy.
+    fs::create_dir(&after).unwrap();
+    for f in [
+        "store.json",
+        "links.jsonl",
+        "principals.jsonl",
+        "permissions.jsonl",
+        "tokens.jsonl",
+    ] {
+        fs::copy(before.join(f), after.join(f)).unwrap();
+    }
+    let mut assets = jsonl(&before.join("assets.jsonl"));
+    for a in &mut assets {
+        let id = a["id"].as_str().unwrap().to_string();
+        if id == x {
+            a["urls"] = Value::Array(vec![]);
+        } else if id == y {
+            a["urls"]
+                .as_array_mut()
+                .unwrap()
+                .push(Value::from(moved.clone()));
+        } else if id == z {
+            a["trashed"] = Value::Bool(true);
+        }
+    }
+    write_jsonl(&after.join("assets.jsonl"), &assets);
+    run(&["check", "--store", after.to_str().unwrap()], 0);
+
+    let served_before = Served::start(&["--store", before.to_str().unwrap()]);
+    let served_after = Served::start(&["--store", after.to_str().unwrap()]);
+    let proxy = Proxy::start(&served_before.addr, |_| Fault::Pass);
+    *proxy.second.lock().unwrap() = served_after.addr.clone();
+    // The roots' lineages and the sites' children lists come from before the edit.
+    proxy
+        .switch_after
+        .store(2 * roots.len() as u64, Ordering::SeqCst);
+    let dir = tmp.path().join("crawl");
+    fs::create_dir(&dir).unwrap();
+    let out = crawl(
+        &dir,
+        &proxy.addr,
+        "gen-admin",
+        &roots,
+        &["--concurrency", "1"],
+        0,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the site changed during the crawl"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("asked them again"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("asset {z:?} is gone or unreadable now")),
+        "{stderr}"
+    );
+    let store_dir = dir.join("store");
+    run(&["check", "--store", store_dir.to_str().unwrap()], 0);
+    let store = Store::load(&store_dir).unwrap();
+    let key = url::key(&moved).unwrap();
+    let holder = store.asset_by_url_key(&key).unwrap();
+    assert_eq!(store.asset(holder).id, y, "the URL is where it is now");
+    assert!(
+        store.asset_by_id(&z).is_none(),
+        "the trashed asset is left out"
+    );
+    assert!(store.asset_by_id(&x).is_some());
+}
+
+/// Wall time through the fault-injection proxy adding 50 ms to every answer, `--concurrency 4`,
+/// on `generate --assets 10000 --seed 1` with gen-admin from the sites (docs/crawl.md).
+/// `MATRIX_SNAPSHOT_CRAWL_BENCH_BIN` picks another binary (an older build, for a baseline).
+#[test]
+#[ignore = "a benchmark (minutes): cargo test --release --test it bench_crawl -- --ignored --nocapture"]
+fn bench_crawl_through_a_50ms_proxy() {
+    let tmp =
+        tempfile::tempdir_in(std::env::var("MATRIX_SNAPSHOT_BENCH_DIR").unwrap_or(".".into()))
+            .unwrap();
+    let original = tmp.path().join("original");
+    let o = original.to_str().unwrap();
+    run(
+        &["generate", "--assets", "10000", "--seed", "1", "--out", o],
+        0,
+    );
+    let served = Served::start(&["--store", o, "--threads", "4"]);
+    let cat = Catalog::new(Store::load(&original).unwrap());
+    let sites = demo_sites(&cat);
+    let proxy = Proxy::start(&served.addr, |_| Fault::Latency);
+    proxy.latency_ms.store(50, Ordering::SeqCst);
+    fs::write(tmp.path().join("token.txt"), "gen-admin").unwrap();
+    let program = std::env::var("MATRIX_SNAPSHOT_CRAWL_BENCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| bin().get_program().into());
+    let base = format!("http://{}", proxy.addr);
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(["crawl", "--base-url", &base, "--token-file"])
+        .arg(tmp.path().join("token.txt"))
+        .arg("--out")
+        .arg(tmp.path().join("store"))
+        .args(["--concurrency", "4"]);
+    for s in &sites {
+        cmd.args(["--root", s]);
+    }
+    let started = std::time::Instant::now();
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let elapsed = started.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    eprintln!(
+        "{:.1} s wall: {}",
+        elapsed.as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr).trim()
     );
 }
