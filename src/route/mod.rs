@@ -467,6 +467,3 @@ pub fn sort_keys() -> Vec<(&'static str, String)> {
     ));
     keys
 }
-
-#[cfg(test)]
-mod tests;
