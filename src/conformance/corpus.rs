@@ -11,7 +11,7 @@ use crate::access::View;
 use crate::api::request::DEFAULT_LIMIT;
 use crate::api::{Catalog, SortKey};
 use crate::export::pct;
-use crate::generate::Rng;
+use crate::rng::Rng;
 use crate::route::RouteSpec;
 use crate::store::AssetIdx;
 
