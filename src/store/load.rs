@@ -124,14 +124,14 @@ fn read_records(
 
 #[cfg(test)]
 mod tests {
-    use crate::api::fixture::{files_with, load, ASSETS, LINKS, PRINCIPALS, TOKENS};
+    use crate::store::fixture::{ASSETS, LINKS, PERMISSIONS, PRINCIPALS, RULES, TOKENS};
     use crate::store::LoadError;
 
     /// Loads the fixture with `file` replaced by `text`, expecting `file:line: …needle…`.
     fn expect_error(file: &'static str, text: &str, line: u64, needle: &str) {
-        let owned = text.to_string();
-        let files = files_with(&[(file, owned.as_str())]);
-        let err = load(&files).expect_err("the store must be rejected");
+        let err = RULES
+            .load_with(&[(file, text)])
+            .expect_err("the store must be rejected");
         let LoadError::Invalid { diagnostics, .. } = &err else {
             panic!("not a validation error: {err}");
         };
@@ -313,7 +313,7 @@ mod tests {
             "major_id names unknown asset \"404\"",
         );
         let p = r#"{"asset_id":"78","principal_id":"404","access":"read","granted":true}"#;
-        let perms = with_line(crate::api::fixture::PERMISSIONS, p);
+        let perms = with_line(PERMISSIONS, p);
         expect_error(
             "permissions.jsonl",
             &perms,
@@ -343,7 +343,7 @@ mod tests {
             LINKS,
             r#"{"link_id":"99","major_id":"78","minor_id":"3","link_type":"reference","sort_order":9}"#,
         );
-        assert!(load(&files_with(&[("links.jsonl", ok.as_str())])).is_ok());
+        assert!(RULES.load_with(&[("links.jsonl", ok.as_str())]).is_ok());
         let p = PRINCIPALS.replace(r#""name":"Staff"}"#, r#""name":"Staff","groups":["20"]}"#);
         expect_error("principals.jsonl", &p, 7, "group cycle");
     }
@@ -383,7 +383,7 @@ mod tests {
             (empty, "context name \"\" is empty"),
             (none, "contexts must name at least one context"),
         ] {
-            let err = load(&files_with(&[("store.json", meta)])).expect_err(meta);
+            let err = RULES.load_with(&[("store.json", meta)]).expect_err(meta);
             assert!(
                 err.to_string()
                     .contains(&format!("fixture/store.json: {needle}")),
@@ -393,11 +393,9 @@ mod tests {
         let meta = r#"{"format":"matrix-snapshot-store/1","name":"F","contexts":["Default","fr"]}"#;
         let ok = r#"{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"contexts":{"fr":{"name":"y","metadata":{}}}}"#;
         let assets = with_line(ASSETS, ok);
-        let store = load(&files_with(&[
-            ("store.json", meta),
-            ("assets.jsonl", assets.as_str()),
-        ]))
-        .expect("a declared context loads");
+        let store = RULES
+            .load_with(&[("store.json", meta), ("assets.jsonl", assets.as_str())])
+            .expect("a declared context loads");
         let a = store.asset(store.asset_by_id("900").unwrap());
         assert_eq!(a.contexts.len(), 1);
         assert_eq!(a.contexts[0].1.name.as_deref(), Some("y"));
@@ -426,8 +424,10 @@ mod tests {
                 r#"{{"id":"900","type":"page","type_name":"Page","name":"x","status":16,{asset}}}"#
             );
             let assets = with_line(ASSETS, &a);
-            let files = files_with(&[("store.json", meta), ("assets.jsonl", assets.as_str())]);
-            let err = load(&files).expect_err(asset).to_string();
+            let err = RULES
+                .load_with(&[("store.json", meta), ("assets.jsonl", assets.as_str())])
+                .expect_err(asset)
+                .to_string();
             let want = format!("fixture/assets.jsonl:{}: ", ASSET_LINES + 1);
             assert!(
                 err.contains(&want) && err.contains(needle),
@@ -443,8 +443,9 @@ mod tests {
         for i in 0..80 {
             bad.push_str(&format!("{{\"id\":\"x{i}\",\"type\":\"p\",\"type_name\":\"P\",\"name\":\"n\",\"status\":5}}\n"));
         }
-        let files = files_with(&[("assets.jsonl", bad.as_str())]);
-        let Err(LoadError::Invalid { diagnostics, total }) = load(&files) else {
+        let Err(LoadError::Invalid { diagnostics, total }) =
+            RULES.load_with(&[("assets.jsonl", bad.as_str())])
+        else {
             panic!("must fail");
         };
         assert_eq!(total, 80);

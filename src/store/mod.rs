@@ -6,6 +6,8 @@
 
 mod checks;
 mod diagnostic;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod load;
 pub mod model;
 mod read;
