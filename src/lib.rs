@@ -39,6 +39,7 @@ pub mod demo;
 pub mod diff;
 pub mod export;
 pub mod generate;
+mod rng;
 pub mod route;
 pub mod router;
 pub mod serve;

@@ -1,51 +1,17 @@
-//! A small store that exercises every rule of spec §2–§4 (`tests/fixtures/stores/rules/`),
-//! shared by the unit tests of `access`, `api` and `store`; integration tests load the same files.
+//! API test helpers over `store::fixture`: the catalogs of its stores, a request answered, and
+//! what tests read off a response. Shared by the unit tests of `api` and the layers above it.
 
 use crate::api::{answer, Catalog, Request, Response};
-use crate::store::Store;
+use crate::store::fixture::{CONTEXTS, RULES};
 
-pub const STORE_JSON: &str = include_str!("../../tests/fixtures/stores/rules/store.json");
-
-pub const ASSETS: &str = include_str!("../../tests/fixtures/stores/rules/assets.jsonl");
-
-pub const LINKS: &str = include_str!("../../tests/fixtures/stores/rules/links.jsonl");
-
-pub const PRINCIPALS: &str = include_str!("../../tests/fixtures/stores/rules/principals.jsonl");
-
-pub const PERMISSIONS: &str = include_str!("../../tests/fixtures/stores/rules/permissions.jsonl");
-
-pub const TOKENS: &str = include_str!("../../tests/fixtures/stores/rules/tokens.jsonl");
-
-/// The fixture's files with some replaced (for validation tests).
-pub fn files_with<'a>(replace: &[(&'a str, &'a str)]) -> Vec<(&'a str, Vec<u8>)> {
-    let base = [
-        ("store.json", STORE_JSON),
-        ("assets.jsonl", ASSETS),
-        ("links.jsonl", LINKS),
-        ("principals.jsonl", PRINCIPALS),
-        ("permissions.jsonl", PERMISSIONS),
-        ("tokens.jsonl", TOKENS),
-    ];
-    base.iter()
-        .map(|(name, text)| {
-            let text = replace
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(*text, |(_, t)| *t);
-            (*name, text.as_bytes().to_vec())
-        })
-        .collect()
-}
-
-/// Loads files produced by [`files_with`].
-pub fn load(files: &[(&str, Vec<u8>)]) -> Result<Store, crate::store::LoadError> {
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    Store::from_memory(&refs, "fixture")
-}
-
-/// The fixture's catalog.
+/// The catalog of `store::fixture::RULES`, the store that exercises every rule of spec §2–§4.
 pub fn catalog() -> Catalog {
-    Catalog::new(load(&files_with(&[])).expect("the fixture store is valid"))
+    Catalog::new(RULES.load())
+}
+
+/// The catalog of `store::fixture::CONTEXTS`, the store of the Content API 1.2.0 parameters.
+pub fn contexts_catalog() -> Catalog {
+    Catalog::new(CONTEXTS.load())
 }
 
 /// A GET with a bearer token, answered.

@@ -285,4 +285,4 @@ pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-pub(crate) mod tests_api12;
+mod tests_api12;

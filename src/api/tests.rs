@@ -171,6 +171,15 @@ fn shadow_ids_are_percent_encoded() {
     );
 }
 
+/// §4: trashed assets do not exist: 404, even for the system administrator, who reads
+/// everything else (access leaves them out of every view).
+#[test]
+fn trashed_assets_do_not_exist() {
+    let cat = catalog();
+    assert_eq!(get(&cat, "admin", "/__api/assets/202").status, 404);
+    assert_eq!(get(&cat, "admin", "/__api/assets/206").status, 200);
+}
+
 /// §3 check order: 405 → 401 → 404 endpoint → 400 → 404 asset → 403 → 404 page.
 #[test]
 fn check_order() {

@@ -1,94 +1,12 @@
 //! `answer()` against the Content API 1.2.0 parameters (spec §2 "Content API 1.2.0
 //! parameters"): `include_dependents`, `base_url` and `context`, alone and combined with `data`,
 //! `asset_types`, paging, sorting, tokens with and without write access, safe editing and the
-//! check order. The store is small and written here, so each expectation can be read off it.
+//! check order, over `store::fixture::CONTEXTS` (small, so each expectation can be read off it).
 
-use super::fixture::text;
+use super::fixture::{contexts_catalog, text};
 use super::*;
 use crate::store::url::Scheme;
-use crate::store::Store;
-use indoc::indoc;
 use serde_json::Value;
-
-const STORE_JSON: &str =
-    r#"{"format":"matrix-snapshot-store/1","name":"Contexts","contexts":["Default","fr","mi"]}"#;
-
-// 1 site ─┬─ 2 Home (menu) ─┬─ 3 bodycopy (dependent) ── 4 wysiwyg (dependent, safe-edited)
-//         │                 ├─ 5 bodycopy (dependent, editors only)
-//         │                 ├─ 7 bodycopy (dependent, trashed)
-//         │                 ├─ 8 bodycopy (invisible + dependent)
-//         │                 ├─ 9 note (reference + dependent: never a dependent)
-//         │                 └─ 6 News (menu, not dependent: a child)
-//         └─ 20 About (menu) ── 2 Home (menu, second parent)
-const ASSETS: &str = indoc! {r#"
-    {"id":"1","type":"site","type_name":"Site","name":"Uni","status":16,"urls":["https://www.uni.test","https://research.uni.test"],"contexts":{"fr":{"name":"Université"}}}
-    {"id":"2","type":"page_standard","type_name":"Standard Page","name":"Home","status":16,"urls":["http://www.uni.test/home","https://www.uni.test/home","https://research.uni.test/about/home","https://research.uni.test/home"],"attributes":{"title":"Welcome","size":3},"metadata":{"description":["Home page"],"keywords":["home"]},"contents":"home","contexts":{"fr":{"name":"Accueil","attributes":{"title":"Bienvenue","lang":"fr"},"metadata":{"description":["Page d'accueil"]}},"mi":{"short_name":"Kāinga","metadata":{"keywords":["kāinga"]}}}}
-    {"id":"3","type":"bodycopy","type_name":"Bodycopy","name":"Body","status":16,"contents":"body"}
-    {"id":"4","type":"content_type_wysiwyg","type_name":"WYSIWYG","name":"Text","status":64,"contents":"<p>New</p>","live":{"contents":"<p>Old</p>"},"contexts":{"fr":{"name":"Texte"}}}
-    {"id":"5","type":"bodycopy","type_name":"Bodycopy","name":"Draft body","status":16}
-    {"id":"6","type":"page_standard","type_name":"Standard Page","name":"News","status":16,"urls":["https://www.uni.test/home/news-b","https://www.uni.test/home/news-a"],"contexts":{"fr":{"name":"Actualités"}}}
-    {"id":"7","type":"bodycopy","type_name":"Bodycopy","name":"Trashed body","status":16,"trashed":true}
-    {"id":"8","type":"bodycopy","type_name":"Bodycopy","name":"Invisible body","status":16}
-    {"id":"9","type":"note","type_name":"Note","name":"Note","status":16}
-    {"id":"20","type":"folder","type_name":"Folder","name":"About","status":16,"urls":["https://research.uni.test/about"],"contexts":{"fr":{"name":"À propos"}}}
-"#};
-
-const LINKS: &str = indoc! {r#"
-    {"link_id":"101","major_id":"1","minor_id":"2","link_type":"menu","sort_order":0}
-    {"link_id":"102","major_id":"1","minor_id":"20","link_type":"menu","sort_order":1}
-    {"link_id":"103","major_id":"20","minor_id":"2","link_type":"menu","sort_order":0}
-    {"link_id":"104","major_id":"2","minor_id":"5","link_type":"hidden","sort_order":1,"is_dependent":true}
-    {"link_id":"105","major_id":"2","minor_id":"3","link_type":"hidden","sort_order":0,"is_dependent":true}
-    {"link_id":"106","major_id":"3","minor_id":"4","link_type":"hidden","sort_order":0,"is_dependent":true}
-    {"link_id":"107","major_id":"2","minor_id":"7","link_type":"hidden","sort_order":2,"is_dependent":true}
-    {"link_id":"108","major_id":"2","minor_id":"8","link_type":"invisible","sort_order":3,"is_dependent":true}
-    {"link_id":"109","major_id":"2","minor_id":"9","link_type":"reference","sort_order":4,"is_dependent":true}
-    {"link_id":"110","major_id":"2","minor_id":"6","link_type":"menu","sort_order":5}
-"#};
-
-const PRINCIPALS: &str = indoc! {r#"
-    {"id":"7","kind":"public","name":"Public User"}
-    {"id":"10","kind":"user","name":"Ed Itor"}
-"#};
-
-const PERMISSIONS: &str = indoc! {r#"
-    {"asset_id":"1","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"2","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"3","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"4","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"6","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"7","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"8","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"9","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"20","principal_id":"7","access":"read","granted":true}
-    {"asset_id":"1","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"2","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"3","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"4","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"5","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"6","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"8","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"9","principal_id":"10","access":"write","granted":true}
-    {"asset_id":"20","principal_id":"10","access":"write","granted":true}
-"#};
-
-const TOKENS: &str = indoc! {r#"
-    {"token":"pub","name":"Website","user_id":"7"}
-    {"token":"ed","name":"Editor","user_id":"10"}
-    {"token":"about","name":"About only","user_id":"7","root_nodes":["20"]}
-"#};
-
-pub(crate) fn catalog() -> Catalog {
-    let files: [(&str, &[u8]); 6] = [
-        ("store.json", STORE_JSON.as_bytes()),
-        ("assets.jsonl", ASSETS.as_bytes()),
-        ("links.jsonl", LINKS.as_bytes()),
-        ("principals.jsonl", PRINCIPALS.as_bytes()),
-        ("permissions.jsonl", PERMISSIONS.as_bytes()),
-        ("tokens.jsonl", TOKENS.as_bytes()),
-    ];
-    Catalog::new(Store::from_memory(&files, "api12").expect("the api12 store is valid"))
-}
 
 /// A GET on `www.uni.test` over https.
 fn get(cat: &Catalog, token: &str, target: &str) -> Response {
@@ -128,7 +46,7 @@ fn status(cat: &Catalog, token: Option<&str>, target: &str) -> u16 {
 /// left out; every asset object in the tree carries the key, `[]` when it has none.
 #[test]
 fn include_dependents_tree() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let v = json(&cat, "pub", "/__api/assets/2?include_dependents=true");
     assert_eq!(tree(&v), "2[3[4[]],8[]]");
     let v = json(&cat, "ed", "/__api/assets/2?include_dependents=true");
@@ -158,7 +76,7 @@ fn include_dependents_tree() {
 /// lineage and children do not take it (ignored).
 #[test]
 fn include_dependents_values_and_endpoints() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let plain = get(&cat, "pub", "/__api/assets/2");
     for q in [
         "include_dependents=TRUE",
@@ -202,7 +120,7 @@ fn include_dependents_values_and_endpoints() {
 /// Safe editing applies inside the dependents: readers without write see the live version.
 #[test]
 fn include_dependents_and_safe_editing() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let q = "/__api/assets/2?include_dependents=true&data=contents";
     let pub_ = json(&cat, "pub", q);
     let ed = json(&cat, "ed", q);
@@ -215,7 +133,7 @@ fn include_dependents_and_safe_editing() {
 /// the shorter URL, then store order. It replaces the request's host.
 #[test]
 fn base_url_chooses_the_url() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let url = |id: &str, base: &str| {
         let v = json(
             &cat,
@@ -288,7 +206,7 @@ fn base_url_chooses_the_url() {
 /// parameter value (spec §1); spellings of one base give the same bytes.
 #[test]
 fn base_url_values() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let plain = get(&cat, "pub", "/__api/assets/2?data=urls");
     for base in [
         "www.research.uni.test",
@@ -330,7 +248,7 @@ fn base_url_values() {
 /// research.uni.test/about the path goes by the About folder.
 #[test]
 fn base_url_drives_the_lineage() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let ids = |target: &str| -> Vec<String> {
         json(&cat, "pub", target)["assets"]
             .as_array()
@@ -374,7 +292,7 @@ fn base_url_drives_the_lineage() {
 /// without an entry, and `Default` or an empty value, give the default values.
 #[test]
 fn context_overrides_field_by_field() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let q = |ctx: &str| format!("/__api/assets/2?data=attributes,metadata,contents&{ctx}");
     let default = get(&cat, "pub", &q(""));
     for same in ["context=Default", "context=", "context=&context=fr"] {
@@ -415,7 +333,7 @@ fn context_overrides_field_by_field() {
 /// parameter step (after 405, 401 and 404 endpoint; before 404 asset and 403).
 #[test]
 fn context_undeclared_and_check_order() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     for bad in ["de", "FR", "default", "fr%20", "%ff"] {
         for path in [
             "/__api/assets/2",
@@ -464,7 +382,7 @@ fn context_undeclared_and_check_order() {
 /// reader sees in the default context (the live version without write access).
 #[test]
 fn context_and_safe_editing() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let q = "/__api/assets/4?data=contents&context=fr";
     let pub_ = json(&cat, "pub", q);
     let ed = json(&cat, "ed", q);
@@ -478,7 +396,7 @@ fn context_and_safe_editing() {
 /// `asset_types` and paging, and in lineage.
 #[test]
 fn context_in_children_and_lineage() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let names = |target: &str| -> Vec<String> {
         json(&cat, "pub", target)["assets"]
             .as_array()
@@ -516,7 +434,7 @@ fn context_in_children_and_lineage() {
 /// All three together, with `data` and both tokens.
 #[test]
 fn all_three_combined() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let q = "/__api/assets/2?include_dependents=true&context=fr&base_url=https://research.uni.test/about&data=urls,contents";
     for token in ["pub", "ed"] {
         let v = json(&cat, token, q);
@@ -541,7 +459,7 @@ fn all_three_combined() {
 /// against the base; the list and `page_info` do not change.
 #[test]
 fn base_url_in_children() {
-    let cat = catalog();
+    let cat = contexts_catalog();
     let urls = |target: &str| -> (Vec<String>, Value) {
         let v = json(&cat, "ed", target);
         let urls = v["assets"]

@@ -10,7 +10,7 @@
 use crate::access::View;
 use crate::api::request::DEFAULT_LIMIT;
 use crate::api::{Catalog, SortKey};
-use crate::generate::Rng;
+use crate::rng::Rng;
 use crate::snapshot::manifest::pct;
 use crate::snapshot::routes::RouteSpec;
 use crate::store::AssetIdx;

@@ -5,6 +5,7 @@ use super::*;
 use crate::api::{answer, fixture};
 use crate::route;
 use crate::snapshot::routes::RouteSpec;
+use crate::store::fixture as stores;
 use std::collections::BTreeMap;
 
 fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptions {
@@ -186,9 +187,9 @@ fn hostile_ids_stay_inside() {
         "~",
         long.as_str(),
     ];
-    let mut assets = String::from(fixture::ASSETS);
-    let mut links = String::from(fixture::LINKS);
-    let mut perms = String::from(fixture::PERMISSIONS);
+    let mut assets = String::from(stores::ASSETS);
+    let mut links = String::from(stores::LINKS);
+    let mut perms = String::from(stores::PERMISSIONS);
     for (i, id) in hostile.iter().enumerate() {
         let id_json = serde_json::to_string(id).unwrap();
         let url = serde_json::to_string(&format!("https://www.uni.test/{id}/../{i}")).unwrap();
@@ -196,12 +197,12 @@ fn hostile_ids_stay_inside() {
         links.push_str(&format!("{{\"link_id\":\"h{i}\",\"major_id\":\"3\",\"minor_id\":{id_json},\"link_type\":\"menu\",\"sort_order\":9}}\n"));
         perms.push_str(&format!("{{\"asset_id\":{id_json},\"principal_id\":\"7\",\"access\":\"read\",\"granted\":true}}\n"));
     }
-    let files = fixture::files_with(&[
+    let store = stores::RULES.load_with(&[
         ("assets.jsonl", &assets),
         ("links.jsonl", &links),
         ("permissions.jsonl", &perms),
     ]);
-    let cat = Catalog::new(fixture::load(&files).expect("hostile ids are valid ids"));
+    let cat = Catalog::new(store.expect("hostile ids are valid ids"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
     export(&cat, &opts(&cat, "pub", &out, Profile::minimal()), &|_| {}).unwrap();
@@ -322,7 +323,7 @@ fn snapshot_json_keeps_the_token_secret() {
 /// profile left out.
 #[test]
 fn api_1_2_0_variants_equal_answer_and_route() {
-    let cat = crate::api::tests_api12::catalog();
+    let cat = fixture::contexts_catalog();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
     let mut p = Profile::minimal();
@@ -420,7 +421,7 @@ fn api_1_2_0_variants_equal_answer_and_route() {
 /// A profile's contexts must be declared by the store and include the default one.
 #[test]
 fn profile_contexts_are_checked_against_the_store() {
-    let cat = crate::api::tests_api12::catalog();
+    let cat = fixture::contexts_catalog();
     let dir = tempfile::tempdir().unwrap();
     for (contexts, needle) in [
         (vec!["Default", "de"], "\"de\" is not declared"),
@@ -439,7 +440,7 @@ fn profile_contexts_are_checked_against_the_store() {
 /// (--dedupe), and stays above what the export really stores.
 #[test]
 fn disk_estimate_counts_identical_variants_once() {
-    let cat = crate::api::tests_api12::catalog();
+    let cat = fixture::contexts_catalog();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
     let mut p = Profile::minimal();

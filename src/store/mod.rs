@@ -4,11 +4,17 @@
 //! The store knows nothing of the API: which links are "children", how they sort and who may read
 //! what are decided in `api` and `access`, over the raw indexes kept here.
 
+mod checks;
+mod diagnostic;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod load;
 pub mod model;
+mod read;
+mod record;
 pub mod url;
 
-pub use load::{Diagnostic, LoadError, MAX_REPORTED};
+pub use diagnostic::{Diagnostic, LoadError, MAX_REPORTED};
 pub use model::{
     Access, Asset, Event, Link, LinkType, Metadata, Ordered, Overrides, Permission, Principal,
     PrincipalKind, Scalar, Status, StoreMeta, Token, DEFAULT_CONTEXT, STORE_FORMAT,

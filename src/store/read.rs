@@ -1,0 +1,158 @@
+//! Reading the store's files: from a directory or from memory, JSON Lines in blocks parsed in
+//! parallel, each record's source hash and the store fingerprint.
+
+use super::diagnostic::{Diagnostics, LoadError};
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Where the files come from.
+pub(super) enum Source<'a> {
+    Dir(&'a Path),
+    Memory(&'a [(&'a str, &'a [u8])]),
+}
+
+impl Source<'_> {
+    pub(super) fn open(&self, name: &str) -> Result<Box<dyn BufRead + Send + '_>, LoadError> {
+        match self {
+            Source::Dir(dir) => {
+                let path = dir.join(name);
+                let file = std::fs::File::open(&path).map_err(|source| LoadError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+            }
+            Source::Memory(files) => {
+                let bytes = files
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, b)| *b)
+                    .unwrap_or(b"");
+                Ok(Box::new(bytes))
+            }
+        }
+    }
+
+    pub(super) fn io_error(&self, name: &str, source: io::Error) -> LoadError {
+        let path = match self {
+            Source::Dir(dir) => dir.join(name),
+            Source::Memory(_) => PathBuf::from(name),
+        };
+        LoadError::Io { path, source }
+    }
+}
+
+/// Serde's message without its "at line 1 column N" suffix (we report the file line).
+pub(super) fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("malformed JSON: {text} (column {})", e.column())
+        }
+        _ => text,
+    }
+}
+
+/// Bytes parsed per parallel batch. Unit tests use a tiny block so that every fixture line
+/// crosses block boundaries, where a reader bug would hide.
+#[cfg(not(test))]
+const BATCH_BYTES: usize = 8 << 20;
+#[cfg(test)]
+const BATCH_BYTES: usize = 64;
+
+/// Reads a JSON Lines file in blocks of [`BATCH_BYTES`], parsing the lines of each block in
+/// parallel and turning each record into its final form with `convert` (so no intermediate
+/// vector of raw records is ever held); keeps line numbers. The bytes are hashed in order.
+pub(super) fn read_jsonl<R, T>(
+    src: &Source,
+    name: &str,
+    diags: &Diagnostics,
+    hasher: &mut blake3::Hasher,
+    convert: impl Fn(R, u64, &[u8]) -> T + Sync,
+) -> Result<(Vec<T>, Vec<u64>), LoadError>
+where
+    R: DeserializeOwned,
+    T: Send,
+{
+    let mut reader = src.open(name)?;
+    hash_file_start(hasher, name);
+    let mut records = Vec::new();
+    let mut lines = Vec::new();
+    let mut next_line = 1u64;
+    let mut block: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (64 << 10));
+    let mut eof = false;
+    while !eof {
+        // Fill the block up to BATCH_BYTES, then up to the end of a line.
+        while block.len() < BATCH_BYTES {
+            let buf = reader.fill_buf().map_err(|e| src.io_error(name, e))?;
+            if buf.is_empty() {
+                eof = true;
+                break;
+            }
+            let take = buf.len().min(BATCH_BYTES - block.len());
+            block.extend_from_slice(&buf[..take]);
+            reader.consume(take);
+        }
+        if !eof {
+            let mut rest = Vec::new();
+            let read = reader
+                .read_until(b'\n', &mut rest)
+                .map_err(|e| src.io_error(name, e))?;
+            eof = read == 0;
+            block.extend_from_slice(&rest);
+        }
+        hasher.update(&block);
+        // Lines found with memchr: splitting byte by byte took 0.12 s of a 0.9 s load (100k assets).
+        let mut numbered: Vec<(u64, &[u8])> = Vec::new();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &block).chain([block.len()]) {
+            let line = &block[start..end];
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                numbered.push((next_line, line));
+            }
+            next_line += 1;
+            start = end + 1;
+        }
+        // The piece after the block's last newline is not a line of its own.
+        next_line -= 1;
+        let parsed: Vec<(u64, Option<T>)> = numbered
+            .par_iter()
+            .map(|&(n, bytes)| match serde_json::from_slice::<R>(bytes) {
+                Ok(r) => (n, Some(convert(r, n, bytes))),
+                Err(e) => {
+                    diags.push(name, n, serde_message(&e));
+                    (n, None)
+                }
+            })
+            .collect();
+        for (n, v) in parsed {
+            if let Some(v) = v {
+                records.push(v);
+                lines.push(n);
+            }
+        }
+        block.clear();
+    }
+    hasher.update(&[0xff]);
+    Ok((records, lines))
+}
+
+/// A record's source hash: the first 16 bytes of blake3 over its line, surrounding whitespace
+/// removed (what incremental exports compare to know a record did not change).
+pub(super) fn source_hash(line: &[u8]) -> u128 {
+    let trimmed = line.trim_ascii();
+    let h = blake3::hash(trimmed);
+    u128::from_le_bytes(h.as_bytes()[..16].try_into().expect("16 bytes"))
+}
+
+/// The store fingerprint is blake3 over each file in [`FILES`] order as `name 0x00 bytes 0xff`.
+pub(super) fn hash_file_start(hasher: &mut blake3::Hasher, name: &str) {
+    hasher.update(name.as_bytes());
+    hasher.update(&[0]);
+}
