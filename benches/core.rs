@@ -6,7 +6,8 @@
 //! 3. `answer()` throughput on one thread, per request kind, in requests/s and MB/s.
 //!
 //! Inputs are written into a fresh directory and removed afterwards (unless `--keep DIR`), as
-//! `shared/research/limits.md` asks. Figures go to stdout as a Markdown table.
+//! a reused one would skew them (ext4 creates files up to 10× slower for minutes after a large
+//! delete). Figures go to stdout as a Markdown table.
 
 mod common;
 use common::{arg, timed};

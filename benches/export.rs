@@ -7,9 +7,9 @@
 //!    `std::fs::write` loop writing the same number of files of the same sizes into another fresh
 //!    directory (1,000 per directory): the ratio export/raw says how close the exporter gets to
 //!    what this disk allows (its create rate swings 10× after large deletes, so only an
-//!    interleaved baseline is meaningful: `shared/research/limits.md`). When both do not fit on
-//!    the disk (1M assets: about 35 GB each), the export is deleted first, then `sync` and two
-//!    minutes' wait before the loop; the table says so;
+//!    interleaved baseline is meaningful: ext4 scans recently freed inodes on every create).
+//!    When both do not fit on the disk (1M assets: about 35 GB each), the export is deleted
+//!    first, then `sync` and two minutes' wait before the loop; the table says so;
 //! 3. with `--wget N`: Debian's `wget -i urls.txt` (keep-alive, the bearer header) fetching N
 //!    routes from `matrix-snapshot serve`, scaled to all routes, as a ratio to the export.
 //!
@@ -140,7 +140,7 @@ fn main() {
     // The raw loop stores every file whole (no hard links), in 4 KiB blocks. At 1M assets the
     // export and the loop do not fit side by side on this disk (68 GB free, 16.7M inodes):
     // then the export is deleted first, and the loop starts once ext4 reuses freed inodes
-    // again (it skips inodes freed in the last minute: `shared/research/limits.md`).
+    // again (it skips inodes freed in about the last minute, longer while their table is dirty).
     let raw_needs: u64 = m
         .sizes
         .iter()

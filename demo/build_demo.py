@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the bundled demo store (store format v1, see docs / shared spec store-format.md).
+"""Build the bundled demo store (store format v1, see docs/store-format.md).
 
 Writes demo/store/{store.json,assets.jsonl,links.jsonl,principals.jsonl,permissions.jsonl,tokens.jsonl}
 next to this script, then runs a self-check of the store rules ("Validation" section of the

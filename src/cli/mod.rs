@@ -46,7 +46,7 @@ Exit codes: 0 success; 1 the command ran but the answer is \"no\"; 2 error (bad 
 /// Render a Squiz Matrix Content API into static files, or serve it live.
 ///
 /// matrix-snapshot reads a *store* (a directory of JSON Lines files describing assets, links,
-/// users, permissions and Content API tokens; see shared/spec/store-format.md) and answers
+/// users, permissions and Content API tokens; see docs/store-format.md) and answers
 /// `GET /__api/...` requests exactly as Matrix's Content API does. Without --store, commands use
 /// the demo university site compiled into the binary (tokens: demo-public, demo-editor,
 /// demo-research, demo-admin; see demo/README.md).

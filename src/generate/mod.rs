@@ -1,5 +1,5 @@
 //! Synthetic stores: a seeded, deterministic, streaming writer of valid
-//! `matrix-snapshot-store/1` directories (`spec/store-format.md`), for the
+//! `matrix-snapshot-store/1` directories (`docs/store-format.md`), for the
 //! benchmarks and property tests.
 //!
 //! Input: a number of assets and a seed. Output: `store.json` plus the five

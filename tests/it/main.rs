@@ -2,7 +2,8 @@
 //!
 //! `util` runs the built `matrix-snapshot` binary and talks raw HTTP/1.1 to it; `serve` starts
 //! the real server on 127.0.0.1 and compares every answer with the library's `answer()`;
-//! `cli` checks exit codes and messages for bad input.
+//! `cli` checks exit codes and messages for bad input; `standalone` that the repository needs
+//! nothing beside it and that its contract documents match the code.
 
 mod archive;
 mod cli;
@@ -19,5 +20,6 @@ mod pipes;
 mod properties;
 mod robust;
 mod serve;
+mod standalone;
 mod util;
 mod verify;
