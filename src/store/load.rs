@@ -430,7 +430,14 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
     let mut url_index: rustc_hash::FxHashMap<String, AssetIdx> = Default::default();
     for (i, (a, keys)) in assets.iter().zip(keys).enumerate() {
         for (u, key) in a.urls.iter().zip(keys) {
-            let Some(key) = key else { continue };
+            let Some(key) = key else {
+                // A port that is not a number up to 65535 never matches (spec §2, revised
+                // 2026-12): an error, so the URL is fixed rather than silently unreachable.
+                if let Some(problem) = url::port_problem(u) {
+                    diags.push(file, asset_lines[i], format!("url {u:?}: {problem}"));
+                }
+                continue;
+            };
             match url_index.get(&key) {
                 Some(&other) if other as usize != i => diags.push(
                     file,
@@ -910,6 +917,26 @@ mod tests {
             ASSET_LINES + 1,
             "already used by asset \"100\"",
         );
+    }
+
+    /// Spec §2 (revised 2026-12): a port that is not a number up to 65535 never matches, and
+    /// `check` reports it; `:0443` is a port like any other (no error).
+    #[test]
+    fn url_with_a_bad_port() {
+        for (u, port) in [
+            ("https://www.uni.test:65536/x", "65536"),
+            ("http://www.uni.test:8o/", "8o"),
+        ] {
+            let a = format!(
+                r#"{{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"urls":["{u}"]}}"#
+            );
+            expect_error(
+                "assets.jsonl",
+                &with_line(ASSETS, &a),
+                ASSET_LINES + 1,
+                &format!("port \"{port}\" is not a number from 0 to 65535"),
+            );
+        }
     }
 
     #[test]
