@@ -234,9 +234,53 @@ function tokenProblem(table, authorization, sha256hex) {
     return null;
 }
 
-// The route of a raw path under /__api/: {byUrl, id, endpoint} or null (unknown endpoint).
+// The front servers' normalisation (request::normalize_path, spec section 1, revised 2026-12):
+// null when the decoded path holds a NUL (a 404 before any other check), else the raw path
+// with its dot segments resolved (RFC 3986 remove_dot_segments on the raw segments; %2e spells
+// a dot too; `..` never climbs above `/`). Segments stay encoded.
+function dotSegment(seg) {
+    var s = asciiLower(seg).split('%2e').join('.');
+    return s === '.' ? 1 : (s === '..' ? 2 : 0);
+}
+
+function normalizePath(path) {
+    var parts, out, i, dots;
+    if (path.indexOf('%00') >= 0 || path.indexOf('\u0000') >= 0) {
+        return null;
+    }
+    if (path.charAt(0) !== '/') {
+        return path;
+    }
+    parts = path.substring(1).split('/');
+    out = [];
+    for (i = 0; i < parts.length; i++) {
+        dots = dotSegment(parts[i]);
+        if (dots === 0) {
+            out.push(parts[i]);
+            continue;
+        }
+        if (dots === 2) {
+            out.pop();
+        }
+        if (i === parts.length - 1) {
+            out.push('');
+        }
+    }
+    return '/' + out.join('/');
+}
+
+// Whether a normalised raw path is under /__api/, its first segment judged decoded
+// (request::in_api: /%5F_api/ is the API).
+function inApiPath(path) {
+    var slash = path.indexOf('/', 1);
+    return path.charAt(0) === '/' && slash > 0 &&
+        percentDecode(path.substring(1, slash), false) === '__api';
+}
+
+// The route of a normalised raw path under /__api/: {byUrl, id, endpoint} or null (unknown
+// endpoint).
 function parseEndpoint(path) {
-    var parts = path.substring('/__api/'.length).split('/');
+    var parts = path.split('/').slice(2);
     var segs = [];
     var i, d, endpoint;
     for (i = 0; i < parts.length; i++) {
@@ -367,6 +411,7 @@ function parseParams(pairs, target, table) {
         if (!isUtf8(v)) {
             return null;
         }
+        v = cleanUrl(v);
         found = /^https?:\/\//i.exec(v);
         if (found && urlKey(v) !== null) {
             b = (table.base_urls || []).map(utf8).indexOf(found[0].toLowerCase() + urlKey(v)) +
@@ -383,7 +428,11 @@ function parseParams(pairs, target, table) {
         if (v === null || !isUtf8(v)) {
             return null;
         }
-        p.url = v;
+        // Blank after the URL clean-up is missing too (`url=%20`: 400).
+        p.url = cleanUrl(v);
+        if (p.url === '') {
+            return null;
+        }
     }
     if (target.endpoint !== 'children') {
         return p;
@@ -478,12 +527,44 @@ function hostPortLike(s) {
     return i > 0 && i < s.length - 1 && allDigits(s.substring(i + 1));
 }
 
-// The URL key (src/store/url.rs): scheme (http, https or none) dropped, query and fragment
-// dropped, host lower-cased, :80/:443 dropped, one trailing `/` dropped; null when it can never
-// match (another scheme, an empty host).
+// The URL clean-up (src/store/url.rs clean, after the WHATWG URL Standard): leading and
+// trailing C0 controls and spaces stripped, then tabs and newlines inside removed.
+function cleanUrl(url) {
+    return url.replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, '').replace(/[\t\n\r]/g, '');
+}
+
+// A host with its port (url::normalize_host): lower case; the port compared as a number, the
+// default ports (80, 443) and an empty port dropped; null for a port that is not all digits or
+// above 65535 (it never matches).
+function normalizeHost(host) {
+    var colon = host.lastIndexOf(':');
+    var name, port;
+    if (colon < host.lastIndexOf(']')) {
+        colon = -1;
+    }
+    name = asciiLower(colon < 0 ? host : host.substring(0, colon));
+    port = colon < 0 ? '' : host.substring(colon + 1);
+    if (port === '') {
+        return name;
+    }
+    if (!allDigits(port)) {
+        return null;
+    }
+    port = port.replace(/^0+/, '');
+    if (port.length > 5 || Number(port) > 65535) {
+        return null;
+    }
+    port = String(Number(port));
+    return port === '80' || port === '443' ? name : name + ':' + port;
+}
+
+// The URL key (src/store/url.rs): cleaned up, scheme (http, https or none) dropped, query and
+// fragment dropped, host lower-cased, the port normalised (normalizeHost), one trailing `/`
+// dropped; null when it can never match (another scheme, an empty host, a bad port).
 function urlKey(url) {
-    var rest, beforeSlash, cut, slash, host, path, k;
-    var head = asciiLower(url.substring(0, 8));
+    var rest, beforeSlash, cut, slash, host, path, head;
+    url = cleanUrl(url);
+    head = asciiLower(url.substring(0, 8));
     if (head.substring(0, 7) === 'http://') {
         rest = url.substring(7);
     } else if (head === 'https://') {
@@ -508,17 +589,14 @@ function urlKey(url) {
     if (host === '') {
         return null;
     }
-    host = asciiLower(host);
-    if (host.length >= 3 && host.substring(host.length - 3) === ':80') {
-        host = host.substring(0, host.length - 3);
-    } else if (host.length >= 4 && host.substring(host.length - 4) === ':443') {
-        host = host.substring(0, host.length - 4);
+    host = normalizeHost(host);
+    if (host === null || host === '') {
+        return null;
     }
-    k = host;
     if (path.length > 0 && path.charAt(path.length - 1) === '/') {
         path = path.substring(0, path.length - 1);
     }
-    return k + path;
+    return host + path;
 }
 
 var HEX = '0123456789abcdef';
@@ -610,10 +688,15 @@ function holds(table, endpoint, p) {
 
 function decide(method, target, authorization, table, sha256hex) {
     var q = target.indexOf('?');
-    var path = q < 0 ? target : target.substring(0, q);
+    var path = normalizePath(q < 0 ? target : target.substring(0, q));
     var query = q < 0 ? '' : target.substring(q + 1);
-    var inApi = path.substring(0, 7) === '/__api/';
-    var challenge, endpoint, params, dir, key, file, plan;
+    var inApi, challenge, endpoint, params, dir, key, file, plan;
+    // 0. A NUL in the decoded path: 404 before any other check; then dot segments resolved and
+    // the /__api/ prefix judged decoded (spec section 1, revised 2026-12).
+    if (path === null) {
+        return errorAnswer(404);
+    }
+    inApi = inApiPath(path);
     // 1. CORS preflight.
     if (inApi && method === 'OPTIONS' && table.cors) {
         return {
