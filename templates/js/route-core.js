@@ -529,8 +529,25 @@ function hostPortLike(s) {
 
 // The URL clean-up (src/store/url.rs clean, after the WHATWG URL Standard): leading and
 // trailing C0 controls and spaces stripped, then tabs and newlines inside removed.
+// (By hand: a global regular expression anchored at the end loops forever in njs 0.7.)
 function cleanUrl(url) {
-    return url.replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, '').replace(/[\t\n\r]/g, '');
+    var start = 0;
+    var end = url.length;
+    var out = '';
+    var i, c;
+    while (start < end && url.charCodeAt(start) <= 32) {
+        start++;
+    }
+    while (end > start && url.charCodeAt(end - 1) <= 32) {
+        end--;
+    }
+    for (i = start; i < end; i++) {
+        c = url.charCodeAt(i);
+        if (c !== 9 && c !== 10 && c !== 13) {
+            out += url.charAt(i);
+        }
+    }
+    return out;
 }
 
 // A host with its port (url::normalize_host): lower case; the port compared as a number, the

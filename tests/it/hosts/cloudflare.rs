@@ -7,13 +7,11 @@
 //! rendered wrangler.toml and worker.js.
 
 use super::{
-    assert_conforms_but, free_port, on_a_generated_store, on_the_demo,
-    on_the_public_demo_with_cors, require, router_config, skip, with_api_1_2_0_dimensions,
-    with_hostile_names, Limit, Process, Server,
+    free_port, on_a_generated_store, on_the_demo, on_the_public_demo_with_cors, require,
+    router_config, skip, with_api_1_2_0_dimensions, with_hostile_names, Process, Server,
 };
 use crate::util::repo;
-use matrix_snapshot::conformance::{self, Case, Tally};
-use matrix_snapshot::Catalog;
+use matrix_snapshot::conformance;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -104,40 +102,6 @@ impl Server for Workerd {
     fn addr(&self) -> &str {
         &self.addr
     }
-
-    /// Replays `n` corpus requests against the Worker. Every answer must be right, except one
-    /// limit of the platform (docs/hosting/cloudflare.md): a path with a dot segment reaches the
-    /// Worker resolved, so a request the API answers 400 (bad parameters) gets the resolved
-    /// path's 404. Those are counted apart and listed; anything else wrong fails, and so do more
-    /// than 1 %.
-    fn assert_conforms(&self, cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> Tally {
-        let limit = Limit {
-            explains: &|_, case, diff| has_dot_segment(case) && is_resolved_400(diff),
-            one_in: 100,
-            had: "had dot segments the URL parser resolved",
-        };
-        assert_conforms_but(cat, snapshot, self.addr(), seed, n, limit)
-    }
-}
-
-/// Whether the raw path of `case` has a dot segment: `.` or `..`, also spelled with `%2e` in
-/// either case. The WHATWG URL parser that gives a Worker its `request.url` resolves them (it
-/// removes `.` and climbs for `..`), and a Worker never sees the raw request target.
-fn has_dot_segment(case: &Case) -> bool {
-    let path = case.target.split('?').next().unwrap_or("");
-    path.split('/').any(|seg| {
-        let seg = seg.to_ascii_lowercase().replace("%2e", ".");
-        seg == "." || seg == ".."
-    })
-}
-
-/// Whether `diff` is what a resolved dot segment can cost: the corpus puts dot segments in the id
-/// only, and every path they resolve to is an unknown endpoint or an id without an anchor, a 404
-/// with the 404 body, where the raw path's parameters would have answered 400.
-fn is_resolved_400(diff: &str) -> bool {
-    diff.split("; ")
-        .all(|part| part == "status 404 (want 400)" || part.starts_with("body "))
-        && diff.starts_with("status 404 (want 400)")
 }
 
 /// HEAD answers carry the Content-Length GET would (workerd drops it from a HEAD answer with a
