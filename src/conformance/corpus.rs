@@ -543,7 +543,10 @@ impl<'a> Gen<'a> {
         let mut url = format!("{scheme}{host}{path}");
         if self.pct(10) {
             let at = self.rng.below(url.len() as u64 + 1) as usize;
-            let at = (0..=at).rev().find(|&i| url.is_char_boundary(i)).unwrap_or(0);
+            let at = (0..=at)
+                .rev()
+                .find(|&i| url.is_char_boundary(i))
+                .unwrap_or(0);
             url.insert(at, *self.rng.pick(&['\t', '\n', '\r']));
         }
         if self.pct(10) {

@@ -6,6 +6,7 @@
 //! tests/hosts/cloudflare`, which `.ci/run` does); its `serve.mjs` starts workerd with the
 //! rendered wrangler.toml and worker.js.
 
+use super::injection::with_hostile_values;
 use super::{
     free_port, on_a_generated_store, on_the_demo, on_the_public_demo_with_cors, require,
     router_config, skip, with_api_1_2_0_dimensions, with_hostile_names, Process, Server,
@@ -159,4 +160,11 @@ fn cloudflare_conforms_with_api_1_2_0_dimensions() {
 #[test]
 fn cloudflare_conforms_with_hostile_names() {
     with_hostile_names::<Workerd>(tempfile::tempdir().unwrap().path(), 48);
+}
+
+/// Issue 16: hostile values and a hostile snapshot path in wrangler.toml and worker.js
+/// (tests/it/hosts/injection.rs).
+#[test]
+fn workerd_takes_hostile_values_literally() {
+    with_hostile_values::<Workerd>(tempfile::tempdir().unwrap().path(), 29);
 }

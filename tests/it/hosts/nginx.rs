@@ -2,6 +2,7 @@
 //! nginx` prints: the demo (a token snapshot, and a public one with CORS) and a generated store.
 
 use super::hostile::hostile_api12;
+use super::injection::with_hostile_values;
 use super::{
     assert_conforms_but, demo, export_api12, export_demo, free_port, on_a_generated_store,
     on_the_demo, on_the_public_demo_with_cors, readable_tempdir, require, router_config,
@@ -366,4 +367,11 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
         cases.len(),
         wrong[..wrong.len().min(20)].join("\n")
     );
+}
+
+/// Issue 16: `--cache-control` and `--cors` values reached nginx as `$variables`, and a snapshot
+/// path with `"` or `$` broke the config (tests/it/hosts/injection.rs).
+#[test]
+fn nginx_takes_hostile_values_literally() {
+    with_hostile_values::<Nginx>(readable_tempdir().path(), 26);
 }
