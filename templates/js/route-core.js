@@ -102,44 +102,12 @@ function utf8(s) {
     });
 }
 
-function hexValue(c) {
-    if (c >= 48 && c <= 57) {
-        return c - 48;
-    }
-    if (c >= 65 && c <= 70) {
-        return c - 55;
-    }
-    if (c >= 97 && c <= 102) {
-        return c - 87;
-    }
-    return -1;
-}
-
-// Percent-decodes a byte string once; `+` is a space only when `form`. A `%` not followed by
-// two hex digits stays as it is.
+// Percent-decodes a byte string once; `+` is a space only when `form` (replaced first, so a
+// decoded %2B stays `+`). A `%` not followed by two hex digits stays as it is.
 function percentDecode(s, form) {
-    var out = '';
-    var i = 0;
-    var c, h, l;
-    while (i < s.length) {
-        c = s.charCodeAt(i);
-        if (c === 37 && i + 2 < s.length) {
-            h = hexValue(s.charCodeAt(i + 1));
-            l = hexValue(s.charCodeAt(i + 2));
-            if (h >= 0 && l >= 0) {
-                out += String.fromCharCode(h * 16 + l);
-                i += 3;
-                continue;
-            }
-            out += '%';
-        } else if (c === 43 && form) {
-            out += ' ';
-        } else {
-            out += s.charAt(i);
-        }
-        i++;
-    }
-    return out;
+    return (form ? s.replace(/\+/g, ' ') : s).replace(/%[0-9A-Fa-f]{2}/g, function (m) {
+        return String.fromCharCode(parseInt(m.substring(1), 16));
+    });
 }
 
 // Whether a byte string is well-formed UTF-8 (as Rust's str::from_utf8: no overlong forms, no
@@ -238,28 +206,23 @@ function tokenProblem(table, authorization, sha256hex) {
 // null when the decoded path holds a NUL (a 404 before any other check), else the raw path
 // with its dot segments resolved (RFC 3986 remove_dot_segments on the raw segments; %2e spells
 // a dot too; `..` never climbs above `/`). Segments stay encoded.
-function dotSegment(seg) {
-    var s = asciiLower(seg).split('%2e').join('.');
-    return s === '.' ? 1 : (s === '..' ? 2 : 0);
-}
-
 function normalizePath(path) {
-    var parts, out, i, dots;
-    if (path.indexOf('%00') >= 0 || path.indexOf('\u0000') >= 0) {
+    var parts = path.split('/');
+    var out = [];
+    var i, dots;
+    if (/%00|\x00/.test(path)) {
         return null;
     }
-    if (path.charAt(0) !== '/') {
+    if (parts[0] !== '') {
         return path;
     }
-    parts = path.substring(1).split('/');
-    out = [];
-    for (i = 0; i < parts.length; i++) {
-        dots = dotSegment(parts[i]);
-        if (dots === 0) {
+    for (i = 1; i < parts.length; i++) {
+        dots = /^(\.|%2e){1,2}$/i.test(parts[i]) && parts[i].replace(/%2e/gi, '.');
+        if (!dots) {
             out.push(parts[i]);
             continue;
         }
-        if (dots === 2) {
+        if (dots === '..') {
             out.pop();
         }
         if (i === parts.length - 1) {
@@ -343,11 +306,8 @@ function present(pairs, name) {
 
 // `^[0-9]+$` up to 2^63-1, leading zeros allowed: the plain decimal, or null when invalid.
 function integer(v) {
-    var i;
-    for (i = 0; i < v.length; i++) {
-        if (v.charCodeAt(i) < 48 || v.charCodeAt(i) > 57) {
-            return null;
-        }
+    if (!/^[0-9]+$/.test(v)) {
+        return null;
     }
     v = v.replace(/^0+/, '');
     if (v === '') {
@@ -499,55 +459,24 @@ function parseParams(pairs, target, table) {
 }
 
 function asciiLower(s) {
-    var out = '';
-    var i, c;
-    for (i = 0; i < s.length; i++) {
-        c = s.charCodeAt(i);
-        out += (c >= 65 && c <= 90) ? String.fromCharCode(c + 32) : s.charAt(i);
-    }
-    return out;
-}
-
-function allDigits(s) {
-    var i;
-    for (i = 0; i < s.length; i++) {
-        if (s.charCodeAt(i) < 48 || s.charCodeAt(i) > 57) {
-            return false;
-        }
-    }
-    return true;
-}
-
-// `host:1234` (a port) rather than `mailto:x` (a scheme).
-function hostPortLike(s) {
-    var i = s.lastIndexOf(':');
-    if (i < 0) {
-        return true;
-    }
-    return i > 0 && i < s.length - 1 && allDigits(s.substring(i + 1));
+    return s.replace(/[A-Z]+/g, function (m) {
+        return m.toLowerCase();
+    });
 }
 
 // The URL clean-up (src/store/url.rs clean, after the WHATWG URL Standard): leading and
 // trailing C0 controls and spaces stripped, then tabs and newlines inside removed.
-// (By hand: a global regular expression anchored at the end loops forever in njs 0.7.)
+// (No anchored global regular expression: one looped forever in njs 0.7.9.)
 function cleanUrl(url) {
     var start = 0;
     var end = url.length;
-    var out = '';
-    var i, c;
-    while (start < end && url.charCodeAt(start) <= 32) {
+    while (start < end && url.charCodeAt(start) < 33) {
         start++;
     }
-    while (end > start && url.charCodeAt(end - 1) <= 32) {
+    while (end > start && url.charCodeAt(end - 1) < 33) {
         end--;
     }
-    for (i = start; i < end; i++) {
-        c = url.charCodeAt(i);
-        if (c !== 9 && c !== 10 && c !== 13) {
-            out += url.charAt(i);
-        }
-    }
-    return out;
+    return url.substring(start, end).replace(/[\t\n\r]/g, '');
 }
 
 // A host with its port (url::normalize_host): lower case; the port compared as a number, the
@@ -564,14 +493,10 @@ function normalizeHost(host) {
     if (port === '') {
         return name;
     }
-    if (!allDigits(port)) {
+    if (!/^[0-9]{1,5}$/.test(port.replace(/^0+(.)/, '$1')) || +port > 65535) {
         return null;
     }
-    port = port.replace(/^0+/, '');
-    if (port.length > 5 || Number(port) > 65535) {
-        return null;
-    }
-    port = String(Number(port));
+    port = String(+port);
     return port === '80' || port === '443' ? name : name + ':' + port;
 }
 
@@ -589,9 +514,9 @@ function urlKey(url) {
     } else if (url.substring(0, 2) === '//') {
         rest = url.substring(2);
     } else {
+        // `host:1234` (a port) rather than `mailto:x` or `http:` (a scheme).
         beforeSlash = url.split('/')[0];
-        if (url.indexOf('://') >= 0 ||
-            (beforeSlash.indexOf(':') >= 0 && !hostPortLike(beforeSlash))) {
+        if (url.indexOf('://') >= 0 || !/^[^:]*$|^.+:[0-9]+$/.test(beforeSlash)) {
             return null;
         }
         rest = url;
@@ -674,23 +599,13 @@ function typesCode(types) {
 }
 
 function contains(list, value) {
-    var i;
-    for (i = 0; i < list.length; i++) {
-        if (String(list[i]) === value) {
-            return true;
-        }
-    }
-    return false;
+    return list.map(String).indexOf(value) >= 0;
 }
 
 function containsCode(list, value) {
-    var i;
-    for (i = 0; i < list.length; i++) {
-        if (list[i].code === value) {
-            return true;
-        }
-    }
-    return false;
+    return list.map(function (x) {
+        return x.code;
+    }).indexOf(value) >= 0;
 }
 
 // Whether the profile holds this variant of the endpoint (RouteSpec::holds).
