@@ -84,17 +84,17 @@ impl Server for Nginx {
     }
 }
 
-/// Whether nginx refuses `case`'s request line before reading its headers: the path has `%00`
-/// or a `%` without two hex digits (nginx 1.22 `ngx_http_parse_complex_uri`). `..` segments that
-/// climb above the root are refused too; the corpus sends none.
+/// Whether nginx refuses `case`'s request line before reading its headers and the answer still
+/// depends on the token: the path has a `%` without two hex digits (nginx 1.22
+/// `ngx_http_parse_complex_uri`). nginx refuses `%00` too, but a NUL is the spec's 404 before
+/// any token check, which the router answers exactly; `..` segments that climb above the root
+/// are refused too, and the corpus sends none.
 fn refused_before_headers(case: &Case) -> bool {
     let path = case.target.split('?').next().unwrap_or("").as_bytes();
     path.iter().enumerate().any(|(i, &b)| {
         b == b'%'
             && match (path.get(i + 1), path.get(i + 2)) {
-                (Some(h), Some(l)) => {
-                    !h.is_ascii_hexdigit() || !l.is_ascii_hexdigit() || (*h == b'0' && *l == b'0')
-                }
+                (Some(h), Some(l)) => !h.is_ascii_hexdigit() || !l.is_ascii_hexdigit(),
                 _ => true,
             }
     })
