@@ -253,16 +253,13 @@ function parseEndpoint(path) {
         }
         segs.push(d);
     }
-    if (segs[0] !== 'assets' || segs.length < 2 || segs[1] === '') {
-        return null;
-    }
-    if (segs.length === 2) {
-        endpoint = 'asset';
-    } else if (segs.length === 4 && segs[2] === 'lineage' && segs[3] === 'site') {
-        endpoint = 'lineage';
-    } else if (segs.length === 3 && segs[2] === 'children') {
-        endpoint = 'children';
-    } else {
+    // The segments after the id, with their count (a decoded `/` inside one never matches).
+    endpoint = {
+        '2': 'asset',
+        '3children': 'children',
+        '4lineage/site': 'lineage'
+    }[segs.length + segs.slice(2).join('/')];
+    if (segs[0] !== 'assets' || !segs[1] || !endpoint) {
         return null;
     }
     return {
@@ -298,7 +295,7 @@ function present(pairs, name) {
     var i;
     for (i = 0; i < pairs.length; i++) {
         if (pairs[i][0] === name) {
-            return pairs[i][1] === '' ? null : pairs[i][1];
+            return pairs[i][1] || null;
         }
     }
     return null;
@@ -309,30 +306,15 @@ function integer(v) {
     if (!/^[0-9]+$/.test(v)) {
         return null;
     }
-    v = v.replace(/^0+/, '');
-    if (v === '') {
-        return '0';
-    }
-    if (v.length > MAX_I64.length || (v.length === MAX_I64.length && v > MAX_I64)) {
-        return null;
-    }
-    return v;
+    v = v.replace(/^0+(.)/, '$1');
+    return v.length > MAX_I64.length || (v.length === MAX_I64.length && v > MAX_I64) ? null : v;
 }
 
 function dataCode(value) {
     var items = value.split(',');
-    var code = '';
-    var i, k, on;
-    for (k = 0; k < DATA_ITEMS.length; k++) {
-        on = false;
-        for (i = 0; i < items.length; i++) {
-            if (items[i] === DATA_ITEMS[k]) {
-                on = true;
-            }
-        }
-        code += on ? DATA_LETTERS[k] : '-';
-    }
-    return code;
+    return DATA_ITEMS.map(function (item, k) {
+        return items.indexOf(item) >= 0 ? DATA_LETTERS[k] : '-';
+    }).join('');
 }
 
 // The request's parameters, or null when one is invalid (400).
@@ -528,17 +510,8 @@ function urlKey(url) {
     slash = rest.indexOf('/');
     host = slash < 0 ? rest : rest.substring(0, slash);
     path = slash < 0 ? '' : rest.substring(slash);
-    if (host === '') {
-        return null;
-    }
-    host = normalizeHost(host);
-    if (host === null || host === '') {
-        return null;
-    }
-    if (path.length > 0 && path.charAt(path.length - 1) === '/') {
-        path = path.substring(0, path.length - 1);
-    }
-    return host + path;
+    host = host && normalizeHost(host);
+    return host ? host + path.replace(/\/$/, '') : null;
 }
 
 var HEX = '0123456789abcdef';
