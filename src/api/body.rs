@@ -115,7 +115,7 @@ impl<'a> Renderer<'a> {
         if let Some(host) = &self.host {
             let mut on_host = None;
             for u in urls {
-                let (Some((scheme, _)), Some(key)) = (url::split_scheme(u), url::key(u)) else {
+                let (Some(scheme), Some(key)) = (url::scheme(u), url::key(u)) else {
                     continue;
                 };
                 if url::key_host(&key) == host {

@@ -194,7 +194,13 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
         .target
         .split_once('?')
         .unwrap_or((req.target.as_str(), ""));
-    let in_api = path.starts_with("/__api/");
+    // Front-server normalisation (spec §1, revised 2026-12): a NUL is a 404 before any other
+    // check; dot segments are resolved, and the `/__api/` prefix is judged decoded.
+    let Some(path) = request::normalize_path(path) else {
+        return Response::error(404);
+    };
+    let path = path.as_ref();
+    let in_api = request::in_api(path);
     if in_api && req.method == "OPTIONS" && options.cors.is_some() {
         let mut r = Response {
             status: 204,
@@ -249,7 +255,7 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
         view,
         data: params.data,
         exclude: &options.exclude_attributes,
-        host: req.host.as_deref().map(url::normalize_host),
+        host: req.host.as_deref().and_then(url::normalize_host),
         scheme: req.scheme,
         base_url: params.base_url.as_ref(),
         context,
@@ -273,11 +279,13 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
     Response::json(200, body)
 }
 
-/// The scheme of a base URL such as `https://www.uni.test` (for `export --base-url`).
+/// The scheme and host of a base URL such as `https://www.uni.test` (for `export --base-url`):
+/// the host as its URL key has it (spec §2, revised 2026-12: cleaned up, lower case, the port a
+/// number, default and empty ports dropped); `None` for another scheme, no host or a bad port.
 pub fn split_base_url(base: &str) -> Option<(Scheme, String)> {
-    let (scheme, rest) = url::split_scheme(base)?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    (scheme != Scheme::None && !host.is_empty()).then(|| (scheme, host.to_string()))
+    let scheme = url::scheme(base)?;
+    let key = url::key(base)?;
+    (scheme != Scheme::None).then(|| (scheme, url::key_host(&key).to_string()))
 }
 
 #[cfg(test)]

@@ -80,17 +80,87 @@ pub enum Endpoint {
     Children,
 }
 
-/// The route of a path under `/__api/`: `None` is an unknown endpoint (404).
-pub fn route(path: &str) -> Option<(Target, Endpoint)> {
-    let rest = path.strip_prefix("/__api/")?;
-    // Split on raw '/', then decode each segment once: `%2F` stays inside an id (spec §1).
-    let segments: Vec<Cow<str>> = rest
-        .split('/')
+/// The path of a raw request target as the front servers hand it on (spec §1, revised
+/// 2026-12): `None` when the decoded path holds a NUL byte (a 404 before any other check: the
+/// method, the token), else the raw path with its dot segments resolved.
+///
+/// Dot segments are resolved as RFC 3986 §5.2.4 `remove_dot_segments` on the raw path's
+/// segments, where `%2e`/`%2E` spell a dot too (`.%2e`, `%2E%2e`); `..` never climbs above `/`.
+/// Nothing else changes: segments stay percent-encoded (`%2F` stays inside an id), `//` stays.
+pub fn normalize_path(path: &str) -> Option<Cow<'_, str>> {
+    if path.contains("%00") || path.contains('\0') {
+        return None;
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Some(Cow::Borrowed(path));
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    if !parts.iter().any(|p| dot_segment(p).is_some()) {
+        return Some(Cow::Borrowed(path));
+    }
+    let mut out: Vec<&str> = Vec::with_capacity(parts.len());
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        match dot_segment(part) {
+            Some(dots) => {
+                if dots == 2 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push(""); // `/a/b/..` is `/a/`: the path ends in a slash
+                }
+            }
+            None => out.push(part),
+        }
+    }
+    Some(Cow::Owned(format!("/{}", out.join("/"))))
+}
+
+/// `Some(1)` for a `.` segment, `Some(2)` for `..`, also spelled with `%2e` or `%2E`.
+fn dot_segment(raw: &str) -> Option<u8> {
+    let b = raw.as_bytes();
+    let dot = |s: &[u8]| s == b"." || s.eq_ignore_ascii_case(b"%2e");
+    match b.len() {
+        1 | 3 if dot(b) => Some(1),
+        2 | 4 | 6 => (1..b.len())
+            .any(|i| dot(&b[..i]) && dot(&b[i..]))
+            .then_some(2),
+        _ => None,
+    }
+}
+
+/// The decoded segments of a raw path (split on raw `/`, each percent-decoded once); `None`
+/// when one is not UTF-8.
+fn decoded_segments(path: &str) -> Option<Vec<Cow<'_, str>>> {
+    path.split('/')
         .map(|s| match percent_decode(s.as_bytes(), false) {
             Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
             Cow::Owned(v) => String::from_utf8(v).ok().map(Cow::Owned),
         })
-        .collect::<Option<_>>()?; // invalid UTF-8 in a segment: 404 [D]
+        .collect()
+}
+
+/// Whether a (normalised) raw path is under `/__api/`, its first segment judged decoded like
+/// every other (spec §1, revised 2026-12: `/%5F_api/assets/78` is the API).
+pub fn in_api(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    match rest.split_once('/') {
+        Some((first, _)) => percent_decode(first.as_bytes(), false).as_ref() == b"__api",
+        None => false,
+    }
+}
+
+/// The route of a (normalised, see [`normalize_path`]) raw path under `/__api/`: `None` is an
+/// unknown endpoint (404).
+pub fn route(path: &str) -> Option<(Target, Endpoint)> {
+    if !in_api(path) {
+        return None;
+    }
+    // Split on raw '/', then decode each segment once: `%2F` stays inside an id (spec §1).
+    let all = decoded_segments(path)?; // invalid UTF-8 in a segment: 404 [D]
+    let segments = &all[2..]; // "" before the first '/', then "__api"
     let seg = |i: usize| segments.get(i).map(|s| s.as_ref());
     if seg(0) != Some("assets") {
         return None;
@@ -371,7 +441,7 @@ pub struct BaseUrl {
 impl BaseUrl {
     /// An absolute `http://` or `https://` URL with a host; anything else is `None` (ignored).
     pub fn parse(value: &str) -> Option<BaseUrl> {
-        let (scheme, _) = url::split_scheme(value)?;
+        let scheme = url::scheme(value)?;
         if scheme == Scheme::None {
             return None;
         }
@@ -396,7 +466,7 @@ impl BaseUrl {
     /// first, then path segments, compared as URL keys) the two have in common. `None` for a URL
     /// that can never match (another scheme).
     pub fn score(&self, candidate: &str) -> Option<(usize, String)> {
-        let (scheme, _) = url::split_scheme(candidate)?;
+        let scheme = url::scheme(candidate)?;
         let key = url::key(candidate)?;
         let common = self
             .key
@@ -464,9 +534,14 @@ impl Params {
             p.include_dependents = query.first("include_dependents") == Some(b"true");
         }
         if *target == Target::ByUrl {
-            // `url` is required; empty is missing (spec §2).
+            // `url` is required; empty is missing, judged after the URL clean-up (spec §2,
+            // revised 2026-12: `url=%20` is a 400).
             let v = query.present("url").ok_or(BadParam("url"))?;
-            p.url = Some(utf8("url", v)?.to_string());
+            let v = url::clean(utf8("url", v)?);
+            if v.is_empty() {
+                return Err(BadParam("url"));
+            }
+            p.url = Some(v.into_owned());
         }
         if endpoint == Endpoint::Children {
             if let Some(v) = query.present("limit") {
@@ -708,5 +783,82 @@ mod tests {
         assert_eq!(&*percent_decode(b"a%2", false), b"a%2");
         assert_eq!(&*percent_decode(b"%zz%41", false), b"%zzA");
         assert_eq!(&*percent_decode(b"a+b%2B", true), b"a b+");
+    }
+
+    /// Spec §1 (revised 2026-12): a NUL in the decoded path is judged first; a `%2500` is not one.
+    #[test]
+    fn nul_in_the_decoded_path() {
+        assert_eq!(normalize_path("/__api/assets/1%00"), None);
+        assert_eq!(normalize_path("/x/%00/../y"), None, "before dot segments");
+        assert_eq!(normalize_path("/a\0b"), None);
+        assert_eq!(
+            normalize_path("/__api/assets/1%2500").as_deref(),
+            Some("/__api/assets/1%2500")
+        );
+    }
+
+    /// Spec §1 (revised 2026-12): RFC 3986 remove_dot_segments on the raw segments, `%2e` too.
+    #[test]
+    fn dot_segments_are_resolved() {
+        let n = |p: &str| normalize_path(p).unwrap().into_owned();
+        assert_eq!(n("/__api/assets/x/../78"), "/__api/assets/78");
+        assert_eq!(n("/__api/../x"), "/x");
+        assert_eq!(n("/__api/assets/%2e%2E/assets/78"), "/__api/assets/78");
+        assert_eq!(n("/__api/assets/.%2e/assets/78"), "/__api/assets/78");
+        assert_eq!(n("/__api/assets/%2E./assets/78"), "/__api/assets/78");
+        assert_eq!(n("/__api/./assets/%2e/78"), "/__api/assets/78");
+        assert_eq!(n("/__api/assets/78/."), "/__api/assets/78/");
+        assert_eq!(n("/__api/assets/78/.."), "/__api/assets/");
+        assert_eq!(
+            n("/../../__api/assets/78"),
+            "/__api/assets/78",
+            "never above /"
+        );
+        assert_eq!(n("/.."), "/");
+        assert_eq!(
+            n("/a//../b"),
+            "/a/b",
+            "RFC 3986: an empty segment is a segment"
+        );
+        assert_eq!(n("/__api/assets/a%2F..%2F78"), "/__api/assets/a%2F..%2F78");
+        assert_eq!(n("/__api/assets/..."), "/__api/assets/...");
+        assert_eq!(n("/__api/assets/%2e%2e%2e"), "/__api/assets/%2e%2e%2e");
+        assert_eq!(n("/__api//assets/78"), "/__api//assets/78", "`//` stays");
+    }
+
+    /// Spec §1 (revised 2026-12): the prefix is a decoded segment like any other.
+    #[test]
+    fn api_prefix_is_matched_decoded() {
+        assert!(in_api("/%5F_api/assets/78"));
+        assert!(in_api("/%5f%5fapi/"));
+        assert!(in_api("/__api/"));
+        assert!(!in_api("/__api"));
+        assert!(!in_api("/%5F_api"));
+        assert!(!in_api("/__API/assets/78"));
+        assert!(!in_api("/__api%2Fassets/78"));
+        assert_eq!(
+            route("/%5F_api/assets/78"),
+            Some((Target::Id("78".into()), Endpoint::Asset))
+        );
+        assert_eq!(route("/__apix/assets/78"), None);
+    }
+
+    /// Spec §2 (revised 2026-12): emptiness of `url` is judged after the clean-up.
+    #[test]
+    fn url_blank_after_clean_up_is_missing() {
+        for q in ["url=%20", "url=+", "url=%09%0A", "url=%01%20"] {
+            assert_eq!(
+                params(q, Target::ByUrl, Endpoint::Asset),
+                Err(BadParam("url")),
+                "{q}"
+            );
+        }
+        let p = params(
+            "url=%20https://x.test/a%09b%0A+",
+            Target::ByUrl,
+            Endpoint::Asset,
+        )
+        .unwrap();
+        assert_eq!(p.url.as_deref(), Some("https://x.test/ab"));
     }
 }

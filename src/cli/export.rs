@@ -87,7 +87,7 @@ pub struct ExportArgs {
     #[arg(long, help_heading = "Routers")]
     public: bool,
     /// Answer cross-origin requests from ORIGIN (CORS headers and OPTIONS preflights).
-    #[arg(long, value_name = "ORIGIN", help_heading = "Routers", value_parser = super::header_value)]
+    #[arg(long, value_name = "ORIGIN", help_heading = "Routers", value_parser = super::origin)]
     cors: Option<String>,
     /// Write the config of these hosts only (repeat, or separate with commas) [default: every
     /// host]; export then warns about what a chosen host cannot honour for this snapshot.
@@ -95,7 +95,7 @@ pub struct ExportArgs {
           value_parser = clap::builder::PossibleValuesParser::new(matrix_snapshot::router::HOSTS.iter().map(|h| h.name)))]
     routers: Vec<String>,
     /// `Cache-Control` of 200 answers [default: no-cache: revalidate with the ETag every time].
-    #[arg(long, value_name = "VALUE", help_heading = "Routers", value_parser = super::header_value)]
+    #[arg(long, value_name = "VALUE", help_heading = "Routers", value_parser = super::cache_control)]
     cache_control: Option<String>,
     /// Nothing on stderr but warnings and errors: no "loaded" line, no progress, no summary.
     #[arg(short, long)]

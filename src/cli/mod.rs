@@ -162,18 +162,20 @@ impl TokenArgs {
     }
 }
 
-/// A value for `--cors` or `--cache-control`: it goes into HTTP headers and every host's
-/// config as is, so it must be one line of visible ASCII (spaces allowed inside).
-pub fn header_value(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    if let Some(c) = s.chars().find(|c| !(c.is_ascii_graphic() || *c == ' ')) {
-        return Err(format!(
-            "{c:?} cannot appear in an HTTP header value: use one line of visible ASCII characters (e.g. https://www.uni.test or \"public, max-age=300\")"
-        ));
-    }
-    Ok(s.to_string())
+/// A value for `--cors`: an origin as browsers send it, or `*` (checked against its grammar:
+/// it goes into HTTP headers and every host's config, `matrix_snapshot::router::values`).
+pub fn origin(s: &str) -> Result<String, String> {
+    matrix_snapshot::router::values::origin(s)
+}
+
+/// A value for `--cache-control`: RFC 9111's list of directives (see [`origin`]).
+pub fn cache_control(s: &str) -> Result<String, String> {
+    matrix_snapshot::router::values::cache_control(s)
+}
+
+/// A value for `router --listen`: `HOST:PORT` (see [`origin`]).
+pub fn listen(s: &str) -> Result<String, String> {
+    matrix_snapshot::router::values::listen(s)
 }
 
 /// The reader of stdout went away (a pipe into `head`, a pager that quit): not an error. The

@@ -31,7 +31,7 @@ pub struct RouterArgs {
     #[arg(long, value_name = "DIR")]
     snapshot: PathBuf,
     /// Address the server listens on (nginx, Apache, Caddy).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = super::listen)]
     listen: String,
     // The token, for hosts that check it in plain text.
     #[command(flatten)]
@@ -74,10 +74,9 @@ impl RouterArgs {
             }
             _ => None,
         };
-        out!(
-            "{}",
-            router::fill(&text, &dir, &self.listen, token.as_deref())
-        );
+        let filled = router::fill(host.name, &text, &dir, &self.listen, token.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        out!("{filled}");
         let files = matrix_snapshot::snapshot::read_info(&dir)
             .map(|i| i.counts.files)
             .unwrap_or(0);

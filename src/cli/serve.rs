@@ -23,7 +23,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
     /// Allow browser calls from ORIGIN: CORS headers and 204 answers to OPTIONS preflights.
-    #[arg(long, value_name = "ORIGIN", value_parser = super::header_value)]
+    #[arg(long, value_name = "ORIGIN", value_parser = super::origin)]
     cors: Option<String>,
     /// Worker threads (0: one per core). Connections are tasks, not threads.
     #[arg(long, value_name = "N", default_value_t = 0)]

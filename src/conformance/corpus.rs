@@ -115,6 +115,7 @@ impl<'a> Gen<'a> {
         let target = match self.rng.below(100) {
             0..=1 => self.outside_api(),
             2..=5 => self.unknown_endpoint(),
+            6..=9 => self.normalised_path(),
             _ => self.api_target(),
         };
         Case {
@@ -156,6 +157,36 @@ impl<'a> Gen<'a> {
                 "/snapshot.json",
             ])
             .to_string()
+    }
+
+    /// What the front servers normalise (spec §1, revised 2026-12): dot segments (also spelled
+    /// `%2e`) resolved before routing, the `/__api/` prefix judged decoded, a NUL in the decoded
+    /// path a 404 before any other check. None climbs above `/` (nginx's core refuses that).
+    fn normalised_path(&mut self) -> String {
+        let api = self.api_target();
+        let rest = api.strip_prefix("/__api/").unwrap_or(&api).to_string();
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p.to_string(), format!("?{q}")),
+            None => (rest, String::new()),
+        };
+        let (head, tail) = path.split_once('/').unwrap_or((&path, ""));
+        let spelled = match self.rng.below(14) {
+            0 => format!("/%5F_api/{path}"),
+            1 => format!("/%5f%5f%61pi/{path}"),
+            2 => format!("/__api/{head}/x/../{tail}"),
+            3 => format!("/__api/{head}/%2e%2E/{head}/{tail}"),
+            4 => format!("/__api/./{head}/.%2e/{head}/%2E/{tail}"),
+            5 => format!("/x/../__api/{path}"),
+            6 => format!("/__api/{path}/."),
+            7 => format!("/__api/{path}/.."),
+            8 => format!("/__api/{head}/{tail}/%2e%2e/x/.."),
+            9 => format!("/__api/../{path}"),
+            10 => format!("/__api/{path}%00"),
+            11 => format!("/__api/{head}/%00/../{tail}"),
+            12 => format!("/x%00/../__api/{path}"),
+            _ => format!("/__%61pi/{path}"),
+        };
+        format!("{spelled}{query}")
     }
 
     fn unknown_endpoint(&mut self) -> String {
@@ -403,7 +434,12 @@ impl<'a> Gen<'a> {
         let roll = self.rng.below(100);
         let (url, asset) = match roll {
             0..=2 => return (None, None),
-            3..=4 => return (Some(String::new()), None),
+            3 => return (Some(String::new()), None),
+            // Blank after the URL clean-up: missing (400).
+            4 => {
+                let blank = *self.rng.pick(&["%20", "+", "%09%0A", "%01", "%20%0D"]);
+                return (Some(blank.to_string()), None);
+            }
             5..=79 => match self.readable() {
                 Some(a) if !store.asset(a).urls.is_empty() => {
                     (self.rng.pick(&store.asset(a).urls).clone(), Some(a))
@@ -482,7 +518,46 @@ impl<'a> Gen<'a> {
             let extra = *self.rng.pick(&["?x=1", "#top", "?a=b#c"]);
             path.push_str(extra);
         }
-        format!("{scheme}{host}{path}")
+        if scheme.is_empty() {
+            return format!("{host}{path}");
+        }
+        // The WHATWG-style clean-up (spec §2, revised 2026-12): ports as numbers, an empty port,
+        // bad ports that never match; surrounding spaces and controls, tabs and newlines inside.
+        if self.pct(12) {
+            let (name, port) = match host.rsplit_once(':') {
+                Some((n, p)) if !n.ends_with(']') || p.is_empty() => (n.to_string(), p.to_string()),
+                _ => (host.clone(), String::new()),
+            };
+            let port = match self.rng.below(8) {
+                0 => format!("0{}", if port.is_empty() { "443" } else { &port }),
+                1 => "00080".to_string(),
+                2 if port.is_empty() => String::new(),
+                2 => format!("000{port}"),
+                3 => "65536".to_string(),
+                4 => "8o".to_string(),
+                5 => "99999999999999999999".to_string(),
+                _ => port.clone(),
+            };
+            host = format!("{name}:{port}");
+        }
+        let mut url = format!("{scheme}{host}{path}");
+        if self.pct(10) {
+            let at = self.rng.below(url.len() as u64 + 1) as usize;
+            let at = (0..=at)
+                .rev()
+                .find(|&i| url.is_char_boundary(i))
+                .unwrap_or(0);
+            url.insert(at, *self.rng.pick(&['\t', '\n', '\r']));
+        }
+        if self.pct(10) {
+            let around = *self.rng.pick(&[" ", "\t", "\u{1}", " \u{1f}", "\n"]);
+            url = if self.pct(50) {
+                format!("{around}{url}")
+            } else {
+                format!("{url}{around}")
+            };
+        }
+        url
     }
 
     /// Encodes a query value: fully, minimally (`:` `/` raw), spaces as `+` or `%20`.

@@ -150,7 +150,8 @@ impl<'a> Harness<'a> {
             .target
             .split_once('?')
             .unwrap_or((case.target.as_str(), ""));
-        let routed = request::route(path).and_then(|(target, endpoint)| {
+        let path = request::normalize_path(path).unwrap_or_default();
+        let routed = request::route(&path).and_then(|(target, endpoint)| {
             let params = Params::parse(&Query::parse(query), &target, endpoint).ok()?;
             Some((target, endpoint, params))
         });

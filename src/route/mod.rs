@@ -99,7 +99,12 @@ fn decide(
     exists: &dyn Fn(&str) -> bool,
 ) -> Routed {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let in_api = path.starts_with("/__api/");
+    // As `answer()`: a NUL first (404), then dot segments and the decoded `/__api/` prefix.
+    let Some(path) = request::normalize_path(path) else {
+        return Routed::error(404);
+    };
+    let path = path.as_ref();
+    let in_api = request::in_api(path);
     if in_api && method == "OPTIONS" && spec.cors.is_some() {
         return Routed {
             status: 204,

@@ -9,9 +9,9 @@
 use super::{resolve, Kind};
 use crate::api::response::CONTENT_TYPE;
 use crate::api::{Request, Response};
+use crate::serve::{self, Answer, Head, Respond};
 use crate::snapshot::routes::{self, RouteSpec};
 use crate::snapshot::{self, ReadError};
-use crate::serve::{self, Answer, Head, Respond};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{

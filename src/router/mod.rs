@@ -10,6 +10,7 @@
 mod limits;
 pub mod minify;
 mod tables;
+pub use crate::snapshot::values;
 
 pub use limits::limits;
 pub use tables::{
@@ -253,6 +254,22 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
                 .map_err(|e| tera::Error::msg(format!("minify_js: {e}")))
         },
     );
+    // Escaping for the configs' own syntax (`values`): nginx strings whose `$` is literal,
+    // shell words.
+    tera.register_filter(
+        "nginx_string",
+        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let text = value.as_str().ok_or("nginx_string: not a string")?;
+            Ok(tera::Value::String(values::nginx_string(text)))
+        },
+    );
+    tera.register_filter(
+        "shell_word",
+        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let text = value.as_str().ok_or("shell_word: not a string")?;
+            Ok(tera::Value::String(values::shell_word(text)))
+        },
+    );
     tera.add_raw_template("template", template)?;
     tera.render("template", &context)
 }
@@ -284,6 +301,13 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Host>, UnknownHost> {
 
 /// Writes `_routers/routes.json` and the files of `hosts` under `root/_routers/`.
 pub fn write_all(root: &Path, spec: &RouteSpec, hosts: &[&Host]) -> io::Result<()> {
+    // The values configs take from outside, checked here too (library callers skip the CLI).
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+    if let Some(origin) = &spec.cors {
+        values::origin(origin).map_err(|e| invalid(format!("cors: {e}")))?;
+    }
+    values::cache_control(&spec.cache_control)
+        .map_err(|e| invalid(format!("cache control: {e}")))?;
     let dir = root.join(ROUTERS_DIR);
     fs::create_dir_all(&dir)?;
     fs::write(root.join(routes::FILE), routes::to_json(spec))?;
@@ -300,15 +324,45 @@ pub fn write_all(root: &Path, spec: &RouteSpec, hosts: &[&Host]) -> io::Result<(
     Ok(())
 }
 
-/// Fills the placeholders of a rendered config.
-pub fn fill(text: &str, snapshot_dir: &Path, listen: &str, token: Option<&str>) -> String {
-    let mut out = text
-        .replace(SNAPSHOT_DIR, &snapshot_dir.to_string_lossy())
-        .replace(LISTEN, listen);
+/// Fills the placeholders of a config rendered for `host`: the listen address checked
+/// ([`values::listen`]) and the snapshot directory escaped for the host's syntax
+/// ([`values::escape_dir`]); `Err` says why a value cannot be written there.
+pub fn fill(
+    host: &str,
+    text: &str,
+    snapshot_dir: &Path,
+    listen: &str,
+    token: Option<&str>,
+) -> Result<String, String> {
+    let listen = values::listen(listen)?;
+    let dir = snapshot_dir.to_str().ok_or_else(|| {
+        format!(
+            "the snapshot directory {} is not UTF-8, which configs cannot name: move or rename it",
+            snapshot_dir.display()
+        )
+    })?;
+    let escaped = |c| values::escape_dir(host, c, dir);
+    let mut out = text.to_string();
+    if host == "nginx" {
+        // `root` expands variables, `include` globs (values::escape_dir).
+        let root = format!("root \"{SNAPSHOT_DIR}");
+        out = out.replace(
+            &root,
+            &format!("root \"{}", escaped(values::DirContext::Variables)?),
+        );
+        let include = format!("include \"{SNAPSHOT_DIR}");
+        out = out.replace(
+            &include,
+            &format!("include \"{}", escaped(values::DirContext::Glob)?),
+        );
+    }
+    out = out
+        .replace(SNAPSHOT_DIR, &escaped(values::DirContext::Literal)?)
+        .replace(LISTEN, &listen);
     if let Some(t) = token {
         out = out.replace(TOKEN, t);
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

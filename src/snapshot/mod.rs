@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod path;
 pub mod routes;
 pub mod staging;
+pub mod values;
 
 pub use info::{Counts, Info, StoreInfo, TokenInfo};
 pub use manifest::{ContentType, Entry};

@@ -3,7 +3,7 @@
 //! codes in file names). `export` writes it; `preview`, `router`, the host tables and the
 //! conformance harness read it with [`read`], which checks its format.
 
-use super::ReadError;
+use super::{values, ReadError};
 use crate::api::Data;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -35,6 +35,7 @@ pub struct SortEntry {
     /// The `sort_by` value, as the API spells it.
     pub sort_by: Option<String>,
     /// Its code in file names.
+    #[serde(deserialize_with = "values::de_code")]
     pub code: String,
 }
 
@@ -44,6 +45,7 @@ pub struct TypesEntry {
     /// The type codes.
     pub types: Vec<String>,
     /// Its code in file names.
+    #[serde(deserialize_with = "values::de_code")]
     pub code: String,
 }
 
@@ -56,14 +58,21 @@ pub struct RouteSpec {
     /// Token check or public.
     pub auth: Auth,
     /// SHA-256 (hex) of the token, for hosts that can hash; `None` when public.
+    // Values that reach configs and headers are checked again when the file is read
+    // (`values`): a file changed by hand must not inject either.
+    #[serde(default, deserialize_with = "values::de_token_sha256")]
     pub token_sha256: Option<String>,
     /// `--cors ORIGIN`.
+    #[serde(default, deserialize_with = "values::de_cors")]
     pub cors: Option<String>,
     /// `Cache-Control` of 200 answers.
+    #[serde(deserialize_with = "values::de_cache_control")]
     pub cache_control: String,
     /// Data codes of asset and lineage files.
+    #[serde(deserialize_with = "values::de_codes")]
     pub data: Vec<String>,
     /// Data codes of children pages.
+    #[serde(deserialize_with = "values::de_codes")]
     pub children_data: Vec<String>,
     /// Sorts of children pages.
     pub sort_by: Vec<SortEntry>,
@@ -75,6 +84,7 @@ pub struct RouteSpec {
     pub asset_types: Vec<TypesEntry>,
     /// The file every readable asset's directory holds (the asset with the first data code):
     /// "the asset exists" for routers.
+    #[serde(deserialize_with = "values::de_code")]
     pub anchor: String,
     /// Attribute names the bodies leave out (the profile's `exclude_attributes`); absent when
     /// none. Routers ignore it; the conformance harness judges with it.

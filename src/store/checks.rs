@@ -94,7 +94,14 @@ fn urls(r: &Records, diags: &Diagnostics) -> FxHashMap<String, AssetIdx> {
     let mut url_index: FxHashMap<String, AssetIdx> = Default::default();
     for (i, (a, keys)) in r.assets.iter().zip(keys).enumerate() {
         for (u, key) in a.urls.iter().zip(keys) {
-            let Some(key) = key else { continue };
+            let Some(key) = key else {
+                // A port that is not a number up to 65535 never matches (spec §2, revised
+                // 2026-12): an error, so the URL is fixed rather than silently unreachable.
+                if let Some(problem) = url::port_problem(u) {
+                    diags.push(file, r.asset_lines[i], format!("url {u:?}: {problem}"));
+                }
+                continue;
+            };
             match url_index.get(&key) {
                 Some(&other) if other as usize != i => diags.push(
                     file,

@@ -10,8 +10,8 @@ use super::diagnostic::{Diagnostics, LoadError};
 use super::model::*;
 use super::read::{read_jsonl, source_hash, Source};
 use super::record::{build_asset, read_meta};
-use super::Store;
-use std::io;
+use super::{Store, FILES};
+use std::io::{self, BufRead};
 use std::path::Path;
 
 pub(super) fn load_dir(dir: &Path) -> Result<Store, LoadError> {
@@ -41,7 +41,7 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
             diags.push(name, 1, "starts with a UTF-8 byte order mark (bytes EF BB BF): store files are UTF-8 without one; save the file without it");
         }
     }
-    if !diags.all.lock().expect("diagnostics lock").is_empty() {
+    if !diags.is_empty() {
         return Err(diags.into_error());
     }
     let mut hasher = blake3::Hasher::new();
@@ -232,6 +232,26 @@ mod tests {
             ASSET_LINES + 1,
             "already used by asset \"100\"",
         );
+    }
+
+    /// Spec §2 (revised 2026-12): a port that is not a number up to 65535 never matches, and
+    /// `check` reports it; `:0443` is a port like any other (no error).
+    #[test]
+    fn url_with_a_bad_port() {
+        for (u, port) in [
+            ("https://www.uni.test:65536/x", "65536"),
+            ("http://www.uni.test:8o/", "8o"),
+        ] {
+            let a = format!(
+                r#"{{"id":"900","type":"page","type_name":"Page","name":"x","status":16,"urls":["{u}"]}}"#
+            );
+            expect_error(
+                "assets.jsonl",
+                &with_line(ASSETS, &a),
+                ASSET_LINES + 1,
+                &format!("port \"{port}\" is not a number from 0 to 65535"),
+            );
+        }
     }
 
     #[test]

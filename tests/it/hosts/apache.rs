@@ -4,6 +4,7 @@
 use super::hostile::{
     assert_anchored, assert_asks_odd_names, demo_store_with, export_hostile12, OddAsset,
 };
+use super::injection::with_hostile_values;
 use super::{
     asking, assert_api12_corpus, assert_conforms, demo, export, export_api12, free_port,
     generated_store, readable_tempdir, require, router_config, Process, DEMO, PUBLIC_CORS,
@@ -350,4 +351,33 @@ fn apache_conforms_with_hostile_api_1_2_0_names() {
         seed,
         Workers::AsStarted,
     );
+}
+
+/// Apache as a [`super::Server`] for the shared checks; its runtime files in a directory of
+/// their own (a `Define` value cannot hold the spaces of [`super::injection::HOSTILE_DIR`]).
+struct PlainApache {
+    apache: Apache,
+    _run: tempfile::TempDir,
+}
+
+impl super::Server for PlainApache {
+    const NAME: &'static str = "apache";
+
+    fn start(snapshot: &Path, _: &Path) -> Option<Self> {
+        let apache2 = apache2()?;
+        let run = readable_tempdir();
+        let apache = Apache::start(&apache2, snapshot, run.path(), &[]);
+        Some(PlainApache { apache, _run: run })
+    }
+
+    fn addr(&self) -> &str {
+        &self.apache.addr
+    }
+}
+
+/// Issue 16: a newline or quote in a value must not inject Apache directives or break the Lua
+/// router (tests/it/hosts/injection.rs).
+#[test]
+fn apache_takes_hostile_values_literally() {
+    with_hostile_values::<PlainApache>(readable_tempdir().path(), 27);
 }

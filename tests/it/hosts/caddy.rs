@@ -2,6 +2,7 @@
 //! caddy` prints: the demo (token and `--public --cors`) and a generated store, 10,000 requests
 //! each, every answer judged against `answer()`.
 
+use super::injection::with_hostile_values;
 use super::{
     assert_api12_corpus, demo, export_api12, export_demo, export_store, free_port, generated_store,
     on_the_demo, require, router_config, serve, Process, Reach, Server, PUBLIC_CORS,
@@ -490,4 +491,11 @@ fn hostile(snapshot: &Path, token: &str) -> Vec<Case> {
         });
     }
     cases
+}
+
+/// Issue 16: values with `{placeholders}`, quotes and `$` reach Caddy's answers literally
+/// (tests/it/hosts/injection.rs).
+#[test]
+fn caddy_takes_hostile_values_literally() {
+    with_hostile_values::<Caddy>(tempfile::tempdir().unwrap().path(), 28);
 }

@@ -14,6 +14,7 @@ mod caddy;
 mod cloudflare;
 mod edge;
 mod hostile;
+mod injection;
 mod nginx;
 mod preview;
 

@@ -2,6 +2,7 @@
 //! nginx` prints: the demo (a token snapshot, and a public one with CORS) and a generated store.
 
 use super::hostile::hostile_api12;
+use super::injection::with_hostile_values;
 use super::{
     assert_conforms_but, demo, export_api12, export_demo, free_port, on_a_generated_store,
     on_the_demo, on_the_public_demo_with_cors, readable_tempdir, require, router_config,
@@ -83,17 +84,17 @@ impl Server for Nginx {
     }
 }
 
-/// Whether nginx refuses `case`'s request line before reading its headers: the path has `%00`
-/// or a `%` without two hex digits (nginx 1.22 `ngx_http_parse_complex_uri`). `..` segments that
-/// climb above the root are refused too; the corpus sends none.
+/// Whether nginx refuses `case`'s request line before reading its headers and the answer still
+/// depends on the token: the path has a `%` without two hex digits (nginx 1.22
+/// `ngx_http_parse_complex_uri`). nginx refuses `%00` too, but a NUL is the spec's 404 before
+/// any token check, which the router answers exactly; `..` segments that climb above the root
+/// are refused too, and the corpus sends none.
 fn refused_before_headers(case: &Case) -> bool {
     let path = case.target.split('?').next().unwrap_or("").as_bytes();
     path.iter().enumerate().any(|(i, &b)| {
         b == b'%'
             && match (path.get(i + 1), path.get(i + 2)) {
-                (Some(h), Some(l)) => {
-                    !h.is_ascii_hexdigit() || !l.is_ascii_hexdigit() || (*h == b'0' && *l == b'0')
-                }
+                (Some(h), Some(l)) => !h.is_ascii_hexdigit() || !l.is_ascii_hexdigit(),
                 _ => true,
             }
     })
@@ -366,4 +367,11 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
         cases.len(),
         wrong[..wrong.len().min(20)].join("\n")
     );
+}
+
+/// Issue 16: `--cache-control` and `--cors` values reached nginx as `$variables`, and a snapshot
+/// path with `"` or `$` broke the config (tests/it/hosts/injection.rs).
+#[test]
+fn nginx_takes_hostile_values_literally() {
+    with_hostile_values::<Nginx>(readable_tempdir().path(), 26);
 }

@@ -1,5 +1,6 @@
 //! `preview DIR` as a host: started as a process on a fixed port, like the real servers.
 
+use super::injection::with_hostile_values;
 use super::{
     api12_profile, assert_api12_corpus, demo, export, export_api12, export_demo, free_port, serve,
     Process, Reach, Server,
@@ -86,4 +87,10 @@ fn preview_conforms_api12(out: &Path, seed: u64) {
         not_exported: false,
     };
     serve::<Preview>(&cat, out, seed, reach);
+}
+
+/// Issue 16: `preview` sends the table's values as they are (tests/it/hosts/injection.rs).
+#[test]
+fn preview_takes_hostile_values_literally() {
+    with_hostile_values::<Preview>(tempfile::tempdir().unwrap().path(), 30);
 }
