@@ -372,8 +372,7 @@ pub fn diff(old: &Path, new: &Path, routes: bool) -> Result<Diff, ReadError> {
         }
     }
     let both: Vec<&String> = ids_a.intersection(&ids_b).copied().collect();
-    let hash =
-        |i: &Index, id: &str, c: &str| i.assets.get(id).and_then(|m| m.get(c)).map(|h| h.0.clone());
+    let hash = |i: &Index, id: &str, c: &str| i.assets.get(id).and_then(|m| m.get(c)).map(|h| h.0);
     for id in &both {
         if hash(&a, id, &code) == hash(&b, id, &code) {
             continue;

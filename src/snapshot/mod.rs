@@ -108,12 +108,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     format: &str,
 ) -> Result<T, ReadError> {
-    let raw: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| ReadError::Invalid {
-            path: path.clone(),
-            line: e.line(),
-            message: e.to_string(),
-        })?;
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ReadError::Invalid {
+        path: path.clone(),
+        line: e.line(),
+        message: e.to_string(),
+    })?;
     if raw["format"] != format {
         return Err(ReadError::Format {
             path,
