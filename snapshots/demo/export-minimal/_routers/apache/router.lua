@@ -175,9 +175,18 @@ local function encode_segment(s)
   return table.concat(out)
 end
 
--- URL keys (spec §2 `url`): scheme http/https/none dropped, query and fragment dropped, host
--- lower case without :80/:443, one trailing `/` dropped. nil: another scheme or an empty host.
--- The second result is the scheme, "http" or "https" (nil: none, `host/x` or `//host/x`).
+-- URL keys (spec §2 `url`, revised 2026-12): the URL cleaned up (leading and trailing C0
+-- controls and spaces stripped, tabs and newlines removed), scheme http/https/none dropped,
+-- query and fragment dropped, host lower case, the port compared as a number (default ports
+-- 80 and 443 and an empty port dropped), one trailing `/` dropped. nil: another scheme, an
+-- empty host or a bad port (not all digits, above 65535). The second result is the scheme,
+-- "http" or "https" (nil: none, `host/x` or `//host/x`).
+local function clean_url(url)
+  url = url:gsub("^[\0-\32]+", "")
+  url = url:gsub("[\0-\32]+$", "")
+  return (url:gsub("[\t\n\r]", ""))
+end
+
 local function host_port_like(s)
   local host, port = s:match("^(.*):([^:]*)$")
   if not host then
@@ -186,8 +195,37 @@ local function host_port_like(s)
   return host ~= "" and port ~= "" and port:find("^%d+$") ~= nil
 end
 
+local function normalize_host(host)
+  local name, port = host, ""
+  local colon = host:match("^.*():")
+  local bracket = host:match("^.*()%]") or 0
+  if colon and colon > bracket then
+    name, port = host:sub(1, colon - 1), host:sub(colon + 1)
+  end
+  name = name:lower()
+  if port == "" then
+    return name
+  end
+  if not port:find("^%d+$") then
+    return nil
+  end
+  port = port:gsub("^0+", "")
+  if #port > 5 then
+    return nil
+  end
+  local n = tonumber(port) or 0
+  if n > 65535 then
+    return nil
+  end
+  if n == 80 or n == 443 then
+    return name
+  end
+  return name .. ":" .. string.format("%d", n)
+end
+
 local function url_key(url)
   local rest, scheme
+  url = clean_url(url)
   local head = url:sub(1, 8):lower()
   if head:sub(1, 7) == "http://" then
     rest, scheme = url:sub(8), "http"
@@ -213,11 +251,9 @@ local function url_key(url)
   if host == "" then
     return nil
   end
-  host = host:lower()
-  if host:sub(-3) == ":80" then
-    host = host:sub(1, -4)
-  elseif host:sub(-4) == ":443" then
-    host = host:sub(1, -5)
+  host = normalize_host(host)
+  if not host or host == "" then
+    return nil
   end
   if path:sub(-1) == "/" then
     path = path:sub(1, -2)
@@ -225,10 +261,57 @@ local function url_key(url)
   return host .. path, scheme
 end
 
--- The endpoint of a path under /__api/ (step 5): target ("id" or "by_url"), the id, the
--- endpoint; nil = 404.
+-- The front servers' normalisation (spec §1, revised 2026-12; request::normalize_path): nil
+-- when the decoded path holds a NUL (404 before any other check), else the raw path with its
+-- dot segments resolved (RFC 3986 remove_dot_segments on the raw segments, `%2e` spelling a
+-- dot too, `..` never above `/`); segments stay encoded.
+local function dot_segment(seg)
+  local s = seg:lower():gsub("%%2e", ".")
+  if s == "." then
+    return 1
+  elseif s == ".." then
+    return 2
+  end
+  return 0
+end
+
+local function normalize_path(path)
+  if path:find("%00", 1, true) or path:find("\0", 1, true) then
+    return nil
+  end
+  if path:sub(1, 1) ~= "/" then
+    return path
+  end
+  local parts = split(path:sub(2), "/")
+  local out = {}
+  for i, part in ipairs(parts) do
+    local dots = dot_segment(part)
+    if dots == 0 then
+      out[#out + 1] = part
+    else
+      if dots == 2 and #out > 0 then
+        out[#out] = nil
+      end
+      if i == #parts then
+        out[#out + 1] = ""
+      end
+    end
+  end
+  return "/" .. table.concat(out, "/")
+end
+
+-- Whether a normalised raw path is under /__api/, its first segment judged decoded
+-- (request::in_api: /%5F_api/ is the API).
+local function in_api_path(path)
+  local first = path:match("^/([^/]*)/")
+  return first ~= nil and percent_decode(first, false) == "__api"
+end
+
+-- The endpoint of a normalised path under /__api/ (step 5): target ("id" or "by_url"), the
+-- id, the endpoint; nil = 404.
 local function route(path)
-  local segs = split(path:sub(#"/__api/" + 1), "/")
+  local segs = split(path:sub(2), "/")
+  table.remove(segs, 1)
   for i, s in ipairs(segs) do
     s = percent_decode(s, false)
     if not is_utf8(s) then
@@ -349,7 +432,11 @@ local function params(q, target, endpoint)
     if not url or not is_utf8(url) then
       return nil
     end
-    p.url = url
+    -- Blank after the URL clean-up is missing too (`url=%20`: 400).
+    p.url = clean_url(url)
+    if p.url == "" then
+      return nil
+    end
   end
   if endpoint == "children" then
     v = present("limit")
@@ -538,13 +625,17 @@ end
 -- Decides one request (steps 1-12): status, body file (under public/), headers.
 local function decide(method, target, authorization, public)
   local q = target:find("?", 1, true)
-  local path = q and target:sub(1, q - 1) or target
+  local path = normalize_path(q and target:sub(1, q - 1) or target)
   local query = q and target:sub(q + 1) or ""
-  local in_api = path:sub(1, 7) == "/__api/"
   local headers = {}
   local function error_body(status)
     return status, "__api/~/errors/" .. status .. ".json", headers
   end
+  -- A NUL in the decoded path: 404 before any other check (spec §1, revised 2026-12).
+  if not path then
+    return error_body(404)
+  end
+  local in_api = in_api_path(path)
   if in_api and method == "OPTIONS" and TABLE.cors then
     headers["Access-Control-Allow-Methods"] = ALLOW
     headers["Access-Control-Allow-Headers"] = "Authorization"

@@ -102,44 +102,12 @@ function utf8(s) {
     });
 }
 
-function hexValue(c) {
-    if (c >= 48 && c <= 57) {
-        return c - 48;
-    }
-    if (c >= 65 && c <= 70) {
-        return c - 55;
-    }
-    if (c >= 97 && c <= 102) {
-        return c - 87;
-    }
-    return -1;
-}
-
-// Percent-decodes a byte string once; `+` is a space only when `form`. A `%` not followed by
-// two hex digits stays as it is.
+// Percent-decodes a byte string once; `+` is a space only when `form` (replaced first, so a
+// decoded %2B stays `+`). A `%` not followed by two hex digits stays as it is.
 function percentDecode(s, form) {
-    var out = '';
-    var i = 0;
-    var c, h, l;
-    while (i < s.length) {
-        c = s.charCodeAt(i);
-        if (c === 37 && i + 2 < s.length) {
-            h = hexValue(s.charCodeAt(i + 1));
-            l = hexValue(s.charCodeAt(i + 2));
-            if (h >= 0 && l >= 0) {
-                out += String.fromCharCode(h * 16 + l);
-                i += 3;
-                continue;
-            }
-            out += '%';
-        } else if (c === 43 && form) {
-            out += ' ';
-        } else {
-            out += s.charAt(i);
-        }
-        i++;
-    }
-    return out;
+    return (form ? s.replace(/\+/g, ' ') : s).replace(/%[0-9A-Fa-f]{2}/g, function (m) {
+        return String.fromCharCode(parseInt(m.substring(1), 16));
+    });
 }
 
 // Whether a byte string is well-formed UTF-8 (as Rust's str::from_utf8: no overlong forms, no
@@ -234,9 +202,48 @@ function tokenProblem(table, authorization, sha256hex) {
     return null;
 }
 
-// The route of a raw path under /__api/: {byUrl, id, endpoint} or null (unknown endpoint).
+// The front servers' normalisation (request::normalize_path, spec section 1, revised 2026-12):
+// null when the decoded path holds a NUL (a 404 before any other check), else the raw path
+// with its dot segments resolved (RFC 3986 remove_dot_segments on the raw segments; %2e spells
+// a dot too; `..` never climbs above `/`). Segments stay encoded.
+function normalizePath(path) {
+    var parts = path.split('/');
+    var out = [];
+    var i, dots;
+    if (/%00|\x00/.test(path)) {
+        return null;
+    }
+    if (parts[0] !== '') {
+        return path;
+    }
+    for (i = 1; i < parts.length; i++) {
+        dots = /^(\.|%2e){1,2}$/i.test(parts[i]) && parts[i].replace(/%2e/gi, '.');
+        if (!dots) {
+            out.push(parts[i]);
+            continue;
+        }
+        if (dots === '..') {
+            out.pop();
+        }
+        if (i === parts.length - 1) {
+            out.push('');
+        }
+    }
+    return '/' + out.join('/');
+}
+
+// Whether a normalised raw path is under /__api/, its first segment judged decoded
+// (request::in_api: /%5F_api/ is the API).
+function inApiPath(path) {
+    var slash = path.indexOf('/', 1);
+    return path.charAt(0) === '/' && slash > 0 &&
+        percentDecode(path.substring(1, slash), false) === '__api';
+}
+
+// The route of a normalised raw path under /__api/: {byUrl, id, endpoint} or null (unknown
+// endpoint).
 function parseEndpoint(path) {
-    var parts = path.substring('/__api/'.length).split('/');
+    var parts = path.split('/').slice(2);
     var segs = [];
     var i, d, endpoint;
     for (i = 0; i < parts.length; i++) {
@@ -246,16 +253,13 @@ function parseEndpoint(path) {
         }
         segs.push(d);
     }
-    if (segs[0] !== 'assets' || segs.length < 2 || segs[1] === '') {
-        return null;
-    }
-    if (segs.length === 2) {
-        endpoint = 'asset';
-    } else if (segs.length === 4 && segs[2] === 'lineage' && segs[3] === 'site') {
-        endpoint = 'lineage';
-    } else if (segs.length === 3 && segs[2] === 'children') {
-        endpoint = 'children';
-    } else {
+    // The segments after the id, with their count (a decoded `/` inside one never matches).
+    endpoint = {
+        '2': 'asset',
+        '3children': 'children',
+        '4lineage/site': 'lineage'
+    }[segs.length + segs.slice(2).join('/')];
+    if (segs[0] !== 'assets' || !segs[1] || !endpoint) {
         return null;
     }
     return {
@@ -291,7 +295,7 @@ function present(pairs, name) {
     var i;
     for (i = 0; i < pairs.length; i++) {
         if (pairs[i][0] === name) {
-            return pairs[i][1] === '' ? null : pairs[i][1];
+            return pairs[i][1] || null;
         }
     }
     return null;
@@ -299,36 +303,18 @@ function present(pairs, name) {
 
 // `^[0-9]+$` up to 2^63-1, leading zeros allowed: the plain decimal, or null when invalid.
 function integer(v) {
-    var i;
-    for (i = 0; i < v.length; i++) {
-        if (v.charCodeAt(i) < 48 || v.charCodeAt(i) > 57) {
-            return null;
-        }
-    }
-    v = v.replace(/^0+/, '');
-    if (v === '') {
-        return '0';
-    }
-    if (v.length > MAX_I64.length || (v.length === MAX_I64.length && v > MAX_I64)) {
+    if (!/^[0-9]+$/.test(v)) {
         return null;
     }
-    return v;
+    v = v.replace(/^0+(.)/, '$1');
+    return v.length > MAX_I64.length || (v.length === MAX_I64.length && v > MAX_I64) ? null : v;
 }
 
 function dataCode(value) {
     var items = value.split(',');
-    var code = '';
-    var i, k, on;
-    for (k = 0; k < DATA_ITEMS.length; k++) {
-        on = false;
-        for (i = 0; i < items.length; i++) {
-            if (items[i] === DATA_ITEMS[k]) {
-                on = true;
-            }
-        }
-        code += on ? DATA_LETTERS[k] : '-';
-    }
-    return code;
+    return DATA_ITEMS.map(function (item, k) {
+        return items.indexOf(item) >= 0 ? DATA_LETTERS[k] : '-';
+    }).join('');
 }
 
 // The request's parameters, or null when one is invalid (400).
@@ -367,6 +353,7 @@ function parseParams(pairs, target, table) {
         if (!isUtf8(v)) {
             return null;
         }
+        v = cleanUrl(v);
         found = /^https?:\/\//i.exec(v);
         if (found && urlKey(v) !== null) {
             b = (table.base_urls || []).map(utf8).indexOf(found[0].toLowerCase() + urlKey(v)) +
@@ -383,7 +370,11 @@ function parseParams(pairs, target, table) {
         if (v === null || !isUtf8(v)) {
             return null;
         }
-        p.url = v;
+        // Blank after the URL clean-up is missing too (`url=%20`: 400).
+        p.url = cleanUrl(v);
+        if (p.url === '') {
+            return null;
+        }
     }
     if (target.endpoint !== 'children') {
         return p;
@@ -450,40 +441,54 @@ function parseParams(pairs, target, table) {
 }
 
 function asciiLower(s) {
-    var out = '';
-    var i, c;
-    for (i = 0; i < s.length; i++) {
-        c = s.charCodeAt(i);
-        out += (c >= 65 && c <= 90) ? String.fromCharCode(c + 32) : s.charAt(i);
-    }
-    return out;
+    return s.replace(/[A-Z]+/g, function (m) {
+        return m.toLowerCase();
+    });
 }
 
-function allDigits(s) {
-    var i;
-    for (i = 0; i < s.length; i++) {
-        if (s.charCodeAt(i) < 48 || s.charCodeAt(i) > 57) {
-            return false;
-        }
+// The URL clean-up (src/store/url.rs clean, after the WHATWG URL Standard): leading and
+// trailing C0 controls and spaces stripped, then tabs and newlines inside removed.
+// (No anchored global regular expression: one looped forever in njs 0.7.9.)
+function cleanUrl(url) {
+    var start = 0;
+    var end = url.length;
+    while (start < end && url.charCodeAt(start) < 33) {
+        start++;
     }
-    return true;
+    while (end > start && url.charCodeAt(end - 1) < 33) {
+        end--;
+    }
+    return url.substring(start, end).replace(/[\t\n\r]/g, '');
 }
 
-// `host:1234` (a port) rather than `mailto:x` (a scheme).
-function hostPortLike(s) {
-    var i = s.lastIndexOf(':');
-    if (i < 0) {
-        return true;
+// A host with its port (url::normalize_host): lower case; the port compared as a number, the
+// default ports (80, 443) and an empty port dropped; null for a port that is not all digits or
+// above 65535 (it never matches).
+function normalizeHost(host) {
+    var colon = host.lastIndexOf(':');
+    var name, port;
+    if (colon < host.lastIndexOf(']')) {
+        colon = -1;
     }
-    return i > 0 && i < s.length - 1 && allDigits(s.substring(i + 1));
+    name = asciiLower(colon < 0 ? host : host.substring(0, colon));
+    port = colon < 0 ? '' : host.substring(colon + 1);
+    if (port === '') {
+        return name;
+    }
+    if (!/^[0-9]{1,5}$/.test(port.replace(/^0+(.)/, '$1')) || +port > 65535) {
+        return null;
+    }
+    port = String(+port);
+    return port === '80' || port === '443' ? name : name + ':' + port;
 }
 
-// The URL key (src/store/url.rs): scheme (http, https or none) dropped, query and fragment
-// dropped, host lower-cased, :80/:443 dropped, one trailing `/` dropped; null when it can never
-// match (another scheme, an empty host).
+// The URL key (src/store/url.rs): cleaned up, scheme (http, https or none) dropped, query and
+// fragment dropped, host lower-cased, the port normalised (normalizeHost), one trailing `/`
+// dropped; null when it can never match (another scheme, an empty host, a bad port).
 function urlKey(url) {
-    var rest, beforeSlash, cut, slash, host, path, k;
-    var head = asciiLower(url.substring(0, 8));
+    var rest, beforeSlash, cut, slash, host, path, head;
+    url = cleanUrl(url);
+    head = asciiLower(url.substring(0, 8));
     if (head.substring(0, 7) === 'http://') {
         rest = url.substring(7);
     } else if (head === 'https://') {
@@ -491,9 +496,9 @@ function urlKey(url) {
     } else if (url.substring(0, 2) === '//') {
         rest = url.substring(2);
     } else {
+        // `host:1234` (a port) rather than `mailto:x` or `http:` (a scheme).
         beforeSlash = url.split('/')[0];
-        if (url.indexOf('://') >= 0 ||
-            (beforeSlash.indexOf(':') >= 0 && !hostPortLike(beforeSlash))) {
+        if (url.indexOf('://') >= 0 || !/^[^:]*$|^.+:[0-9]+$/.test(beforeSlash)) {
             return null;
         }
         rest = url;
@@ -505,20 +510,8 @@ function urlKey(url) {
     slash = rest.indexOf('/');
     host = slash < 0 ? rest : rest.substring(0, slash);
     path = slash < 0 ? '' : rest.substring(slash);
-    if (host === '') {
-        return null;
-    }
-    host = asciiLower(host);
-    if (host.length >= 3 && host.substring(host.length - 3) === ':80') {
-        host = host.substring(0, host.length - 3);
-    } else if (host.length >= 4 && host.substring(host.length - 4) === ':443') {
-        host = host.substring(0, host.length - 4);
-    }
-    k = host;
-    if (path.length > 0 && path.charAt(path.length - 1) === '/') {
-        path = path.substring(0, path.length - 1);
-    }
-    return k + path;
+    host = host && normalizeHost(host);
+    return host ? host + path.replace(/\/$/, '') : null;
 }
 
 var HEX = '0123456789abcdef';
@@ -579,23 +572,13 @@ function typesCode(types) {
 }
 
 function contains(list, value) {
-    var i;
-    for (i = 0; i < list.length; i++) {
-        if (String(list[i]) === value) {
-            return true;
-        }
-    }
-    return false;
+    return list.map(String).indexOf(value) >= 0;
 }
 
 function containsCode(list, value) {
-    var i;
-    for (i = 0; i < list.length; i++) {
-        if (list[i].code === value) {
-            return true;
-        }
-    }
-    return false;
+    return list.map(function (x) {
+        return x.code;
+    }).indexOf(value) >= 0;
 }
 
 // Whether the profile holds this variant of the endpoint (RouteSpec::holds).
@@ -610,10 +593,15 @@ function holds(table, endpoint, p) {
 
 function decide(method, target, authorization, table, sha256hex) {
     var q = target.indexOf('?');
-    var path = q < 0 ? target : target.substring(0, q);
+    var path = normalizePath(q < 0 ? target : target.substring(0, q));
     var query = q < 0 ? '' : target.substring(q + 1);
-    var inApi = path.substring(0, 7) === '/__api/';
-    var challenge, endpoint, params, dir, key, file, plan;
+    var inApi, challenge, endpoint, params, dir, key, file, plan;
+    // 0. A NUL in the decoded path: 404 before any other check; then dot segments resolved and
+    // the /__api/ prefix judged decoded (spec section 1, revised 2026-12).
+    if (path === null) {
+        return errorAnswer(404);
+    }
+    inApi = inApiPath(path);
     // 1. CORS preflight.
     if (inApi && method === 'OPTIONS' && table.cors) {
         return {
