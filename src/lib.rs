@@ -11,12 +11,13 @@
 //! 3. [`api`]: [`answer`] a [`Request`] with the exact [`Response`] the live API gives;
 //! 4. [`snapshot`]: the on-disk snapshot format — names, file names of routes, the manifest,
 //!    `snapshot.json`, the routing table — and nothing else;
+//!    [`serve`]: the HTTP layer (`serve` answers [`answer`] over it, `preview` a snapshot);
 //! 5. [`route`]: which snapshot file answers a request (the rules every router config encodes);
 //!    [`router`]: the configs per web server or CDN;
 //! 6. [`export`]: write a token's view as a snapshot (files, manifest, router configs);
 //! 7. readers of snapshots: [`verify`] one against its manifest, [`diff`] two, [`archive`] one
 //!    as a WARC or WACZ web archive, [`conformance`]: check any host against [`answer`];
-//! 8. beside the flow: [`serve`] answers over HTTP; [`crawl`] reads a live Content API back
+//! 8. beside the flow: [`crawl`] reads a live Content API back
 //!    into a store; [`generate`] makes synthetic stores; [`demo`] is the embedded demo store;
 //!    [`tree`] walks and removes directory trees.
 //!

@@ -23,19 +23,20 @@ const LAYERS: &[(&str, u8)] = &[
     // 3. answer a request.
     ("api", 3),
     ("crawl", 3),
-    // 4. the on-disk snapshot format.
+    // 4. the on-disk snapshot format; the HTTP layer (serve answers the live API over it,
+    // route's preview serves a snapshot with it).
     ("snapshot", 4),
+    ("serve", 4),
     // 5. routing over a snapshot's files; the hosts' configs.
     ("route", 5),
     ("router", 5),
     // 6. write a snapshot.
     ("export", 6),
-    // 7. read snapshots, serve.
+    // 7. read snapshots.
     ("verify", 7),
     ("diff", 7),
     ("archive", 7),
     ("conformance", 7),
-    ("serve", 7),
     // 8. the command line (the binary).
     ("cli", 8),
 ];
