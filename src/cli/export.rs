@@ -204,6 +204,7 @@ impl ExportArgs {
                 cache_control: self.cache_control.clone(),
                 routers: self.routers.clone(),
             },
+            interrupt: export::Interrupt::default(),
         };
         let token_name = &catalog.store.tokens[token as usize].name;
         if self.dry_run {
@@ -275,8 +276,27 @@ impl ExportArgs {
             total,
         );
         let started = Instant::now();
-        let report = export::export(&catalog, &opts, &|n| progress.set(n))?;
+        // From here Ctrl-C (SIGINT) and SIGTERM stop the export cleanly: `out` is left as it
+        // was (or, once the new snapshot is going in, it finishes), then the exit status is
+        // 128 + the signal, as a shell reports a process the signal ended.
+        let signal = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register_usize(s, signal.clone(), s as usize)
+                .context("installing the signal handlers")?;
+        }
+        let opts = ExportOptions {
+            interrupt: export::Interrupt(Some(signal)),
+            ..opts
+        };
+        let result = export::export(&catalog, &opts, &|n| progress.set(n));
         progress.finish();
+        let report = match result {
+            Err(e @ export::ExportError::Interrupted { signal, .. }) => {
+                eprintln!("matrix-snapshot: {e}");
+                return Ok(ExitCode::from(128 + signal as u8));
+            }
+            result => result?,
+        };
         if !self.routers.is_empty() {
             let spec = matrix_snapshot::route::preview::Snapshot::open(&self.out)?.routes;
             for name in &self.routers {
@@ -363,6 +383,14 @@ impl ExportArgs {
                 rest -= secs;
             }
             errln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
+        }
+        if let Some(signal) = report.interrupted {
+            eprintln!(
+                "matrix-snapshot: interrupted (signal {signal}) while the new snapshot was going in: it is complete in {}; stopping now",
+                self.out.display()
+            );
+            std::mem::forget(catalog);
+            return Ok(ExitCode::from(128 + signal as u8));
         }
         // The process ends right after this: freeing the store and the change list one
         // allocation at a time would only delay the exit (10 s at a million assets).

@@ -89,7 +89,7 @@ pub(super) fn meta_changes(
     for rel in &staged {
         // The manifest is known by its hash: no need to read hundreds of MB twice.
         let same = match prev {
-            Some(p) if rel == "manifest.jsonl" && out.join(rel).is_file() => {
+            Some(p) if rel == snapshot::MANIFEST_FILE && out.join(rel).is_file() => {
                 Ok(p.root_hash == root_hash)
             }
             _ => same_bytes(&out.join(rel), &staging.join(rel)),
@@ -140,7 +140,7 @@ fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
 /// `manifest.jsonl`, `snapshot.json` and every file under `_routers/`, relative to `root`.
 fn meta_files(root: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
-    for name in ["manifest.jsonl", "snapshot.json"] {
+    for name in [snapshot::MANIFEST_FILE, snapshot::INFO_FILE] {
         if root.join(name).is_file() {
             out.push(name.to_string());
         }

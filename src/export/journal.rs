@@ -26,7 +26,7 @@
 
 use super::changes::Changes;
 use super::{io_err, ExportError};
-use crate::snapshot::staging;
+use crate::snapshot::{self, staging};
 use rayon::prelude::*;
 use std::fs;
 use std::io::{self, Write};
@@ -56,8 +56,8 @@ fn journal(changes: &Changes) -> Vec<Op> {
     // snapshot.json last, the manifest just before it: a reader that sees the new
     // snapshot.json sees every new file.
     let rank = |p: &str| match p {
-        "snapshot.json" => 2,
-        "manifest.jsonl" => 1,
+        snapshot::INFO_FILE => 2,
+        snapshot::MANIFEST_FILE => 1,
         _ => 0,
     };
     writes.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
@@ -138,7 +138,10 @@ fn read_journal(staging: &Path) -> io::Result<Vec<Journaled>> {
 /// thousands of assets' directories are not created and removed again in the staging tree);
 /// the few meta files at their own paths.
 pub(super) fn staged_path(staging: &Path, rel: &str) -> PathBuf {
-    if rel.starts_with("public/") {
+    if rel
+        .strip_prefix(snapshot::PUBLIC_DIR)
+        .is_some_and(|r| r.starts_with('/'))
+    {
         staging
             .join(NEW)
             .join(blake3::hash(rel.as_bytes()).to_hex().as_str())
@@ -255,7 +258,7 @@ pub(super) fn apply(
 /// The files the journal moves in last, in this order: a reader that sees the new `snapshot.json`
 /// sees every new file.
 fn is_last(rel: &str) -> bool {
-    rel == "manifest.jsonl" || rel == "snapshot.json"
+    rel == snapshot::MANIFEST_FILE || rel == snapshot::INFO_FILE
 }
 
 /// Rolls back (or, once `done`, just removes) a staging tree left by an interrupted incremental

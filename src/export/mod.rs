@@ -70,6 +70,53 @@ pub struct ExportOptions {
     pub full: bool,
     /// How routers answer: token check or public, CORS, caching (`_routers/routes.json`).
     pub routing: Routing,
+    /// Asks the export to stop (a signal the caller caught); see [`Interrupt`].
+    pub interrupt: Interrupt,
+}
+
+/// The number of a signal that asks a running export to stop (`SIGINT`, `SIGTERM`), 0 while
+/// none came; the caller registers it (the CLI with `signal-hook`), the export reads it.
+///
+/// Before the new snapshot is moved into place, the export stops: `out` stays as it was, the
+/// staging tree is removed (or left for the next export when that would take long) and
+/// [`ExportError::Interrupted`] says so. Once moving in has begun it finishes (an update's moves
+/// are one quick burst under a journal), and [`Report::interrupted`] says the signal came.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(pub Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>);
+
+impl Interrupt {
+    /// The signal received, if any.
+    pub fn signal(&self) -> Option<i32> {
+        let n = self.0.as_ref()?.load(Ordering::Relaxed);
+        (n != 0).then_some(n as i32)
+    }
+}
+
+/// Staging trees with at most this many files are removed when an export is interrupted (about
+/// a second); larger ones are left for the next export, which removes them first.
+const REMOVE_ON_INTERRUPT: u64 = 50_000;
+
+/// The error for an interruption after the staging tree was made: removes it, or leaves it
+/// when it holds more than [`REMOVE_ON_INTERRUPT`] files (`written`).
+fn interrupted(
+    staging: &mut tempfile::TempDir,
+    written: u64,
+    signal: i32,
+    out: &Path,
+) -> ExportError {
+    staging.disable_cleanup(true);
+    let path = staging.path().to_path_buf();
+    let left = if written > REMOVE_ON_INTERRUPT {
+        Some(path)
+    } else {
+        let _ = crate::tree::remove_tree(&path);
+        None
+    };
+    ExportError::Interrupted {
+        signal,
+        out: out.to_path_buf(),
+        left,
+    }
 }
 
 /// Router options of an export (they shape `_routers/`, never a body).
@@ -92,8 +139,36 @@ pub enum ExportError {
     #[error("the token cannot be used ({0}); the API would answer 401 to every request")]
     Unusable(#[from] crate::access::Unusable),
     /// `out` holds something else.
-    #[error("{} exists and is not a matrix-snapshot snapshot (no snapshot.json); choose another --out or pass --force to replace it", .0.display())]
+    #[error("{} exists and is not a matrix-snapshot snapshot (no snapshot.json with a matrix-snapshot format and manifest.jsonl); choose another --out, or pass --force to replace it and everything in it", .0.display())]
     NotASnapshot(PathBuf),
+    /// Another export holds the lock of `out`.
+    #[error("another matrix-snapshot export is writing {} ({holder}); wait for it to finish, then run this one again", .out.display())]
+    Busy {
+        /// The output directory.
+        out: PathBuf,
+        /// What the lock file says of its holder.
+        holder: String,
+    },
+    /// A full export would delete files under `out/public/` that the snapshot does not list.
+    #[error("{} holds {count} file(s) under public/ that its manifest does not list, which replacing the snapshot would delete: {}{}; move them out of public/, or pass --force to delete them", .out.display(), .files.join(", "), if *.count > .files.len() { ", …" } else { "" })]
+    Unlisted {
+        /// The output directory.
+        out: PathBuf,
+        /// The first of them (paths relative to `out`).
+        files: Vec<String>,
+        /// How many.
+        count: usize,
+    },
+    /// Stopped by a signal before the new snapshot was in place: `out` is as it was.
+    #[error("interrupted (signal {signal}): {} is unchanged{}", .out.display(), .left.as_ref().map(|p| format!("; the staging tree {} is left for the next export to remove", p.display())).unwrap_or_default())]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+        /// The output directory.
+        out: PathBuf,
+        /// The staging tree, when removing it now would take long.
+        left: Option<PathBuf>,
+    },
     /// A `--router` name that is no host.
     #[error("{0}")]
     UnknownRouter(String),
@@ -216,6 +291,9 @@ pub struct Report {
     pub rolled_back: usize,
     /// Wall time of each phase, in order (`export --timings`).
     pub phases: Phases,
+    /// A signal that came while the new snapshot was being moved into place: the export
+    /// finished, and the caller should now stop as the signal asked.
+    pub interrupted: Option<i32>,
 }
 
 /// Wall time of the phases of an export, in the order they ran.
@@ -250,6 +328,24 @@ pub fn export(
     opts: &ExportOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, ExportError> {
+    // A symbolic link is followed, as `cp` and `rsync` do: its target holds the snapshot.
+    let resolved = output::resolve_out(&opts.out)?;
+    if resolved != opts.out {
+        let opts = ExportOptions {
+            out: resolved,
+            ..opts.clone()
+        };
+        return export_into(cat, &opts, progress);
+    }
+    export_into(cat, opts, progress)
+}
+
+/// [`export`] into `opts.out`, which is not a symbolic link.
+fn export_into(
+    cat: &Catalog,
+    opts: &ExportOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Report, ExportError> {
     let mut phases = Phases::start();
     let view = cat.view(opts.token)?;
     let variants = Variants::new(cat, &opts.profile)?;
@@ -263,18 +359,37 @@ pub fn export(
         phases.end("previous manifest");
     }
     if !update {
+        // Replacing `out` as a whole must not delete what the user put in its web root.
+        output::check_unlisted(out, opts.force)?;
         check_free_space(cat, opts, target.parent)?;
     }
-    let staging = target.staging(update)?;
+    if let Some(signal) = opts.interrupt.signal() {
+        return Err(ExportError::Interrupted {
+            signal,
+            out: out.to_path_buf(),
+            left: None,
+        });
+    }
+    let mut staging = target.staging(update)?;
+    let root = staging.path().to_path_buf();
     let run = Run {
         cat,
         opts,
         view,
         variants,
         token: &cat.store.tokens[opts.token as usize],
-        root: staging.path(),
+        root: &root,
         links: AtomicU64::new(0),
+        written: AtomicU64::new(0),
     };
+    // Stops between stages when a signal came (the render stage checks for itself).
+    macro_rules! stop_if_interrupted {
+        () => {
+            if let Some(signal) = opts.interrupt.signal() {
+                return Err(interrupted(&mut staging, run.written(), signal, out));
+            }
+        };
+    }
 
     // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
     // its files as they are, without rendering; its manifest lines are taken over (an
@@ -291,7 +406,13 @@ pub fn export(
     phases.end("error documents, routers");
 
     let readable = &fingerprints.readable;
-    let per_asset = run.render_routes(&writer, readable, &taken, progress)?;
+    let per_asset = match run.render_routes(&writer, readable, &taken, progress) {
+        Err(ExportError::Interrupted { signal, .. }) => {
+            drop(writer);
+            return Err(interrupted(&mut staging, run.written(), signal, out));
+        }
+        rendered => rendered?,
+    };
     phases.end("render and write routes");
     run.collect_entries(&mut fresh, per_asset, readable.len());
     progress(readable.len() as u64);
@@ -299,6 +420,7 @@ pub fn export(
     phases.end("collect entries, 403 markers");
     // Everything is written: the dedupe and directory sets go.
     writer.finish();
+    stop_if_interrupted!();
 
     let (mut changes, mut entries, counts) = sort_and_count(
         fresh,
@@ -314,11 +436,15 @@ pub fn export(
         &fingerprints,
     )?;
     phases.end("manifest, recorded inputs");
+    stop_if_interrupted!();
     run.write_tables_and_snapshot_json(&entries, &routes, &hosts, &counts, &root_hash)?;
     phases.end("host tables, snapshot.json");
 
     run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?;
     phases.end("compare");
+    // The last point where stopping leaves `out` as it was; from here the new snapshot goes
+    // in, and a signal is only reported once it is.
+    stop_if_interrupted!();
     let linked = run.links.into_inner();
     if update {
         journal::apply(&staging.keep(), out, &changes, None)?;
@@ -337,6 +463,7 @@ pub fn export(
         incremental: update,
         rolled_back: target.rolled_back,
         phases,
+        interrupted: opts.interrupt.signal(),
     })
 }
 
@@ -353,6 +480,8 @@ struct Run<'a> {
     root: &'a Path,
     /// Files hard-linked instead of written ([`Report::linked`]).
     links: AtomicU64,
+    /// Files put into the staging tree so far.
+    written: AtomicU64,
 }
 
 /// The readable assets and their input fingerprints, from [`Run::fingerprint`].
@@ -394,9 +523,15 @@ impl Run<'_> {
 
     /// Counts `put` in [`Report::linked`] if it hard-linked a body.
     fn count_link(&self, put: Put) {
+        self.written.fetch_add(1, Ordering::Relaxed);
         if put == Put::Linked {
             self.links.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Files put into the staging tree so far.
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// The readable assets and the input fingerprint of each (in parallel).
@@ -514,6 +649,13 @@ impl Run<'_> {
             .par_iter()
             .filter(|&&a| !reused_asset[a as usize])
             .map(|&a| {
+                if let Some(signal) = opts.interrupt.signal() {
+                    return Err(ExportError::Interrupted {
+                        signal,
+                        out: opts.out.clone(),
+                        left: None,
+                    });
+                }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 64 == 0 {
                     progress(n);

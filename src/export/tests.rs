@@ -18,6 +18,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         dedupe: true,
         full: false,
         routing: Default::default(),
+        interrupt: Default::default(),
     }
 }
 

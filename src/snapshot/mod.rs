@@ -146,6 +146,31 @@ pub fn check_format_of(path: &Path, bytes: &[u8]) -> Result<(), ReadError> {
     parse_json::<serde::de::IgnoredAny>(path.to_path_buf(), bytes, FORMAT).map(|_| ())
 }
 
+/// The paths the manifest of `dir` lists, read leniently (any JSON line with a `path`), so a
+/// snapshot of another version can be told apart from files a user put beside it.
+pub fn read_manifest_paths(dir: &Path) -> Result<Vec<String>, ReadError> {
+    #[derive(serde::Deserialize)]
+    struct PathOnly {
+        path: String,
+    }
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = read(dir, MANIFEST_FILE)?;
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| {
+            serde_json::from_slice::<PathOnly>(l)
+                .map(|p| p.path)
+                .map_err(|e| ReadError::Invalid {
+                    path: path.clone(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
 /// The manifest's bytes and its parsed lines.
 pub struct Manifest {
     /// blake3 of the file (the snapshot's root hash when intact).

@@ -3,6 +3,7 @@
 //!
 //! - `.DIR.tmp-*`: a full export being written; swapped with `DIR` when complete.
 //! - `.DIR.old-*`: the previous tree after a swap without `RENAME_EXCHANGE`, until deleted.
+//! - `.DIR.lock`: held (`flock`) by the export writing `DIR`, with its pid; left in place.
 //! - `.DIR.inc-*`: an incremental export's staging tree. Once it holds [`JOURNAL_FILE`] (what
 //!   the update will move, written before anything moves) and not yet [`DONE_FILE`], `DIR` may
 //!   mix old and new files until the next export rolls the update back.
@@ -43,6 +44,11 @@ pub fn old_prefix(name: &str) -> String {
 /// Prefix of an incremental export's staging tree.
 pub fn incremental_prefix(name: &str) -> String {
     format!(".{name}.inc-")
+}
+
+/// The lock file beside the output called `name`, held by the export writing it.
+pub fn lock_file(name: &str) -> String {
+    format!(".{name}.lock")
 }
 
 /// Whether the staging tree `dir` is an update interrupted while moving files in.

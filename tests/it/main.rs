@@ -16,6 +16,7 @@ mod golden;
 mod hosts;
 mod incremental;
 mod layering;
+mod output;
 mod pipes;
 mod properties;
 mod robust;

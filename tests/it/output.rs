@@ -1,0 +1,276 @@
+//! The output directory (`export --out DIR`): nothing the tool did not write is lost, two
+//! exports never write one directory at once, a symbolic link is followed, and a signal leaves
+//! `DIR` as it was (`docs/snapshot-format.md`, "What the tool owns in --out").
+
+use crate::util::{bin, run};
+use matrix_snapshot::generate::{generate, GenerateOptions};
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn export(out: &Path, extra: &[&str], code: i32) -> String {
+    let mut args = vec![
+        "export",
+        "--quiet",
+        "--token",
+        "demo-public",
+        "--profile",
+        "minimal",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    String::from_utf8_lossy(&run(&args, code).stderr).into_owned()
+}
+
+fn verify(dir: &Path) {
+    run(&["verify", dir.to_str().unwrap()], 0);
+}
+
+/// What sits beside `out` (staging trees, lock files), by name.
+fn beside(out: &Path) -> Vec<String> {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let mut v: Vec<String> = fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!(".{name}.")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A git checkout, notes and the like at the top of `DIR` survive a full export (carried into
+/// the new tree) and an update.
+#[test]
+fn what_the_user_keeps_beside_the_snapshot_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    fs::create_dir_all(out.join(".git/refs")).unwrap();
+    fs::write(out.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(out.join("NOTES.md"), "release notes\n").unwrap();
+    for extra in [&["--full"][..], &[][..]] {
+        export(&out, extra, 0);
+        assert_eq!(
+            fs::read_to_string(out.join(".git/HEAD")).unwrap(),
+            "ref: refs/heads/main\n",
+            "{extra:?}"
+        );
+        assert_eq!(
+            fs::read_to_string(out.join("NOTES.md")).unwrap(),
+            "release notes\n"
+        );
+        verify(&out);
+    }
+    assert!(beside(&out).is_empty(), "{:?}", beside(&out));
+}
+
+/// A file the user put under `public/` would be deleted by replacing the snapshot: refused,
+/// naming it, unless `--force`.
+#[test]
+fn unlisted_files_in_the_web_root_are_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    fs::write(out.join("public/robots.txt"), "User-agent: *\n").unwrap();
+    let err = export(&out, &["--full"], 2);
+    assert!(err.contains("public/robots.txt"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert!(out.join("public/robots.txt").is_file(), "nothing deleted");
+    export(&out, &["--full", "--force"], 0);
+    assert!(!out.join("public/robots.txt").exists());
+    verify(&out);
+}
+
+/// Only a real snapshot (a matrix-snapshot format and a manifest) is replaced without `--force`:
+/// a directory that merely holds a `snapshot.json` is the user's.
+#[test]
+fn a_directory_with_any_snapshot_json_is_not_a_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("site");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("snapshot.json"), "{}").unwrap();
+    fs::write(out.join("index.html"), "<h1>mine</h1>").unwrap();
+    let err = export(&out, &[], 2);
+    assert!(err.contains("not a matrix-snapshot snapshot"), "{err}");
+    assert_eq!(
+        fs::read_to_string(out.join("index.html")).unwrap(),
+        "<h1>mine</h1>"
+    );
+    fs::write(
+        out.join("snapshot.json"),
+        r#"{"format":"matrix-snapshot/1"}"#,
+    )
+    .unwrap();
+    let err = export(&out, &[], 2);
+    assert!(
+        err.contains("not a matrix-snapshot snapshot"),
+        "no manifest: {err}"
+    );
+}
+
+/// While one export holds `DIR`'s lock, another refuses with a message naming the holder; the
+/// lock is gone once the first ends.
+#[test]
+fn a_second_export_into_the_same_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    assert!(
+        beside(&out).is_empty(),
+        "the lock file is removed after a run"
+    );
+    // Hold the lock as a running export would.
+    let lock_path = tmp.path().join(".dist.lock");
+    let lock = fs::File::create(&lock_path).unwrap();
+    fs::write(&lock_path, "pid 4242\n").unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let err = export(&out, &[], 2);
+    assert!(
+        err.contains("another matrix-snapshot export is writing"),
+        "{err}"
+    );
+    assert!(err.contains("pid 4242"), "{err}");
+    drop(lock);
+    // A lock file left by a dead process (no lock held) does not stop anyone.
+    export(&out, &[], 0);
+    verify(&out);
+}
+
+/// Two exports started together into one directory: one writes the snapshot, the other is
+/// refused or runs after it; the snapshot verifies either way.
+#[test]
+fn concurrent_exports_never_corrupt_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    let o = out.to_str().unwrap();
+    let args = [
+        "export",
+        "-q",
+        "--token",
+        "demo-public",
+        "--profile",
+        "standard",
+        "--out",
+        o,
+    ];
+    let children: Vec<_> = (0..2)
+        .map(|_| bin().args(args).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert!(codes.contains(&0), "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 2), "{codes:?}");
+    verify(&out);
+}
+
+/// `--out` a symbolic link: followed as `cp` and `rsync` do. The link stays a link, its target
+/// holds the snapshot, nothing is left beside either.
+#[test]
+fn a_symbolic_link_as_out_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("real");
+    fs::create_dir(&target).unwrap();
+    let link = tmp.path().join("dist");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for extra in [&[][..], &["--full"][..], &[][..]] {
+        export(&link, extra, 0);
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(target.join("snapshot.json").is_file());
+        verify(&target);
+    }
+    assert!(beside(&link).is_empty() && beside(&target).is_empty());
+    // A dangling link is an error that says so.
+    let dangling = tmp.path().join("dangling");
+    std::os::unix::fs::symlink(tmp.path().join("nowhere"), &dangling).unwrap();
+    let err = export(&dangling, &[], 2);
+    assert!(err.contains("symbolic link"), "{err}");
+}
+
+/// SIGINT or SIGTERM during an export: exit 130 / 143, `DIR` exactly as before, no staging
+/// tree left (a small one is removed at once).
+#[test]
+fn a_signal_stops_the_export_and_leaves_the_previous_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    generate(
+        &GenerateOptions {
+            assets: 1500,
+            seed: 3,
+            ..Default::default()
+        },
+        &store,
+    )
+    .unwrap();
+    let out = tmp.path().join("dist");
+    let (s, o) = (store.to_str().unwrap(), out.to_str().unwrap());
+    let base = ["export", "-q", "--store", s, "--out", o, "--token"];
+    run(
+        &[&base[..], &["gen-public", "--profile", "minimal"]].concat(),
+        0,
+    );
+    let before = fs::read(out.join("manifest.jsonl")).unwrap();
+    let mut stopped = 0;
+    for (signal, code, full) in [
+        ("-INT", 130, true),
+        ("-TERM", 143, false),
+        ("-INT", 130, false),
+    ] {
+        let mut child = bin()
+            .args(base)
+            .args(["gen-editor", "--profile", "minimal"])
+            .args(full.then_some("--full"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once it is writing its staging tree.
+        for _ in 0..5000 {
+            if beside(&out)
+                .iter()
+                .any(|n| n.contains(".tmp-") || n.contains(".inc-"))
+                || child.try_wait().unwrap().is_some()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let output = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        match output.status.code() {
+            Some(c) if c == code => {
+                stopped += 1;
+                assert!(err.contains("interrupted"), "{err}");
+                assert_eq!(
+                    fs::read(out.join("manifest.jsonl")).unwrap(),
+                    before,
+                    "{err}"
+                );
+            }
+            // Finished before the signal came: a complete new snapshot.
+            Some(0) => {}
+            other => panic!("exit {other:?}: {err}"),
+        }
+        verify(&out);
+        assert!(beside(&out).is_empty(), "{:?} {err}", beside(&out));
+        // Back to the first snapshot for the next round.
+        if fs::read(out.join("manifest.jsonl")).unwrap() != before {
+            run(
+                &[&base[..], &["gen-public", "--profile", "minimal"]].concat(),
+                0,
+            );
+        }
+    }
+    assert!(
+        stopped > 0,
+        "no signal landed during an export: make it longer"
+    );
+}
