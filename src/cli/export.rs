@@ -3,6 +3,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use matrix_snapshot::api::split_base_url;
 use matrix_snapshot::export::{self, ExportOptions, Profile};
+use matrix_snapshot::snapshot::Layout;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -78,6 +79,16 @@ pub struct ExportArgs {
     /// `A|M|D<TAB>path` (added, modified, deleted; paths relative to DIR), for uploaders.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     changed_list: Option<PathBuf>,
+    /// How public/ holds the routes: `files`, one file per route (any static host), or `pack`,
+    /// a few large packs and a sharded index (thousands of files for a million assets: for
+    /// hosts with file-count limits; read by `preview` and the pack routers, docs/hosting.md).
+    #[arg(long, value_enum, default_value = "files", help_heading = "Output")]
+    layout: LayoutArg,
+    /// The largest pack of the pack layout (bytes, or with KiB, MiB, GiB) [default: 20MiB,
+    /// under Cloudflare's 25 MiB a file]. Smaller packs cost less where a host cannot read a
+    /// byte range and sends a whole pack.
+    #[arg(long, value_name = "SIZE", value_parser = pack_size, help_heading = "Output")]
+    pack_size: Option<u64>,
     /// Write every file in full instead of hard-linking identical bodies.
     #[arg(long, help_heading = "Output")]
     no_dedupe: bool,
@@ -205,7 +216,19 @@ impl ExportArgs {
                 routers: self.routers.clone(),
             },
             interrupt: export::Interrupt::default(),
+            layout: export::LayoutOptions {
+                layout: match self.layout {
+                    LayoutArg::Files => Layout::Files,
+                    LayoutArg::Pack => Layout::Pack,
+                },
+                pack_size: self
+                    .pack_size
+                    .unwrap_or(matrix_snapshot::snapshot::pack::DEFAULT_PACK_SIZE),
+            },
         };
+        if self.pack_size.is_some() && opts.layout.layout != Layout::Pack {
+            bail!("--pack-size is an option of the pack layout: add --layout pack");
+        }
         let token_name = &catalog.store.tokens[token as usize].name;
         if self.dry_run {
             let est = export::estimate(&catalog, &opts)?;
@@ -332,6 +355,20 @@ impl ExportArgs {
                 report.counts.assets
             );
         }
+        if let (Some(p), false) = (&report.pack, self.quiet) {
+            errln!(
+                "matrix-snapshot: pack layout: {} packs ({} written, {} kept, {:.1} MB), {} index shards ({} written, {} kept) for {} index entries{}",
+                p.packs_written + p.packs_kept,
+                p.packs_written,
+                p.packs_kept,
+                p.pack_bytes as f64 / 1e6,
+                p.shards,
+                p.shards_written,
+                p.shards_kept,
+                p.entries,
+                if p.repacked { "; repacked: too much of the kept packs was no longer used" } else { "" }
+            );
+        }
         let secs = started.elapsed().as_secs_f64();
         if self.format == super::Format::Json {
             let c = &report.counts;
@@ -397,5 +434,43 @@ impl ExportArgs {
         std::mem::forget(catalog);
         std::mem::forget(report);
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LayoutArg {
+    /// One file per route.
+    Files,
+    /// Packs and a sharded index.
+    Pack,
+}
+
+/// `--pack-size`: bytes, or a number with KiB, MiB or GiB.
+fn pack_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?}: use KiB, MiB or GiB (e.g. 20MiB)"
+            ))
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 20MiB or 1048576"))?;
+    match n.checked_mul(scale) {
+        Some(b) if (4096..=(4u64 << 30) - 1).contains(&b) => Ok(b),
+        _ => Err(format!(
+            "{s:?}: a pack is between 4 KiB and 4 GiB (offsets are 32-bit)"
+        )),
     }
 }

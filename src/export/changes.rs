@@ -21,11 +21,45 @@ pub struct Changes {
     pub deleted: Vec<String>,
     /// Files left as they were.
     pub unchanged: u64,
+    /// List in upload order rather than by path (the pack layout: see [`Changes::name_status`]).
+    pub upload_order: bool,
 }
 
 impl Changes {
     /// `git diff --name-status` style: `A\tpath`, `M\tpath`, `D\tpath`, sorted by path.
+    ///
+    /// With [`Changes::upload_order`] (the pack layout), in the order a host must take them so
+    /// no reader ever sees a root naming objects not yet there: added and modified packs, then
+    /// shards, then everything else (the root, the manifest…), each group by path; the
+    /// deletions last.
     pub fn name_status(&self) -> String {
+        if self.upload_order {
+            let rank = |p: &str| {
+                let packs = format!("{}/{}/packs/", snapshot::PUBLIC_DIR, snapshot::pack::DIR);
+                let index = format!("{}/{}/index/", snapshot::PUBLIC_DIR, snapshot::pack::DIR);
+                if p.starts_with(&packs) {
+                    0
+                } else if p.starts_with(&index) {
+                    1
+                } else {
+                    2
+                }
+            };
+            let mut up: Vec<(u8, &str, char)> = self
+                .added
+                .iter()
+                .map(|p| (rank(p), p.as_str(), 'A'))
+                .chain(self.modified.iter().map(|p| (rank(p), p.as_str(), 'M')))
+                .collect();
+            up.sort();
+            let mut deleted: Vec<&str> = self.deleted.iter().map(String::as_str).collect();
+            deleted.sort();
+            return up
+                .iter()
+                .map(|(_, p, c)| format!("{c}\t{p}\n"))
+                .chain(deleted.iter().map(|p| format!("D\t{p}\n")))
+                .collect();
+        }
         let mut lines: Vec<(&str, char)> = self
             .added
             .iter()
@@ -172,10 +206,36 @@ mod tests {
             modified: vec!["manifest.jsonl".into(), "public/c".into()],
             deleted: vec!["public/a".into()],
             unchanged: 3,
+            upload_order: false,
         };
         assert_eq!(
             c.name_status(),
             "M\tmanifest.jsonl\nD\tpublic/a\nA\tpublic/b\nM\tpublic/c\nA\tpublic/d\n"
+        );
+    }
+
+    #[test]
+    fn in_upload_order_packs_go_first_then_shards_then_the_root_and_deletions_last() {
+        let p = |s: &str| format!("public/__api/~/pack/{s}");
+        let c = Changes {
+            added: vec![p("index/b.idx"), p("packs/z.pack"), p("index/a.idx")],
+            modified: vec![p("root.json"), "manifest.jsonl".into()],
+            deleted: vec![p("packs/old.pack"), p("index/old.idx")],
+            unchanged: 0,
+            upload_order: true,
+        };
+        let lines: Vec<String> = c.name_status().lines().map(str::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("A\t{}", p("packs/z.pack")),
+                format!("A\t{}", p("index/a.idx")),
+                format!("A\t{}", p("index/b.idx")),
+                "M\tmanifest.jsonl".to_string(),
+                format!("M\t{}", p("root.json")),
+                format!("D\t{}", p("index/old.idx")),
+                format!("D\t{}", p("packs/old.pack")),
+            ]
         );
     }
 }

@@ -367,6 +367,7 @@ mod tests {
             ],
             deleted: vec!["public/gone/x.json".into()],
             unchanged: 1,
+            ..Default::default()
         };
         (out, staging, changes)
     }

@@ -16,6 +16,7 @@ mod estimate;
 pub mod inputs;
 mod journal;
 mod output;
+pub mod pack;
 mod plan;
 mod previous;
 pub mod profile;
@@ -32,7 +33,7 @@ use crate::access::View;
 use crate::api::{answer_with, Catalog, Data};
 use crate::snapshot::manifest::pct;
 use crate::snapshot::routes;
-use crate::snapshot::{self, path, Counts, Entry};
+use crate::snapshot::{self, path, Counts, Entry, Layout};
 use crate::store::url::Scheme;
 use crate::store::AssetIdx;
 use estimate::check_free_space;
@@ -45,7 +46,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use writer::{Put, Writer};
+use writer::{Put, Sink, Writer};
 
 /// Error documents in every snapshot: the five statuses and the "not exported" 404.
 const ERROR_FILES: u64 = 6;
@@ -72,6 +73,26 @@ pub struct ExportOptions {
     pub routing: Routing,
     /// Asks the export to stop (a signal the caller caught); see [`Interrupt`].
     pub interrupt: Interrupt,
+    /// How `public/` holds the routes' files (`--layout`, `--pack-size`).
+    pub layout: LayoutOptions,
+}
+
+/// `--layout` and its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayoutOptions {
+    /// Files (the default) or packs.
+    pub layout: Layout,
+    /// The largest pack in bytes (pack layout; one larger body gets a pack of its own).
+    pub pack_size: u64,
+}
+
+impl Default for LayoutOptions {
+    fn default() -> LayoutOptions {
+        LayoutOptions {
+            layout: Layout::Files,
+            pack_size: snapshot::pack::DEFAULT_PACK_SIZE,
+        }
+    }
 }
 
 /// The number of a signal that asks a running export to stop (`SIGINT`, `SIGTERM`), 0 while
@@ -294,6 +315,8 @@ pub struct Report {
     /// A signal that came while the new snapshot was being moved into place: the export
     /// finished, and the caller should now stop as the signal asked.
     pub interrupted: Option<i32>,
+    /// What the pack layout wrote (`None` for the files layout).
+    pub pack: Option<pack::PackReport>,
 }
 
 /// Wall time of the phases of an export, in the order they ran.
@@ -354,7 +377,20 @@ fn export_into(
     phases.end("view and checks");
     // Read with --full too: the changes are still reported against it.
     let previous = previous::PreviousManifest::load(out);
-    let update = !opts.full && previous.is_some();
+    let layout = opts.layout.layout;
+    // A snapshot in the other layout is rebuilt in full.
+    let same_layout = snapshot::check_format(out).is_ok_and(|l| l == layout);
+    // The pack layout's update builds on the previous packs: where each body is.
+    let pack_previous = match (&previous, layout) {
+        (Some(p), Layout::Pack) if same_layout && !opts.full => {
+            pack::PackPrevious::load(out, p.files())
+        }
+        _ => None,
+    };
+    let update = !opts.full
+        && previous.is_some()
+        && same_layout
+        && (layout == Layout::Files || pack_previous.is_some());
     if previous.is_some() {
         phases.end("previous manifest");
     }
@@ -370,7 +406,8 @@ fn export_into(
             left: None,
         });
     }
-    let mut staging = target.staging(update)?;
+    // The pack layout always builds a whole new tree (reusing the previous packs) and swaps it in.
+    let mut staging = target.staging(update && layout == Layout::Files)?;
     let root = staging.path().to_path_buf();
     let run = Run {
         cat,
@@ -398,17 +435,23 @@ fn export_into(
     let taken = run.take_over(previous, update, &fingerprints);
     phases.end("fingerprints, previous files taken over");
 
-    let writer = run.writer(taken.previous.as_ref().filter(|_| update))?;
+    let mut files_writer = None;
+    let mut pack_sink = None;
+    let writer: &dyn Sink = match layout {
+        Layout::Files => {
+            files_writer.insert(run.writer(taken.previous.as_ref().filter(|_| update))?)
+        }
+        Layout::Pack => pack_sink.insert(pack::PackSink::new(&root, pack_previous.as_ref())?),
+    };
     // Every file written this time (the rest are `taken.kept`). Error documents first (what
     // routers serve for statuses no file answers).
     let mut fresh: Vec<Staged> = Vec::new();
-    let (routes, hosts) = run.write_error_documents_and_routers(&writer, &mut fresh)?;
+    let (routes, hosts) = run.write_error_documents_and_routers(writer, &mut fresh)?;
     phases.end("error documents, routers");
 
     let readable = &fingerprints.readable;
-    let per_asset = match run.render_routes(&writer, readable, &taken, progress) {
+    let per_asset = match run.render_routes(writer, readable, &taken, progress) {
         Err(ExportError::Interrupted { signal, .. }) => {
-            drop(writer);
             return Err(interrupted(&mut staging, run.written(), signal, out));
         }
         rendered => rendered?,
@@ -416,10 +459,12 @@ fn export_into(
     phases.end("render and write routes");
     run.collect_entries(&mut fresh, per_asset, readable.len());
     progress(readable.len() as u64);
-    let forbidden = run.write_forbidden_markers(&writer, &mut fresh)?;
+    let forbidden = run.write_forbidden_markers(writer, &mut fresh)?;
     phases.end("collect entries, 403 markers");
     // Everything is written: the dedupe and directory sets go.
-    writer.finish();
+    if let Some(w) = files_writer.take() {
+        w.finish();
+    }
     stop_if_interrupted!();
 
     let (mut changes, mut entries, counts) = sort_and_count(
@@ -430,6 +475,19 @@ fn export_into(
         forbidden,
     );
     phases.end("sort, compare routes, count");
+    let pack_report = match pack_sink.take() {
+        Some(sink) => {
+            let report = sink.finish(
+                &root,
+                &entries,
+                &run.forbidden_url_markers(),
+                opts.layout.pack_size,
+            )?;
+            phases.end("packs, index");
+            Some(report)
+        }
+        None => None,
+    };
     let root_hash = run.write_manifest_and_inputs(
         &entries,
         taken.previous.as_ref().map(|p| &p.text),
@@ -440,13 +498,23 @@ fn export_into(
     run.write_tables_and_snapshot_json(&entries, &routes, &hosts, &counts, &root_hash)?;
     phases.end("host tables, snapshot.json");
 
-    run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?;
+    match layout {
+        Layout::Files => run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?,
+        Layout::Pack => {
+            changes = pack::object_changes(&root, out)
+                .and_then(|mut c| {
+                    changes::meta_changes(&mut c, taken.previous.as_ref(), &root_hash, &root, out)
+                        .map(|()| c)
+                })
+                .map_err(io_err(format!("comparing with {}", out.display())))?;
+        }
+    }
     phases.end("compare");
     // The last point where stopping leaves `out` as it was; from here the new snapshot goes
     // in, and a signal is only reported once it is.
     stop_if_interrupted!();
     let linked = run.links.into_inner();
-    if update {
+    if update && layout == Layout::Files {
         journal::apply(&staging.keep(), out, &changes, None)?;
         phases.end("apply the changes");
     } else {
@@ -464,6 +532,7 @@ fn export_into(
         rolled_back: target.rolled_back,
         phases,
         interrupted: opts.interrupt.signal(),
+        pack: pack_report,
     })
 }
 
@@ -598,7 +667,7 @@ impl Run<'_> {
     /// configs (`_routers/`) into `fresh` and the staging tree; returns the hosts written.
     fn write_error_documents_and_routers(
         &self,
-        writer: &Writer,
+        writer: &dyn Sink,
         fresh: &mut Vec<Staged>,
     ) -> Result<(routes::RouteSpec, Vec<&'static crate::router::Host>), ExportError> {
         let (cat, opts, root) = (self.cat, self.opts, self.root);
@@ -621,8 +690,13 @@ impl Run<'_> {
         let hash = blake3::hash(&body);
         self.count_link(writer.put(routes::NOT_EXPORTED_FILE, &body, hash)?);
         fresh.push(entry(routes::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
-        let hosts = crate::router::select(&opts.routing.routers)
-            .map_err(|e| ExportError::UnknownRouter(e.to_string()))?;
+        let hosts = match opts.layout.layout {
+            Layout::Files => crate::router::select(&opts.routing.routers)
+                .map_err(|e| ExportError::UnknownRouter(e.to_string()))?,
+            // Hosts that read packs: those whose configs say so.
+            Layout::Pack => crate::router::select_for_pack(&opts.routing.routers)
+                .map_err(|e| ExportError::UnknownRouter(e.to_string()))?,
+        };
         crate::router::write_all(root, &routes, &hosts).map_err(io_err(format!(
             "writing {}",
             root.join(snapshot::ROUTERS_DIR).display()
@@ -634,7 +708,7 @@ impl Run<'_> {
     /// calling `progress` as they are done); returns each asset's entries.
     fn render_routes(
         &self,
-        writer: &Writer,
+        writer: &dyn Sink,
         readable: &[AssetIdx],
         taken: &TakenOver,
         progress: &(dyn Fn(u64) + Sync),
@@ -716,7 +790,7 @@ impl Run<'_> {
     /// and the staging tree; returns how many.
     fn write_forbidden_markers(
         &self,
-        writer: &Writer,
+        writer: &dyn Sink,
         fresh: &mut Vec<Staged>,
     ) -> Result<u64, ExportError> {
         // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
@@ -739,6 +813,26 @@ impl Run<'_> {
             ));
         }
         Ok(forbidden)
+    }
+
+    /// The pack layout's 403 markers for the URLs of assets the token may not read (spec §5
+    /// 403, revised 2026-12): `(key, key of the 403 body)`. They are index entries only — the
+    /// index holds hashes of keys, so no file name, manifest line or table shows the URL.
+    fn forbidden_url_markers(&self) -> Vec<(String, String)> {
+        let body = path::error_file(403);
+        let mut keys: Vec<(String, String)> = self
+            .cat
+            .store
+            .assets
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| !a.trashed && !self.view.can_read(*i as AssetIdx))
+            .flat_map(|(_, a)| a.urls.iter().filter_map(|u| crate::store::url::key(u)))
+            .map(|key| (path::forbidden_file(&path::url_dir(&key)), body.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// Writes `manifest.jsonl` and, when the executable could be identified, the inputs it
@@ -795,12 +889,14 @@ impl Run<'_> {
         root_hash: &str,
     ) -> Result<(), ExportError> {
         let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
-        crate::router::write_tables(root, routes, entries, hosts).map_err(io_err(format!(
-            "writing {}",
-            root.join(crate::router::ETAGS_FILE).display()
-        )))?;
+        if opts.layout.layout == Layout::Files {
+            crate::router::write_tables(root, routes, entries, hosts).map_err(io_err(format!(
+                "writing {}",
+                root.join(crate::router::ETAGS_FILE).display()
+            )))?;
+        }
         let info = snapshot::Info {
-            format: snapshot::FORMAT.to_string(),
+            format: opts.layout.layout.format().to_string(),
             tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")).to_string(),
             store: snapshot::StoreInfo {
                 name: cat.store.meta.name.clone(),

@@ -150,6 +150,17 @@ impl PreviousManifest {
         Some((ManifestText { text, spans }, lines?))
     }
 
+    /// Every line's path and blake3, in manifest order.
+    pub fn files(&self) -> impl Iterator<Item = (&str, [u8; 32])> {
+        self.lines.iter().map(|l| {
+            let path = match &l.path {
+                Ok((start, len)) => &self.text.text[*start..*start + *len as usize],
+                Err(path) => path,
+            };
+            (path, l.file.blake3)
+        })
+    }
+
     /// Whether the snapshot recorded the owner of each line (then unchanged assets can be
     /// taken over without rendering).
     pub fn has_owners(&self) -> bool {

@@ -19,6 +19,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         full: false,
         routing: Default::default(),
         interrupt: Default::default(),
+        layout: Default::default(),
     }
 }
 

@@ -19,6 +19,25 @@ pub(super) enum Put {
     Unchanged,
 }
 
+/// Where an export puts its routes' bodies: files in the staging tree ([`Writer`]), or packs
+/// ([`super::pack::PackSink`]).
+pub(super) trait Sink: Sync {
+    /// `body` (whose blake3 is `hash`) at `rel` (under `public/`).
+    fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<Put, ExportError>;
+    /// A by_url alias at `rel` of the body already put at `source`.
+    fn alias(&self, rel: &str, source: &str, hash: &blake3::Hash) -> Result<Put, ExportError>;
+}
+
+impl Sink for Writer<'_> {
+    fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<Put, ExportError> {
+        Writer::put(self, rel, body, hash)
+    }
+
+    fn alias(&self, rel: &str, source: &str, hash: &blake3::Hash) -> Result<Put, ExportError> {
+        Writer::alias(self, rel, source, hash)
+    }
+}
+
 /// Writes files into the staging directory, hard-linking identical bodies; in an incremental
 /// export, only the files whose bytes differ from the previous snapshot's.
 pub(super) struct Writer<'a> {

@@ -171,7 +171,9 @@ fn decide(
             kind: Kind::File,
         };
     }
-    if matches!(target, Target::Id(_)) && exists(&path::forbidden_file(&dir)) {
+    // An asset the token may not read: by id, its marker; by URL, the pack layout's marker,
+    // found by a hash of the URL's key (the files layout records none: a 404 there).
+    if exists(&path::forbidden_file(&dir)) {
         return Routed::error(403);
     }
     if !exists(&format!("{dir}/{}", spec.anchor)) {

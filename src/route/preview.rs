@@ -10,8 +10,10 @@ use super::{resolve, Kind};
 use crate::api::response::CONTENT_TYPE;
 use crate::api::{Request, Response};
 use crate::serve::{self, Answer, Head, Respond};
+use crate::snapshot::pack;
 use crate::snapshot::routes::{self, RouteSpec};
-use crate::snapshot::{self, ReadError};
+use crate::snapshot::source::{DirSource, Source};
+use crate::snapshot::{self, Layout, ReadError};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{
@@ -28,25 +30,64 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Reads a file's body and, where the layout records it, its `ETag`.
+type ReadBody<'a> = dyn Fn(&str) -> io::Result<(Vec<u8>, Option<String>)> + 'a;
+
 /// A snapshot opened for serving.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Snapshot {
     /// The web root (`DIR/public`).
     pub public: PathBuf,
     /// The routing table.
     pub routes: RouteSpec,
+    /// How the web root is read.
+    files: Arc<dyn Source>,
+    /// The pack layout's index and packs (`None`: the files layout).
+    pack: Option<Arc<pack::Reader<Arc<dyn Source>>>>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("public", &self.public)
+            .field("routes", &self.routes)
+            .field("pack", &self.pack.is_some())
+            .finish()
+    }
+}
+
+impl Source for Arc<dyn Source> {
+    fn is_file(&self, rel: &str) -> bool {
+        (**self).is_file(rel)
+    }
+
+    fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
+        (**self).read(rel)
+    }
+
+    fn read_range(&self, rel: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        (**self).read_range(rel, offset, len)
+    }
 }
 
 impl Snapshot {
-    /// Opens `dir` (a directory written by `export`): its format and routing table checked.
+    /// Opens `dir` (a directory written by `export`, either layout): its format and routing
+    /// table checked.
     pub fn open(dir: &Path) -> Result<Snapshot, ReadError> {
-        Snapshot::read(dir, |file| fs::read(dir.join(file)))
+        let public = dir.join(snapshot::PUBLIC_DIR);
+        Snapshot::read(
+            dir,
+            |file| fs::read(dir.join(file)),
+            Arc::new(DirSource(public)),
+        )
     }
 
-    /// Opens `dir` with its files' bytes from `read` (a path relative to `dir`).
+    /// Opens `dir` with its meta files' bytes from `read` (a path relative to `dir`) and its
+    /// web root through `files`.
     fn read(
         dir: &Path,
         read: impl Fn(&'static str) -> io::Result<Vec<u8>>,
+        files: Arc<dyn Source>,
     ) -> Result<Snapshot, ReadError> {
         let get = |file: &'static str| {
             read(file).map_err(|source| match source.kind() {
@@ -60,43 +101,83 @@ impl Snapshot {
                 },
             })
         };
-        snapshot::check_format_of(&dir.join(snapshot::INFO_FILE), &get(snapshot::INFO_FILE)?)?;
+        let layout =
+            snapshot::check_format_of(&dir.join(snapshot::INFO_FILE), &get(snapshot::INFO_FILE)?)?;
         let routes = routes::parse(&dir.join(routes::FILE), &get(routes::FILE)?)?;
+        let public = dir.join(snapshot::PUBLIC_DIR);
+        let pack = match layout {
+            Layout::Files => None,
+            Layout::Pack => Some(Arc::new(pack::Reader::open(files.clone(), &public)?)),
+        };
         Ok(Snapshot {
-            public: dir.join(snapshot::PUBLIC_DIR),
+            public,
             routes,
+            files,
+            pack,
         })
     }
 
     /// Answers one request from the snapshot's files.
     pub fn answer(&self, req: &Request) -> Response {
-        self.answer_with(req, &|rel| self.public.join(rel).is_file(), &|rel| {
-            fs::read(self.public.join(rel))
-        })
+        match &self.pack {
+            None => self.answer_with(req, &|rel| Ok(self.files.is_file(rel)), &|rel| {
+                Ok((self.files.read(rel)?, None))
+            }),
+            Some(reader) => self.answer_with(
+                req,
+                &|rel| {
+                    reader
+                        .lookup(rel)
+                        .map(|l| l.is_some())
+                        .map_err(io::Error::other)
+                },
+                &|rel| match reader.read(rel) {
+                    Ok(Some((body, loc))) => Ok((body, Some(loc.etag_header()))),
+                    Ok(None) => Err(io::ErrorKind::NotFound.into()),
+                    Err(e) => Err(io::Error::other(e)),
+                },
+            ),
+        }
     }
 
     /// Answers one request with the web root's files seen through `exists` and `read` (paths
-    /// relative to the web root).
+    /// relative to the web root; `read` gives the body and, where the layout records it, its
+    /// `ETag`). A file that cannot be looked up or read (a damaged pack or index, a file
+    /// deleted meanwhile) makes the answer a 500 with the API's error body, never wrong bytes.
     fn answer_with(
         &self,
         req: &Request,
-        exists: &dyn Fn(&str) -> bool,
-        read: &dyn Fn(&str) -> io::Result<Vec<u8>>,
+        exists: &dyn Fn(&str) -> io::Result<bool>,
+        read: &ReadBody,
     ) -> Response {
+        let fault = std::cell::RefCell::new(None);
         let routed = resolve(
             &self.routes,
             &req.method,
             &req.target,
             req.authorization.as_deref(),
-            exists,
+            &|rel| {
+                exists(rel).unwrap_or_else(|e| {
+                    fault.borrow_mut().get_or_insert(e);
+                    false
+                })
+            },
         );
-        let body = match &routed.file {
+        if let Some(e) = fault.into_inner() {
+            eprintln!("matrix-snapshot: {}: {e}", self.public.display());
+            return Response::error(500);
+        }
+        let (body, tag) = match &routed.file {
             Some(rel) => match read(rel) {
                 Ok(b) => b,
-                // Deleted between the check and the read, or an export without its error files.
-                Err(_) => return Response::error(500),
+                // Deleted between the check and the read, a damaged pack, or an export without
+                // its error files.
+                Err(e) => {
+                    eprintln!("matrix-snapshot: {}: {rel}: {e}", self.public.display());
+                    return Response::error(500);
+                }
             },
-            None => Vec::new(),
+            None => (Vec::new(), None),
         };
         let mut headers = Vec::new();
         if routed.kind != Kind::Preflight {
@@ -104,7 +185,7 @@ impl Snapshot {
         }
         headers.push(("Content-Length", body.len().to_string()));
         if routed.kind == Kind::File {
-            headers.push(("ETag", etag(&body)));
+            headers.push(("ETag", tag.unwrap_or_else(|| etag(&body))));
             headers.push(("Cache-Control", self.routes.cache_control.clone()));
         }
         headers.extend(routed.headers);
@@ -166,7 +247,6 @@ pub struct Live {
 /// One export of the directory, as opened.
 struct Generation {
     id: Id,
-    root: OwnedFd,
     snapshot: Snapshot,
     cache: quick_cache::sync::Cache<Key, Arc<Cached>, Weight>,
 }
@@ -234,10 +314,11 @@ impl Generation {
             io::ErrorKind::NotFound => missing(),
             _ => invalid(e),
         })?;
-        let snapshot = Snapshot::read(dir, |file| read_at(&root, file))?;
+        let root = Arc::new(root);
+        let files: Arc<dyn Source> = Arc::new(FdSource(root.clone()));
+        let snapshot = Snapshot::read(dir, |file| read_at(&root, file), files)?;
         Ok(Generation {
             id,
-            root,
             snapshot,
             cache: quick_cache::sync::Cache::with_weighter(16_384, CACHE_BYTES, Weight),
         })
@@ -245,16 +326,31 @@ impl Generation {
 
     /// Answers `req` from this generation's files only.
     fn answer(&self, req: &Request) -> Response {
-        let exists = |rel: &str| {
-            rustix::fs::statat(
-                &self.root,
-                format!("public/{rel}").as_str(),
-                AtFlags::empty(),
-            )
+        self.snapshot.answer(req)
+    }
+}
+
+/// A generation's web root, read through its directory handle.
+struct FdSource(Arc<OwnedFd>);
+
+impl Source for FdSource {
+    fn is_file(&self, rel: &str) -> bool {
+        rustix::fs::statat(&*self.0, format!("public/{rel}").as_str(), AtFlags::empty())
             .is_ok_and(|s| rustix::fs::FileType::from_raw_mode(s.st_mode).is_file())
-        };
-        let read = |rel: &str| read_at(&self.root, &format!("public/{rel}"));
-        self.snapshot.answer_with(req, &exists, &read)
+    }
+
+    fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
+        read_at(&self.0, &format!("public/{rel}"))
+    }
+
+    fn read_range(&self, rel: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let fd = rustix::fs::openat(
+            &*self.0,
+            format!("public/{rel}").as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        pack::read_range(&fs::File::from(fd), offset, len)
     }
 }
 

@@ -299,6 +299,34 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Host>, UnknownHost> {
     Ok(out)
 }
 
+/// The hosts whose routers read the pack layout (`docs/hosting.md`); the others (object
+/// storage and servers without a file-count limit) keep the files layout.
+pub const PACK_HOSTS: &[&str] = &[];
+
+/// The hosts called `names` for a pack snapshot (every host that reads packs when `names` is
+/// empty); a host that reads only the files layout is an error that says so.
+pub fn select_for_pack(names: &[String]) -> Result<Vec<&'static Host>, String> {
+    if names.is_empty() {
+        return Ok(HOSTS
+            .iter()
+            .filter(|h| PACK_HOSTS.contains(&h.name))
+            .collect());
+    }
+    let hosts = select(names).map_err(|e| e.to_string())?;
+    if let Some(h) = hosts.iter().find(|h| !PACK_HOSTS.contains(&h.name)) {
+        return Err(format!(
+            "the {} router reads only the files layout (one file per route): export with --layout files for it{}",
+            h.name,
+            if PACK_HOSTS.is_empty() {
+                String::new()
+            } else {
+                format!("; routers that read packs: {}", PACK_HOSTS.join(", "))
+            }
+        ));
+    }
+    Ok(hosts)
+}
+
 /// Writes `_routers/routes.json` and the files of `hosts` under `root/_routers/`.
 pub fn write_all(root: &Path, spec: &RouteSpec, hosts: &[&Host]) -> io::Result<()> {
     // The values configs take from outside, checked here too (library callers skip the CLI).

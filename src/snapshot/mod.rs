@@ -11,8 +11,10 @@
 
 pub mod info;
 pub mod manifest;
+pub mod pack;
 pub mod path;
 pub mod routes;
+pub mod source;
 pub mod staging;
 pub mod values;
 
@@ -23,8 +25,47 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The snapshot format written in `snapshot.json`.
+/// The snapshot format written in `snapshot.json` (the files layout).
 pub const FORMAT: &str = "matrix-snapshot/1";
+/// The formats this version reads: the files layout's and the pack layout's.
+pub const FORMATS: &[&str] = &[FORMAT, pack::FORMAT];
+
+/// How a snapshot's web root holds its routes' files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One file per route under `public/` (identical bodies hard-linked).
+    #[default]
+    Files,
+    /// Bodies in a few large packs, found through a sharded index ([`pack`]).
+    Pack,
+}
+
+impl Layout {
+    /// The layout of a snapshot in `format`.
+    pub fn of_format(format: &str) -> Option<Layout> {
+        match format {
+            FORMAT => Some(Layout::Files),
+            pack::FORMAT => Some(Layout::Pack),
+            _ => None,
+        }
+    }
+
+    /// The format string `snapshot.json` carries.
+    pub fn format(self) -> &'static str {
+        match self {
+            Layout::Files => FORMAT,
+            Layout::Pack => pack::FORMAT,
+        }
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Files => "files",
+            Layout::Pack => "pack",
+        }
+    }
+}
 /// What was exported, with the root hash ([`Info`]).
 pub const INFO_FILE: &str = "snapshot.json";
 /// Every file of the web root, its request, status and hash ([`manifest`]).
@@ -69,7 +110,7 @@ pub enum ReadError {
         message: String,
     },
     /// Written in another format.
-    #[error("{}: this snapshot is in format {found:?}, written by another version of matrix-snapshot; this version reads {FORMAT:?}. Rebuild it with `matrix-snapshot export --full --out DIR` (or use the version that wrote it)", .path.display())]
+    #[error("{}: this snapshot is in format {found:?}, written by another version of matrix-snapshot; this version reads {FORMATS:?}. Rebuild it with `matrix-snapshot export --full --out DIR` (or use the version that wrote it)", .path.display())]
     Format {
         /// `snapshot.json`.
         path: PathBuf,
@@ -97,23 +138,23 @@ pub(crate) fn read(dir: &Path, file: &'static str) -> Result<Vec<u8>, ReadError>
 fn read_json<T: serde::de::DeserializeOwned>(
     dir: &Path,
     file: &'static str,
-    format: &str,
+    formats: &[&str],
 ) -> Result<T, ReadError> {
-    parse_json(dir.join(file), &read(dir, file)?, format)
+    parse_json(dir.join(file), &read(dir, file)?, formats)
 }
 
 /// [`read_json`] of bytes already read from `path`.
 fn parse_json<T: serde::de::DeserializeOwned>(
     path: PathBuf,
     bytes: &[u8],
-    format: &str,
+    formats: &[&str],
 ) -> Result<T, ReadError> {
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ReadError::Invalid {
         path: path.clone(),
         line: e.line(),
         message: e.to_string(),
     })?;
-    if raw["format"] != format {
+    if !formats.iter().any(|f| raw["format"] == *f) {
         return Err(ReadError::Format {
             path,
             found: raw["format"]
@@ -130,20 +171,25 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 /// Reads `dir/snapshot.json`, checking its format.
 pub fn read_info(dir: &Path) -> Result<Info, ReadError> {
-    read_json(dir, INFO_FILE, FORMAT)
+    read_json(dir, INFO_FILE, FORMATS)
 }
 
 /// Checks that `dir` holds a snapshot in [`FORMAT`]: `snapshot.json` exists and names it. Every
 /// reader of a snapshot's other files calls this first, so a snapshot of another version gets a
 /// clear message rather than a parse error further on.
-pub fn check_format(dir: &Path) -> Result<(), ReadError> {
-    read_json::<serde::de::IgnoredAny>(dir, INFO_FILE, FORMAT).map(|_| ())
+pub fn check_format(dir: &Path) -> Result<Layout, ReadError> {
+    check_format_of(&dir.join(INFO_FILE), &read(dir, INFO_FILE)?)
 }
 
 /// [`check_format`] of `snapshot.json`'s bytes, read from `path` by the caller (e.g. through a
 /// directory handle).
-pub fn check_format_of(path: &Path, bytes: &[u8]) -> Result<(), ReadError> {
-    parse_json::<serde::de::IgnoredAny>(path.to_path_buf(), bytes, FORMAT).map(|_| ())
+pub fn check_format_of(path: &Path, bytes: &[u8]) -> Result<Layout, ReadError> {
+    #[derive(serde::Deserialize)]
+    struct FormatOnly {
+        format: String,
+    }
+    let f: FormatOnly = parse_json(path.to_path_buf(), bytes, FORMATS)?;
+    Ok(Layout::of_format(&f.format).expect("a format parse_json accepts"))
 }
 
 /// The paths the manifest of `dir` lists, read leniently (any JSON line with a `path`), so a

@@ -176,13 +176,13 @@ fn code_to_data(code: &str) -> String {
 /// ([`super::check_format`]) and its own.
 pub fn read(dir: &Path) -> Result<RouteSpec, ReadError> {
     super::check_format(dir)?;
-    super::read_json(dir, FILE, FORMAT)
+    super::read_json(dir, FILE, &[FORMAT])
 }
 
 /// The routing table in `bytes`, read from `path` by the caller (e.g. through a directory
 /// handle), its format checked as [`read`] does.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<RouteSpec, ReadError> {
-    super::parse_json(path.to_path_buf(), bytes, FORMAT)
+    super::parse_json(path.to_path_buf(), bytes, &[FORMAT])
 }
 
 /// The bytes of `routes.json` for `spec` (pretty-printed, with a final newline).
