@@ -234,6 +234,7 @@ struct Source {
     dir: PathBuf,
     info: snapshot::Info,
     manifest: snapshot::Manifest,
+    bodies: snapshot::Bodies,
     base: String,
     time: OffsetDateTime,
     date: String,
@@ -274,6 +275,7 @@ impl Source {
         let time = warc_time(dir, opts.date.as_deref())?;
         Ok(Source {
             dir: dir.to_path_buf(),
+            bodies: snapshot::Bodies::open(dir)?,
             info,
             manifest,
             base,
@@ -315,7 +317,7 @@ impl Source {
             if line.requests.is_empty() {
                 continue;
             }
-            let body = fs::read(self.dir.join(&line.path)).map_err(io_err(format!(
+            let body = self.bodies.read(&line.path).map_err(io_err(format!(
                 "reading {}",
                 self.dir.join(&line.path).display()
             )))?;

@@ -11,7 +11,6 @@ use crate::snapshot::{self, Entry, Info, ReadError};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The JSON format of [`Diff`].
@@ -194,6 +193,7 @@ impl Diff {
 /// The by-id files of one snapshot.
 struct Index {
     dir: PathBuf,
+    bodies: snapshot::Bodies,
     info: Info,
     /// id → data code → (blake3, path) of `~asset.<D>.json`: plain requests only (Content API
     /// 1.2.0 variants, `~asset.<D>.<V>.json`, show in the route counts).
@@ -250,6 +250,7 @@ impl Index {
         }
         Ok(Index {
             dir: dir.to_path_buf(),
+            bodies: snapshot::Bodies::open(dir)?,
             info,
             assets,
             lineages,
@@ -270,7 +271,7 @@ impl Index {
 
     fn body(&self, rel: &str) -> Result<Value, ReadError> {
         let path = self.dir.join(rel);
-        let bytes = fs::read(&path).map_err(|source| ReadError::Io {
+        let bytes = self.bodies.read(rel).map_err(|source| ReadError::Io {
             path: path.clone(),
             source,
         })?;

@@ -4,6 +4,8 @@
 //! Files are hashed in parallel, once per inode: hard-linked bodies (most of a deduplicated
 //! snapshot) are read once. Nothing is written.
 
+mod pack;
+
 use crate::snapshot::path::safe;
 use crate::snapshot::{self, ReadError};
 use rayon::prelude::*;
@@ -152,6 +154,13 @@ pub fn verify(dir: &Path) -> Result<Report, ReadError> {
     }
     for l in lines.iter().filter(|l| !safe(&l.path)) {
         report.problems.push(Problem::UnsafePath(l.path.clone()));
+    }
+
+    if snapshot::Layout::of_format(&info.format) == Some(snapshot::Layout::Pack) {
+        let safe_lines: Vec<_> = lines.into_iter().filter(|l| safe(&l.path)).collect();
+        pack::check(dir, &safe_lines, &mut report);
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
     }
 
     // Files on disk under public/, as manifest paths, sorted; the first file of each inode

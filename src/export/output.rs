@@ -146,7 +146,7 @@ pub fn recover_interrupted(out: &Path) -> io::Result<usize> {
 }
 
 /// Whether `dir` holds a snapshot written by matrix-snapshot (any version): its `snapshot.json`
-/// names a `matrix-snapshot/…` format and its manifest is there. Only such a directory is
+/// names a `matrix-snapshot/…` or `matrix-snapshot-pack/…` format and its manifest is there. Only such a directory is
 /// replaced without `--force`.
 pub(super) fn is_snapshot(dir: &Path) -> bool {
     #[derive(serde::Deserialize)]
@@ -156,7 +156,10 @@ pub(super) fn is_snapshot(dir: &Path) -> bool {
     fs::read(dir.join(snapshot::INFO_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice::<Format>(&b).ok())
-        .is_some_and(|f| f.format.starts_with("matrix-snapshot/"))
+        .is_some_and(|f| {
+            f.format.starts_with("matrix-snapshot/")
+                || f.format.starts_with("matrix-snapshot-pack/")
+        })
         && dir.join(snapshot::MANIFEST_FILE).is_file()
 }
 
@@ -206,6 +209,10 @@ pub(super) fn check_unlisted(out: &Path, force: bool) -> Result<(), ExportError>
             })
         }
     };
+    // A pack snapshot's packs, shards and root are the tool's too.
+    let pack_tree = format!("{}/{}/", snapshot::PUBLIC_DIR, snapshot::pack::DIR);
+    let is_pack = snapshot::check_format(out).is_ok_and(|l| l == snapshot::Layout::Pack);
+    let tool_written = |p: &str| listed.contains(p) || (is_pack && p.starts_with(&pack_tree));
     let found = std::sync::Mutex::new(Vec::new());
     let public = out.join(snapshot::PUBLIC_DIR);
     crate::tree::walk_levels(&public, false, |_, rel, files| {
@@ -217,7 +224,7 @@ pub(super) fn check_unlisted(out: &Path, force: bool) -> Result<(), ExportError>
         let here: Vec<String> = files
             .iter()
             .map(|f| format!("{prefix}{}", f.to_string_lossy()))
-            .filter(|p| !listed.contains(p))
+            .filter(|p| !tool_written(p))
             .collect();
         if !here.is_empty() {
             found.lock().expect("not poisoned").extend(here);

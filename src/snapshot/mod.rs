@@ -264,3 +264,46 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ReadError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Manifest { hash, lines })
 }
+
+/// A snapshot's route bodies, read by manifest path (`public/…`) whatever its layout: files
+/// from `public/`, or byte ranges of packs found through the index (checked against their
+/// length and hash). What `diff` and `archive` read through.
+pub enum Bodies {
+    /// The files layout: `DIR/…`.
+    Files(PathBuf),
+    /// The pack layout.
+    Pack(Box<pack::Reader<source::DirSource>>),
+}
+
+impl Bodies {
+    /// Opens the snapshot in `dir` (its format checked).
+    pub fn open(dir: &Path) -> Result<Bodies, ReadError> {
+        match check_format(dir)? {
+            Layout::Files => Ok(Bodies::Files(dir.to_path_buf())),
+            Layout::Pack => {
+                let public = dir.join(PUBLIC_DIR);
+                Ok(Bodies::Pack(Box::new(pack::Reader::open(
+                    source::DirSource(public.clone()),
+                    &public,
+                )?)))
+            }
+        }
+    }
+
+    /// The body of the manifest path `path` (`public/…`).
+    pub fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        match self {
+            Bodies::Files(dir) => fs::read(dir.join(path)),
+            Bodies::Pack(reader) => {
+                let key = path.strip_prefix("public/").unwrap_or(path);
+                match reader.read(key).map_err(io::Error::other)? {
+                    Some((body, _)) => Ok(body),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{key}: not in the pack index"),
+                    )),
+                }
+            }
+        }
+    }
+}

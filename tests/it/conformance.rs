@@ -21,7 +21,7 @@ const PUBLIC_MINIMAL: &[&str] = &[
 ];
 
 /// Starts `preview` on the snapshot and replays `n` requests.
-fn check_preview(cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> (Tally, Vec<u16>) {
+pub fn check_preview(cat: &Catalog, snapshot: &Path, seed: u64, n: usize) -> (Tally, Vec<u16>) {
     let harness = Harness::open(cat, snapshot).expect("harness");
     let cases = harness.corpus(seed, n);
     let statuses = cases.iter().map(|c| harness.expect_status(c)).collect();

@@ -32,24 +32,40 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// The golden export: demo-public, minimal profile, base URL https://www.uni.test.
 #[test]
 fn golden_minimal_export_of_the_demo() {
+    check_golden(&[], "export-minimal");
+}
+
+/// The same export in the pack layout: packs, index shards and root byte for byte (a fresh pack
+/// export is deterministic), and the manifest identical to the files layout's.
+#[test]
+fn golden_minimal_pack_export_of_the_demo() {
+    check_golden(&["--layout", "pack"], "export-minimal-pack");
+    assert_eq!(
+        fs::read(repo("snapshots/demo/export-minimal-pack/manifest.jsonl")).unwrap(),
+        fs::read(repo("snapshots/demo/export-minimal/manifest.jsonl")).unwrap()
+    );
+}
+
+/// Exports the demo (demo-public, minimal, base URL https://www.uni.test, plus `extra`) and
+/// compares it with `snapshots/demo/<name>` (`UPDATE_SNAPSHOTS=1` rewrites it).
+fn check_golden(extra: &[&str], name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dist");
-    run(
-        &[
-            "export",
-            "--token",
-            "demo-public",
-            "--profile",
-            "minimal",
-            "--base-url",
-            "https://www.uni.test",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ],
-        0,
-    );
-    let golden = repo("snapshots/demo/export-minimal");
+    let mut args = vec![
+        "export",
+        "--token",
+        "demo-public",
+        "--profile",
+        "minimal",
+        "--base-url",
+        "https://www.uni.test",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args, 0);
+    let golden = repo(&format!("snapshots/demo/{name}"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         let _ = fs::remove_dir_all(&golden);
         fs::create_dir_all(&golden).unwrap();
@@ -85,7 +101,7 @@ fn golden_minimal_export_of_the_demo() {
         .collect();
     assert!(
         missing.is_empty() && extra.is_empty() && changed.is_empty(),
-        "export differs from snapshots/demo/export-minimal (UPDATE_SNAPSHOTS=1 cargo test, then review)\nmissing {missing:?}\nextra {extra:?}\nchanged {changed:?}"
+        "export differs from snapshots/demo/{name} (UPDATE_SNAPSHOTS=1 cargo test, then review)\nmissing {missing:?}\nextra {extra:?}\nchanged {changed:?}"
     );
 }
 

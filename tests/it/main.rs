@@ -17,6 +17,7 @@ mod hosts;
 mod incremental;
 mod layering;
 mod output;
+mod pack;
 mod pipes;
 mod properties;
 mod robust;

@@ -1,0 +1,345 @@
+//! The pack layout (`export --layout pack`): the same answers as the files layout and the live
+//! API through `preview`, the same manifest, deterministic packs, updates that keep what did not
+//! change and equal a fresh export, damage answered with a 500 and named by `verify`.
+
+use crate::conformance::check_preview;
+use crate::diff::edited_store;
+use crate::util::{http, run, Served};
+use matrix_snapshot::snapshot::{self, pack, Bodies};
+use matrix_snapshot::Catalog;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const DEMO: &[&str] = &[
+    "--token",
+    "demo-public",
+    "--profile",
+    "standard",
+    "--base-url",
+    "https://www.uni.test",
+    "--quiet",
+];
+
+fn export(store: Option<&Path>, out: &Path, extra: &[&str]) {
+    let mut args = vec!["export", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(DEMO);
+    if let Some(s) = store {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    run(&args, 0);
+}
+
+/// Every file under `dir/public/` (path → bytes).
+fn public_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir.join("public"))
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every manifest line's bytes, read through the snapshot's layout.
+fn bodies(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let b = Bodies::open(dir).unwrap();
+    snapshot::read_manifest(dir)
+        .unwrap()
+        .lines
+        .iter()
+        .map(|l| (l.path.clone(), b.read(&l.path).unwrap()))
+        .collect()
+}
+
+fn pack_dir(dir: &Path) -> PathBuf {
+    dir.join("public").join(pack::DIR)
+}
+
+#[test]
+fn a_pack_export_serves_what_the_files_export_and_the_live_api_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, packed) = (tmp.path().join("files"), tmp.path().join("pack"));
+    export(None, &files, &[]);
+    export(None, &packed, &["--layout", "pack"]);
+    // The same manifest, line for line (so the same root hash), and the same bytes per route.
+    assert_eq!(
+        fs::read(files.join("manifest.jsonl")).unwrap(),
+        fs::read(packed.join("manifest.jsonl")).unwrap()
+    );
+    assert_eq!(bodies(&files), bodies(&packed));
+    // A few dozen files where the files layout has tens of thousands.
+    let uploaded = public_tree(&packed).len();
+    assert!(uploaded < 40, "{uploaded} files under public/");
+    assert!(public_tree(&files).len() > 20_000);
+    // Through preview: 100 % agreement with answer(), and the forbidden URLs' 403 that the
+    // files layout cannot give (no documented deviations left).
+    let cat = Catalog::new(matrix_snapshot::demo::store().unwrap());
+    let (tally, statuses) = check_preview(&cat, &packed, 7, 4000);
+    assert!(tally.passed(), "{}", tally.report("preview (pack)", 20));
+    assert_eq!(tally.deviations, 0);
+    assert!(statuses.iter().filter(|&&s| s == 403).count() > 20);
+    let (files_tally, _) = check_preview(&cat, &files, 7, 4000);
+    assert!(
+        files_tally.deviations > 0,
+        "the corpus asks for forbidden URLs"
+    );
+    // verify and diff read it as they read the files layout.
+    run(&["verify", packed.to_str().unwrap()], 0);
+    let d = run(
+        &["diff", files.to_str().unwrap(), packed.to_str().unwrap()],
+        0,
+    );
+    assert!(
+        String::from_utf8_lossy(&d.stdout).contains("0 added, 0 removed, 0 changed"),
+        "{}",
+        String::from_utf8_lossy(&d.stdout)
+    );
+}
+
+#[test]
+fn a_fresh_pack_export_is_byte_identical_and_packs_keep_to_their_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    export(None, &a, &["--layout", "pack", "--pack-size", "1MiB"]);
+    export(
+        None,
+        &b,
+        &["--layout", "pack", "--pack-size", "1MiB", "--jobs", "1"],
+    );
+    let (ta, tb) = (public_tree(&a), public_tree(&b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    assert!(ta == tb, "two fresh pack exports differ");
+    let packs: Vec<u64> = fs::read_dir(pack_dir(&a).join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert!(packs.len() > 5, "{packs:?}");
+    // Each at most 1 MiB unless one body alone is larger (the demo has none that large).
+    assert!(packs.iter().all(|&p| p <= 1 << 20), "{packs:?}");
+    // Names carry the content hash.
+    for e in fs::read_dir(pack_dir(&a).join("packs")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().replace(".pack", "");
+        let hash = blake3::hash(&fs::read(e.path()).unwrap());
+        assert_eq!(name, pack::pack_name(&hash));
+    }
+}
+
+#[test]
+fn an_update_keeps_unchanged_packs_lists_objects_in_upload_order_and_equals_a_fresh_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack"]);
+    let before = public_tree(&out);
+    let old_pack = fs::read_dir(pack_dir(&out).join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let old_inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&old_pack).unwrap());
+    let store2 = edited_store(tmp.path());
+    let list = tmp.path().join("changes.txt");
+    export(
+        Some(&store2),
+        &out,
+        &["--layout", "pack", "--changed-list", list.to_str().unwrap()],
+    );
+    let after = public_tree(&out);
+    // The old pack is still there, the same file; the new bodies went into a new pack.
+    assert!(old_pack.is_file());
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&old_pack).unwrap()),
+        old_inode
+    );
+    // The changed list names exactly what differs, packs first, then shards, the root, and
+    // the deletions last.
+    let text = fs::read_to_string(&list).unwrap();
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split_once('\t').unwrap())
+        .filter(|(_, p)| p.starts_with("public/"))
+        .collect();
+    let added: Vec<&str> = lines.iter().filter(|l| l.0 == "A").map(|l| l.1).collect();
+    let deleted: Vec<&str> = lines.iter().filter(|l| l.0 == "D").map(|l| l.1).collect();
+    let want_added: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    let want_deleted: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    assert_eq!(added.len(), want_added.len(), "{text}");
+    assert!(
+        want_added.iter().all(|k| added.contains(&k.as_str())),
+        "{text}"
+    );
+    assert_eq!(deleted.len(), want_deleted.len(), "{text}");
+    assert!(added.iter().any(|p| p.contains("/packs/")), "{text}");
+    assert!(added.iter().any(|p| p.contains("/index/")), "{text}");
+    let rank = |p: &str| {
+        if p.contains("/packs/") {
+            0
+        } else if p.contains("/index/") {
+            1
+        } else {
+            2
+        }
+    };
+    let order: Vec<u8> = lines
+        .iter()
+        .map(|(c, p)| if *c == "D" { 3 } else { rank(p) })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{text}");
+    assert!(
+        text.contains(&format!("M\tpublic/{}", pack::ROOT_FILE)),
+        "{text}"
+    );
+    // Unchanged shards were not listed: fewer shards written than there are.
+    let shards = fs::read_dir(pack_dir(&out).join("index")).unwrap().count();
+    assert!(added.iter().filter(|p| p.contains("/index/")).count() < shards);
+
+    // Request for request, the update answers as a fresh pack export of the edited store.
+    let fresh = tmp.path().join("fresh");
+    export(Some(&store2), &fresh, &["--layout", "pack"]);
+    assert_eq!(
+        fs::read(out.join("manifest.jsonl")).unwrap(),
+        fs::read(fresh.join("manifest.jsonl")).unwrap()
+    );
+    assert_eq!(bodies(&out), bodies(&fresh));
+    run(&["verify", out.to_str().unwrap()], 0);
+    let cat = Catalog::new(matrix_snapshot::Store::load(&store2).unwrap());
+    let (tally, _) = check_preview(&cat, &out, 3, 2000);
+    assert!(
+        tally.passed(),
+        "{}",
+        tally.report("preview (updated pack)", 20)
+    );
+}
+
+#[test]
+fn switching_layouts_rebuilds_in_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &[]);
+    export(None, &out, &["--layout", "pack"]);
+    run(&["verify", out.to_str().unwrap()], 0);
+    assert!(!out.join("public/__api/assets/100").exists());
+    export(None, &out, &[]);
+    run(&["verify", out.to_str().unwrap()], 0);
+    assert!(!pack_dir(&out).exists());
+}
+
+#[test]
+fn damage_is_a_500_never_wrong_bytes_and_verify_names_the_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack"]);
+    let reader =
+        pack::Reader::open(pack::DirSource(out.join("public")), &out.join("public")).unwrap();
+    let key = "__api/assets/100/~asset.----.json";
+    let loc = reader.lookup(key).unwrap().unwrap();
+    let pack_file = out.join("public").join(pack::pack_file(
+        reader.root.packs[loc.pack as usize].as_deref().unwrap(),
+    ));
+    // One byte of that body altered.
+    let mut bytes = fs::read(&pack_file).unwrap();
+    bytes[loc.offset as usize + 3] ^= 0x20;
+    fs::write(&pack_file, &bytes).unwrap();
+    let served = Served::spawn(&[
+        "preview",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    let auth = [("Authorization", "Bearer demo-public")];
+    let r = http(&served.addr, "GET", "/__api/assets/100", &auth);
+    assert_eq!(r.status, 500);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("\"code\":500"),
+        "{:?}",
+        r.body
+    );
+    // Other routes still answer.
+    assert_eq!(
+        http(&served.addr, "GET", "/__api/assets/1234", &auth).status,
+        200
+    );
+    drop(served);
+    let v = run(&["verify", out.to_str().unwrap()], 1);
+    let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    let pack_rel = pack_file
+        .strip_prefix(&out)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(text.contains(&pack_rel), "{text}");
+
+    // A truncated shard: its routes answer 500, verify names the shard.
+    let shard_name = &reader.root.shards[pack::shard_of(key, reader.root.shard_bits) as usize];
+    let shard = out.join("public").join(pack::shard_file(shard_name));
+    let len = fs::metadata(&shard).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&shard)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let served = Served::spawn(&[
+        "preview",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    assert_eq!(
+        http(&served.addr, "GET", "/__api/assets/100", &auth).status,
+        500
+    );
+    drop(served);
+    let v = run(&["verify", out.to_str().unwrap()], 1);
+    let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    assert!(text.contains(&format!("{shard_name}.idx")), "{text}");
+}
+
+#[test]
+fn hosts_that_read_only_files_are_refused_for_a_pack_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut args = vec![
+        "export",
+        "--out",
+        out.to_str().unwrap(),
+        "--layout",
+        "pack",
+        "--router",
+        "apache",
+    ];
+    args.extend_from_slice(DEMO);
+    let r = run(&args, 2);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("apache") && err.contains("files layout"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    let r = run(
+        &[
+            "export",
+            "--out",
+            out.to_str().unwrap(),
+            "--pack-size",
+            "1MiB",
+            "--token",
+            "demo-public",
+        ],
+        2,
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--layout pack"));
+}
