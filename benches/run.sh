@@ -2,7 +2,7 @@
 # Benchmarks whose figures go into closing notes. Needs Debian's `time` and `wget`.
 # Built with the `profiling` profile (Cargo.toml: release plus line-level debug info), so that
 # `perf record` or `samply` on the same binary shows function names and lines.
-# Usage: bash benches/run.sh [core|export|hosts|servers|lifecycle|all]   (default all)
+# Usage: bash benches/run.sh [core|export|hosts|servers|lifecycle|pack|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -22,4 +22,8 @@ if [[ $what == servers || $what == all ]]; then
 fi
 if [[ $what == lifecycle || $what == all ]]; then
   cargo bench --profile profiling --bench lifecycle -- --assets 100000 --profile minimal
+fi
+if [[ $what == pack || $what == all ]]; then
+  cargo bench --profile profiling --bench pack -- --assets 100000 --profile minimal
+  cargo bench --profile profiling --bench pack -- --assets 10000 --profile standard
 fi

@@ -43,3 +43,38 @@ pub fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
         .map(|kb| kb / 1024.0);
     (secs, rss, stderr)
 }
+
+/// Copies a store, editing every 100th asset.
+pub fn edit_store(from: &Path, to: &Path) -> usize {
+    std::fs::create_dir_all(to).unwrap();
+    let mut edited = 0;
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name != "assets.jsonl" {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let mut out = String::with_capacity(text.len() + 1024);
+        for (i, line) in text.lines().enumerate() {
+            if i % 100 == 50 {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let name = format!("{} (revised)", v["name"].as_str().unwrap_or(""));
+                v["name"] = name.into();
+                let contents = format!("{}<p>Revised.</p>", v["contents"].as_str().unwrap_or(""));
+                v["contents"] = contents.into();
+                if let Some(a) = v["attributes"].as_object_mut() {
+                    a.insert("revision".into(), 2.into());
+                }
+                out.push_str(&serde_json::to_string(&v).unwrap());
+                edited += 1;
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        std::fs::write(to.join(&name), out).unwrap();
+    }
+    edited
+}

@@ -1,0 +1,133 @@
+//! Pack layout benchmark (`cargo bench --bench pack -- --assets N --profile P`): both layouts
+//! in one run, on a generated store of N assets.
+//!
+//! 1. `export` in the files layout, then in the pack layout, each into a fresh directory after
+//!    a `sync`: wall time, peak RSS, files under `public/` (what a host must take), their bytes,
+//!    the largest file;
+//! 2. the second release of the store (1 % of assets edited, as `benches/lifecycle.rs`)
+//!    exported onto the pack snapshot with `--changed-list`: wall time, and the bytes to upload
+//!    (the added and modified files under `public/`) as a share of a full upload;
+//! 3. whether each layout fits the hosts' published file-count limits (`docs/hosting.md`).
+//!
+//! Everything is written under a fresh scratch directory and deleted at the end.
+
+mod common;
+use common::{arg, edit_store, timed};
+
+use std::fs;
+use std::path::Path;
+
+/// Files under `dir/public`, their total bytes and the largest.
+fn public_files(dir: &Path) -> (u64, u64, u64) {
+    let (mut n, mut bytes, mut largest) = (0, 0, 0);
+    for e in walkdir::WalkDir::new(dir.join("public")) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let len = e.metadata().unwrap().len();
+            n += 1;
+            bytes += len;
+            largest = largest.max(len);
+        }
+    }
+    (n, bytes, largest)
+}
+
+fn main() {
+    let assets = arg("--assets").unwrap_or_else(|| "100000".into());
+    let profile = arg("--profile").unwrap_or_else(|| "minimal".into());
+    let scratch = tempfile::Builder::new()
+        .prefix("msnap-pack-")
+        .tempdir_in(".")
+        .unwrap();
+    let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
+    timed(&["generate", "--assets", &assets, "--out", &p("store1")]);
+    let edited = edit_store(
+        &scratch.path().join("store1"),
+        &scratch.path().join("store2"),
+    );
+    let sync = || {
+        std::process::Command::new("sync").status().unwrap();
+    };
+    let export = |store: &str, out: &str, extra: &[&str]| {
+        sync();
+        let mut args = vec![
+            "export",
+            "--quiet",
+            "--store",
+            store,
+            "--token",
+            "gen-public",
+            "--profile",
+            &profile,
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        timed(&args)
+    };
+    let (files_s, files_rss, _) = export(&p("store1"), &p("files"), &[]);
+    let files = public_files(&scratch.path().join("files"));
+    // The files layout is deleted before the pack export: disk is finite.
+    fs::remove_dir_all(scratch.path().join("files")).unwrap();
+    let (pack_s, pack_rss, _) = export(&p("store1"), &p("pack"), &["--layout", "pack"]);
+    let pack = public_files(&scratch.path().join("pack"));
+    let list = p("changes.txt");
+    let (update_s, update_rss, _) = export(
+        &p("store2"),
+        &p("pack"),
+        &["--layout", "pack", "--changed-list", &list],
+    );
+    let after = public_files(&scratch.path().join("pack"));
+    let upload: u64 = fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(c, path)| *c != "D" && path.starts_with("public/"))
+        .map(|(_, path)| {
+            fs::metadata(scratch.path().join("pack").join(path))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    let mb = |b: u64| b as f64 / 1e6;
+    let rss = |r: Option<f64>| r.map_or("?".into(), |r| format!("{r:.0} MiB"));
+    println!("\n## Pack layout: {assets} assets, profile {profile}\n");
+    println!("| | files layout | pack layout |");
+    println!("|---|---|---|");
+    println!(
+        "| export wall time | {files_s:.1} s | {pack_s:.1} s ({:.1}× faster) |",
+        files_s / pack_s
+    );
+    println!("| peak RSS | {} | {} |", rss(files_rss), rss(pack_rss));
+    println!("| files under public/ | {} | {} |", files.0, pack.0);
+    println!(
+        "| their bytes | {:.1} MB | {:.1} MB |",
+        mb(files.1),
+        mb(pack.1)
+    );
+    println!(
+        "| largest file | {:.1} KB | {:.1} MB |",
+        files.2 as f64 / 1e3,
+        mb(pack.2)
+    );
+    for (host, limit) in [
+        ("Vercel CLI", 15_000u64),
+        ("Cloudflare free", 20_000),
+        ("Cloudflare paid", 100_000),
+        ("GitLab Pages", 200_000),
+    ] {
+        let fits = |n: u64| if n <= limit { "fits" } else { "too many files" };
+        println!(
+            "| {host} ({limit} files) | {} | {} |",
+            fits(files.0),
+            fits(pack.0)
+        );
+    }
+    println!(
+        "\nUpdate with {edited} assets edited (1 %): {update_s:.1} s, peak RSS {}; upload {:.1} MB of {:.1} MB ({:.2} % of a full upload)",
+        rss(update_rss),
+        mb(upload),
+        mb(after.1),
+        100.0 * upload as f64 / after.1.max(1) as f64
+    );
+}
