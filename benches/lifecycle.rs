@@ -12,7 +12,6 @@
 mod common;
 use common::{arg, edit_store, timed};
 
-
 fn main() {
     let assets = arg("--assets").unwrap_or_else(|| "100000".into());
     let profile = arg("--profile").unwrap_or_else(|| "minimal".into());

@@ -398,12 +398,15 @@ impl ExportArgs {
             }))?;
         } else if !self.quiet {
             let c = &report.counts;
+            let (what, shared) = match &report.pack {
+                None => ("files", format!("{} hard links", report.linked)),
+                Some(_) => ("routes", "in packs".to_string()),
+            };
             errln!(
-                "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} files ({} hard links), {:.1} MB ({:.1} MB stored) in {:.1}s, {:.0} files/s; root hash {}",
+                "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} {what} ({shared}), {:.1} MB ({:.1} MB stored) in {:.1}s, {:.0} {what}/s; root hash {}",
                 c.assets,
                 self.out.display(),
                 c.files,
-                report.linked,
                 c.bytes as f64 / 1e6,
                 c.unique_bytes as f64 / 1e6,
                 secs,

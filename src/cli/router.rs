@@ -42,6 +42,12 @@ impl RouterArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let host = router::host(&self.target).expect("clap checked the name");
         let snapshot = Snapshot::open(&self.snapshot)?;
+        if matrix_snapshot::snapshot::check_format(&self.snapshot)?
+            == matrix_snapshot::snapshot::Layout::Pack
+        {
+            router::select_for_pack(std::slice::from_ref(&self.target))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", self.snapshot.display()))?;
+        }
         let dir = std::fs::canonicalize(&self.snapshot)
             .with_context(|| format!("resolving {}", self.snapshot.display()))?;
         if dir.to_str().is_none() {

@@ -82,6 +82,12 @@ impl Snapshot {
         )
     }
 
+    /// Opens `dir` with its web root read through `files` (its meta files from the
+    /// directory): how a caller counts or redirects the reads a layout makes.
+    pub fn open_with(dir: &Path, files: Arc<dyn Source>) -> Result<Snapshot, ReadError> {
+        Snapshot::read(dir, |file| fs::read(dir.join(file)), files)
+    }
+
     /// Opens `dir` with its meta files' bytes from `read` (a path relative to `dir`) and its
     /// web root through `files`.
     fn read(

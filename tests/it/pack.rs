@@ -329,6 +329,13 @@ fn hosts_that_read_only_files_are_refused_for_a_pack_snapshot() {
         "{err}"
     );
     assert!(!out.exists(), "nothing written");
+    export(None, &out, &["--layout", "pack"]);
+    let r = run(&["router", "caddy", "--snapshot", out.to_str().unwrap()], 2);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("caddy") && err.contains("files layout"),
+        "{err}"
+    );
     let r = run(
         &[
             "export",
@@ -342,4 +349,60 @@ fn hosts_that_read_only_files_are_refused_for_a_pack_snapshot() {
         2,
     );
     assert!(String::from_utf8_lossy(&r.stderr).contains("--layout pack"));
+}
+
+/// Counts the reads a layout makes of the web root.
+struct Counting {
+    inner: pack::DirSource,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl pack::Source for Counting {
+    fn is_file(&self, rel: &str) -> bool {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.is_file(rel)
+    }
+    fn read(&self, rel: &str) -> std::io::Result<Vec<u8>> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.read(rel)
+    }
+    fn read_range(&self, rel: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.read_range(rel, offset, len)
+    }
+}
+
+#[test]
+fn a_200_reads_one_shard_and_one_range_and_then_only_the_range() {
+    use matrix_snapshot::route::preview::Snapshot;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack"]);
+    let counting = Arc::new(Counting {
+        inner: pack::DirSource(out.join("public")),
+        reads: Default::default(),
+    });
+    let snap = Snapshot::open_with(&out, counting.clone()).unwrap();
+    let opened = counting.reads.load(Ordering::Relaxed); // root.json
+    assert_eq!(opened, 1);
+    let get = |target: &str| {
+        let mut req = matrix_snapshot::Request::get(target.to_string());
+        req.authorization = Some("Bearer demo-public".into());
+        let before = counting.reads.load(Ordering::Relaxed);
+        let r = snap.answer(&req);
+        (r.status, counting.reads.load(Ordering::Relaxed) - before)
+    };
+    // A 200: its shard (once), then its byte range; the shard is kept for the next request.
+    assert_eq!(get("/__api/assets/100?data=urls"), (200, 2));
+    assert_eq!(get("/__api/assets/100?data=urls"), (200, 1));
+    assert_eq!(get("/__api/assets/100/lineage/site"), (200, 1));
+    // A 404 for an unknown id: one shard read at most, then the error body.
+    let (status, reads) = get("/__api/assets/no-such-asset");
+    assert_eq!(status, 404);
+    assert!(reads <= 3, "{reads}");
 }
