@@ -7,7 +7,10 @@
 //! 2. the second release of the store (1 % of assets edited, as `benches/lifecycle.rs`)
 //!    exported onto the pack snapshot with `--changed-list`: wall time, and the bytes to upload
 //!    (the added and modified files under `public/`) as a share of a full upload;
-//! 3. whether each layout fits the hosts' published file-count limits (`docs/hosting.md`).
+//! 3. whether each layout fits the hosts' published file-count limits (`docs/hosting.md`);
+//! 4. with `wrk` installed: `preview` latency, p50 and p99, over the same requests (up to 200,000
+//!    distinct routes of the first release, each asked once or twice, so most answers miss
+//!    `preview`'s answer cache and read the layout), files against pack, one connection.
 //!
 //! Everything is written under a fresh scratch directory and deleted at the end.
 
@@ -67,10 +70,10 @@ fn main() {
     };
     let (files_s, files_rss, _) = export(&p("store1"), &p("files"), &[]);
     let files = public_files(&scratch.path().join("files"));
-    // The files layout is deleted before the pack export: disk is finite.
-    fs::remove_dir_all(scratch.path().join("files")).unwrap();
     let (pack_s, pack_rss, _) = export(&p("store1"), &p("pack"), &["--layout", "pack"]);
     let pack = public_files(&scratch.path().join("pack"));
+    let latency = latency(scratch.path(), &["files", "pack"]);
+    fs::remove_dir_all(scratch.path().join("files")).unwrap();
     let list = p("changes.txt");
     let (update_s, update_rss, _) = export(
         &p("store2"),
@@ -123,6 +126,9 @@ fn main() {
             fits(pack.0)
         );
     }
+    for (name, p50, p99) in &latency {
+        println!("| preview latency, {name} layout | p50 {p50}, p99 {p99} |");
+    }
     println!(
         "\nUpdate with {edited} assets edited (1 %): {update_s:.1} s, peak RSS {}; upload {:.1} MB of {:.1} MB ({:.2} % of a full upload)",
         rss(update_rss),
@@ -130,4 +136,89 @@ fn main() {
         mb(after.1),
         100.0 * upload as f64 / after.1.max(1) as f64
     );
+}
+
+/// `preview` latency on each of `layouts` (snapshot directories under `dir`): `wrk -t1 -c1
+/// --latency` over up to 200,000 routes of the first snapshot's manifest. Empty without wrk.
+fn latency(dir: &Path, layouts: &[&str]) -> Vec<(String, String, String)> {
+    use std::process::{Command, Stdio};
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: no latency figures");
+        return Vec::new();
+    }
+    let manifest = fs::read_to_string(dir.join(layouts[0]).join("manifest.jsonl")).unwrap();
+    let mut targets: Vec<String> = manifest
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            (v["status"] == 200).then(|| v["requests"][0].as_str().map(str::to_string))?
+        })
+        .collect();
+    // A fixed shuffle (the same for every layout): no two neighbours in one directory.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..targets.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        targets.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    targets.truncate(200_000);
+    let paths = dir.join("targets.txt");
+    fs::write(&paths, targets.join("\n") + "\n").unwrap();
+    let script = dir.join("targets.lua");
+    fs::write(
+        &script,
+        format!(
+            "local t = {{}}\nfor l in io.lines({:?}) do t[#t + 1] = l end\nlocal i = 0\nrequest = function()\n  i = i % #t + 1\n  return wrk.format(\"GET\", t[i], {{[\"Authorization\"] = \"Bearer gen-public\"}})\nend\n",
+            paths.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for (i, layout) in layouts.iter().enumerate() {
+        let addr = format!("127.0.0.1:{}", 18900 + i);
+        let mut child = Command::new(common::BIN)
+            .args([
+                "preview",
+                dir.join(layout).to_str().unwrap(),
+                "--listen",
+                &addr,
+                "--quiet",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let r = Command::new("wrk")
+            .args([
+                "-t1",
+                "-c1",
+                "-d10s",
+                "--latency",
+                "-s",
+                script.to_str().unwrap(),
+            ])
+            .arg(format!("http://{addr}/"))
+            .output()
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = String::from_utf8_lossy(&r.stdout);
+        let field = |prefix: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(prefix))
+                .and_then(|l| l.trim_start()[prefix.len()..].split_whitespace().next())
+                .unwrap_or("?")
+                .to_string()
+        };
+        eprintln!("{layout}: {text}");
+        out.push((layout.to_string(), field("50%"), field("99%")));
+    }
+    out
 }

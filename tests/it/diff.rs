@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 
 /// Rewrites each JSON line of `file` with `edit`; `extra` lines are appended.
-fn edit_lines(file: &Path, edit: impl Fn(&mut serde_json::Value), extra: &[&str]) {
+pub fn edit_lines(file: &Path, edit: impl Fn(&mut serde_json::Value), extra: &[&str]) {
     let text = fs::read_to_string(file).unwrap();
     let mut out = String::new();
     for line in text.lines() {

@@ -406,3 +406,57 @@ fn a_200_reads_one_shard_and_one_range_and_then_only_the_range() {
     assert_eq!(status, 404);
     assert!(reads <= 3, "{reads}");
 }
+
+#[test]
+fn an_update_that_leaves_most_pack_bytes_unused_repacks_as_a_fresh_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack"]);
+    let old_packs: Vec<PathBuf> = fs::read_dir(pack_dir(&out).join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    // Every asset renamed: almost every body changes.
+    let store = tmp.path().join("store");
+    fs::create_dir_all(&store).unwrap();
+    for e in fs::read_dir(crate::util::repo("demo/store")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), store.join(e.file_name())).unwrap();
+    }
+    crate::diff::edit_lines(
+        &store.join("assets.jsonl"),
+        |a| {
+            let name = format!("{} (2027)", a["name"].as_str().unwrap_or(""));
+            a["name"] = name.into();
+        },
+        &[],
+    );
+    let mut args = vec![
+        "export",
+        "--out",
+        out.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--layout",
+        "pack",
+    ];
+    args.extend(DEMO.iter().filter(|a| **a != "--quiet"));
+    let r = run(&args, 0);
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("repacked"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        old_packs.iter().all(|p| !p.exists()),
+        "the old packs are gone"
+    );
+    // Repacked: the same bytes as a fresh export of that store.
+    let fresh = tmp.path().join("fresh");
+    export(Some(&store), &fresh, &["--layout", "pack"]);
+    assert!(
+        public_tree(&out) == public_tree(&fresh),
+        "a repack equals a fresh export"
+    );
+    run(&["verify", out.to_str().unwrap()], 0);
+}
