@@ -460,3 +460,81 @@ fn an_update_that_leaves_most_pack_bytes_unused_repacks_as_a_fresh_export() {
     );
     run(&["verify", out.to_str().unwrap()], 0);
 }
+
+/// `kill -9` at any moment of a pack update leaves the previous snapshot (or, once swapped
+/// in, the new one) whole; the next export cleans up and verifies.
+#[test]
+fn kill_9_mid_pack_export_leaves_a_whole_snapshot() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack"]);
+    let before = public_tree(&out);
+    let store2 = edited_store(tmp.path());
+    let mut killed = 0;
+    for delay_ms in [0u64, 30, 80, 160, 320] {
+        let mut child = crate::util::bin()
+            .args(["export", "--out", out.to_str().unwrap(), "--layout", "pack"])
+            .args(["--store", store2.to_str().unwrap()])
+            .args(DEMO)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        if finished {
+            break;
+        }
+        killed += 1;
+        let now = public_tree(&out);
+        assert!(
+            now == before,
+            "killed after {delay_ms} ms: the snapshot changed"
+        );
+        run(&["verify", out.to_str().unwrap()], 0);
+    }
+    assert!(killed > 0, "no run was killed mid-way");
+    export(Some(&store2), &out, &["--layout", "pack"]);
+    run(&["verify", out.to_str().unwrap()], 0);
+    let leftovers: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_web_archive_of_a_pack_export_is_that_of_the_files_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, packed) = (tmp.path().join("files"), tmp.path().join("pack"));
+    let base = ["--base-url", "https://www.uni.test"];
+    crate::util::export_public("minimal", None, &files, &base);
+    crate::util::export_public(
+        "minimal",
+        None,
+        &packed,
+        &[&base[..], &["--layout", "pack"]].concat(),
+    );
+    // The same file name (the WARC records it), in two directories.
+    let warc = |dir: &Path, sub: &str| {
+        let path = tmp.path().join(sub).join("api.warc.gz");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        run(
+            &[
+                "archive",
+                dir.to_str().unwrap(),
+                "--warc",
+                path.to_str().unwrap(),
+                "--date",
+                "2026-12-06T00:00:00Z",
+            ],
+            0,
+        );
+        fs::read(path).unwrap()
+    };
+    assert!(warc(&files, "f") == warc(&packed, "p"));
+}
