@@ -271,6 +271,30 @@ impl ExportArgs {
                 ),
                 None => outln!("  free space in {} unknown", parent.display()),
             }
+            // Both layouts, against the hosts' published file limits.
+            let (pack_files, pack_bytes, pack_largest) =
+                export::pack::estimate(est.files, est.bytes, opts.layout.pack_size);
+            outln!(
+                "  layouts: files {} files under public/; pack {} files ({:.1} MB at most, the largest {:.1} MB)",
+                est.files,
+                pack_files,
+                pack_bytes as f64 / 1e6,
+                pack_largest as f64 / 1e6
+            );
+            for limit in matrix_snapshot::router::PUBLISHED {
+                let say = |fits: bool| if fits { "fits" } else { "too many files" };
+                outln!(
+                    "    {} ({} files): files layout {}, pack layout {}",
+                    limit.host,
+                    limit.files,
+                    say(matrix_snapshot::router::fits(limit, est.files, 0)),
+                    say(matrix_snapshot::router::fits(
+                        limit,
+                        pack_files,
+                        pack_largest
+                    ))
+                );
+            }
             let (plain, dims) = export::estimate_dimensions(&catalog, &opts)?;
             if !dims.is_empty() {
                 outln!(

@@ -597,3 +597,17 @@ pub(super) fn object_changes(staging: &Path, out: &Path) -> io::Result<super::Ch
     c.deleted = old.into_iter().filter(|p| !seen.contains(p)).collect();
     Ok(c)
 }
+
+/// The pack layout's tree for an export of `entries` index entries whose distinct bodies come
+/// to at most `bytes`: (files under `public/`, their bytes at most, the largest file at most).
+/// What `export --dry-run` shows beside the files layout's figures.
+pub fn estimate(entries: u64, bytes: u64, pack_size: u64) -> (u64, u64, u64) {
+    let bits = pack::shard_bits_for(entries);
+    let packs = bytes.div_ceil(pack_size.max(1)).max(1);
+    let index = pack::HEADER as u64 * (1 << bits) + pack::RECORD as u64 * entries;
+    (
+        packs + (1 << bits) + 1,
+        bytes + index,
+        pack_size.min(bytes.max(1)),
+    )
+}

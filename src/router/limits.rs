@@ -64,3 +64,44 @@ const CLOUDFRONT_FUNCTION_MAX: u64 = 10_240;
 const CLOUDFRONT_KVS_MAX: u64 = 5 * 1024 * 1024;
 /// Vercel: the most bytes of middleware, gzipped (Hobby plan).
 const VERCEL_MIDDLEWARE_MAX: u64 = 1024 * 1024;
+
+/// A host's published limit on the files of one deploy (`docs/hosting.md`, "Layouts and the
+/// hosts' limits"), which `export --dry-run` checks both layouts against.
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimit {
+    /// The host and plan.
+    pub host: &'static str,
+    /// The most files (entries for GitLab) a deploy may hold.
+    pub files: u64,
+    /// The largest file (`u64::MAX`: none published).
+    pub file_bytes: u64,
+}
+
+/// The file-count limits of the hosts JAMstack users pick first (re-checked 2026-12-06).
+pub const PUBLISHED: &[FileLimit] = &[
+    FileLimit {
+        host: "Vercel (a CLI deploy)",
+        files: 15_000,
+        file_bytes: u64::MAX,
+    },
+    FileLimit {
+        host: "Cloudflare Workers/Pages free",
+        files: CLOUDFLARE_FREE_FILES,
+        file_bytes: 25 << 20,
+    },
+    FileLimit {
+        host: "Cloudflare Workers/Pages paid",
+        files: CLOUDFLARE_PAID_FILES,
+        file_bytes: 25 << 20,
+    },
+    FileLimit {
+        host: "GitLab Pages",
+        files: 200_000,
+        file_bytes: u64::MAX,
+    },
+];
+
+/// Whether a tree of `files` files, the largest `largest` bytes, fits `limit`.
+pub fn fits(limit: &FileLimit, files: u64, largest: u64) -> bool {
+    files <= limit.files && largest <= limit.file_bytes
+}

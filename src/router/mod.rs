@@ -12,7 +12,7 @@ pub mod minify;
 mod tables;
 pub use crate::snapshot::values;
 
-pub use limits::limits;
+pub use limits::{fits, limits, FileLimit, PUBLISHED};
 pub use tables::{
     write_tables, CADDY_ETAGS_DIR, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE,
     NGINX_ETAGS_FILE,

@@ -538,3 +538,29 @@ fn a_web_archive_of_a_pack_export_is_that_of_the_files_export() {
     };
     assert!(warc(&files, "f") == warc(&packed, "p"));
 }
+
+#[test]
+fn dry_run_shows_both_layouts_against_the_hosts_limits() {
+    let r = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--out",
+            "/nonexistent/never-written",
+            "--dry-run",
+        ],
+        0,
+    );
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("layouts: files 26805 files under public/; pack 131 files"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Vercel (a CLI deploy) (15000 files): files layout too many files, pack layout fits"
+        ),
+        "{text}"
+    );
+}
