@@ -44,14 +44,9 @@ impl RouterArgs {
         // A pack snapshot has the pack variant of the hosts that read packs, and none of the
         // others.
         let layout = matrix_snapshot::snapshot::check_format(&self.snapshot)?;
-        let host = router::host_for(&self.target, layout).map_err(anyhow::Error::msg)?;
+        let host = router::host_for(&self.target, layout)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.snapshot.display()))?;
         let snapshot = Snapshot::open(&self.snapshot)?;
-        if matrix_snapshot::snapshot::check_format(&self.snapshot)?
-            == matrix_snapshot::snapshot::Layout::Pack
-        {
-            router::select_for_pack(std::slice::from_ref(&self.target))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", self.snapshot.display()))?;
-        }
         let dir = std::fs::canonicalize(&self.snapshot)
             .with_context(|| format!("resolving {}", self.snapshot.display()))?;
         if dir.to_str().is_none() {
