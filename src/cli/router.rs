@@ -3,6 +3,7 @@ use clap::Args;
 use matrix_snapshot::route::preview::Snapshot;
 use matrix_snapshot::router::{self, HOSTS};
 use matrix_snapshot::snapshot::routes::{token_hash, Auth};
+use matrix_snapshot::snapshot::Layout;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,14 +41,12 @@ pub struct RouterArgs {
 
 impl RouterArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let host = router::host(&self.target).expect("clap checked the name");
+        // A pack snapshot has the pack variant of the hosts that read packs, and none of the
+        // others.
+        let layout = matrix_snapshot::snapshot::check_format(&self.snapshot)?;
+        let host = router::host_for(&self.target, layout)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.snapshot.display()))?;
         let snapshot = Snapshot::open(&self.snapshot)?;
-        if matrix_snapshot::snapshot::check_format(&self.snapshot)?
-            == matrix_snapshot::snapshot::Layout::Pack
-        {
-            router::select_for_pack(std::slice::from_ref(&self.target))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", self.snapshot.display()))?;
-        }
         let dir = std::fs::canonicalize(&self.snapshot)
             .with_context(|| format!("resolving {}", self.snapshot.display()))?;
         if dir.to_str().is_none() {
@@ -83,9 +82,13 @@ impl RouterArgs {
         let filled = router::fill(host.name, &text, &dir, &self.listen, token.as_deref())
             .map_err(anyhow::Error::msg)?;
         out!("{filled}");
-        let files = matrix_snapshot::snapshot::read_info(&dir)
-            .map(|i| i.counts.files)
-            .unwrap_or(0);
+        // A pack snapshot's uploaded files are a few packs and shards: no file-count limit.
+        let files = match layout {
+            Layout::Files => matrix_snapshot::snapshot::read_info(&dir)
+                .map(|i| i.counts.files)
+                .unwrap_or(0),
+            Layout::Pack => 0,
+        };
         for limit in router::limits(host, &dir, &snapshot.routes, files) {
             errln!("matrix-snapshot: warning: {}: {limit}", host.name);
         }

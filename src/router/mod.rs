@@ -92,6 +92,7 @@ pub const HOSTS: &[Host] = &[
                 concat!(
                     include_str!("../../templates/js/route-core.js"),
                     include_str!("../../templates/js/table.js"),
+                    include_str!("../../templates/cloudflare/common.js"),
                     include_str!("../../templates/cloudflare/worker.js")
                 ),
             ),
@@ -299,32 +300,104 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Host>, UnknownHost> {
     Ok(out)
 }
 
-/// The hosts whose routers read the pack layout (`docs/hosting.md`); the others (object
-/// storage and servers without a file-count limit) keep the files layout.
-pub const PACK_HOSTS: &[&str] = &[];
+/// The hosts whose routers read the pack layout (`docs/hosting.md`), in [`HOSTS`] order: the
+/// names of [`PACK_VARIANTS`]. The others (object storage and servers without a file-count
+/// limit) keep the files layout.
+pub const PACK_HOSTS: &[&str] = &["nginx", "cloudflare"];
+
+/// The routers of a pack snapshot (`export --layout pack`), one per name in [`PACK_HOSTS`]:
+/// the same routing core, then `templates/js/pack-read.js`, which finds a route's file in the
+/// pack index and reads its byte range. Written into `_routers/<host>/` under the same names as
+/// the files layout's, so `router <host>` prints whichever the snapshot has.
+pub const PACK_VARIANTS: &[Host] = &[
+    Host {
+        name: "nginx",
+        files: &[
+            (
+                "nginx.conf",
+                include_str!("../../templates/nginx/pack.conf"),
+            ),
+            // The routing core, the pack reader, then the njs glue (one file for js_import).
+            (
+                "route.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
+                    include_str!("../../templates/js/pack-read.js"),
+                    include_str!("../../templates/nginx/pack.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "cloudflare",
+        files: &[
+            (
+                "wrangler.toml",
+                include_str!("../../templates/cloudflare/pack.toml"),
+            ),
+            // The routing core, the pack reader, the Worker glue of both layouts, then the R2
+            // glue (one ES module).
+            (
+                "worker.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
+                    include_str!("../../templates/js/pack-read.js"),
+                    include_str!("../../templates/cloudflare/common.js"),
+                    include_str!("../../templates/cloudflare/pack.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+];
+
+/// The router of `name` for a snapshot of `layout`: `Err` says so when the host reads only
+/// the files layout and the snapshot is a pack snapshot.
+pub fn host_for(name: &str, layout: crate::snapshot::Layout) -> Result<&'static Host, String> {
+    let files = host(name).ok_or_else(|| {
+        UnknownHost {
+            name: name.to_string(),
+        }
+        .to_string()
+    })?;
+    match layout {
+        crate::snapshot::Layout::Files => Ok(files),
+        crate::snapshot::Layout::Pack => PACK_VARIANTS
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| files_only(name)),
+    }
+}
+
+/// Why a host cannot serve a pack snapshot.
+fn files_only(name: &str) -> String {
+    format!(
+        "the {name} router reads only the files layout (one file per route), and this is a pack snapshot (export --layout pack): export with --layout files for {name}, or use a router that reads packs: {}",
+        PACK_HOSTS.join(", ")
+    )
+}
 
 /// The hosts called `names` for a pack snapshot (every host that reads packs when `names` is
-/// empty); a host that reads only the files layout is an error that says so.
+/// empty), as their [`PACK_VARIANTS`]; a host that reads only the files layout is an error
+/// that says so.
 pub fn select_for_pack(names: &[String]) -> Result<Vec<&'static Host>, String> {
-    if names.is_empty() {
-        return Ok(HOSTS
-            .iter()
-            .filter(|h| PACK_HOSTS.contains(&h.name))
-            .collect());
+    let hosts = if names.is_empty() {
+        HOSTS.iter().collect()
+    } else {
+        select(names).map_err(|e| e.to_string())?
+    };
+    let mut out = Vec::new();
+    for h in hosts {
+        match host_for(h.name, crate::snapshot::Layout::Pack) {
+            Ok(p) => out.push(p),
+            Err(e) if !names.is_empty() => return Err(e),
+            Err(_) => {}
+        }
     }
-    let hosts = select(names).map_err(|e| e.to_string())?;
-    if let Some(h) = hosts.iter().find(|h| !PACK_HOSTS.contains(&h.name)) {
-        return Err(format!(
-            "the {} router reads only the files layout (one file per route): export with --layout files for it{}",
-            h.name,
-            if PACK_HOSTS.is_empty() {
-                String::new()
-            } else {
-                format!("; routers that read packs: {}", PACK_HOSTS.join(", "))
-            }
-        ));
-    }
-    Ok(hosts)
+    Ok(out)
 }
 
 /// Writes `_routers/routes.json` and the files of `hosts` under `root/_routers/`.
@@ -409,6 +482,59 @@ mod tests {
         for h in HOSTS {
             assert!(text.contains(h.name), "{text}");
         }
+    }
+
+    #[test]
+    fn pack_hosts_are_the_pack_variants_in_hosts_order() {
+        let names: Vec<&str> = PACK_VARIANTS.iter().map(|h| h.name).collect();
+        assert_eq!(names, PACK_HOSTS);
+        let in_hosts: Vec<&str> = HOSTS
+            .iter()
+            .map(|h| h.name)
+            .filter(|n| PACK_HOSTS.contains(n))
+            .collect();
+        assert_eq!(in_hosts, PACK_HOSTS);
+        for v in PACK_VARIANTS {
+            let files: Vec<&str> = host(v.name).unwrap().files.iter().map(|f| f.0).collect();
+            let pack: Vec<&str> = v.files.iter().map(|f| f.0).collect();
+            assert_eq!(
+                files, pack,
+                "{}: the same file names in both layouts",
+                v.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_pack_snapshot_refuses_a_files_only_router_and_says_which_read_packs() {
+        use crate::snapshot::Layout;
+        let all: Vec<&str> = select_for_pack(&[])
+            .unwrap()
+            .iter()
+            .map(|h| h.name)
+            .collect();
+        assert_eq!(all, PACK_HOSTS);
+        let got = select_for_pack(&["cloudflare".into(), "nginx".into()]).unwrap();
+        // The pack variants, in HOSTS order.
+        assert_eq!((got[0].name, got[1].name), ("nginx", "cloudflare"));
+        assert_eq!(
+            got[0].files[0].1,
+            include_str!("../../templates/nginx/pack.conf")
+        );
+        for name in ["apache", "caddy", "cloudfront"] {
+            let err = host_for(name, Layout::Pack).unwrap_err();
+            assert!(
+                err.contains(&format!("the {name} router reads only the files layout")),
+                "{err}"
+            );
+            assert!(err.contains("nginx, cloudflare"), "{err}");
+            assert!(select_for_pack(&["nginx".into(), name.into()]).is_err());
+            let files = host_for(name, Layout::Files).unwrap();
+            assert_eq!(files.files[0].1, host(name).unwrap().files[0].1);
+        }
+        assert!(host_for("iis", Layout::Pack)
+            .unwrap_err()
+            .contains("unknown router"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod edge;
 mod hostile;
 mod injection;
 mod nginx;
+mod pack;
 mod preview;
 
 use crate::util::run;

@@ -293,6 +293,10 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
     let exists = |rel: &str| snapshot.public.join(rel).is_file();
     let mut table = serde_json::to_value(&snapshot.routes).unwrap();
     table["sort_keys"] = serde_json::to_value(route::sort_keys()).unwrap();
+    // resolve() looks for a by-URL forbidden marker too (the pack layout records them); the
+    // core does where the table says so (the pack routers), and the files routers skip a look
+    // that never finds one.
+    table["forbidden_urls"] = serde_json::Value::Bool(true);
     let files: Vec<String> = walkdir::WalkDir::new(&snapshot.public)
         .into_iter()
         .map(|e| e.unwrap())
@@ -374,4 +378,22 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
 #[test]
 fn nginx_takes_hostile_values_literally() {
     with_hostile_values::<Nginx>(readable_tempdir().path(), 26);
+}
+
+/// The pack layout: route.js finds each file in the pack index and reads its byte range
+/// (`fs.readSync` at a position).
+#[test]
+fn nginx_conforms_on_the_demo_pack() {
+    super::pack::on_the_demo_pack::<Nginx>(readable_tempdir().path(), 61);
+}
+
+#[test]
+fn nginx_conforms_on_the_public_demo_with_cors_pack() {
+    super::pack::on_the_public_demo_with_cors_pack::<Nginx>(readable_tempdir().path(), 62);
+}
+
+/// A truncated pack, an altered shard: a 500 with the API's error body, never wrong bytes.
+#[test]
+fn nginx_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {
+    super::pack::damaged::<Nginx>(readable_tempdir().path(), 63, &|_| false);
 }

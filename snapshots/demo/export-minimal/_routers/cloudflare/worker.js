@@ -14,7 +14,9 @@
 //                    Both strings may be bytes (one character per byte, as Fetch ByteStrings)
 //                    or text (as njs gives valid UTF-8): see toBytes().
 //     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
-//                    [[sort_by value, file code], ...], every value the API accepts. The
+//                    [[sort_by value, file code], ...], every value the API accepts, and
+//                    `forbidden_urls: true` where by-URL requests have a forbidden marker too
+//                    (the pack layout: templates/js/pack-read.js). The
 //                    1.2.0 fields may be absent (routes.json leaves out their defaults:
 //                    include_dependents false, base_urls [], contexts ["Default"],
 //                    context_variants [0]); names in it are text.
@@ -673,8 +675,9 @@ function decide(method, target, authorization, table, sha256hex) {
             }
         });
     }
-    // 9. The forbidden marker (by id only: a snapshot records no forbidden URLs).
-    if (!endpoint.byUrl) {
+    // 9. The forbidden marker: by id; by URL only where the snapshot records forbidden URLs
+    // (the pack layout, whose glue sets table.forbidden_urls; the files layout records none).
+    if (!endpoint.byUrl || table.forbidden_urls === true) {
         plan.candidates.push({
             path: dir + '/~forbidden.json',
             exists: true,
@@ -762,25 +765,83 @@ var TABLE = {
     sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
 };
 
-// ---- Cloudflare Workers glue: templates/cloudflare/worker.js, after templates/js/route-core.js ----
-//
-// An ES module Worker (wrangler.toml beside it) that answers every request: the shared core
-// decides, the snapshot's public/ files are read through the static assets binding (ASSETS),
-// the token is hashed with WebCrypto. The routing table below is rendered from
-// _routers/routes.json at export time.
+// ---- Cloudflare Workers glue shared by both layouts: templates/cloudflare/common.js, after
+// templates/js/route-core.js and table.js, before worker.js (files) or pack.js (packs) ----
 //
 // What a Worker cannot see: the raw request target. request.url is the URL as the WHATWG parser
 // left it, and the parser resolves `.` and `..` segments (also spelled %2e), turns `\` into `/`
 // and percent-encodes a few bytes. The re-encoding loses nothing (the core decodes each segment
 // once, and an encoded byte decodes to itself); the resolved dot segments are lost
 // (docs/hosting/cloudflare.md).
+
+var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
+
+async function sha256hex(text) {
+    var digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+    var bytes = new Uint8Array(digest);
+    var hex = '';
+    var i;
+    for (i = 0; i < bytes.length; i++) {
+        hex += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+    }
+    return hex;
+}
+
+// The request target from request.url: the path and query after the origin.
+function targetOf(url) {
+    var slash = url.indexOf('/', url.indexOf('//') + 2);
+    return slash < 0 ? '/' : url.substring(slash);
+}
+
+// The answer, its body read from `file` (an assets response, a string or bytes), or none. HEAD:
+// the head GET would give; the runtime drops the Content-Length of a HEAD answer that has a
+// body, so the body is measured and left out.
+async function respond(method, answer, file, extra) {
+    var headers = new Headers();
+    var body = file === null || typeof file === 'string' || file instanceof Uint8Array ? file :
+        file.body;
+    var i, bytes;
+    if (answer.file !== null) {
+        headers.set('Content-Type', CONTENT_TYPE);
+    }
+    for (i = 0; i < answer.headers.length; i++) {
+        headers.append(answer.headers[i][0], answer.headers[i][1]);
+    }
+    for (i = 0; extra && i < extra.length; i++) {
+        headers.set(extra[i][0], extra[i][1]);
+    }
+    if (method === 'HEAD' && body !== null) {
+        if (typeof file === 'string') {
+            bytes = new TextEncoder().encode(file);
+        } else if (file instanceof Uint8Array) {
+            bytes = file;
+        } else {
+            bytes = new Uint8Array(await file.arrayBuffer());
+        }
+        headers.set('Content-Length', String(bytes.length));
+        body = null;
+    }
+    return new Response(body, {status: answer.status, headers: headers});
+}
+
+function fault(method, message) {
+    console.error('matrix-snapshot: ' + message);
+    return respond(method, withCors(errorAnswer(500), TABLE), INTERNAL_ERROR);
+}
+
+
+// ---- Cloudflare Workers glue: templates/cloudflare/worker.js, after templates/js/route-core.js,
+// table.js and common.js ----
+//
+// An ES module Worker (wrangler.toml beside it) that answers every request: the shared core
+// decides, the snapshot's public/ files are read through the static assets binding (ASSETS),
+// the token is hashed with WebCrypto. The routing table below is rendered from
+// _routers/routes.json at export time.
 //
 // ETags: ../etags.txt (sorted, `<path> "<blake3>"` per line) is bundled as a text module: a
 // string, not parsed at isolate start; etagOf() binary-searches it.
 
 import ETAGS from '../etags.txt';
-
-var INTERNAL_ERROR = '{"code":500,"message":"Internal Server Error"}';
 
 // Any origin: the assets binding looks at the path only.
 var ASSET_ORIGIN = 'https://assets.invalid/';
@@ -816,17 +877,6 @@ function etagOf(path) {
     return null;
 }
 
-async function sha256hex(text) {
-    var digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-    var bytes = new Uint8Array(digest);
-    var hex = '';
-    var i;
-    for (i = 0; i < bytes.length; i++) {
-        hex += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
-    }
-    return hex;
-}
-
 // A file of the snapshot (`path` under public/) from the assets binding: the response when it
 // exists (a 200), else null.
 async function asset(env, method, path) {
@@ -838,42 +888,6 @@ async function asset(env, method, path) {
         await response.body.cancel();
     }
     return null;
-}
-
-// The request target from request.url: the path and query after the origin.
-function targetOf(url) {
-    var slash = url.indexOf('/', url.indexOf('//') + 2);
-    return slash < 0 ? '/' : url.substring(slash);
-}
-
-// The answer, its body read from `file` (an assets response, or a string), or none. HEAD: the
-// head GET would give; the runtime drops the Content-Length of a HEAD answer that has a body, so
-// the body is measured and left out.
-async function respond(method, answer, file, extra) {
-    var headers = new Headers();
-    var body = file === null || typeof file === 'string' ? file : file.body;
-    var i, bytes;
-    if (answer.file !== null) {
-        headers.set('Content-Type', CONTENT_TYPE);
-    }
-    for (i = 0; i < answer.headers.length; i++) {
-        headers.append(answer.headers[i][0], answer.headers[i][1]);
-    }
-    for (i = 0; extra && i < extra.length; i++) {
-        headers.set(extra[i][0], extra[i][1]);
-    }
-    if (method === 'HEAD' && body !== null) {
-        bytes = typeof file === 'string' ? new TextEncoder().encode(file) :
-            new Uint8Array(await file.arrayBuffer());
-        headers.set('Content-Length', String(bytes.length));
-        body = null;
-    }
-    return new Response(body, {status: answer.status, headers: headers});
-}
-
-function fault(method, message) {
-    console.error('matrix-snapshot: ' + message);
-    return respond(method, withCors(errorAnswer(500), TABLE), INTERNAL_ERROR);
 }
 
 async function handle(request, env) {

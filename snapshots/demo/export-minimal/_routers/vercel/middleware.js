@@ -14,7 +14,9 @@
 //                    Both strings may be bytes (one character per byte, as Fetch ByteStrings)
 //                    or text (as njs gives valid UTF-8): see toBytes().
 //     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
-//                    [[sort_by value, file code], ...], every value the API accepts. The
+//                    [[sort_by value, file code], ...], every value the API accepts, and
+//                    `forbidden_urls: true` where by-URL requests have a forbidden marker too
+//                    (the pack layout: templates/js/pack-read.js). The
 //                    1.2.0 fields may be absent (routes.json leaves out their defaults:
 //                    include_dependents false, base_urls [], contexts ["Default"],
 //                    context_variants [0]); names in it are text.
@@ -673,8 +675,9 @@ function decide(method, target, authorization, table, sha256hex) {
             }
         });
     }
-    // 9. The forbidden marker (by id only: a snapshot records no forbidden URLs).
-    if (!endpoint.byUrl) {
+    // 9. The forbidden marker: by id; by URL only where the snapshot records forbidden URLs
+    // (the pack layout, whose glue sets table.forbidden_urls; the files layout records none).
+    if (!endpoint.byUrl || table.forbidden_urls === true) {
         plan.candidates.push({
             path: dir + '/~forbidden.json',
             exists: true,
