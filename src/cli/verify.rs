@@ -65,8 +65,29 @@ impl VerifyArgs {
         if r.problems.len() > self.show {
             outln!("  … and {} more (--show N)", r.problems.len() - self.show);
         }
+        if let Some(hint) = repair_hint(&self.dir, &r.problems) {
+            outln!("{hint}");
+        }
         Ok(ExitCode::from(1))
     }
+}
+
+/// What to run when `export --repair` can mend the problems: files missing or changed, or a
+/// changed manifest (then it rebuilds); files the manifest does not list are the user's to move.
+fn repair_hint(dir: &std::path::Path, problems: &[Problem]) -> Option<String> {
+    let [missing, _, changed, _] = tally(problems);
+    let manifest = problems.iter().any(|p| {
+        matches!(
+            p,
+            Problem::RootHash { .. } | Problem::Count { .. } | Problem::Unreadable { .. }
+        )
+    });
+    (missing + changed > 0 || manifest).then(|| {
+        format!(
+            "to rewrite what differs: matrix-snapshot export … --out {} --repair (the token and options of the export that wrote it; an update alone trusts the files)",
+            dir.display()
+        )
+    })
 }
 
 /// Problems counted as missing, extra, changed (size or content) and other.

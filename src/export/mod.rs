@@ -20,12 +20,14 @@ pub mod pack;
 mod plan;
 mod previous;
 pub mod profile;
+mod repair;
 mod writer;
 
 pub use changes::Changes;
 pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
 pub use output::recover_interrupted;
 use output::{prepare_out, swap_into_place};
+pub use repair::Repair;
 
 pub use profile::{Contexts, Profile, ProfileError};
 
@@ -73,6 +75,9 @@ pub struct ExportOptions {
     pub routing: Routing,
     /// Asks the export to stop (a signal the caller caught); see [`Interrupt`].
     pub interrupt: Interrupt,
+    /// `--repair`: check every file of the previous snapshot against its manifest line first
+    /// and write the damaged ones again ([`Repair`]); by default an update trusts them.
+    pub repair: bool,
     /// How `public/` holds the routes' files (`--layout`, `--pack-size`).
     pub layout: LayoutOptions,
 }
@@ -317,6 +322,9 @@ pub struct Report {
     pub interrupted: Option<i32>,
     /// What the pack layout wrote (`None` for the files layout).
     pub pack: Option<pack::PackReport>,
+    /// What `--repair` found and rewrote (`None` without it, or when there was nothing to
+    /// repair: no previous snapshot, or `--full`).
+    pub repair: Option<Repair>,
 }
 
 /// Wall time of the phases of an export, in the order they ran.
@@ -376,10 +384,13 @@ fn export_into(
     let target = prepare_out(out, opts.force)?;
     phases.end("view and checks");
     // Read with --full too: the changes are still reported against it.
-    let previous = previous::PreviousManifest::load(out);
+    let mut previous = previous::PreviousManifest::load(out);
     let layout = opts.layout.layout;
     // A snapshot in the other layout is rebuilt in full.
     let same_layout = snapshot::check_format(out).is_ok_and(|l| l == layout);
+    let repair = (opts.repair && !opts.full && same_layout)
+        .then(|| previous.as_mut().map(|p| p.repair(out, layout)))
+        .flatten();
     // The pack layout's update builds on the previous packs: where each body is.
     let pack_previous = match (&previous, layout) {
         (Some(p), Layout::Pack) if same_layout && !opts.full => {
@@ -387,10 +398,13 @@ fn export_into(
         }
         _ => None,
     };
+    // A manifest that no longer matches its root hash cannot say what to keep (nor can packs
+    // be repaired one file at a time): `--repair` rebuilds.
     let update = !opts.full
         && previous.is_some()
         && same_layout
-        && (layout == Layout::Files || pack_previous.is_some());
+        && (layout == Layout::Files || pack_previous.is_some())
+        && !repair.as_ref().is_some_and(|r| r.rebuilt);
     if previous.is_some() {
         phases.end("previous manifest");
     }
@@ -533,6 +547,7 @@ fn export_into(
         phases,
         interrupted: opts.interrupt.signal(),
         pack: pack_report,
+        repair,
     })
 }
 

@@ -20,6 +20,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         routing: Default::default(),
         interrupt: Default::default(),
         layout: Default::default(),
+        repair: false,
     }
 }
 

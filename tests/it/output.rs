@@ -274,3 +274,110 @@ fn a_signal_stops_the_export_and_leaves_the_previous_snapshot() {
         "no signal landed during an export: make it longer"
     );
 }
+
+/// A file deleted or edited in place after an export: an update trusts the previous manifest,
+/// so it leaves the damage and `verify` keeps failing, naming `--repair`; `export --repair`
+/// rewrites exactly the damaged files (every hard link of an edited body among them) and says
+/// how many, after which `verify` passes and the snapshot is the one a fresh export writes.
+#[test]
+fn export_repair_rewrites_damaged_files() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    let clean = fs::read(out.join("manifest.jsonl")).unwrap();
+    let listed: Vec<String> = String::from_utf8_lossy(&clean)
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let p = v["path"].as_str().unwrap().to_string();
+            p.starts_with("public/").then_some(p)
+        })
+        .collect();
+    // One body with hard links (editing it in place changes its duplicates), one without.
+    let linked = listed
+        .iter()
+        .find(|p| fs::metadata(out.join(p)).unwrap().nlink() > 1)
+        .unwrap()
+        .clone();
+    let ino = fs::metadata(out.join(&linked)).unwrap().ino();
+    let duplicates = listed
+        .iter()
+        .filter(|p| fs::metadata(out.join(p)).unwrap().ino() == ino)
+        .count();
+    assert!(duplicates > 1);
+    let deleted = listed
+        .iter()
+        .find(|p| fs::metadata(out.join(p)).unwrap().ino() != ino)
+        .unwrap()
+        .clone();
+    fs::remove_file(out.join(&deleted)).unwrap();
+    let mut body = fs::read(out.join(&linked)).unwrap();
+    body[0] = b' ';
+    fs::OpenOptions::new()
+        .write(true)
+        .open(out.join(&linked))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &body))
+        .unwrap();
+
+    // An update trusts the manifest: exit 0, the damage stays.
+    export(&out, &[], 0);
+    let o = run(&["verify", out.to_str().unwrap()], 1);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains(&format!("{deleted}: missing")), "{said}");
+    assert!(
+        said.contains(&format!("{linked}: content changed")),
+        "{said}"
+    );
+    assert!(said.contains("matrix-snapshot export … --out"), "{said}");
+    assert!(said.contains("--repair"), "{said}");
+
+    let err = repair(&out);
+    assert!(
+        err.contains(&format!(
+            "repaired {} damaged file(s) of {} checked",
+            duplicates + 1,
+            listed.len() + router_lines(&clean)
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&deleted) && err.contains(&linked), "{err}");
+    verify(&out);
+    assert_eq!(fs::read(out.join("manifest.jsonl")).unwrap(), clean);
+    // Nothing left to repair.
+    let err = repair(&out);
+    assert!(err.contains("repaired 0 damaged file(s)"), "{err}");
+    // --repair rebuilds what a changed manifest can no longer say.
+    let edited = String::from_utf8_lossy(&clean).replacen("\"status\":200", "\"status\":404", 1);
+    fs::write(out.join("manifest.jsonl"), edited).unwrap();
+    let err = repair(&out);
+    assert!(err.contains("rebuilt in full"), "{err}");
+    verify(&out);
+    assert!(beside(&out).is_empty(), "{:?}", beside(&out));
+}
+
+/// Manifest lines of the router files (`_routers/…`, not routes).
+fn router_lines(manifest: &[u8]) -> usize {
+    String::from_utf8_lossy(manifest)
+        .lines()
+        .filter(|l| l.starts_with("{\"path\":\"_routers/"))
+        .count()
+}
+
+/// `export --repair` onto `out` (not quiet: it says what it repaired); its stderr.
+fn repair(out: &Path) -> String {
+    let o = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+            out.to_str().unwrap(),
+            "--repair",
+        ],
+        0,
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
