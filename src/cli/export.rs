@@ -297,6 +297,14 @@ impl ExportArgs {
                 est.disk_bytes as f64 / 1e6,
                 est.sampled
             );
+            if let Some(g) = catalog.lineage_growth(matrix_snapshot::api::LINEAGE_WARN_DEPTH) {
+                outln!(
+                    "  of which lineage files about {:.1} MB: the lineage of asset {:?} lists {} ancestors, and every lineage body lists each ancestor (growth with the square of the depth; `check` warns)",
+                    est.lineage_bytes as f64 / 1e6,
+                    g.id,
+                    g.depth
+                );
+            }
             match export::free_bytes(parent) {
                 Some(free) => outln!(
                     "  {:.1} MB free in {}{}",

@@ -130,9 +130,20 @@ fn interrupted(
     signal: i32,
     out: &Path,
 ) -> ExportError {
+    interrupted_with(REMOVE_ON_INTERRUPT, staging, written, signal, out)
+}
+
+/// [`interrupted`] with another limit than [`REMOVE_ON_INTERRUPT`] (tests).
+fn interrupted_with(
+    limit: u64,
+    staging: &mut tempfile::TempDir,
+    written: u64,
+    signal: i32,
+    out: &Path,
+) -> ExportError {
     staging.disable_cleanup(true);
     let path = staging.path().to_path_buf();
-    let left = if written > REMOVE_ON_INTERRUPT {
+    let left = if written > limit {
         Some(path)
     } else {
         let _ = crate::tree::remove_tree(&path);
@@ -502,15 +513,18 @@ fn export_into(
         }
         None => None,
     };
+    // The hosts' tables first: the manifest lists (and the root hash covers) every file of
+    // `_routers/`.
+    run.write_tables(&entries, &routes, &hosts)?;
+    phases.end("host tables");
     let root_hash = run.write_manifest_and_inputs(
         &entries,
         taken.previous.as_ref().map(|p| &p.text),
         &fingerprints,
     )?;
-    phases.end("manifest, recorded inputs");
+    phases.end("manifest (router files hashed), recorded inputs");
     stop_if_interrupted!();
-    run.write_tables_and_snapshot_json(&entries, &routes, &hosts, &counts, &root_hash)?;
-    phases.end("host tables, snapshot.json");
+    run.write_snapshot_json(&counts, &root_hash)?;
 
     match layout {
         Layout::Files => run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?,
@@ -860,16 +874,22 @@ impl Run<'_> {
         fingerprints: &Fingerprints,
     ) -> Result<String, ExportError> {
         let (cat, root) = (self.cat, self.root);
+        let routers = snapshot::manifest::router_entries(root).map_err(io_err(format!(
+            "hashing {}",
+            root.join(snapshot::ROUTERS_DIR).display()
+        )))?;
         // The manifest is streamed to disk while it is hashed: at millions of files it runs to
         // gigabytes.
-        let root_hash =
-            snapshot::manifest::write(&root.join(snapshot::MANIFEST_FILE), entries, |e, buf| {
-                match previous.filter(|_| e.previous_line != NO_LINE) {
-                    Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
-                    None => e.entry.write_line(buf),
-                }
-            })
-            .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
+        let root_hash = snapshot::manifest::write(
+            &root.join(snapshot::MANIFEST_FILE),
+            &routers,
+            entries,
+            |e, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
+                Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
+                None => e.entry.write_line(buf),
+            },
+        )
+        .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
         if let Some(g) = &fingerprints.global {
             let listed = fingerprints
                 .readable
@@ -878,12 +898,15 @@ impl Run<'_> {
                 .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
                 .collect();
             let (text, positions) = inputs::render(g, listed, cat.store.assets.len());
+            // The router files' lines come first: no owner.
             let owners = inputs::render_owners(
                 &root_hash,
-                entries.iter().map(|e| match e.owner {
-                    inputs::NO_OWNER => inputs::NO_OWNER,
-                    a => positions[a as usize],
-                }),
+                std::iter::repeat_n(inputs::NO_OWNER, routers.len()).chain(entries.iter().map(
+                    |e| match e.owner {
+                        inputs::NO_OWNER => inputs::NO_OWNER,
+                        a => positions[a as usize],
+                    },
+                )),
             );
             let path = root.join(inputs::FILE);
             fs::create_dir_all(path.parent().expect("under root"))
@@ -894,22 +917,26 @@ impl Run<'_> {
         Ok(root_hash)
     }
 
-    /// Writes the lookup tables of the `hosts` (`_routers/`) and `snapshot.json`.
-    fn write_tables_and_snapshot_json(
+    /// Writes the lookup tables of the `hosts` (`_routers/`).
+    fn write_tables(
         &self,
         entries: &[Staged],
         routes: &routes::RouteSpec,
         hosts: &[&crate::router::Host],
-        counts: &Counts,
-        root_hash: &str,
     ) -> Result<(), ExportError> {
-        let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
+        let (opts, root) = (self.opts, self.root);
         if opts.layout.layout == Layout::Files {
             crate::router::write_tables(root, routes, entries, hosts).map_err(io_err(format!(
                 "writing {}",
                 root.join(crate::router::ETAGS_FILE).display()
             )))?;
         }
+        Ok(())
+    }
+
+    /// Writes `snapshot.json`.
+    fn write_snapshot_json(&self, counts: &Counts, root_hash: &str) -> Result<(), ExportError> {
+        let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
         let info = snapshot::Info {
             format: opts.layout.layout.format().to_string(),
             tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")).to_string(),
