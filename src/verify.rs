@@ -6,7 +6,7 @@
 
 mod pack;
 
-use crate::snapshot::path::safe;
+use crate::snapshot::path::{safe, safe_meta};
 use crate::snapshot::{self, ReadError};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -55,6 +55,9 @@ pub enum Problem {
     /// An incremental export into this directory was interrupted while moving its files in
     /// (its staging tree, beside the directory, holds a plan and no `done`).
     Interrupted(String),
+    /// The manifest lists no file of `_routers/` (a snapshot written before the root hash
+    /// covered them): nothing vouches for the routing table and host configs.
+    RoutersNotCovered,
     /// Unreadable.
     Unreadable {
         /// The file.
@@ -86,6 +89,10 @@ impl std::fmt::Display for Problem {
             } => write!(f, "{path}: {actual} bytes, manifest says {listed}"),
             Problem::Hash(p) => write!(f, "{p}: content changed (blake3 differs)"),
             Problem::Unreadable { path, error } => write!(f, "{path}: cannot read: {error}"),
+            Problem::RoutersNotCovered => write!(
+                f,
+                "_routers/ is not covered by the root hash (the manifest lists none of its files: an earlier version wrote this snapshot), so its routing table and host configs cannot be checked: export again (an update adds them)"
+            ),
             Problem::Interrupted(staging) => write!(
                 f,
                 "an incremental export was interrupted while updating this snapshot ({staging} holds its plan): run the export again, which rolls the update back first"
@@ -97,8 +104,10 @@ impl std::fmt::Display for Problem {
 /// The result of [`verify`].
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Manifest entries checked.
+    /// Manifest entries of the web root checked.
     pub files: u64,
+    /// Manifest entries of `_routers/` checked.
+    pub router_files: u64,
     /// Bytes they serve (hard links counted each time).
     pub bytes: u64,
     /// Distinct inodes read and hashed.
@@ -144,7 +153,14 @@ pub fn verify(dir: &Path) -> Result<Report, ReadError> {
             listed: manifest.lines.len() as u64,
         });
     }
-    let lines = manifest.lines;
+    if manifest.routers.is_empty() {
+        report.problems.push(Problem::RoutersNotCovered);
+    }
+    let covers_routers = !manifest.routers.is_empty();
+    // The router files' lines come first (`_` sorts before `p`), then the web root's.
+    let mut lines = manifest.routers;
+    lines.extend(manifest.lines);
+    let safe = |p: &str| safe(p) || safe_meta(p);
     for pair in lines.windows(2) {
         if pair[0].path >= pair[1].path {
             report
@@ -156,16 +172,28 @@ pub fn verify(dir: &Path) -> Result<Report, ReadError> {
         report.problems.push(Problem::UnsafePath(l.path.clone()));
     }
 
-    if snapshot::Layout::of_format(&info.format) == Some(snapshot::Layout::Pack) {
-        let safe_lines: Vec<_> = lines.into_iter().filter(|l| safe(&l.path)).collect();
-        pack::check(dir, &safe_lines, &mut report);
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
+    // The pack layout's routes are checked in its packs; its router files, as files, below.
+    let packed = snapshot::Layout::of_format(&info.format) == Some(snapshot::Layout::Pack);
+    if packed {
+        let routes: Vec<_> = lines
+            .iter()
+            .filter(|l| !l.is_router_file() && safe(&l.path))
+            .cloned()
+            .collect();
+        pack::check(dir, &routes, &mut report);
+        lines.retain(|l| l.is_router_file());
     }
 
-    // Files on disk under public/, as manifest paths, sorted; the first file of each inode
-    // hashed on the way.
-    let mut on_disk = walk(dir);
+    // Files on disk under public/ (and _routers/), as manifest paths, sorted; the first file of
+    // each inode hashed on the way.
+    let mut on_disk = if packed {
+        Vec::new()
+    } else {
+        walk(dir, snapshot::PUBLIC_DIR)
+    };
+    if covers_routers {
+        on_disk.extend(walk(dir, snapshot::ROUTERS_DIR));
+    }
     on_disk.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut hashes: FxHashMap<(u64, u64), &Result<blake3::Hash, String>> = FxHashMap::default();
     for f in &on_disk {
@@ -205,8 +233,12 @@ pub fn verify(dir: &Path) -> Result<Report, ReadError> {
             per_line[i] = Some(Problem::Missing(l.path.clone()));
             continue;
         };
-        report.files += 1;
-        report.bytes += l.size;
+        if l.is_router_file() {
+            report.router_files += 1;
+        } else {
+            report.files += 1;
+            report.bytes += l.size;
+        }
         per_line[i] = match &on_disk[j].stat {
             Err(error) => Some(Problem::Unreadable {
                 path: l.path.clone(),
@@ -250,19 +282,19 @@ struct OnDisk {
     hash: Option<Result<blake3::Hash, String>>,
 }
 
-/// Every file under `dir/public/`, in no order ([`crate::tree::walk_levels`]: directories in
+/// Every file under `dir/sub/` (`public` or `_routers`), in no order ([`crate::tree::walk_levels`]: directories in
 /// parallel, each opened once, its files examined and read relative to it). The first file seen
 /// of each inode is hashed on the way, so hard-linked bodies are read once. What cannot be
 /// listed is left out (its files are then reported missing).
-fn walk(dir: &Path) -> Vec<OnDisk> {
+fn walk(dir: &Path, sub: &str) -> Vec<OnDisk> {
     use rustix::fs::{statat, AtFlags, FileType};
     let seen: Mutex<FxHashSet<(u64, u64)>> = Mutex::default();
     let found: Mutex<Vec<OnDisk>> = Mutex::default();
-    let _ = crate::tree::walk_levels(&dir.join(snapshot::PUBLIC_DIR), false, |fd, rel, files| {
+    let _ = crate::tree::walk_levels(&dir.join(sub), false, |fd, rel, files| {
         let prefix = if rel.as_os_str().is_empty() {
-            "public/".to_string()
+            format!("{sub}/")
         } else {
-            format!("public/{}/", rel.to_string_lossy())
+            format!("{sub}/{}/", rel.to_string_lossy())
         };
         let here: Vec<OnDisk> = files
             .par_iter()

@@ -46,6 +46,25 @@ pub struct Catalog {
     parents: Vec<Vec<LinkIdx>>,
 }
 
+/// `check` warns (and `export --dry-run` details the lineage files) when some lineage lists this
+/// many ancestors: real sites are a few levels to a few dozen deep; a chain of 64 already lists
+/// 2,080 assets in its 64 lineage bodies.
+pub const LINEAGE_WARN_DEPTH: u32 = 64;
+
+/// How much the lineage files of an export weigh ([`Catalog::lineage_growth`]): every lineage
+/// body lists each ancestor, so a chain of depth d costs about d²/2 listed assets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineageGrowth {
+    /// The asset with the deepest lineage.
+    pub id: String,
+    /// How many ancestors its lineage lists.
+    pub depth: u32,
+    /// Assets listed by the lineage bodies of every asset (one each: one data subset, by id).
+    pub entries: u64,
+    /// Their bytes, estimated from the deepest lineage.
+    pub bytes: u64,
+}
+
 impl Catalog {
     /// Builds the catalog: every token's view and the tree indexes, in parallel.
     pub fn new(store: Store) -> Catalog {
@@ -79,6 +98,89 @@ impl Catalog {
             children,
             parents,
         }
+    }
+
+    /// Per asset: how many ancestors its lineage lists when it follows each asset's first
+    /// tree parent up to a site (what a lineage without a URL does; a view or a URL can make it
+    /// shorter). Every lineage body lists each ancestor, so a deep chain makes the lineage files
+    /// grow with the square of its depth (`check` warns; `export --dry-run` estimates them).
+    pub fn lineage_depths(&self) -> Vec<u32> {
+        const UNKNOWN: u32 = u32::MAX;
+        let store = &self.store;
+        let mut depth = vec![UNKNOWN; store.assets.len()];
+        let mut chain = Vec::new();
+        for start in 0..store.assets.len() as AssetIdx {
+            let mut current = start;
+            // Up until a known depth or the top; cycles are refused when the store loads.
+            let top = loop {
+                if depth[current as usize] != UNKNOWN {
+                    break depth[current as usize];
+                }
+                if store.asset(current).type_code == "site" {
+                    depth[current as usize] = 0;
+                    break 0;
+                }
+                match self.parents[current as usize].first() {
+                    Some(&l) if chain.len() <= store.assets.len() => {
+                        chain.push(current);
+                        current = store.link_ends(l).0;
+                    }
+                    _ => {
+                        depth[current as usize] = 0;
+                        break 0;
+                    }
+                }
+            };
+            for (i, &a) in chain.iter().rev().enumerate() {
+                depth[a as usize] = top + i as u32 + 1;
+            }
+            chain.clear();
+        }
+        depth
+    }
+
+    /// What a deep lineage costs ([`LineageGrowth`]), when some asset's lineage lists at least
+    /// `warn_from` ancestors; `None` otherwise.
+    pub fn lineage_growth(&self, warn_from: u32) -> Option<LineageGrowth> {
+        let depths = self.lineage_depths();
+        let store = &self.store;
+        let (deepest, &depth) = depths
+            .iter()
+            .enumerate()
+            .filter(|(a, _)| !store.assets[*a].trashed)
+            .max_by_key(|(a, d)| (**d, std::cmp::Reverse(*a)))?;
+        if depth < warn_from {
+            return None;
+        }
+        let entries: u64 = depths
+            .iter()
+            .zip(&store.assets)
+            .filter(|(_, a)| !a.trashed)
+            .map(|(&d, _)| d as u64 + 1)
+            .sum();
+        let id = &store.assets[deepest].id;
+        // Bytes per listed ancestor: the deepest lineage without data, as the first token that
+        // reads it gets it (else a typical 400 bytes).
+        let target = format!(
+            "/__api/assets/{}/lineage/site",
+            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let per_entry = store
+            .tokens
+            .iter()
+            .find_map(|t| {
+                let mut req = Request::get(target.clone());
+                req.authorization = Some(format!("Bearer {}", t.token));
+                let r = answer(self, &req);
+                (r.status == 200).then(|| r.body.len() as u64 / (depth as u64 + 1))
+            })
+            .unwrap_or(400);
+        Some(LineageGrowth {
+            id: id.clone(),
+            depth,
+            entries,
+            bytes: entries * per_entry,
+        })
     }
 
     /// The same catalog with other options.

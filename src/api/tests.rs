@@ -597,3 +597,35 @@ fn spellings_of_one_request_agree() {
         assert_eq!(get(&cat, "ed", spelling), a, "{spelling}");
     }
 }
+
+/// Issue 17: the depth of each asset's lineage (first tree parent up to a site), which `check`
+/// warns about: a chain of 300 below the site "3" is 1 to 300 deep; the site itself 0.
+#[test]
+fn lineage_depths_follow_the_first_parent_to_the_site() {
+    use crate::store::fixture::{ASSETS, LINKS, RULES};
+    let mut assets = ASSETS.to_string();
+    let mut links = LINKS.to_string();
+    for i in 1..=300 {
+        assets.push_str(&format!(
+            "{{\"id\":\"c{i}\",\"type\":\"folder\",\"type_name\":\"Folder\",\"name\":\"c{i}\",\"status\":16}}\n"
+        ));
+        let major = if i == 1 {
+            "3".to_string()
+        } else {
+            format!("c{}", i - 1)
+        };
+        links.push_str(&format!(
+            "{{\"link_id\":\"l{i}\",\"major_id\":\"{major}\",\"minor_id\":\"c{i}\",\"link_type\":\"menu\",\"sort_order\":0}}\n"
+        ));
+    }
+    let store = RULES
+        .load_with(&[("assets.jsonl", &assets), ("links.jsonl", &links)])
+        .unwrap();
+    let cat = Catalog::new(store);
+    let depths = cat.lineage_depths();
+    let at = |id: &str| depths[cat.store.asset_by_id(id).unwrap() as usize];
+    assert_eq!(at("3"), 0);
+    assert_eq!(at("c1"), 1);
+    assert_eq!(at("c300"), 300);
+    assert_eq!(depths.iter().max(), Some(&300));
+}

@@ -1,5 +1,6 @@
 use super::StoreArgs;
 use clap::Args;
+use matrix_snapshot::api::LINEAGE_WARN_DEPTH;
 use std::process::ExitCode;
 
 /// Validate a store and summarise it: counts and what each token can read.
@@ -28,6 +29,16 @@ impl CheckArgs {
             .load_catalog(self.format == super::Format::Json)?;
         let store = &catalog.store;
         let trashed = store.assets.iter().filter(|a| a.trashed).count();
+        let growth = catalog.lineage_growth(LINEAGE_WARN_DEPTH);
+        if let Some(g) = &growth {
+            errln!(
+                "matrix-snapshot: warning: the lineage of asset {:?} lists {} ancestors (warned from {LINEAGE_WARN_DEPTH}; links.jsonl): every lineage body lists each ancestor, so lineage files grow with the square of the depth: {} assets listed, about {:.1} MB for one data subset by id alone (each data subset of the profile and each URL adds as much). `export --dry-run` estimates the whole export; a flatter tree (or assets with URLs under fewer levels) shrinks it",
+                g.id,
+                g.depth,
+                g.entries,
+                g.bytes as f64 / 1e6
+            );
+        }
         if self.format == super::Format::Json {
             let tokens: Vec<serde_json::Value> = store
                 .tokens
@@ -58,6 +69,12 @@ impl CheckArgs {
                 "principals": store.principals.len(),
                 "fingerprint": store.fingerprint,
                 "tokens": tokens,
+                "lineage_warning": growth.as_ref().map(|g| serde_json::json!({
+                    "id": g.id,
+                    "depth": g.depth,
+                    "entries": g.entries,
+                    "bytes": g.bytes,
+                })),
             }))?;
             return Ok(ExitCode::SUCCESS);
         }

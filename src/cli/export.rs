@@ -31,6 +31,7 @@ EXAMPLES:
   matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist
   matrix-snapshot export --token demo-research --profile minimal --base-url https://research.uni.test --out research
   matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist --changed-list changes.txt   # again later: only what changed
+  matrix-snapshot export --token demo-public --base-url https://www.uni.test --out dist --repair   # after `verify dist` failed: rewrite damaged files
   MATRIX_TOKEN=demo-public matrix-snapshot export --token-env MATRIX_TOKEN --profile full --out dist-full --dry-run
   matrix-snapshot export --token demo-public --profile minimal --out dist-min --quiet --format json")]
 pub struct ExportArgs {
@@ -75,6 +76,12 @@ pub struct ExportArgs {
     /// snapshot in place.
     #[arg(long, help_heading = "Output")]
     full: bool,
+    /// Check every file of the previous snapshot in DIR against its manifest line (size and
+    /// blake3, each hard-linked body read once) and rewrite the ones missing or changed since
+    /// the last export; an update otherwise trusts them. `verify DIR` says when it is needed.
+    /// Files the manifest does not list are left alone (and named).
+    #[arg(long, help_heading = "Output", conflicts_with_all = ["full", "dry_run"])]
+    repair: bool,
     /// Write the paths that changed against the previous snapshot to FILE, one per line as
     /// `A|M|D<TAB>path` (added, modified, deleted; paths relative to DIR), for uploaders.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -176,6 +183,37 @@ impl ExportArgs {
         why
     }
 
+    /// What `--repair` did, on stderr (the damaged files are named, the first 20).
+    fn say_repaired(&self, r: &export::Repair) {
+        if r.rebuilt {
+            errln!(
+                "matrix-snapshot: repaired {}: {}, so the snapshot was rebuilt in full",
+                self.out.display(),
+                if r.manifest_changed {
+                    "manifest.jsonl no longer matched the root hash in snapshot.json"
+                } else {
+                    "its bodies are in packs (--layout pack), which are repaired whole"
+                }
+            );
+            return;
+        }
+        if self.quiet {
+            return;
+        }
+        errln!(
+            "matrix-snapshot: repaired {} damaged file(s) of {} checked in {}",
+            r.damaged.len(),
+            r.checked,
+            self.out.display()
+        );
+        for p in r.damaged.iter().take(20) {
+            errln!("  {p}");
+        }
+        if r.damaged.len() > 20 {
+            errln!("  … and {} more", r.damaged.len() - 20);
+        }
+    }
+
     pub fn run(self) -> anyhow::Result<ExitCode> {
         if let Some(n) = self.jobs {
             rayon::ThreadPoolBuilder::new()
@@ -225,6 +263,7 @@ impl ExportArgs {
                     .pack_size
                     .unwrap_or(matrix_snapshot::snapshot::pack::DEFAULT_PACK_SIZE),
             },
+            repair: self.repair,
         };
         if self.pack_size.is_some() && opts.layout.layout != Layout::Pack {
             bail!("--pack-size is an option of the pack layout: add --layout pack");
@@ -258,6 +297,14 @@ impl ExportArgs {
                 est.disk_bytes as f64 / 1e6,
                 est.sampled
             );
+            if let Some(g) = catalog.lineage_growth(matrix_snapshot::api::LINEAGE_WARN_DEPTH) {
+                outln!(
+                    "  of which lineage files about {:.1} MB: the lineage of asset {:?} lists {} ancestors, and every lineage body lists each ancestor (growth with the square of the depth; `check` warns)",
+                    est.lineage_bytes as f64 / 1e6,
+                    g.id,
+                    g.depth
+                );
+            }
             match export::free_bytes(parent) {
                 Some(free) => outln!(
                     "  {:.1} MB free in {}{}",
@@ -366,6 +413,9 @@ impl ExportArgs {
                 self.out.display()
             );
         }
+        if let Some(r) = &report.repair {
+            self.say_repaired(r);
+        }
         if !self.quiet && report.incremental {
             let ch = &report.changes;
             errln!(
@@ -418,6 +468,12 @@ impl ExportArgs {
                 },
                 "reused_assets": report.reused,
                 "rolled_back": report.rolled_back,
+                "repaired": report.repair.as_ref().map(|r| serde_json::json!({
+                    "checked": r.checked,
+                    "damaged": r.damaged,
+                    "manifest_changed": r.manifest_changed,
+                    "rebuilt": r.rebuilt,
+                })),
                 "seconds": (secs * 1000.0).round() / 1000.0,
             }))?;
         } else if !self.quiet {

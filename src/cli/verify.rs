@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 /// Check a snapshot against its manifest and root hash.
 ///
-/// Every file listed in DIR/manifest.jsonl must exist under DIR/public with the listed size and
-/// blake3; no other file may be there; the manifest must hash to the root hash recorded in
+/// Every file listed in DIR/manifest.jsonl must exist under DIR/public (a route) or
+/// DIR/_routers (the routing table and host configs) with the listed size and blake3; no other
+/// file may be there; the manifest must hash to the root hash recorded in
 /// DIR/snapshot.json. Files are hashed in parallel, each hard-linked body once. Nothing is
 /// written.
 #[derive(Debug, Args)]
@@ -42,9 +43,10 @@ impl VerifyArgs {
         }
         let gbs = r.bytes_read as f64 / 1e9 / r.seconds.max(1e-9);
         outln!(
-            "{}: {} files, {:.1} MB served ({} bodies, {:.1} MB read) checked in {:.2}s ({gbs:.2} GB/s read)",
+            "{}: {} files and {} router files, {:.1} MB served ({} bodies, {:.1} MB read) checked in {:.2}s ({gbs:.2} GB/s read)",
             self.dir.display(),
             r.files,
+            r.router_files,
             r.bytes as f64 / 1e6,
             r.inodes,
             r.bytes_read as f64 / 1e6,
@@ -65,8 +67,32 @@ impl VerifyArgs {
         if r.problems.len() > self.show {
             outln!("  … and {} more (--show N)", r.problems.len() - self.show);
         }
+        if let Some(hint) = repair_hint(&self.dir, &r.problems) {
+            outln!("{hint}");
+        }
         Ok(ExitCode::from(1))
     }
+}
+
+/// What to run when `export --repair` can mend the problems: files missing or changed, or a
+/// changed manifest (then it rebuilds); files the manifest does not list are the user's to move.
+fn repair_hint(dir: &std::path::Path, problems: &[Problem]) -> Option<String> {
+    let [missing, _, changed, _] = tally(problems);
+    let manifest = problems.iter().any(|p| {
+        matches!(
+            p,
+            Problem::RootHash { .. }
+                | Problem::Count { .. }
+                | Problem::Unreadable { .. }
+                | Problem::RoutersNotCovered
+        )
+    });
+    (missing + changed > 0 || manifest).then(|| {
+        format!(
+            "to rewrite what differs: matrix-snapshot export … --out {} --repair (the token and options of the export that wrote it; an update alone trusts the files)",
+            dir.display()
+        )
+    })
 }
 
 /// Problems counted as missing, extra, changed (size or content) and other.
@@ -101,6 +127,7 @@ fn report_json(dir: &std::path::Path, r: &verify::Report) -> serde_json::Value {
                 Problem::Hash(x) => ("hash", Some(x)),
                 Problem::Interrupted(x) => ("interrupted", Some(x)),
                 Problem::Unreadable { path, .. } => ("unreadable", Some(path)),
+                Problem::RoutersNotCovered => ("routers_not_covered", None),
             };
             serde_json::json!({"kind": kind, "path": path, "message": p.to_string()})
         })
@@ -110,6 +137,7 @@ fn report_json(dir: &std::path::Path, r: &verify::Report) -> serde_json::Value {
         "dir": dir.to_string_lossy(),
         "ok": r.ok(),
         "files": r.files,
+        "router_files": r.router_files,
         "bytes": r.bytes,
         "bodies": r.inodes,
         "bytes_read": r.bytes_read,

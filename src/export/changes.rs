@@ -95,7 +95,7 @@ pub(super) fn route_changes(prev: Option<&Previous>, fresh: &[Staged], kept: u64
         produced.insert(&e.path);
         match prev.files.get(e.path.as_str()) {
             None => c.added.push(e.path.clone()),
-            Some(f) if f.blake3 != *e.blake3.as_bytes() => c.modified.push(e.path.clone()),
+            Some(f) if !f.holds(&e.blake3) => c.modified.push(e.path.clone()),
             Some(_) => c.unchanged += 1,
         }
     }

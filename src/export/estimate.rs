@@ -26,6 +26,9 @@ pub struct Estimate {
     pub disk_bytes: u64,
     /// Assets rendered for the byte estimate.
     pub sampled: u64,
+    /// Of `bytes`, the lineage files' (estimated from the same sample): they grow with the
+    /// square of the tree's depth (`api::Catalog::lineage_growth`).
+    pub lineage_bytes: u64,
 }
 
 pub(super) const BLOCK: u64 = 4096;
@@ -39,7 +42,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     let readable: Vec<AssetIdx> = view.readable().collect();
     let step = (readable.len() / 500).max(1);
     let api = api_options(cat, opts);
-    let per_asset: Vec<(u64, u64, u64, u64, bool)> = readable
+    let per_asset: Vec<(u64, u64, u64, u64, bool, u64)> = readable
         .par_iter()
         .enumerate()
         .map(|(i, &a)| {
@@ -48,7 +51,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
                 .iter()
                 .filter(|j| matches!(j, Job::Alias { .. }))
                 .count() as u64;
-            let (mut bytes, mut disk) = (0, 0);
+            let (mut bytes, mut disk, mut lineage) = (0, 0, 0);
             let sampled = i % step == 0;
             if sampled {
                 let mut sizes: HashMap<&str, u64> = HashMap::new();
@@ -63,6 +66,9 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
                             let size = body.len() as u64;
                             sizes.insert(path, size);
                             bytes += size;
+                            if path.contains("/~lineage.") {
+                                lineage += size;
+                            }
                             if !opts.dedupe || bodies.insert(blake3::hash(&body)) {
                                 disk += size.div_ceil(BLOCK).max(1) * BLOCK;
                             }
@@ -71,7 +77,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
                     }
                 }
             }
-            (jobs.len() as u64, aliases, bytes, disk, sampled)
+            (jobs.len() as u64, aliases, bytes, disk, sampled, lineage)
         })
         .collect();
     let forbidden = (0..cat.store.assets.len() as AssetIdx)
@@ -93,6 +99,7 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
         bytes: scale(per_asset.iter().map(|p| p.2).sum()),
         disk_bytes: scale(per_asset.iter().map(|p| p.3).sum()) + (forbidden + ERROR_FILES) * BLOCK,
         sampled,
+        lineage_bytes: scale(per_asset.iter().map(|p| p.5).sum()),
     })
 }
 

@@ -161,9 +161,9 @@ const OWNERS_HEADER: &str = "# matrix-snapshot manifest owners/1";
 pub const NO_OWNER: u32 = u32::MAX;
 
 /// [`OWNERS_FILE`]'s bytes for a manifest with this root hash.
-pub fn render_owners(root_hash: &str, owners: impl ExactSizeIterator<Item = u32>) -> Vec<u8> {
+pub fn render_owners(root_hash: &str, owners: impl Iterator<Item = u32>) -> Vec<u8> {
     let mut out = format!("{OWNERS_HEADER} {root_hash}\n").into_bytes();
-    out.reserve(owners.len() * 4);
+    out.reserve(owners.size_hint().0 * 4);
     for o in owners {
         out.extend_from_slice(&o.to_le_bytes());
     }

@@ -20,12 +20,14 @@ pub mod pack;
 mod plan;
 mod previous;
 pub mod profile;
+mod repair;
 mod writer;
 
 pub use changes::Changes;
 pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
 pub use output::recover_interrupted;
 use output::{prepare_out, swap_into_place};
+pub use repair::Repair;
 
 pub use profile::{Contexts, Profile, ProfileError};
 
@@ -73,6 +75,9 @@ pub struct ExportOptions {
     pub routing: Routing,
     /// Asks the export to stop (a signal the caller caught); see [`Interrupt`].
     pub interrupt: Interrupt,
+    /// `--repair`: check every file of the previous snapshot against its manifest line first
+    /// and write the damaged ones again ([`Repair`]); by default an update trusts them.
+    pub repair: bool,
     /// How `public/` holds the routes' files (`--layout`, `--pack-size`).
     pub layout: LayoutOptions,
 }
@@ -125,9 +130,20 @@ fn interrupted(
     signal: i32,
     out: &Path,
 ) -> ExportError {
+    interrupted_with(REMOVE_ON_INTERRUPT, staging, written, signal, out)
+}
+
+/// [`interrupted`] with another limit than [`REMOVE_ON_INTERRUPT`] (tests).
+fn interrupted_with(
+    limit: u64,
+    staging: &mut tempfile::TempDir,
+    written: u64,
+    signal: i32,
+    out: &Path,
+) -> ExportError {
     staging.disable_cleanup(true);
     let path = staging.path().to_path_buf();
-    let left = if written > REMOVE_ON_INTERRUPT {
+    let left = if written > limit {
         Some(path)
     } else {
         let _ = crate::tree::remove_tree(&path);
@@ -317,6 +333,9 @@ pub struct Report {
     pub interrupted: Option<i32>,
     /// What the pack layout wrote (`None` for the files layout).
     pub pack: Option<pack::PackReport>,
+    /// What `--repair` found and rewrote (`None` without it, or when there was nothing to
+    /// repair: no previous snapshot, or `--full`).
+    pub repair: Option<Repair>,
 }
 
 /// Wall time of the phases of an export, in the order they ran.
@@ -376,10 +395,13 @@ fn export_into(
     let target = prepare_out(out, opts.force)?;
     phases.end("view and checks");
     // Read with --full too: the changes are still reported against it.
-    let previous = previous::PreviousManifest::load(out);
+    let mut previous = previous::PreviousManifest::load(out);
     let layout = opts.layout.layout;
     // A snapshot in the other layout is rebuilt in full.
     let same_layout = snapshot::check_format(out).is_ok_and(|l| l == layout);
+    let repair = (opts.repair && !opts.full && same_layout)
+        .then(|| previous.as_mut().map(|p| p.repair(out, layout)))
+        .flatten();
     // The pack layout's update builds on the previous packs: where each body is.
     let pack_previous = match (&previous, layout) {
         (Some(p), Layout::Pack) if same_layout && !opts.full => {
@@ -387,10 +409,13 @@ fn export_into(
         }
         _ => None,
     };
+    // A manifest that no longer matches its root hash cannot say what to keep (nor can packs
+    // be repaired one file at a time): `--repair` rebuilds.
     let update = !opts.full
         && previous.is_some()
         && same_layout
-        && (layout == Layout::Files || pack_previous.is_some());
+        && (layout == Layout::Files || pack_previous.is_some())
+        && !repair.as_ref().is_some_and(|r| r.rebuilt);
     if previous.is_some() {
         phases.end("previous manifest");
     }
@@ -488,15 +513,18 @@ fn export_into(
         }
         None => None,
     };
+    // The hosts' tables first: the manifest lists (and the root hash covers) every file of
+    // `_routers/`.
+    run.write_tables(&entries, &routes, &hosts)?;
+    phases.end("host tables");
     let root_hash = run.write_manifest_and_inputs(
         &entries,
         taken.previous.as_ref().map(|p| &p.text),
         &fingerprints,
     )?;
-    phases.end("manifest, recorded inputs");
+    phases.end("manifest (router files hashed), recorded inputs");
     stop_if_interrupted!();
-    run.write_tables_and_snapshot_json(&entries, &routes, &hosts, &counts, &root_hash)?;
-    phases.end("host tables, snapshot.json");
+    run.write_snapshot_json(&counts, &root_hash)?;
 
     match layout {
         Layout::Files => run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?,
@@ -533,6 +561,7 @@ fn export_into(
         phases,
         interrupted: opts.interrupt.signal(),
         pack: pack_report,
+        repair,
     })
 }
 
@@ -845,16 +874,22 @@ impl Run<'_> {
         fingerprints: &Fingerprints,
     ) -> Result<String, ExportError> {
         let (cat, root) = (self.cat, self.root);
+        let routers = snapshot::manifest::router_entries(root).map_err(io_err(format!(
+            "hashing {}",
+            root.join(snapshot::ROUTERS_DIR).display()
+        )))?;
         // The manifest is streamed to disk while it is hashed: at millions of files it runs to
         // gigabytes.
-        let root_hash =
-            snapshot::manifest::write(&root.join(snapshot::MANIFEST_FILE), entries, |e, buf| {
-                match previous.filter(|_| e.previous_line != NO_LINE) {
-                    Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
-                    None => e.entry.write_line(buf),
-                }
-            })
-            .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
+        let root_hash = snapshot::manifest::write(
+            &root.join(snapshot::MANIFEST_FILE),
+            &routers,
+            entries,
+            |e, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
+                Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
+                None => e.entry.write_line(buf),
+            },
+        )
+        .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
         if let Some(g) = &fingerprints.global {
             let listed = fingerprints
                 .readable
@@ -863,12 +898,15 @@ impl Run<'_> {
                 .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
                 .collect();
             let (text, positions) = inputs::render(g, listed, cat.store.assets.len());
+            // The router files' lines come first: no owner.
             let owners = inputs::render_owners(
                 &root_hash,
-                entries.iter().map(|e| match e.owner {
-                    inputs::NO_OWNER => inputs::NO_OWNER,
-                    a => positions[a as usize],
-                }),
+                std::iter::repeat_n(inputs::NO_OWNER, routers.len()).chain(entries.iter().map(
+                    |e| match e.owner {
+                        inputs::NO_OWNER => inputs::NO_OWNER,
+                        a => positions[a as usize],
+                    },
+                )),
             );
             let path = root.join(inputs::FILE);
             fs::create_dir_all(path.parent().expect("under root"))
@@ -879,22 +917,26 @@ impl Run<'_> {
         Ok(root_hash)
     }
 
-    /// Writes the lookup tables of the `hosts` (`_routers/`) and `snapshot.json`.
-    fn write_tables_and_snapshot_json(
+    /// Writes the lookup tables of the `hosts` (`_routers/`).
+    fn write_tables(
         &self,
         entries: &[Staged],
         routes: &routes::RouteSpec,
         hosts: &[&crate::router::Host],
-        counts: &Counts,
-        root_hash: &str,
     ) -> Result<(), ExportError> {
-        let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
+        let (opts, root) = (self.opts, self.root);
         if opts.layout.layout == Layout::Files {
             crate::router::write_tables(root, routes, entries, hosts).map_err(io_err(format!(
                 "writing {}",
                 root.join(crate::router::ETAGS_FILE).display()
             )))?;
         }
+        Ok(())
+    }
+
+    /// Writes `snapshot.json`.
+    fn write_snapshot_json(&self, counts: &Counts, root_hash: &str) -> Result<(), ExportError> {
+        let (cat, opts, root, token) = (self.cat, self.opts, self.root, self.token);
         let info = snapshot::Info {
             format: opts.layout.layout.format().to_string(),
             tool: concat!("matrix-snapshot ", env!("CARGO_PKG_VERSION")).to_string(),

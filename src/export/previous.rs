@@ -9,6 +9,9 @@ use rustc_hash::FxHashMap;
 use std::fs;
 use std::path::Path;
 
+/// How the router files' manifest lines start.
+const ROUTERS_PREFIX: &str = "_routers/";
+
 /// The previous snapshot's manifest, as read: every line in manifest order and, when the
 /// snapshot recorded them ([`inputs::OWNERS_FILE`]), the asset each line belongs to.
 pub struct PreviousManifest {
@@ -68,6 +71,16 @@ pub(super) struct PreviousFile {
     size: u64,
     /// Whether it answers exactly one request (every route file does).
     single: bool,
+    /// `export --repair` found the file missing or other than this line says: it is written
+    /// again whatever its new hash.
+    pub(super) damaged: bool,
+}
+
+impl PreviousFile {
+    /// Whether the file holds the body with this hash (and was not found damaged).
+    pub(super) fn holds(&self, hash: &blake3::Hash) -> bool {
+        !self.damaged && self.blake3 == *hash.as_bytes()
+    }
 }
 
 /// A previous manifest line's file, from its fields.
@@ -82,6 +95,7 @@ fn previous_file(
         status,
         size,
         single: requests == 1,
+        damaged: false,
     })
 }
 
@@ -161,6 +175,59 @@ impl PreviousManifest {
         })
     }
 
+    /// `export --repair`: checks every file the manifest lists in `dir` against its line and
+    /// marks the damaged ones, which the export then writes again (their owners are rendered,
+    /// not taken over). A manifest that no longer hashes to the root hash is reported instead
+    /// (nothing it lists can be trusted: the caller rebuilds in full).
+    pub fn repair(&mut self, dir: &Path, layout: snapshot::Layout) -> super::repair::Repair {
+        use super::repair::{damaged, Listed, Repair};
+        if blake3::hash(self.text.text.as_bytes()).to_hex().as_str() != self.root_hash {
+            return Repair {
+                manifest_changed: true,
+                rebuilt: true,
+                ..Repair::default()
+            };
+        }
+        if layout == snapshot::Layout::Pack {
+            // Its bodies are in packs: rebuilt whole (`verify` names a damaged pack or shard).
+            return Repair {
+                rebuilt: true,
+                ..Repair::default()
+            };
+        }
+        let text = &self.text.text;
+        let files: Vec<Listed> = self
+            .lines
+            .iter()
+            .map(|l| Listed {
+                path: match &l.path {
+                    Ok((start, len)) => &text[*start..*start + *len as usize],
+                    Err(path) => path,
+                },
+                size: l.file.size,
+                blake3: l.file.blake3,
+            })
+            .collect();
+        let found = damaged(dir, &files);
+        let mut report = Repair {
+            checked: files.len() as u64,
+            damaged: files
+                .iter()
+                .zip(&found)
+                .filter(|(_, &d)| d)
+                .map(|(f, _)| f.path.to_string())
+                .collect(),
+            manifest_changed: false,
+            rebuilt: false,
+        };
+        report.damaged.sort();
+        drop(files);
+        for (l, d) in self.lines.iter_mut().zip(found) {
+            l.file.damaged = d;
+        }
+        report
+    }
+
     /// Whether the snapshot recorded the owner of each line (then unchanged assets can be
     /// taken over without rendering).
     pub fn has_owners(&self) -> bool {
@@ -183,7 +250,7 @@ impl PreviousManifest {
         // A kept asset must own only single-request lines (route files); anything else means
         // the recorded files do not belong together: render that asset again.
         for (l, &o) in lines.iter().zip(&owners) {
-            if !l.file.single {
+            if !l.file.single || l.file.damaged {
                 if let Some(k) = kept_as.get_mut(o as usize) {
                     *k = inputs::NO_OWNER;
                 }
@@ -235,7 +302,12 @@ impl PreviousManifest {
             FxHashMap::with_capacity_and_hasher(lines.len() - kept.len(), Default::default());
         for (l, &o) in lines.iter().zip(&owners) {
             if kept_owner(o).is_none() {
-                files.insert(path_of(&l.path), l.file);
+                let path = path_of(&l.path);
+                // The router files' lines (`_routers/…`) are compared as meta files, byte for
+                // byte (`changes::meta_changes`), not as route files.
+                if !path.starts_with(ROUTERS_PREFIX) {
+                    files.insert(path, l.file);
+                }
             }
         }
         super::drop_in_background(lines);
@@ -257,9 +329,7 @@ impl Previous {
         key.push_str(snapshot::PUBLIC_DIR);
         key.push('/');
         key.push_str(rel);
-        self.files
-            .get(key.as_str())
-            .is_some_and(|f| f.blake3 == *hash.as_bytes())
+        self.files.get(key.as_str()).is_some_and(|f| f.holds(hash))
     }
 }
 

@@ -20,10 +20,19 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         routing: Default::default(),
         interrupt: Default::default(),
         layout: Default::default(),
+        repair: false,
     }
 }
 
 fn manifest(out: &Path) -> Vec<serde_json::Value> {
+    all_lines(out)
+        .into_iter()
+        .filter(|e| e["path"].as_str().unwrap().starts_with("public/"))
+        .collect()
+}
+
+/// Every manifest line, the router files' (`_routers/…`, status 0) included.
+fn all_lines(out: &Path) -> Vec<serde_json::Value> {
     fs::read_to_string(out.join("manifest.jsonl"))
         .unwrap()
         .lines()
@@ -62,6 +71,19 @@ fn every_file_equals_answer() {
         let files = tree(&out.join("public"));
         let entries = manifest(&out);
         assert_eq!(entries.len(), files.len(), "manifest lists every file");
+        // Then every file of `_routers/`, first, with status 0 and no request.
+        let routers = tree(&out.join("_routers"));
+        let lines = all_lines(&out);
+        assert_eq!(lines.len(), entries.len() + routers.len());
+        for (e, (rel, body)) in lines.iter().zip(&routers) {
+            assert_eq!(e["path"], format!("_routers/{rel}"));
+            assert_eq!(e["status"], 0);
+            assert_eq!(e["requests"], serde_json::json!([]));
+            assert_eq!(
+                e["blake3"].as_str().unwrap(),
+                blake3::hash(body).to_hex().as_str()
+            );
+        }
         for e in &entries {
             let rel = e["path"].as_str().unwrap().strip_prefix("public/").unwrap();
             let body = &files[rel];
@@ -469,4 +491,64 @@ fn disk_estimate_counts_identical_variants_once() {
     assert_eq!(report.counts.files, linked.files);
     // Every distinct body takes at least a block; the estimate covers them.
     assert!(linked.disk_bytes >= report.counts.unique_bodies * BLOCK);
+}
+
+/// Issue 17: an interrupted export removes its staging tree when it holds at most the limit
+/// (50,000 files in the binary), else leaves it and says so; the next export removes what was
+/// left. (The limit is lowered here: a real tree of 50,001 files would take seconds.)
+#[test]
+fn an_interrupted_export_leaves_a_large_staging_tree_for_the_next_one() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let staging_tree = |files: usize| {
+        let t = tempfile::Builder::new()
+            .prefix(&crate::snapshot::staging::full_prefix("snap"))
+            .tempdir_in(dir.path())
+            .unwrap();
+        for i in 0..files {
+            fs::write(t.path().join(i.to_string()), b"{}").unwrap();
+        }
+        t
+    };
+    // At the limit: removed at once.
+    let mut small = staging_tree(3);
+    let path = small.path().to_path_buf();
+    let err = interrupted_with(3, &mut small, 3, 2, &out);
+    assert!(matches!(
+        err,
+        ExportError::Interrupted {
+            left: None,
+            signal: 2,
+            ..
+        }
+    ));
+    assert!(!path.exists());
+    assert!(!err.to_string().contains("left"), "{err}");
+    // Past it: left, named in the message.
+    let mut large = staging_tree(4);
+    let path = large.path().to_path_buf();
+    let err = interrupted_with(3, &mut large, 4, 15, &out);
+    match &err {
+        ExportError::Interrupted {
+            left: Some(p),
+            signal: 15,
+            ..
+        } => assert_eq!(p, &path),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fs::read_dir(&path).unwrap().count(), 4, "left as it was");
+    let said = err.to_string();
+    assert!(
+        said.contains(&format!(
+            "the staging tree {} is left for the next export to remove",
+            path.display()
+        )),
+        "{said}"
+    );
+    drop(large); // cleanup disabled: the tree stays
+    assert!(path.exists());
+    // The next export removes it first.
+    export(&cat, &opts(&cat, "pub", &out, Profile::minimal()), &|_| {}).unwrap();
+    assert!(!path.exists());
 }

@@ -1,5 +1,7 @@
 //! `manifest.jsonl`: one line per file of the web root, sorted by path, each the JSON of one
-//! [`Entry`] (`{"path":…,"requests":[…],"status":…,"content_type":…,"size":…,"blake3":…}`).
+//! [`Entry`] (`{"path":…,"requests":[…],"status":…,"content_type":…,"size":…,"blake3":…}`),
+//! after one line per file of `_routers/` (status 0, no request, no content type: not routes,
+//! but covered by the root hash like everything hosts rely on; [`router_entries`]).
 //! `export` writes it with [`write`]; `verify`, `diff`, `archive` and incremental exports read
 //! it back with [`super::read_manifest`] or [`parse_line_fast`], into the same type.
 
@@ -52,6 +54,24 @@ impl Entry {
         }
     }
 
+    /// A file under `_routers/` (`path` relative to the snapshot directory): status
+    /// [`ROUTER_FILE_STATUS`], no request, no content type.
+    pub fn router_file(path: String, size: u64, hash: blake3::Hash) -> Entry {
+        Entry {
+            path,
+            requests: Vec::new(),
+            status: ROUTER_FILE_STATUS,
+            content_type: ContentType::Other("".into()),
+            size,
+            blake3: hash,
+        }
+    }
+
+    /// Whether this line lists a file of `_routers/` rather than a route of the web root.
+    pub fn is_router_file(&self) -> bool {
+        self.path.starts_with(ROUTERS_PREFIX)
+    }
+
     /// Appends this entry's line (without its newline) to `buf`.
     pub fn write_line(&self, buf: &mut Vec<u8>) {
         serde_json::to_writer(buf, self).expect("entries serialize");
@@ -64,6 +84,40 @@ impl Entry {
             .and_then(|p| p.strip_prefix('/'))
             .unwrap_or(&self.path)
     }
+}
+
+/// The status of a `_routers/` file's manifest line: no host serves it.
+pub const ROUTER_FILE_STATUS: u16 = 0;
+
+/// How the paths of the `_routers/` files' lines start.
+pub const ROUTERS_PREFIX: &str = "_routers/";
+
+/// The manifest lines of every file under `root/_routers/`, sorted by path (bytes read and
+/// hashed in parallel). They come first in the manifest (`_` sorts before `p`).
+pub fn router_entries(root: &Path) -> io::Result<Vec<Entry>> {
+    let base = root.join(super::ROUTERS_DIR);
+    let mut paths = Vec::new();
+    if base.is_dir() {
+        for e in walkdir::WalkDir::new(&base) {
+            let e = e.map_err(io::Error::other)?;
+            if !e.file_type().is_dir() {
+                let rel = e.path().strip_prefix(root).expect("under root");
+                let rel = rel.to_str().ok_or_else(|| {
+                    io::Error::other(format!("{}: not UTF-8", e.path().display()))
+                })?;
+                paths.push(rel.to_string());
+            }
+        }
+    }
+    paths.sort_unstable();
+    paths
+        .into_par_iter()
+        .map(|p| {
+            let bytes = fs::read(root.join(&p))?;
+            let hash = blake3::hash(&bytes);
+            Ok(Entry::router_file(p, bytes.len() as u64, hash))
+        })
+        .collect()
 }
 
 /// The `content_type` of a manifest line: every file `export` writes is JSON; another value read
@@ -138,12 +192,14 @@ pub fn pct(s: &str) -> String {
     utf8_percent_encode(s, TARGET_ESCAPES).to_string()
 }
 
-/// Writes `manifest.jsonl` at `path` from `entries` (sorted by path), one line each as `line`
-/// writes it (without the newline), and returns its blake3 (the snapshot's root hash). Lines are
-/// formatted in parallel, a bounded group at a time (about 100 MB at most in memory, whatever the
-/// snapshot's size), then written and hashed in order.
+/// Writes `manifest.jsonl` at `path`: the `head` lines (the router files', [`router_entries`]),
+/// then `entries` (sorted by path, after `head`), one line each as `line` writes it (without the
+/// newline), and returns its blake3 (the snapshot's root hash). Lines are formatted in parallel,
+/// a bounded group at a time (about 100 MB at most in memory, whatever the snapshot's size),
+/// then written and hashed in order.
 pub fn write<E: Sync>(
     path: &Path,
+    head: &[Entry],
     entries: &[E],
     line: impl Fn(&E, &mut Vec<u8>) + Sync,
 ) -> io::Result<String> {
@@ -151,6 +207,13 @@ pub fn write<E: Sync>(
     const GROUP: usize = 64 * CHUNK;
     let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
     let mut hasher = blake3::Hasher::new();
+    let mut first = Vec::new();
+    for e in head {
+        e.write_line(&mut first);
+        first.push(b'\n');
+    }
+    hasher.update(&first);
+    io::Write::write_all(&mut out, &first)?;
     for group in entries.chunks(GROUP) {
         let parts: Vec<Vec<u8>> = group
             .par_chunks(CHUNK)

@@ -221,8 +221,12 @@ pub fn read_manifest_paths(dir: &Path) -> Result<Vec<String>, ReadError> {
 pub struct Manifest {
     /// blake3 of the file (the snapshot's root hash when intact).
     pub hash: String,
-    /// Lines in file order.
+    /// The lines of the web root's files (and any line that is not a router file's), in file
+    /// order: what hosts serve.
     pub lines: Vec<Entry>,
+    /// The lines of the `_routers/` files ([`Entry::is_router_file`]), in file order: not
+    /// routes, but covered by the root hash (`verify` checks them).
+    pub routers: Vec<Entry>,
 }
 
 /// Reads `dir/manifest.jsonl` (after checking the snapshot's format: see [`check_format`]); a
@@ -262,7 +266,12 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ReadError> {
             }),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Manifest { hash, lines })
+    let (routers, lines) = lines.into_iter().partition(Entry::is_router_file);
+    Ok(Manifest {
+        hash,
+        lines,
+        routers,
+    })
 }
 
 /// A snapshot's route bodies, read by manifest path (`public/…`) whatever its layout: files

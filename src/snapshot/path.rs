@@ -35,6 +35,17 @@ pub fn safe(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
+/// Whether a manifest path is one of the router files `export` lists beside the web root
+/// (`_routers/…`, status 0: not a route), with the same rules as [`safe`].
+pub fn safe_meta(path: &str) -> bool {
+    path.strip_prefix(super::ROUTERS_DIR)
+        .is_some_and(|p| p.starts_with('/'))
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// Longest encoded name written as one path component (well under 255 bytes).
 pub const MAX_NAME: usize = 200;
 
@@ -248,6 +259,17 @@ mod tests {
             "public\\..\\x",
         ] {
             assert!(!safe(p), "{p}");
+        }
+        assert!(safe_meta("_routers/nginx/nginx.conf"));
+        assert!(!safe("_routers/routes.json"), "a router file is no route");
+        for p in [
+            "_routers/../x",
+            "_routers",
+            "_routers//x",
+            "public/x",
+            "_cache/inputs.tsv",
+        ] {
+            assert!(!safe_meta(p), "{p}");
         }
     }
 

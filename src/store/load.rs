@@ -254,6 +254,48 @@ mod tests {
         }
     }
 
+    /// Issue 17: a 5,000-byte id passed `check`, then `export` failed with "File name too
+    /// long". Ids over 512 bytes and URLs over 1,024 are refused with file:line; the limits
+    /// themselves pass.
+    #[test]
+    fn ids_and_urls_too_long_for_the_export() {
+        let asset = |id: &str, url: &str| {
+            format!(
+                r#"{{"id":"{id}","type":"page","type_name":"Page","name":"x","status":16,"urls":["{url}"]}}"#
+            )
+        };
+        let long_url = format!("https://www.uni.test/{}", "a".repeat(1100));
+        for (a, says) in [
+            (
+                asset(&"7".repeat(5000), "https://www.uni.test/x"),
+                "is 5000 bytes long; ids may be at most 512 bytes",
+            ),
+            (
+                asset("901", &long_url),
+                "bytes long; urls may be at most 1024 bytes",
+            ),
+        ] {
+            expect_error(
+                "assets.jsonl",
+                &with_line(ASSETS, &a),
+                ASSET_LINES + 1,
+                says,
+            );
+        }
+        let url = format!(
+            "https://www.uni.test/{}",
+            "a".repeat(crate::store::MAX_URL_BYTES - 21)
+        );
+        assert_eq!(url.len(), crate::store::MAX_URL_BYTES);
+        let ok = with_line(
+            ASSETS,
+            &asset(&"7".repeat(crate::store::MAX_ID_BYTES), &url),
+        );
+        RULES
+            .load_with(&[("assets.jsonl", ok.as_str())])
+            .expect("at the limits");
+    }
+
     #[test]
     fn reserved_and_bad_ids() {
         let a = r#"{"id":"by_url","type":"page","type_name":"Page","name":"x","status":16}"#;

@@ -19,6 +19,7 @@ pub use model::{
     Access, Asset, Event, Link, LinkType, Metadata, Ordered, Overrides, Permission, Principal,
     PrincipalKind, Scalar, Status, StoreMeta, Token, DEFAULT_CONTEXT, STORE_FORMAT,
 };
+pub use record::{MAX_ID_BYTES, MAX_URL_BYTES};
 
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;

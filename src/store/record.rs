@@ -69,6 +69,16 @@ pub(super) fn read_meta(
     })
 }
 
+/// The longest asset id a store may hold, in bytes. Encoded for a file name (every byte outside
+/// `[a-z0-9._-]` is three bytes, and names are cut into 200-byte directories), it stays under
+/// 1,600 bytes: with the longest file name of a profile (255) and the snapshot's own prefix, far
+/// below the 4,096-byte path limit (`PATH_MAX`) whatever `--out` is.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// The longest URL an asset may have, in bytes (its key is encoded into by_url directories as
+/// an id is: at most about 3,100 bytes).
+pub const MAX_URL_BYTES: usize = 1024;
+
 /// An asset from its line, with the checks the line can make alone.
 pub(super) fn build_asset(
     rec: AssetRecord,
@@ -90,6 +100,27 @@ pub(super) fn build_asset(
             file,
             line,
             "id \"by_url\" is reserved by the Content API (/__api/assets/by_url)",
+        );
+    } else if rec.id.len() > MAX_ID_BYTES {
+        diags.push(
+            file,
+            line,
+            format!(
+                "id {:?}… is {} bytes long; ids may be at most {MAX_ID_BYTES} bytes: each becomes the directory of the asset's files, and longer ones would pass the 4,096-byte path limit of the export (Matrix ids are short: 78, 78:v1; docs/store-format.md, \"Limits\")",
+                rec.id.chars().take(20).collect::<String>(),
+                rec.id.len()
+            ),
+        );
+    }
+    for u in rec.urls.iter().filter(|u| u.len() > MAX_URL_BYTES) {
+        diags.push(
+            file,
+            line,
+            format!(
+                "url {:?}… is {} bytes long; urls may be at most {MAX_URL_BYTES} bytes: each becomes the directories of its by_url files, and longer ones would pass the 4,096-byte path limit of the export (docs/store-format.md, \"Limits\")",
+                u.chars().take(40).collect::<String>(),
+                u.len()
+            ),
         );
     }
     if Status(rec.status).describe().is_none() {

@@ -274,3 +274,342 @@ fn a_signal_stops_the_export_and_leaves_the_previous_snapshot() {
         "no signal landed during an export: make it longer"
     );
 }
+
+/// A file deleted or edited in place after an export: an update trusts the previous manifest,
+/// so it leaves the damage and `verify` keeps failing, naming `--repair`; `export --repair`
+/// rewrites exactly the damaged files (every hard link of an edited body among them) and says
+/// how many, after which `verify` passes and the snapshot is the one a fresh export writes.
+#[test]
+fn export_repair_rewrites_damaged_files() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    let clean = fs::read(out.join("manifest.jsonl")).unwrap();
+    let listed: Vec<String> = String::from_utf8_lossy(&clean)
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let p = v["path"].as_str().unwrap().to_string();
+            p.starts_with("public/").then_some(p)
+        })
+        .collect();
+    // One body with hard links (editing it in place changes its duplicates), one without.
+    let linked = listed
+        .iter()
+        .find(|p| fs::metadata(out.join(p)).unwrap().nlink() > 1)
+        .unwrap()
+        .clone();
+    let ino = fs::metadata(out.join(&linked)).unwrap().ino();
+    let duplicates = listed
+        .iter()
+        .filter(|p| fs::metadata(out.join(p)).unwrap().ino() == ino)
+        .count();
+    assert!(duplicates > 1);
+    let deleted = listed
+        .iter()
+        .find(|p| fs::metadata(out.join(p)).unwrap().ino() != ino)
+        .unwrap()
+        .clone();
+    fs::remove_file(out.join(&deleted)).unwrap();
+    let mut body = fs::read(out.join(&linked)).unwrap();
+    body[0] = b' ';
+    fs::OpenOptions::new()
+        .write(true)
+        .open(out.join(&linked))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &body))
+        .unwrap();
+
+    // An update trusts the manifest: exit 0, the damage stays.
+    export(&out, &[], 0);
+    let o = run(&["verify", out.to_str().unwrap()], 1);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains(&format!("{deleted}: missing")), "{said}");
+    assert!(
+        said.contains(&format!("{linked}: content changed")),
+        "{said}"
+    );
+    assert!(said.contains("matrix-snapshot export … --out"), "{said}");
+    assert!(said.contains("--repair"), "{said}");
+
+    let err = repair(&out);
+    assert!(
+        err.contains(&format!(
+            "repaired {} damaged file(s) of {} checked",
+            duplicates + 1,
+            listed.len() + router_lines(&clean)
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&deleted) && err.contains(&linked), "{err}");
+    verify(&out);
+    assert_eq!(fs::read(out.join("manifest.jsonl")).unwrap(), clean);
+    // Nothing left to repair.
+    let err = repair(&out);
+    assert!(err.contains("repaired 0 damaged file(s)"), "{err}");
+    // --repair rebuilds what a changed manifest can no longer say.
+    let edited = String::from_utf8_lossy(&clean).replacen("\"status\":200", "\"status\":404", 1);
+    fs::write(out.join("manifest.jsonl"), edited).unwrap();
+    let err = repair(&out);
+    assert!(err.contains("rebuilt in full"), "{err}");
+    verify(&out);
+    assert!(beside(&out).is_empty(), "{:?}", beside(&out));
+}
+
+/// Manifest lines of the router files (`_routers/…`, not routes).
+fn router_lines(manifest: &[u8]) -> usize {
+    String::from_utf8_lossy(manifest)
+        .lines()
+        .filter(|l| l.starts_with("{\"path\":\"_routers/"))
+        .count()
+}
+
+/// `export --repair` onto `out` (not quiet: it says what it repaired); its stderr.
+fn repair(out: &Path) -> String {
+    let o = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+            out.to_str().unwrap(),
+            "--repair",
+        ],
+        0,
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The root hash covers `_routers/` (status-0 manifest lines): switching `auth` to `public` in
+/// `routes.json` (which `preview` would then serve without a token) fails `verify`, naming the
+/// file; a file added there is reported too. A line break in its `cors` value (a header
+/// injection in `preview`) is refused by the one reader of `routes.json` even before that.
+#[test]
+fn verify_covers_the_router_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    verify(&out);
+    let routes = out.join("_routers/routes.json");
+    let clean = fs::read_to_string(&routes).unwrap();
+    assert!(clean.contains(r#""auth": "token""#), "{clean}");
+    fs::write(
+        &routes,
+        clean.replace(r#""auth": "token""#, r#""auth": "public""#),
+    )
+    .unwrap();
+    let o = run(&["verify", out.to_str().unwrap()], 1);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("_routers/routes.json: "), "{said}");
+    assert!(said.contains("--repair"), "{said}");
+    fs::write(&routes, &clean).unwrap();
+    verify(&out);
+    fs::write(out.join("_routers/nginx/extra.conf"), "return 200;\n").unwrap();
+    let o = run(&["verify", out.to_str().unwrap()], 1);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("_routers/nginx/extra.conf: not in the manifest"),
+        "{said}"
+    );
+    fs::remove_file(out.join("_routers/nginx/extra.conf")).unwrap();
+
+    // CR/LF in `cors`: routes.json's reader (preview, router, host tables) refuses it.
+    let injected = clean.replace(
+        r#""cors": null"#,
+        r#""cors": "https://a.test\r\nSet-Cookie: x=1""#,
+    );
+    assert_ne!(injected, clean);
+    fs::write(&routes, injected).unwrap();
+    let err = matrix_snapshot::snapshot::routes::read(&out)
+        .expect_err("a line break in cors")
+        .to_string();
+    assert!(err.contains("cors") && err.contains("re-export"), "{err}");
+    // `--repair` puts the exported file back.
+    let said = repair(&out);
+    assert!(said.contains("_routers/routes.json"), "{said}");
+    assert_eq!(fs::read_to_string(&routes).unwrap(), clean);
+    verify(&out);
+}
+
+/// A snapshot whose manifest lists no router file (written by an earlier build) fails `verify`
+/// with a message that says why and what to do; an update adds the lines.
+#[test]
+fn a_manifest_without_router_lines_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &[], 0);
+    let manifest = fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    let old: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"path":"_routers/"#))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(old.len() < manifest.len());
+    fs::write(out.join("manifest.jsonl"), &old).unwrap();
+    // As an earlier build wrote it: the root hash of that manifest.
+    let info = fs::read_to_string(out.join("snapshot.json")).unwrap();
+    let root = |m: &str| blake3::hash(m.as_bytes()).to_hex().to_string();
+    fs::write(
+        out.join("snapshot.json"),
+        info.replace(&root(&manifest), &root(&old)),
+    )
+    .unwrap();
+    let o = run(&["verify", out.to_str().unwrap()], 1);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("_routers/ is not covered by the root hash"),
+        "{said}"
+    );
+    assert!(said.contains("1 other"), "{said}");
+    export(&out, &[], 0);
+    verify(&out);
+    assert_eq!(
+        fs::read_to_string(out.join("manifest.jsonl")).unwrap(),
+        manifest
+    );
+}
+
+/// A store of one site and a chain of `depth` folders below it (no URLs), readable by the
+/// root user's token `t`; `id` names the deepest folder (default: its number).
+fn chain_store(dir: &Path, depth: usize, deepest_id: Option<&str>) {
+    fs::create_dir_all(dir).unwrap();
+    let id = |i: usize| match deepest_id {
+        Some(id) if i == depth + 1 => id.to_string(),
+        _ => i.to_string(),
+    };
+    let mut assets = String::from(
+        r#"{"id":"1","type":"site","type_name":"Site","name":"Site","status":16,"urls":["https://chain.test"]}"#,
+    );
+    assets.push('\n');
+    let mut links = String::new();
+    for i in 2..=depth + 1 {
+        assets.push_str(&format!(
+            r#"{{"id":"{}","type":"folder","type_name":"Folder","name":"F{i}","status":16}}"#,
+            id(i)
+        ));
+        assets.push('\n');
+        links.push_str(&format!(
+            r#"{{"link_id":"l{i}","major_id":"{}","minor_id":"{}","link_type":"menu","sort_order":0}}"#,
+            id(i - 1),
+            id(i)
+        ));
+        links.push('\n');
+    }
+    for (name, text) in [
+        (
+            "store.json",
+            r#"{"format":"matrix-snapshot-store/1","name":"Chain","contexts":["Default"]}"#
+                .to_string()
+                + "\n",
+        ),
+        ("assets.jsonl", assets),
+        ("links.jsonl", links),
+        (
+            "principals.jsonl",
+            r#"{"id":"1","kind":"root","name":"Root User"}"#.to_string() + "\n",
+        ),
+        ("permissions.jsonl", String::new()),
+        (
+            "tokens.jsonl",
+            r#"{"token":"t","name":"T","enabled":true,"user_id":"1"}"#.to_string() + "\n",
+        ),
+    ] {
+        fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+/// Part 2 of issue 17: a store `check` accepts must export. A 5,000-byte id passed `check`, then
+/// `export` failed with "File name too long": `check` now refuses it with `file:line` (ids are
+/// at most 512 bytes: docs/store-format.md, "Limits"). A 5,000-deep chain without URLs (2.2 MB
+/// of store, 13 GB of lineage files) passes with a warning naming the depth and the bytes, and
+/// `export --dry-run` shows the lineage files' share before anything is written.
+#[test]
+fn stores_that_pass_check_export_and_deep_lineages_are_announced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let long = tmp.path().join("long");
+    let id = "7".repeat(5000);
+    chain_store(&long, 3, Some(&id));
+    let o = run(&["check", "--store", long.to_str().unwrap()], 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("assets.jsonl:4: id"), "{err}");
+    assert!(
+        err.contains("5000 bytes long; ids may be at most 512 bytes"),
+        "{err}"
+    );
+
+    let deep = tmp.path().join("deep");
+    chain_store(&deep, 5000, None);
+    let o = run(&["check", "--store", deep.to_str().unwrap()], 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: the lineage of asset \"5001\" lists 5000 ancestors (warned from 64"),
+        "{err}"
+    );
+    // 5001 lineages of 1 to 5001 assets: 12,507,501 listed.
+    assert!(err.contains("12507501 assets listed, about "), "{err}");
+    let mb: f64 = err
+        .split("assets listed, about ")
+        .nth(1)
+        .and_then(|r| r.split(" MB").next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(mb > 1000.0, "{mb} MB for 12.5M listed assets");
+    // A shallow store warns of nothing.
+    let o = run(&["check"], 0);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("lineage"));
+
+    // --dry-run (on a 300-deep chain: quick) shows the lineage files' growth; nothing written.
+    let deep = tmp.path().join("deep300");
+    chain_store(&deep, 300, None);
+    let out = tmp.path().join("out");
+    let o = run(
+        &[
+            "export",
+            "--store",
+            deep.to_str().unwrap(),
+            "--token",
+            "t",
+            "--profile",
+            "minimal",
+            "--out",
+            out.to_str().unwrap(),
+            "--dry-run",
+        ],
+        0,
+    );
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("of which lineage files about "), "{said}");
+    assert!(said.contains("lists 300 ancestors"), "{said}");
+    assert!(!out.exists());
+}
+
+/// A pack-layout snapshot's bodies are in packs, not files of the manifest: `--repair` rebuilds
+/// it whole (and says so) rather than reporting every route missing.
+#[test]
+fn export_repair_rebuilds_a_pack_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dist");
+    export(&out, &["--layout", "pack"], 0);
+    let o = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "minimal",
+            "--out",
+            out.to_str().unwrap(),
+            "--layout",
+            "pack",
+            "--repair",
+        ],
+        0,
+    );
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("its bodies are in packs"), "{said}");
+    assert!(said.contains("rebuilt in full"), "{said}");
+    verify(&out);
+}
