@@ -12,7 +12,7 @@
 // once, and an encoded byte decodes to itself); the resolved dot segments are lost
 // (docs/hosting/cloudflare.md).
 //
-// ETags: ../etags.txt (sorted, `<path> "<blake3>"` per line) is bundled as a text module: a
+// ETags: ../etags.txt (sorted, `<path> "<blake3>";` per line) is bundled as a text module: a
 // string, not parsed at isolate start; etagOf() binary-searches it.
 
 import ETAGS from '../etags.txt';
@@ -42,7 +42,8 @@ function etagOf(path) {
         }
         key = ETAGS.substring(start, space);
         if (key === path) {
-            return ETAGS.substring(space + 1, end);
+            // Without the `;` that ends the line (an nginx map entry).
+            return ETAGS.substring(space + 1, end - 1);
         }
         if (key < path) {
             lo = end + 1;
