@@ -292,10 +292,12 @@ impl ExportArgs {
                 est.aliases
             );
             outln!(
-                "  about {:.1} MB of bodies, {:.1} MB on disk (from {} sampled assets)",
+                "  about {:.1} MB of bodies, {:.1} MB on disk as du will count it ({:.1} MB of it manifest and router tables; from {} sampled assets, {}-byte blocks)",
                 est.bytes as f64 / 1e6,
                 est.disk_bytes as f64 / 1e6,
-                est.sampled
+                est.meta_bytes as f64 / 1e6,
+                est.sampled,
+                export::block_size(&self.out)
             );
             if let Some(g) = catalog.lineage_growth(matrix_snapshot::api::LINEAGE_WARN_DEPTH) {
                 outln!(
@@ -458,6 +460,8 @@ impl ExportArgs {
                 "bytes": c.bytes,
                 "unique_bodies": c.unique_bodies,
                 "unique_bytes": c.unique_bytes,
+                "disk_bytes": report.disk.map(|d| d.allocated),
+                "apparent_bytes": report.disk.map(|d| d.apparent),
                 "root_hash": report.root_hash,
                 "incremental": report.incremental,
                 "changes": {
@@ -482,8 +486,13 @@ impl ExportArgs {
                 None => ("files", format!("{} hard links", report.linked)),
                 Some(_) => ("routes", "in packs".to_string()),
             };
+            // What `du -s` will say: bodies in whole blocks, directories, manifest, tables.
+            let disk = match report.disk {
+                Some(d) => format!("{:.1} MB on disk", d.allocated as f64 / 1e6),
+                None => "disk use unknown".to_string(),
+            };
             errln!(
-                "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} {what} ({shared}), {:.1} MB ({:.1} MB stored) in {:.1}s, {:.0} {what}/s; root hash {}",
+                "matrix-snapshot: exported {} assets of token {token_name:?} to {}: {} {what} ({shared}), {:.1} MB of bodies ({:.1} MB distinct), {disk} in {:.1}s, {:.0} {what}/s; root hash {}",
                 c.assets,
                 self.out.display(),
                 c.files,

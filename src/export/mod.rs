@@ -12,6 +12,7 @@
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
 mod changes;
+mod disk;
 mod estimate;
 pub mod inputs;
 mod journal;
@@ -24,7 +25,8 @@ mod repair;
 mod writer;
 
 pub use changes::Changes;
-pub use estimate::{estimate, estimate_dimensions, free_bytes, Estimate};
+pub use disk::{disk_use, DiskUse};
+pub use estimate::{block_size, estimate, estimate_dimensions, free_bytes, Estimate};
 pub use output::recover_interrupted;
 use output::{prepare_out, swap_into_place};
 pub use repair::Repair;
@@ -336,6 +338,10 @@ pub struct Report {
     /// What `--repair` found and rewrote (`None` without it, or when there was nothing to
     /// repair: no previous snapshot, or `--full`).
     pub repair: Option<Repair>,
+    /// What `out` takes on disk once the snapshot is in place, as `du` counts it (bodies in
+    /// whole blocks, hard links once, directories, the manifest, the hosts' tables); `None`
+    /// when `out` could not be walked.
+    pub disk: Option<DiskUse>,
 }
 
 /// Wall time of the phases of an export, in the order they ran.
@@ -550,6 +556,10 @@ fn export_into(
         phases.end("swap into place");
     }
     drop_in_background(entries);
+    // Measured, not summed from what was written: an incremental export keeps most files,
+    // and only the file system knows its blocks (about 1 s at 600,000 files).
+    let disk = disk_use(out).ok();
+    phases.end("measure disk use");
     Ok(Report {
         counts,
         linked,
@@ -562,6 +572,7 @@ fn export_into(
         interrupted: opts.interrupt.signal(),
         pack: pack_report,
         repair,
+        disk,
     })
 }
 

@@ -14,8 +14,7 @@ pub use crate::snapshot::values;
 
 pub use limits::{fits, limits, FileLimit, PUBLISHED};
 pub use tables::{
-    write_tables, CADDY_ETAGS_DIR, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE,
-    NGINX_ETAGS_FILE,
+    table_bytes, write_tables, CADDY_ETAGS_DIR, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE,
 };
 
 use crate::route;

@@ -13,12 +13,15 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 
 /// Writes the lookup tables hosts need besides the routing table, from the manifest's entries
 /// (sorted by path): `_routers/etags.txt`, one line per 200 file, `<path under public/>
-/// "<blake3>"` — the ETag a host sends with the file (hosts cannot hash bodies themselves). The
-/// format is an Apache `RewriteMap txt:` as is.
+/// "<blake3>";` — the ETag a host sends with the file (hosts cannot hash bodies themselves).
+/// One table for every host that can read it as it is: nginx includes it as the body of a
+/// `map` block (which gives the hash without its quotes), Apache's router and the Cloudflare
+/// Worker binary-search it, CloudFront's `upload.sh` reads it.
 ///
-/// For the `hosts` written, their own forms of the same facts: `_routers/nginx/etags.map` (the
-/// body of an nginx `map` block, `"<path>" '"<blake3>"';`), Caddy's shards, the edge
-/// functions' file modules and CloudFront's key value store.
+/// For the `hosts` written that cannot read it, their own forms of the same facts, each
+/// written once: Caddy's shards (its templates read a whole file per request), the edge
+/// functions' file module (one file, hard-linked for the second host) and CloudFront's key
+/// value store.
 pub fn write_tables<E: AsRef<Entry> + Sync>(
     root: &Path,
     routes: &RouteSpec,
@@ -38,27 +41,6 @@ pub fn write_tables<E: AsRef<Entry> + Sync>(
         }
         out.flush()
     })];
-    if has("nginx") {
-        jobs.push(Box::new(|| {
-            let nginx_map = root.join(NGINX_ETAGS_FILE);
-            fs::create_dir_all(nginx_map.parent().expect("has a parent"))?;
-            let mut nginx = table_writer(fs::File::create(nginx_map)?);
-            for e in entries
-                .iter()
-                .map(AsRef::as_ref)
-                .filter(|e| e.status == 200)
-            {
-                // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in nginx
-                // quotes.
-                let hex = e.blake3.to_hex();
-                line(
-                    &mut nginx,
-                    &[b"\"", rel(e), b"\" '\"", hex.as_bytes(), b"\"';\n"],
-                )?;
-            }
-            nginx.flush()
-        }));
-    }
     if has("caddy") {
         jobs.push(Box::new(|| write_caddy_etags(root, entries)));
     }
@@ -217,12 +199,35 @@ fn rel(e: &Entry) -> &[u8] {
     e.path.strip_prefix("public/").unwrap_or(&e.path).as_bytes()
 }
 
-/// A line of [`ETAGS_FILE`] and of Caddy's shards: `<path under public/> "<blake3>"`.
+/// A line of [`ETAGS_FILE`] and of Caddy's shards: `<path under public/> "<blake3>";`. The
+/// `;` ends an nginx `map` entry (paths are [a-z0-9_.,~/-] only, `encode_segment`, and start
+/// with `__api/`: nothing nginx would read as a quote, a regex or a keyword).
 fn etag_line(out: &mut impl Write, e: &Entry) -> io::Result<()> {
     line(
         out,
-        &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\"\n"],
+        &[rel(e), b" \"", e.blake3.to_hex().as_bytes(), b"\";\n"],
     )
+}
+
+/// The bytes one entry adds to the tables [`write_tables`] writes for `hosts` (`export
+/// --dry-run` estimates them from a sample).
+pub fn table_bytes(e: &Entry, hosts: &[&Host]) -> u64 {
+    let has = |name: &str| hosts.iter().any(|h| h.name == name);
+    let rel = rel(e).len() as u64;
+    // `<rel> "<64 hex>";\n`
+    let etag = rel + 69;
+    let mut n = 0;
+    if e.status == 200 {
+        n += etag;
+        if has("caddy") {
+            n += etag;
+        }
+    }
+    if has("netlify") || has("vercel") {
+        // `"<rel>": "\"<64 hex>\"",\n` or `"<rel>": null,\n`
+        n += rel + if e.status == 200 { 76 } else { 10 };
+    }
+    n
 }
 
 /// A buffered writer for a table of hundreds of thousands of lines.
@@ -235,6 +240,3 @@ fn table_writer(file: fs::File) -> BufWriter<fs::File> {
 fn line(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
     parts.iter().try_for_each(|p| out.write_all(p))
 }
-
-/// [`write_tables`]' ETag table for nginx, relative to the snapshot directory.
-pub const NGINX_ETAGS_FILE: &str = "_routers/nginx/etags.map";

@@ -501,7 +501,10 @@ fn kill_9_mid_export(full: bool) {
 }
 
 /// `_routers/etags.txt`: every 200 file of the manifest once, in order, with its quoted blake3,
-/// which is the hash of the bytes on disk.
+/// which is the hash of the bytes on disk, each line ended by `;` (an nginx `map` entry: nginx
+/// reads the table as it is). No host directory holds another copy but Caddy's shards and the
+/// edge hosts' module (one inode), and `table_bytes` (what `--dry-run` counts) is what the
+/// tables take.
 #[test]
 fn etags_table_lists_every_200_file_with_its_hash() {
     let dir = tempfile::tempdir().unwrap();
@@ -528,7 +531,7 @@ fn etags_table_lists_every_200_file_with_its_hash() {
             let path = e["path"].as_str().unwrap();
             let on_disk = blake3::hash(&fs::read(out.join(path)).unwrap());
             assert_eq!(e["blake3"].as_str().unwrap(), on_disk.to_hex().as_str());
-            format!("{} \"{}\"", &path["public/".len()..], on_disk.to_hex())
+            format!("{} \"{}\";", &path["public/".len()..], on_disk.to_hex())
         })
         .collect();
     assert!(want.len() > 100);
@@ -549,6 +552,29 @@ fn etags_table_lists_every_200_file_with_its_hash() {
         "\"{}\": \"\\\"",
         want[0].split(' ').next().unwrap()
     )));
+    let mut nginx: Vec<String> = fs::read_dir(out.join("_routers/nginx"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    nginx.sort();
+    assert_eq!(nginx, ["nginx.conf", "route.js"], "nginx reads etags.txt");
+    let entries = matrix_snapshot::snapshot::read_manifest(&out)
+        .unwrap()
+        .lines;
+    let hosts = matrix_snapshot::router::select(&[]).unwrap();
+    let counted: u64 = entries
+        .iter()
+        .map(|e| matrix_snapshot::router::table_bytes(e, &hosts))
+        .sum();
+    let shards: u64 = fs::read_dir(out.join("_routers/caddy/etags"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    let header = "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null.\nexport default {\n};\n".len() as u64;
+    assert_eq!(
+        counted,
+        got.len() as u64 + shards + fs::metadata(&vercel).unwrap().len() - header
+    );
 }
 
 /// `--router` writes only the chosen hosts' configs and tables, and warns about what a chosen
@@ -620,4 +646,110 @@ fn chosen_routers_only_and_their_limits() {
     );
     let said = String::from_utf8_lossy(&said.stderr).into_owned();
     assert!(!said.contains("warning"), "{said}");
+}
+
+/// What `du -s` counts under `dir`, walked independently of the export's own walk: the
+/// allocated blocks (`st_blocks` × 512) of every inode, directories included, each hard-linked
+/// inode once.
+fn du(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap().metadata().unwrap())
+        .filter(|m| seen.insert((m.dev(), m.ino())))
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+/// Whether `got` is within 10 % of `want`.
+fn within_10_percent(got: u64, want: u64) -> bool {
+    got.abs_diff(want) * 10 <= want
+}
+
+/// Issue 19: the size an export reports is what `du` sees (bodies in whole blocks, hard links
+/// once, directories, the manifest and `_routers/`), and `--dry-run`'s estimate is within
+/// 10 % of it. The standard export of the README's demo, and a generated store large enough
+/// that the estimate samples one asset in two.
+#[test]
+fn reported_and_estimated_disk_use_is_what_du_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let o = out.to_str().unwrap();
+    let said = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "standard",
+            "--out",
+            o,
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+    let reported = summary["disk_bytes"].as_u64().unwrap();
+    let seen = du(&out);
+    assert!(within_10_percent(reported, seen), "{reported} vs du {seen}");
+    // More than the bodies: the manifest and the tables are counted.
+    let unique = summary["unique_bytes"].as_u64().unwrap();
+    let meta = fs::metadata(out.join("manifest.jsonl")).unwrap().len()
+        + fs::metadata(out.join("_routers/etags.txt")).unwrap().len();
+    assert!(reported > unique + meta, "{reported} vs {unique} + {meta}");
+    let text = run(
+        &[
+            "export",
+            "--token",
+            "demo-public",
+            "--profile",
+            "standard",
+            "--out",
+            o,
+        ],
+        0,
+    );
+    let text = String::from_utf8_lossy(&text.stderr).into_owned();
+    assert!(
+        text.contains(&format!("{:.1} MB on disk", du(&out) as f64 / 1e6)),
+        "{text}"
+    );
+
+    let store_dir = dir.path().join("store");
+    generate(
+        &GenerateOptions {
+            assets: 1400,
+            seed: 19,
+            ..Default::default()
+        },
+        &store_dir,
+    )
+    .unwrap();
+    let cat = Catalog::new(Store::load(&store_dir).unwrap());
+    let gen_out = dir.path().join("gen");
+    let opts = matrix_snapshot::export::ExportOptions {
+        token: cat.store.token_by_value("gen-public").unwrap(),
+        profile: matrix_snapshot::export::Profile::minimal(),
+        base_url: None,
+        out: gen_out.clone(),
+        force: false,
+        dedupe: true,
+        full: false,
+        routing: Default::default(),
+        interrupt: Default::default(),
+        layout: Default::default(),
+        repair: false,
+    };
+    let est = matrix_snapshot::export::estimate(&cat, &opts).unwrap();
+    assert!(est.sampled < est.assets, "{est:?}");
+    let report = matrix_snapshot::export::export(&cat, &opts, &|_| {}).unwrap();
+    let seen = du(&gen_out);
+    assert_eq!(report.disk.unwrap().allocated, seen);
+    assert!(
+        within_10_percent(est.disk_bytes, seen),
+        "estimated {} vs du {seen}",
+        est.disk_bytes
+    );
 }

@@ -74,8 +74,9 @@ const viewerResponse = load('viewer-response.js');
 // What upload.sh stores: each 200 file with its blake3 as x-amz-meta-blake3.
 const blake3 = new Map(fs.readFileSync(path.join(root, '..', '_routers', 'etags.txt'), 'utf8')
     .split('\n').filter((l) => l !== '').map((l) => {
+        // As upload.sh reads a line `<path> "<blake3>";`: without the quotes and the `;`.
         const [file, etag] = l.split(' ');
-        return [file, etag.slice(1, -1)];
+        return [file, etag.replace(/[";]/g, '')];
     }));
 
 function event(method, target, authorization) {

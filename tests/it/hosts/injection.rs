@@ -188,7 +188,7 @@ fn snapshot_paths_per_host() {
         "{conf}"
     );
     assert!(
-        conf.contains("/a$x\\\\*y/out/_routers/nginx/etags.map\";"),
+        conf.contains("/a$x\\\\*y/out/_routers/etags.txt\";"),
         "{conf}"
     );
     assert!(

@@ -565,7 +565,7 @@ local function token_problem(header)
   return nil
 end
 
--- The ETag of a 200 file: `_routers/etags.txt` (one sorted line `<path> "<blake3>"` per file),
+-- The ETag of a 200 file: `_routers/etags.txt` (one sorted line `<path> "<blake3>";` per file),
 -- looked up by binary search on the file, so neither memory nor start-up grows with the
 -- snapshot, and a snapshot swapped in place is seen at once.
 local function etag(etags_path, key)
@@ -575,7 +575,7 @@ local function etag(etags_path, key)
   end
   local lo, hi = 0, f:seek("end")
   local function check(line)
-    local k, v = line:match("^(%S+) (.*)$")
+    local k, v = line:match("^(%S+) (.*);$")
     if k == key then
       return true, v
     end

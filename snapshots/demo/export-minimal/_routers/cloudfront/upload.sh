@@ -9,6 +9,6 @@ dir=${1:?usage: upload.sh SNAPSHOT_DIR BUCKET}
 bucket=${2:?usage: upload.sh SNAPSHOT_DIR BUCKET}
 aws s3 sync "$dir/public" "s3://$bucket/" --delete --only-show-errors \
   --content-type 'application/json; charset=utf-8' --cache-control 'no-cache'
-tr -d '"' < "$dir/_routers/etags.txt" | xargs -P 8 -L 1 sh -c \
+tr -d '";' < "$dir/_routers/etags.txt" | xargs -P 8 -L 1 sh -c \
   'aws s3 cp --only-show-errors --content-type "application/json; charset=utf-8" --cache-control "$2" --metadata "blake3=$4" "$0/public/$3" "s3://$1/$3"' \
   "$dir" "$bucket" 'no-cache'

@@ -770,7 +770,7 @@ var TABLE = {
 // nginx.conf calls handle() for every request (js_content). The routing table below is
 // rendered from _routers/routes.json at export time. A 200 is not read here: handle() names the
 // file in $snapshot_file and redirects to the internal location @file, where nginx serves the
-// bytes itself (sendfile, Content-Length, HEAD) and adds ETag (the etags.map lookup),
+// bytes itself (sendfile, Content-Length, HEAD) and adds ETag (the map over _routers/etags.txt),
 // Cache-Control and CORS. Every other answer is small and is sent with r.return().
 
 var fs = require('fs');
