@@ -87,7 +87,7 @@ fn a_pack_export_serves_what_the_files_export_and_the_live_api_serve() {
     assert_eq!(bodies(&files), bodies(&packed));
     // A few dozen files where the files layout has tens of thousands.
     let uploaded = public_tree(&packed).len();
-    assert!(uploaded < 40, "{uploaded} files under public/");
+    assert!(uploaded < 200, "{uploaded} files under public/");
     assert!(public_tree(&files).len() > 20_000);
     // Through preview: 100 % agreement with answer(), and the forbidden URLs' 403 that the
     // files layout cannot give (no documented deviations left).
@@ -515,7 +515,7 @@ fn kill_9_mid_pack_export_leaves_a_whole_snapshot() {
 }
 
 #[test]
-fn a_web_archive_of_a_pack_export_is_that_of_the_files_export() {
+fn a_web_archive_of_a_pack_export_holds_the_files_exports_records() {
     let tmp = tempfile::tempdir().unwrap();
     let (files, packed) = (tmp.path().join("files"), tmp.path().join("pack"));
     let base = ["--base-url", "https://www.uni.test"];
@@ -543,7 +543,19 @@ fn a_web_archive_of_a_pack_export_is_that_of_the_files_export() {
         );
         fs::read(path).unwrap()
     };
-    assert!(warc(&files, "f") == warc(&packed, "p"));
+    // Every record after the first (`warcinfo`, which names each snapshot's root hash: their
+    // `_routers/` differ, so their manifests do) is the same, byte for byte.
+    let records = |gz: Vec<u8>| {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+            .unwrap();
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let second = text[1..].find("WARC/1.1\r\n").unwrap() + 1;
+        text[second..].to_string()
+    };
+    let (f, p) = (records(warc(&files, "f")), records(warc(&packed, "p")));
+    assert!(f.len() > 100_000);
+    assert!(f == p, "the archives' response records differ");
 }
 
 #[test]
