@@ -72,16 +72,18 @@ impl PackPrevious {
         for (hash, loc) in found.into_iter().flatten() {
             bodies.insert(hash, loc);
         }
+        // Every pack the root names must be there (else the update packs afresh).
         let pack_sizes = reader
             .root
             .packs
             .iter()
-            .map(|p| {
-                p.as_ref().map_or(0, |name| {
-                    fs::metadata(public.join(pack::pack_file(name))).map_or(0, |m| m.len())
-                })
+            .map(|p| match p {
+                None => Some(0),
+                Some(name) => fs::metadata(public.join(pack::pack_file(name)))
+                    .ok()
+                    .map(|m| m.len()),
             })
-            .collect();
+            .collect::<Option<Vec<u64>>>()?;
         Some(PackPrevious {
             root: reader.root,
             bodies,
@@ -314,7 +316,7 @@ impl PackSink<'_> {
                 .filter(|&i| used[i] > 0)
                 .map(|i| prev.pack_sizes[i])
                 .sum();
-            let dead = kept - used.iter().sum::<u64>();
+            let dead = kept.saturating_sub(used.iter().sum::<u64>());
             let new: u64 = spooled.values().map(|s| u64::from(s.length)).sum();
             let fresh = (dead as f64) <= REPACK_SHARE * (kept + new) as f64;
             report.repacked = !fresh;

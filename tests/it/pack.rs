@@ -583,3 +583,22 @@ fn dry_run_shows_both_layouts_against_the_hosts_limits() {
         "{text}"
     );
 }
+
+/// A previous pack that is gone makes the next export pack afresh rather than fail (or point
+/// at it).
+#[test]
+fn an_export_onto_a_pack_snapshot_missing_a_pack_rebuilds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack", "--pack-size", "1MiB"]);
+    let gone = fs::read_dir(pack_dir(&out).join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    fs::remove_file(&gone).unwrap();
+    run(&["verify", out.to_str().unwrap()], 1);
+    export(None, &out, &["--layout", "pack", "--pack-size", "1MiB"]);
+    run(&["verify", out.to_str().unwrap()], 0);
+    assert!(gone.is_file(), "the same input packs into the same packs");
+}
