@@ -56,20 +56,6 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-impl Source for Arc<dyn Source> {
-    fn is_file(&self, rel: &str) -> bool {
-        (**self).is_file(rel)
-    }
-
-    fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
-        (**self).read(rel)
-    }
-
-    fn read_range(&self, rel: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        (**self).read_range(rel, offset, len)
-    }
-}
-
 impl Snapshot {
     /// Opens `dir` (a directory written by `export`, either layout): its format and routing
     /// table checked.

@@ -14,7 +14,8 @@ pub trait Source: Send + Sync {
     fn read_range(&self, rel: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
 }
 
-impl<S: Source + ?Sized> Source for Box<S> {
+/// A shared source (`preview` hands one to each reader of an export).
+impl<S: Source + ?Sized> Source for std::sync::Arc<S> {
     fn is_file(&self, rel: &str) -> bool {
         (**self).is_file(rel)
     }
