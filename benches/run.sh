@@ -2,7 +2,7 @@
 # Benchmarks whose figures go into closing notes. Needs Debian's `time` and `wget`.
 # Built with the `profiling` profile (Cargo.toml: release plus line-level debug info), so that
 # `perf record` or `samply` on the same binary shows function names and lines.
-# Usage: bash benches/run.sh [core|export|hosts|servers|lifecycle|pack|all]   (default all)
+# Usage: bash benches/run.sh [core|export|hosts|servers|lifecycle|pack|memory|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -26,4 +26,8 @@ fi
 if [[ $what == pack || $what == all ]]; then
   cargo bench --profile profiling --bench pack -- --assets 100000 --profile minimal
   cargo bench --profile profiling --bench pack -- --assets 10000 --profile standard
+fi
+if [[ $what == memory || $what == all ]]; then
+  cargo bench --profile profiling --bench memory -- --assets 100000
+  cargo bench --profile profiling --bench memory -- --assets 1000000 --skip files
 fi

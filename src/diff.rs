@@ -10,7 +10,7 @@ use crate::snapshot::path::decode_segment;
 use crate::snapshot::{self, Entry, Info, ReadError};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The JSON format of [`Diff`].
@@ -190,73 +190,78 @@ impl Diff {
     }
 }
 
-/// The by-id files of one snapshot.
+/// One snapshot being compared: where its bodies are and what it records.
 struct Index {
     dir: PathBuf,
     bodies: snapshot::Bodies,
     info: Info,
-    /// id → data code → (blake3, path) of `~asset.<D>.json`: plain requests only (Content API
-    /// 1.2.0 variants, `~asset.<D>.<V>.json`, show in the route counts).
-    assets: HashMap<String, BTreeMap<String, (blake3::Hash, String)>>,
-    /// id → data code → (blake3, path) of `~lineage.<D>.json`.
-    lineages: HashMap<String, BTreeMap<String, (blake3::Hash, String)>>,
-    forbidden: BTreeSet<String>,
-    lines: Vec<Entry>,
 }
 
-/// `public/__api/assets/<enc id>/<file>` → (id, file name); `None` for by_url and error files.
-fn by_id(path: &str) -> Option<(String, &str)> {
+/// The by-id files of one asset in one snapshot (its manifest lines under
+/// `public/__api/assets/<enc id>/`, which sort together).
+#[derive(Default)]
+struct Group {
+    /// Data code → (blake3, path) of `~asset.<D>.json`: plain requests only (Content API 1.2.0
+    /// variants, `~asset.<D>.<V>.json`, show in the route counts).
+    assets: BTreeMap<String, (blake3::Hash, String)>,
+    /// Data code → (blake3, path) of `~lineage.<D>.json`.
+    lineages: BTreeMap<String, (blake3::Hash, String)>,
+    /// `~forbidden.json` is there.
+    forbidden: bool,
+}
+
+impl Group {
+    fn add(&mut self, file: &str, l: &Entry) {
+        let code = |prefix: &str| {
+            file.strip_prefix(prefix)
+                .and_then(|f| f.strip_suffix(".json"))
+                .filter(|code| !code.contains('.'))
+                .map(str::to_string)
+        };
+        if file == "~forbidden.json" {
+            self.forbidden = true;
+        } else if let Some(code) = code("~asset.") {
+            self.assets.insert(code, (l.blake3, l.path.clone()));
+        } else if let Some(code) = code("~lineage.") {
+            self.lineages.insert(code, (l.blake3, l.path.clone()));
+        }
+    }
+}
+
+/// `public/__api/assets/<enc id>/…` → (`<enc id>`, the file name when the file is directly in
+/// that directory); `None` for by_url and error files. All of an asset's lines share the
+/// prefix, so they sort together in a manifest.
+fn by_id(path: &str) -> Option<(&str, Option<&str>)> {
     let rest = path.strip_prefix("public/__api/assets/")?;
     if rest.starts_with("by_url/") {
         return None;
     }
-    let (dir, file) = rest.rsplit_once('/')?;
-    Some((decode_segment(dir)?, file))
+    let (dir, below) = rest.split_once('/')?;
+    (!dir.is_empty()).then_some((dir, (!below.contains('/')).then_some(below)))
 }
 
 impl Index {
-    fn read(dir: &Path) -> Result<Index, ReadError> {
-        let info = snapshot::read_info(dir)?;
-        let manifest = snapshot::read_manifest(dir)?;
-        let mut assets: HashMap<String, BTreeMap<String, (blake3::Hash, String)>> = HashMap::new();
-        let mut lineages: HashMap<String, BTreeMap<String, (blake3::Hash, String)>> =
-            HashMap::new();
-        let mut forbidden = BTreeSet::new();
-        for l in &manifest.lines {
-            let Some((id, file)) = by_id(&l.path) else {
-                continue;
-            };
-            if file == "~forbidden.json" {
-                forbidden.insert(id);
-            } else if let Some(code) = file
-                .strip_prefix("~asset.")
-                .and_then(|f| f.strip_suffix(".json"))
-                .filter(|code| !code.contains('.'))
-            {
-                assets
-                    .entry(id)
-                    .or_default()
-                    .insert(code.to_string(), (l.blake3, l.path.clone()));
-            } else if let Some(code) = file
-                .strip_prefix("~lineage.")
-                .and_then(|f| f.strip_suffix(".json"))
-                .filter(|code| !code.contains('.'))
-            {
-                lineages
-                    .entry(id)
-                    .or_default()
-                    .insert(code.to_string(), (l.blake3, l.path.clone()));
-            }
-        }
+    fn open(dir: &Path) -> Result<Index, ReadError> {
         Ok(Index {
             dir: dir.to_path_buf(),
             bodies: snapshot::Bodies::open(dir)?,
-            info,
-            assets,
-            lineages,
-            forbidden,
-            lines: manifest.lines,
+            info: snapshot::read_info(dir)?,
         })
+    }
+
+    /// The data codes of the asset and lineage files the manifest lists (one pass over it).
+    fn codes(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), ReadError> {
+        let (mut assets, mut lineages) = (BTreeSet::new(), BTreeSet::new());
+        for l in snapshot::manifest_entries(&self.dir)? {
+            let l = l?;
+            if let Some((_, Some(file))) = by_id(&l.path) {
+                let mut g = Group::default();
+                g.add(file, &l);
+                assets.extend(g.assets.into_keys());
+                lineages.extend(g.lineages.into_keys());
+            }
+        }
+        Ok((assets, lineages))
     }
 
     fn side(&self) -> Side {
@@ -282,16 +287,16 @@ impl Index {
         })
     }
 
-    /// The richest asset body of `id` available under `code`.
-    fn asset_body(&self, id: &str, code: &str) -> Result<Option<Value>, ReadError> {
-        match self.assets.get(id).and_then(|m| m.get(code)) {
+    /// The asset body of `group` under `code`, if it has one.
+    fn asset_body(&self, group: &Group, code: &str) -> Result<Option<Value>, ReadError> {
+        match group.assets.get(code) {
             Some((_, path)) => self.body(path).map(Some),
             None => Ok(None),
         }
     }
 
-    fn asset_ref(&self, id: &str, code: &str) -> Result<AssetRef, ReadError> {
-        let body = self.asset_body(id, code)?;
+    fn asset_ref(&self, id: &str, group: &Group, code: &str) -> Result<AssetRef, ReadError> {
+        let body = self.asset_body(group, code)?;
         let text = |k: &str| {
             body.as_ref()
                 .and_then(|b| b[k].as_str())
@@ -307,13 +312,9 @@ impl Index {
 }
 
 /// The data code both snapshots hold with the most parts (`richest`) or the fewest.
-fn common_code<'a>(
-    a: impl Iterator<Item = &'a String>,
-    b: &BTreeSet<&'a String>,
-    richest: bool,
-) -> Option<String> {
+fn common_code(a: &BTreeSet<String>, b: &BTreeSet<String>, richest: bool) -> Option<String> {
     let parts = |c: &String| c.chars().filter(|&ch| ch != '-').count();
-    let common = a.filter(|c| b.contains(c));
+    let common = a.intersection(b);
     if richest {
         common.max_by_key(|c| (parts(c), (*c).clone())).cloned()
     } else {
@@ -321,13 +322,15 @@ fn common_code<'a>(
     }
 }
 
-fn codes(map: &HashMap<String, BTreeMap<String, (blake3::Hash, String)>>) -> BTreeSet<&String> {
-    map.values().flat_map(|m| m.keys()).collect()
-}
-
 /// Compares the snapshots in `old` and `new`.
+///
+/// Both manifests are sorted by path, and all the files of one asset share the prefix
+/// `public/__api/assets/<enc id>/`: the two are read side by side, a chunk at a time, and each
+/// asset compared as soon as both sides are past it. What `diff` holds is the differences it
+/// reports, never a manifest (issue 20: two 1M-asset snapshots in well under 1 GB). A first
+/// pass over each manifest finds the data codes both hold.
 pub fn diff(old: &Path, new: &Path, routes: bool) -> Result<Diff, ReadError> {
-    let (a, b) = rayon::join(|| Index::read(old), || Index::read(new));
+    let (a, b) = rayon::join(|| Index::open(old), || Index::open(new));
     let (a, b) = (a?, b?);
     let mut d = Diff {
         format: DIFF_FORMAT,
@@ -341,85 +344,91 @@ pub fn diff(old: &Path, new: &Path, routes: bool) -> Result<Diff, ReadError> {
             a.info.store.name, a.info.token.name, b.info.store.name, b.info.token.name
         ));
     }
-    let b_codes = codes(&b.assets);
-    let code = common_code(codes(&a.assets).into_iter(), &b_codes, true).unwrap_or_default();
+    let (codes_a, codes_b) = std::thread::scope(|s| {
+        let codes_b = s.spawn(|| b.codes());
+        (
+            a.codes(),
+            codes_b.join().expect("the code pass does not panic"),
+        )
+    });
+    let ((assets_a, lineages_a), (assets_b, lineages_b)) = (codes_a?, codes_b?);
+    let code = common_code(&assets_a, &assets_b, true).unwrap_or_default();
     if !code.contains('c') {
         d.notes.push(
             "contents are not compared: no asset data variant with contents is in both snapshots"
                 .into(),
         );
     }
-    let b_lineage_codes = codes(&b.lineages);
     // The smallest lineage variant: only the path of ids is compared.
-    let lineage_code =
-        common_code(codes(&a.lineages).into_iter(), &b_lineage_codes, false).unwrap_or_default();
+    let lineage_code = common_code(&lineages_a, &lineages_b, false).unwrap_or_default();
+    let codes = Codes {
+        asset: code,
+        lineage: lineage_code,
+    };
 
-    let ids_a: BTreeSet<&String> = a.assets.keys().collect();
-    let ids_b: BTreeSet<&String> = b.assets.keys().collect();
-    for id in ids_b.difference(&ids_a) {
-        let r = b.asset_ref(id, &code)?;
-        if a.forbidden.contains(*id) {
-            d.became_readable.push(r);
-        } else {
-            d.added.push(r);
-        }
-    }
-    for id in ids_a.difference(&ids_b) {
-        let r = a.asset_ref(id, &code)?;
-        if b.forbidden.contains(*id) {
-            d.became_forbidden.push(r);
-        } else {
-            d.removed.push(r);
-        }
-    }
-    let both: Vec<&String> = ids_a.intersection(&ids_b).copied().collect();
-    let hash = |i: &Index, id: &str, c: &str| i.assets.get(id).and_then(|m| m.get(c)).map(|h| h.0);
-    for id in &both {
-        if hash(&a, id, &code) == hash(&b, id, &code) {
-            continue;
-        }
-        let (Some(old_body), Some(new_body)) = (a.asset_body(id, &code)?, b.asset_body(id, &code)?)
-        else {
-            continue;
+    let mut counts = RouteCounts::default();
+    let web = |l: &Result<Entry, ReadError>| l.as_ref().map_or(true, |l| !l.is_router_file());
+    let mut lines_a = snapshot::manifest_entries(old)?.filter(web).peekable();
+    let mut lines_b = snapshot::manifest_entries(new)?.filter(web).peekable();
+    // The asset whose files are being gathered, and what each side holds of it.
+    let mut current: Option<(String, Group, Group)> = None;
+    loop {
+        // The next line in path order, and its side (both: the same path in both).
+        let (la, lb) = match (lines_a.peek(), lines_b.peek()) {
+            (None, None) => break,
+            (Some(Err(_)), _) => return Err(lines_a.next().expect("peeked").unwrap_err()),
+            (_, Some(Err(_))) => return Err(lines_b.next().expect("peeked").unwrap_err()),
+            (Some(Ok(x)), Some(Ok(y))) => match x.path.cmp(&y.path) {
+                std::cmp::Ordering::Less => (lines_a.next(), None),
+                std::cmp::Ordering::Greater => (None, lines_b.next()),
+                std::cmp::Ordering::Equal => (lines_a.next(), lines_b.next()),
+            },
+            (Some(_), None) => (lines_a.next(), None),
+            (None, Some(_)) => (None, lines_b.next()),
         };
-        if let Some(c) = compare(id, &old_body, &new_body, &b.asset_ref(id, &code)?) {
-            d.changed.push(c);
+        let (la, lb) = (la.transpose()?, lb.transpose()?);
+        match (&la, &lb) {
+            (Some(x), Some(y)) if x.blake3 == y.blake3 => counts.unchanged += 1,
+            (Some(_), Some(_)) => counts.changed += 1,
+            (Some(_), None) => counts.removed += 1,
+            _ => counts.added += 1,
         }
-    }
-    for id in &both {
-        let lh = |i: &Index| {
-            i.lineages
-                .get(id.as_str())
-                .and_then(|m| m.get(&lineage_code))
-                .cloned()
-        };
-        let (Some((ha, pa)), Some((hb, pb))) = (lh(&a), lh(&b)) else {
+        let l = la.as_ref().or(lb.as_ref()).expect("a line");
+        let Some((dir, file)) = by_id(&l.path) else {
             continue;
         };
-        if ha == hb {
-            continue;
+        if current.as_ref().is_none_or(|(d, _, _)| d != dir) {
+            if let Some((dir, ga, gb)) = current.take() {
+                compare_asset(&a, &b, &dir, &ga, &gb, &codes, &mut d)?;
+            }
+            current = Some((dir.to_string(), Group::default(), Group::default()));
         }
-        let path_of = |v: &Value| -> Vec<String> {
-            v["assets"]
-                .as_array()
-                .map(|xs| {
-                    xs.iter()
-                        .filter_map(|x| x["id"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (old_path, new_path) = (path_of(&a.body(&pa)?), path_of(&b.body(&pb)?));
-        if old_path != new_path {
-            d.moved.push(Moved {
-                asset: b.asset_ref(id, &code)?,
-                old_path,
-                new_path,
-            });
+        let (_, ga, gb) = current.as_mut().expect("set above");
+        if let Some(file) = file {
+            if let Some(x) = &la {
+                ga.add(file, x);
+            }
+            if let Some(y) = &lb {
+                gb.add(file, y);
+            }
         }
     }
+    if let Some((dir, ga, gb)) = current.take() {
+        compare_asset(&a, &b, &dir, &ga, &gb, &codes, &mut d)?;
+    }
+    // Each list in id order (the manifests' order is that of encoded ids).
+    for list in [
+        &mut d.added,
+        &mut d.removed,
+        &mut d.became_forbidden,
+        &mut d.became_readable,
+    ] {
+        list.sort_by(|x, y| x.id.cmp(&y.id));
+    }
+    d.changed.sort_by(|x, y| x.asset.id.cmp(&y.asset.id));
+    d.moved.sort_by(|x, y| x.asset.id.cmp(&y.asset.id));
     if routes {
-        d.routes = Some(route_counts(&a.lines, &b.lines));
+        d.routes = Some(counts);
     }
     d.summary = Summary {
         added: d.added.len(),
@@ -430,6 +439,86 @@ pub fn diff(old: &Path, new: &Path, routes: bool) -> Result<Diff, ReadError> {
         became_readable: d.became_readable.len(),
     };
     Ok(d)
+}
+
+/// The data codes compared: the richest asset variant and the smallest lineage variant both
+/// snapshots hold.
+struct Codes {
+    asset: String,
+    lineage: String,
+}
+
+/// Compares one asset (its encoded id `dir`), given what each snapshot holds of it.
+fn compare_asset(
+    a: &Index,
+    b: &Index,
+    dir: &str,
+    ga: &Group,
+    gb: &Group,
+    codes: &Codes,
+    d: &mut Diff,
+) -> Result<(), ReadError> {
+    let Some(id) = decode_segment(dir) else {
+        return Ok(());
+    };
+    let code = &codes.asset;
+    match (ga.assets.is_empty(), gb.assets.is_empty()) {
+        (true, true) => {}
+        (true, false) => {
+            let r = b.asset_ref(&id, gb, code)?;
+            if ga.forbidden {
+                d.became_readable.push(r);
+            } else {
+                d.added.push(r);
+            }
+        }
+        (false, true) => {
+            let r = a.asset_ref(&id, ga, code)?;
+            if gb.forbidden {
+                d.became_forbidden.push(r);
+            } else {
+                d.removed.push(r);
+            }
+        }
+        (false, false) => {
+            let hash = |g: &Group| g.assets.get(code).map(|h| h.0);
+            if hash(ga) != hash(gb) {
+                if let (Some(old_body), Some(new_body)) =
+                    (a.asset_body(ga, code)?, b.asset_body(gb, code)?)
+                {
+                    if let Some(c) =
+                        compare(&id, &old_body, &new_body, &b.asset_ref(&id, gb, code)?)
+                    {
+                        d.changed.push(c);
+                    }
+                }
+            }
+            let lh = |g: &Group| g.lineages.get(&codes.lineage).cloned();
+            if let (Some((ha, pa)), Some((hb, pb))) = (lh(ga), lh(gb)) {
+                if ha != hb {
+                    let path_of = |v: &Value| -> Vec<String> {
+                        v["assets"]
+                            .as_array()
+                            .map(|xs| {
+                                xs.iter()
+                                    .filter_map(|x| x["id"].as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    };
+                    let (old_path, new_path) = (path_of(&a.body(&pa)?), path_of(&b.body(&pb)?));
+                    if old_path != new_path {
+                        d.moved.push(Moved {
+                            asset: b.asset_ref(&id, gb, code)?,
+                            old_path,
+                            new_path,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Field-by-field comparison of two bodies of one asset; `None` when nothing reported differs
@@ -516,28 +605,6 @@ fn text_diff(old: &str, new: &str) -> String {
     } else {
         text
     }
-}
-
-fn route_counts(a: &[Entry], b: &[Entry]) -> RouteCounts {
-    let old: HashMap<&str, &blake3::Hash> =
-        a.iter().map(|l| (l.path.as_str(), &l.blake3)).collect();
-    let mut c = RouteCounts::default();
-    let mut seen = 0;
-    for l in b {
-        match old.get(l.path.as_str()) {
-            None => c.added += 1,
-            Some(h) => {
-                seen += 1;
-                if **h == l.blake3 {
-                    c.unchanged += 1;
-                } else {
-                    c.changed += 1;
-                }
-            }
-        }
-    }
-    c.removed = old.len() - seen;
-    c
 }
 
 /// How [`render`] writes a diff.

@@ -43,6 +43,7 @@ pub mod generate;
 mod rng;
 pub mod route;
 pub mod router;
+pub mod rss;
 pub mod serve;
 pub mod snapshot;
 pub mod store;

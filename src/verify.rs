@@ -7,7 +7,7 @@
 mod pack;
 
 use crate::snapshot::path::{safe, safe_meta};
-use crate::snapshot::{self, ReadError};
+use crate::snapshot::{self, Entry, ReadError};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs;
@@ -127,229 +127,424 @@ impl Report {
     }
 }
 
-/// `(device, inode, size)` of a file.
-type Stat = (u64, u64, u64);
-
 /// Checks the snapshot in `dir`.
+///
+/// The manifest is read a chunk of lines at a time ([`snapshot::stream_manifest`]); each
+/// chunk's files are looked up by path (never following a symbolic link at the last step) and
+/// hashed in parallel, the first path of each inode only. What `verify` holds, whatever the
+/// snapshot's size: one chunk, and the (device, inode) → hash prefix of each distinct body
+/// (about 40 bytes a body). Files no line lists are found by counting: a walk counts the files
+/// on disk, and only when there are more than the lines found is the manifest read again into a
+/// set of path hashes to name them.
 pub fn verify(dir: &Path) -> Result<Report, ReadError> {
     let started = Instant::now();
     let info = snapshot::read_info(dir)?;
-    let manifest = snapshot::read_manifest(dir)?;
     let mut report = Report::default();
     for staging in snapshot::staging::interrupted_updates(dir) {
         report
             .problems
             .push(Problem::Interrupted(staging.display().to_string()));
     }
-    if manifest.hash != info.root_hash {
-        report.problems.push(Problem::RootHash {
-            recorded: info.root_hash.clone(),
-            actual: manifest.hash.clone(),
-        });
-    }
-    if info.counts.files != manifest.lines.len() as u64 {
-        report.problems.push(Problem::Count {
-            recorded: info.counts.files,
-            listed: manifest.lines.len() as u64,
-        });
-    }
-    if manifest.routers.is_empty() {
-        report.problems.push(Problem::RoutersNotCovered);
-    }
-    let covers_routers = !manifest.routers.is_empty();
-    // The router files' lines come first (`_` sorts before `p`), then the web root's.
-    let mut lines = manifest.routers;
-    lines.extend(manifest.lines);
-    let safe = |p: &str| safe(p) || safe_meta(p);
-    for pair in lines.windows(2) {
-        if pair[0].path >= pair[1].path {
-            report
-                .problems
-                .push(Problem::Unsorted(pair[1].path.clone()));
-        }
-    }
-    for l in lines.iter().filter(|l| !safe(&l.path)) {
-        report.problems.push(Problem::UnsafePath(l.path.clone()));
-    }
-
-    // The pack layout's routes are checked in its packs; its router files, as files, below.
     let packed = snapshot::Layout::of_format(&info.format) == Some(snapshot::Layout::Pack);
-    if packed {
-        let routes: Vec<_> = lines
-            .iter()
-            .filter(|l| !l.is_router_file() && safe(&l.path))
-            .cloned()
-            .collect();
-        pack::check(dir, &routes, &mut report);
-        lines.retain(|l| l.is_router_file());
-    }
-
-    // Files on disk under public/ (and _routers/), as manifest paths, sorted; the first file of
-    // each inode hashed on the way.
-    let mut on_disk = if packed {
-        Vec::new()
-    } else {
-        walk(dir, snapshot::PUBLIC_DIR)
-    };
-    if covers_routers {
-        on_disk.extend(walk(dir, snapshot::ROUTERS_DIR));
-    }
-    on_disk.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let mut hashes: FxHashMap<(u64, u64), &Result<blake3::Hash, String>> = FxHashMap::default();
-    for f in &on_disk {
-        if let (Ok((dev, ino, size)), Some(h)) = (&f.stat, &f.hash) {
-            hashes.insert((*dev, *ino), h);
-            if h.is_ok() {
-                report.bytes_read += size;
+    let safe = |p: &str| safe(p) || safe_meta(p);
+    let mut unsorted = Vec::new();
+    let mut unsafe_paths = Vec::new();
+    let mut per_line = Vec::new();
+    let mut pack_routes = Vec::new();
+    let mut last: Option<String> = None;
+    let (mut listed, mut routers, mut found) = (0u64, 0u64, 0u64);
+    let mut bodies = Bodies::default();
+    let beneath = Beneath::open(dir)?;
+    let hash = snapshot::stream_manifest(dir, snapshot::MANIFEST_CHUNK, |lines, _| {
+        listed += lines.len() as u64;
+        for l in &lines {
+            if last.as_ref().is_some_and(|p| *p >= l.path) {
+                unsorted.push(Problem::Unsorted(l.path.clone()));
+            }
+            if !safe(&l.path) {
+                unsafe_paths.push(Problem::UnsafePath(l.path.clone()));
             }
         }
+        if let Some(l) = lines.last() {
+            last = Some(l.path.clone());
+        }
+        routers += lines.iter().filter(|l| l.is_router_file()).count() as u64;
+        // The pack layout's routes are checked in its packs; its router files, as files.
+        let (files, routes): (Vec<Entry>, Vec<Entry>) = lines
+            .into_iter()
+            .filter(|l| safe(&l.path))
+            .partition(|l| !packed || l.is_router_file());
+        pack_routes.extend(routes);
+        let checked = bodies.check(&beneath, &files);
+        for (l, problem) in files.iter().zip(checked) {
+            match problem {
+                Checked::Missing => per_line.push(Problem::Missing(l.path.clone())),
+                Checked::Present(problem) => {
+                    found += 1;
+                    if l.is_router_file() {
+                        report.router_files += 1;
+                    } else {
+                        report.files += 1;
+                        report.bytes += l.size;
+                    }
+                    per_line.extend(problem);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    // Whole-snapshot problems first, then the lines' in manifest order, then unlisted files.
+    if hash != info.root_hash {
+        report.problems.push(Problem::RootHash {
+            recorded: info.root_hash.clone(),
+            actual: hash,
+        });
     }
-    report.inodes = hashes.len() as u64;
+    let web_lines = listed - routers;
+    if info.counts.files != web_lines {
+        report.problems.push(Problem::Count {
+            recorded: info.counts.files,
+            listed: web_lines,
+        });
+    }
+    let covers_routers = routers > 0;
+    if !covers_routers {
+        report.problems.push(Problem::RoutersNotCovered);
+    }
+    report.problems.extend(unsorted);
+    report.problems.extend(unsafe_paths);
+    if packed {
+        pack::check(dir, &pack_routes, &mut report);
+    }
+    drop(pack_routes);
+    report.problems.extend(per_line);
+    report.inodes = bodies.inodes.len() as u64;
+    report.bytes_read = bodies.bytes_read;
+    drop(bodies);
 
-    // Manifest lines and files, both in path order, side by side (a path listed twice matches
-    // the same file).
-    let mut order: Vec<usize> = (0..lines.len()).filter(|&i| safe(&lines[i].path)).collect();
-    order.par_sort_by(|&a, &b| lines[a].path.cmp(&lines[b].path));
-    let mut file_of_line: Vec<Option<usize>> = vec![None; lines.len()];
-    let mut listed = vec![false; on_disk.len()];
-    let mut j = 0;
-    for &i in &order {
-        let path = lines[i].path.as_str();
-        while j < on_disk.len() && on_disk[j].path.as_str() < path {
-            j += 1;
-        }
-        if j < on_disk.len() && on_disk[j].path == path {
-            file_of_line[i] = Some(j);
-            listed[j] = true;
-        }
+    // Files no line lists: only the walk's count is kept, unless it finds more than were found.
+    let mut subs = Vec::new();
+    if !packed {
+        subs.push(snapshot::PUBLIC_DIR);
     }
-
-    let mut per_line: Vec<Option<Problem>> = vec![None; lines.len()];
-    for (i, l) in lines.iter().enumerate() {
-        if !safe(&l.path) {
-            continue;
-        }
-        let Some(j) = file_of_line[i] else {
-            per_line[i] = Some(Problem::Missing(l.path.clone()));
-            continue;
-        };
-        if l.is_router_file() {
-            report.router_files += 1;
-        } else {
-            report.files += 1;
-            report.bytes += l.size;
-        }
-        per_line[i] = match &on_disk[j].stat {
-            Err(error) => Some(Problem::Unreadable {
-                path: l.path.clone(),
-                error: error.clone(),
-            }),
-            Ok((_, _, size)) if *size != l.size => Some(Problem::Size {
-                path: l.path.clone(),
-                listed: l.size,
-                actual: *size,
-            }),
-            Ok((dev, ino, _)) => match hashes[&(*dev, *ino)] {
-                Err(error) => Some(Problem::Unreadable {
-                    path: l.path.clone(),
-                    error: error.clone(),
-                }),
-                Ok(h) if *h != l.blake3 => Some(Problem::Hash(l.path.clone())),
-                Ok(_) => None,
-            },
-        };
+    if covers_routers {
+        subs.push(snapshot::ROUTERS_DIR);
     }
-    report.problems.extend(per_line.into_iter().flatten());
-    report.problems.extend(
-        on_disk
+    let on_disk: u64 = subs.iter().map(|sub| count_files(dir, sub)).sum();
+    if on_disk != found {
+        let mut listed_paths: FxHashSet<u128> = FxHashSet::default();
+        snapshot::stream_manifest(dir, snapshot::MANIFEST_CHUNK, |lines, _| {
+            listed_paths.extend(lines.iter().map(|l| path_key(&l.path)));
+            Ok(())
+        })?;
+        let mut extra: Vec<String> = subs
             .iter()
-            .zip(&listed)
-            .filter(|(_, &listed)| !listed)
-            .map(|(f, _)| Problem::Extra(f.path.clone())),
-    );
+            .flat_map(|sub| unlisted(dir, sub, &listed_paths))
+            .collect();
+        extra.par_sort_unstable();
+        report
+            .problems
+            .extend(extra.into_iter().map(Problem::Extra));
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// A file (anything but a directory) under `public/`.
-struct OnDisk {
-    /// As manifest paths are written: `public/…`.
-    path: String,
-    /// What `lstat` says, or why it failed.
-    stat: Result<Stat, String>,
-    /// blake3 of its bytes when it was the first file seen of its inode; an error for what is
-    /// not a regular file (a symbolic link is never followed) or cannot be read.
-    hash: Option<Result<blake3::Hash, String>>,
+/// What the lookup of one listed file found.
+enum Checked {
+    /// No file at that path.
+    Missing,
+    /// A file, and what is wrong with it, if anything.
+    Present(Option<Problem>),
 }
 
-/// Every file under `dir/sub/` (`public` or `_routers`), in no order ([`crate::tree::walk_levels`]: directories in
-/// parallel, each opened once, its files examined and read relative to it). The first file seen
-/// of each inode is hashed on the way, so hard-linked bodies are read once. What cannot be
-/// listed is left out (its files are then reported missing).
-fn walk(dir: &Path, sub: &str) -> Vec<OnDisk> {
-    use rustix::fs::{statat, AtFlags, FileType};
-    let seen: Mutex<FxHashSet<(u64, u64)>> = Mutex::default();
-    let found: Mutex<Vec<OnDisk>> = Mutex::default();
-    let _ = crate::tree::walk_levels(&dir.join(sub), false, |fd, rel, files| {
+/// The first 16 bytes of a body's blake3, or why it could not be read.
+type BodyHash = Result<[u8; 16], String>;
+
+/// The bodies hashed so far: each inode once, by (device, inode), kept as 16 bytes of blake3
+/// (a hard link whose listed hash has the same first 16 bytes is the same body).
+#[derive(Default)]
+struct Bodies {
+    inodes: FxHashMap<(u64, u64), BodyHash>,
+    bytes_read: u64,
+}
+
+impl Bodies {
+    /// Looks up and checks `lines` (files, safe paths) in parallel: each path's status, then
+    /// the first path of each inode not seen before hashed.
+    fn check(&mut self, dir: &Beneath, lines: &[Entry]) -> Vec<Checked> {
+        let stats: Vec<io::Result<Found>> = lines.par_iter().map(|l| dir.stat(&l.path)).collect();
+        // The paths to hash: the first of each inode not seen in an earlier chunk.
+        let mut first: FxHashMap<(u64, u64), usize> = FxHashMap::default();
+        for (i, st) in stats.iter().enumerate() {
+            if let Ok(st) = st {
+                if !self.inodes.contains_key(&st.inode) {
+                    first.entry(st.inode).or_insert(i);
+                }
+            }
+        }
+        let hashed: Vec<((u64, u64), BodyHash, u64)> = first
+            .into_par_iter()
+            .map(|(key, i)| {
+                let st = stats[i].as_ref().expect("stat succeeded");
+                let hash = if st.kind == Kind::File {
+                    dir.hash(&lines[i].path)
+                } else {
+                    Err("not a regular file".into())
+                };
+                (key, hash, st.size)
+            })
+            .collect();
+        for (key, hash, size) in hashed {
+            if hash.is_ok() {
+                self.bytes_read += size;
+            }
+            self.inodes.insert(key, hash);
+        }
+        lines
+            .iter()
+            .zip(stats)
+            .map(|(l, st)| match st {
+                // Absent, or reached only through a symbolic link (not what export wrote):
+                // ENOENT, ENOTDIR, ELOOP.
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::NotFound)
+                        || matches!(e.raw_os_error(), Some(20 | 40)) =>
+                {
+                    Checked::Missing
+                }
+                Err(e) => Checked::Present(Some(Problem::Unreadable {
+                    path: l.path.clone(),
+                    error: e.to_string(),
+                })),
+                Ok(st) if st.kind == Kind::Dir => Checked::Missing,
+                Ok(st) if st.size != l.size => Checked::Present(Some(Problem::Size {
+                    path: l.path.clone(),
+                    listed: l.size,
+                    actual: st.size,
+                })),
+                Ok(st) => Checked::Present(match &self.inodes[&st.inode] {
+                    Err(error) => Some(Problem::Unreadable {
+                        path: l.path.clone(),
+                        error: error.clone(),
+                    }),
+                    Ok(h) if h[..] != l.blake3.as_bytes()[..16] => {
+                        Some(Problem::Hash(l.path.clone()))
+                    }
+                    Ok(_) => None,
+                }),
+            })
+            .collect()
+    }
+}
+
+/// What a listed path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    /// A symbolic link, device, socket…: never followed or read.
+    Other,
+}
+
+/// What the lookup of a listed path found.
+struct Found {
+    /// (device, inode).
+    inode: (u64, u64),
+    size: u64,
+    kind: Kind,
+}
+
+/// The snapshot directory, where listed paths are looked up without following a symbolic link
+/// anywhere on the way (Linux's `openat2` with `RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`; where
+/// the kernel has none, only the last component is not followed).
+struct Beneath {
+    fd: rustix::fd::OwnedFd,
+}
+
+impl Beneath {
+    fn open(dir: &Path) -> Result<Beneath, ReadError> {
+        use rustix::fs::{open, Mode, OFlags};
+        let fd = open(
+            dir,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ReadError::Io {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(Beneath { fd })
+    }
+
+    /// Opens `rel` for reading (`read`), or as a path to `fstat` (a symbolic link itself).
+    fn open_rel(&self, rel: &str, read: bool) -> io::Result<rustix::fd::OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        let flags =
+            if read { OFlags::RDONLY } else { OFlags::PATH } | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::ResolveFlags;
+            let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+            match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve) {
+                Err(rustix::io::Errno::NOSYS) => {}
+                other => return other.map_err(io::Error::from),
+            }
+        }
+        rustix::fs::openat(&self.fd, rel, flags, Mode::empty()).map_err(io::Error::from)
+    }
+
+    fn stat(&self, rel: &str) -> io::Result<Found> {
+        use rustix::fs::FileType;
+        let st = rustix::fs::fstat(self.open_rel(rel, false)?)?;
+        Ok(Found {
+            inode: (st.st_dev, st.st_ino),
+            size: st.st_size as u64,
+            kind: match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => Kind::File,
+                FileType::Directory => Kind::Dir,
+                _ => Kind::Other,
+            },
+        })
+    }
+
+    /// blake3 of the regular file `rel` (its first 16 bytes).
+    fn hash(&self, rel: &str) -> Result<[u8; 16], String> {
+        use std::io::Read;
+        let mut file = fs::File::from(self.open_rel(rel, true).map_err(|e| e.to_string())?);
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        Ok(blake3::hash(&bytes).as_bytes()[..16]
+            .try_into()
+            .expect("16 bytes"))
+    }
+}
+
+/// A manifest path's key in the set of listed paths (16 bytes of its blake3).
+fn path_key(path: &str) -> u128 {
+    u128::from_le_bytes(
+        blake3::hash(path.as_bytes()).as_bytes()[..16]
+            .try_into()
+            .expect("16"),
+    )
+}
+
+/// How many files (anything but a directory) are under `dir/sub/`. What cannot be listed is
+/// left out (its files are then reported missing).
+fn count_files(dir: &Path, sub: &str) -> u64 {
+    let count = std::sync::atomic::AtomicU64::new(0);
+    let _ = crate::tree::walk_levels(&dir.join(sub), false, |_, _, files| {
+        count.fetch_add(files.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    });
+    count.into_inner()
+}
+
+/// The files under `dir/sub/` whose manifest paths are not in `listed`.
+fn unlisted(dir: &Path, sub: &str, listed: &FxHashSet<u128>) -> Vec<String> {
+    let found: Mutex<Vec<String>> = Mutex::default();
+    let _ = crate::tree::walk_levels(&dir.join(sub), false, |_, rel, files| {
         let prefix = if rel.as_os_str().is_empty() {
             format!("{sub}/")
         } else {
             format!("{sub}/{}/", rel.to_string_lossy())
         };
-        let here: Vec<OnDisk> = files
-            .par_iter()
-            .with_min_len(16)
-            .map(|name| {
-                let path = format!("{prefix}{}", name.to_string_lossy());
-                match statat(fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                    Err(e) => OnDisk {
-                        path,
-                        stat: Err(io::Error::from(e).to_string()),
-                        hash: None,
-                    },
-                    Ok(st) => {
-                        let key = (st.st_dev, st.st_ino);
-                        let first = seen.lock().expect("inode set").insert(key);
-                        let regular = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
-                        OnDisk {
-                            path,
-                            stat: Ok((key.0, key.1, st.st_size as u64)),
-                            hash: first.then(|| {
-                                if regular {
-                                    hash_at(fd, name, st.st_size as usize)
-                                } else {
-                                    Err("not a regular file".into())
-                                }
-                            }),
-                        }
-                    }
-                }
-            })
-            .collect();
-        found.lock().expect("found files").extend(here);
+        let extra = files.iter().filter_map(|name| {
+            let path = format!("{prefix}{}", name.to_string_lossy());
+            (!listed.contains(&path_key(&path))).then_some(path)
+        });
+        found.lock().expect("unlisted files").extend(extra);
         Ok(())
     });
-    found.into_inner().expect("found files")
+    found.into_inner().expect("unlisted files")
 }
 
-/// blake3 of the file `name` in the directory `fd` (not following a symbolic link).
-fn hash_at(
-    fd: &rustix::fd::OwnedFd,
-    name: &std::ffi::CStr,
-    size: usize,
-) -> Result<blake3::Hash, String> {
-    use rustix::fs::{openat, Mode, OFlags};
-    use std::io::Read;
-    let file = openat(
-        fd,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| io::Error::from(e).to_string())?;
-    let mut bytes = Vec::with_capacity(size);
-    fs::File::from(file)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    Ok(blake3::hash(&bytes))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Catalog;
+    use crate::export::{self, ExportOptions, Profile};
+    use crate::store::url::Scheme;
+
+    /// The fixture store exported (`pub`, minimal profile) into `out`.
+    fn exported(out: &Path) {
+        let cat = Catalog::new(crate::store::fixture::RULES.load());
+        let opts = ExportOptions {
+            token: cat.store.token_by_value("pub").expect("fixture token"),
+            profile: Profile::minimal(),
+            base_url: Some((Scheme::Https, "www.uni.test".into())),
+            out: out.to_path_buf(),
+            force: false,
+            dedupe: true,
+            full: false,
+            routing: Default::default(),
+            interrupt: Default::default(),
+            layout: Default::default(),
+            repair: false,
+        };
+        export::export(&cat, &opts, &|_| {}).expect("export");
+    }
+
+    /// Issue 20: the manifest is read a chunk at a time (7 lines in unit tests) and each inode
+    /// hashed once whatever chunk its paths fall in: an intact snapshot has no problem; a body
+    /// shared by paths in many chunks, changed in place, is reported at every path; a missing
+    /// file and an unlisted one are found.
+    #[test]
+    fn chunks_and_shared_bodies() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let out = tmp.path().join("snap");
+        exported(&out);
+        let intact = verify(&out).expect("verify");
+        assert!(intact.ok(), "{:?}", intact.problems);
+        assert!(intact.files > 3 * snapshot::MANIFEST_CHUNK as u64);
+        assert!(
+            intact.inodes < intact.files + intact.router_files,
+            "no hard links"
+        );
+        // The body most paths share (the 403 marker), changed in place.
+        let text = fs::read_to_string(out.join(snapshot::MANIFEST_FILE)).expect("manifest");
+        let mut by_hash: FxHashMap<String, Vec<String>> = FxHashMap::default();
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).expect("line");
+            let (path, hash) = (v["path"].as_str().unwrap(), v["blake3"].as_str().unwrap());
+            by_hash.entry(hash.into()).or_default().push(path.into());
+        }
+        let shared = by_hash.into_values().max_by_key(Vec::len).expect("lines");
+        assert!(shared.len() > snapshot::MANIFEST_CHUNK, "{shared:?}");
+        let first = out.join(&shared[0]);
+        let mut bytes = fs::read(&first).expect("body");
+        bytes[0] ^= 1;
+        fs::write(&first, &bytes).expect("in place: every link sees it");
+        let gone = intact_route(&text, &shared);
+        fs::remove_file(out.join(&gone)).expect("remove");
+        fs::write(out.join("public/__api/extra.json"), b"{}").expect("extra");
+        let r = verify(&out).expect("verify");
+        let mut want: Vec<Problem> = Vec::new();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.retain(|l| l.contains("\"path\":\"public/"));
+        for l in lines {
+            let path = serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if path == gone {
+                want.push(Problem::Missing(path));
+            } else if shared.contains(&path) {
+                want.push(Problem::Hash(path));
+            }
+        }
+        want.push(Problem::Extra("public/__api/extra.json".into()));
+        assert_eq!(r.problems, want);
+    }
+
+    /// A route path that does not share the changed body.
+    fn intact_route(text: &str, shared: &[String]) -> String {
+        text.lines()
+            .filter_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                Some(v["path"].as_str()?.to_string())
+            })
+            .find(|p| p.starts_with("public/__api/assets/") && !shared.contains(p))
+            .expect("a route")
+    }
 }

@@ -8,17 +8,22 @@ use super::request::{BaseUrl, Data, Params, SortOrder};
 use super::Catalog;
 use crate::access::View;
 use crate::store::url::{self, Scheme};
-use crate::store::{Asset, AssetIdx, Event, LinkIdx, Metadata, Ordered, Scalar};
+use crate::store::{Asset, AssetIdx, Event, LinkIdx, Metadata, Ordered, Overrides, Scalar};
 use std::borrow::Cow;
 
-/// The fields of an asset as one reader sees them (current, or the `live` version).
+/// The names of an asset as one reader sees them (current, or the `live` version).
 struct Version<'a> {
     name: &'a str,
     short_name: &'a str,
     version: &'a str,
+}
+
+/// Attributes, metadata and contents as one reader sees them (read only for `data` that shows
+/// them: a store may have to read them from its file).
+struct ShownFields<'a> {
     attributes: Cow<'a, Ordered<Scalar>>,
     metadata: Cow<'a, Metadata>,
-    contents: &'a str,
+    contents: Cow<'a, str>,
 }
 
 /// Renders bodies for one request: a view, the `data` asked for and the host called on.
@@ -45,59 +50,87 @@ impl<'a> Renderer<'a> {
     }
 
     /// Safe editing (spec §4): readers without write see the last live version.
+    fn live(&self, idx: AssetIdx) -> Option<&'a Overrides> {
+        let a = self.asset(idx);
+        a.live
+            .as_deref()
+            .filter(|_| a.status.is_safe_editing() && !self.view.can_write(idx))
+    }
+
+    /// `context` (1.2.0 [D]): the asset's entry for that context, applied over the values this
+    /// reader sees in the default context (live or current), field by field.
+    fn context(&self, idx: AssetIdx) -> Option<&'a Overrides> {
+        let name = self.context?;
+        let a = self.asset(idx);
+        a.contexts.iter().find(|(n, _)| n == name).map(|(_, o)| o)
+    }
+
+    /// The names this reader sees.
     fn version(&self, idx: AssetIdx) -> Version<'a> {
         let a = self.asset(idx);
         let mut v = Version {
             name: &a.name,
             short_name: &a.short_name,
             version: &a.version,
-            attributes: Cow::Borrowed(&a.attributes),
-            metadata: Cow::Borrowed(&a.metadata),
-            contents: &a.contents,
         };
-        if let Some(live) = a.live.as_deref() {
-            if a.status.is_safe_editing() && !self.view.can_write(idx) {
-                if let Some(n) = &live.name {
-                    v.name = n;
-                }
-                if let Some(n) = &live.short_name {
-                    v.short_name = n;
-                }
-                if let Some(n) = &live.version {
-                    v.version = n;
-                }
-                if let Some(x) = &live.attributes {
-                    v.attributes = Cow::Borrowed(x);
-                }
-                if let Some(x) = &live.metadata {
-                    v.metadata = Cow::Borrowed(x);
-                }
-                if let Some(x) = &live.contents {
-                    v.contents = x;
-                }
+        if let Some(live) = self.live(idx) {
+            if let Some(n) = &live.name {
+                v.name = n;
+            }
+            if let Some(n) = &live.short_name {
+                v.short_name = n;
+            }
+            if let Some(n) = &live.version {
+                v.version = n;
             }
         }
-        // `context` (1.2.0 [D]): the asset's entry for that context over the values this reader
-        // sees in the default context (live or current), field by field; attributes and
-        // metadata fields one by one (Matrix keeps a value per attribute and context).
-        if let Some(name) = self.context {
-            if let Some((_, o)) = a.contexts.iter().find(|(n, _)| n == name) {
-                if let Some(n) = &o.name {
-                    v.name = n;
-                }
-                if let Some(n) = &o.short_name {
-                    v.short_name = n;
-                }
-                if let Some(x) = &o.attributes {
-                    v.attributes = Cow::Owned(merge(&v.attributes, x));
-                }
-                if let Some(Some(x)) = &o.metadata {
-                    let base = v.metadata.as_ref().as_ref();
-                    v.metadata = Cow::Owned(Some(base.map_or_else(|| x.clone(), |b| merge(b, x))));
-                }
-                if let Some(x) = &o.contents {
-                    v.contents = x;
-                }
+        if let Some(o) = self.context(idx) {
+            if let Some(n) = &o.name {
+                v.name = n;
+            }
+            if let Some(n) = &o.short_name {
+                v.short_name = n;
+            }
+        }
+        v
+    }
+
+    /// The attributes, metadata and contents this reader sees; attributes and metadata fields
+    /// of a context one by one (Matrix keeps a value per attribute and context).
+    fn shown_fields(&self, idx: AssetIdx) -> ShownFields<'a> {
+        let mut v = match self.cat.store.fields(idx) {
+            Cow::Borrowed(f) => ShownFields {
+                attributes: Cow::Borrowed(&f.attributes),
+                metadata: Cow::Borrowed(&f.metadata),
+                contents: Cow::Borrowed(&f.contents),
+            },
+            Cow::Owned(f) => ShownFields {
+                attributes: Cow::Owned(f.attributes),
+                metadata: Cow::Owned(f.metadata),
+                contents: Cow::Owned(f.contents),
+            },
+        };
+        if let Some(live) = self.live(idx) {
+            if let Some(x) = &live.attributes {
+                v.attributes = Cow::Borrowed(x);
+            }
+            if let Some(x) = &live.metadata {
+                v.metadata = Cow::Borrowed(x);
+            }
+            if let Some(x) = &live.contents {
+                v.contents = Cow::Borrowed(x);
+            }
+        }
+        if let Some(o) = self.context(idx) {
+            if let Some(x) = &o.attributes {
+                v.attributes = Cow::Owned(merge(&v.attributes, x));
+            }
+            if let Some(Some(x)) = &o.metadata {
+                let base = v.metadata.as_ref().as_ref();
+                v.metadata = Cow::Owned(Some(base.map_or_else(|| x.clone(), |b| merge(b, x))));
+            }
+            if let Some(x) = &o.contents {
+                v.contents = Cow::Borrowed(x);
             }
         }
         v
@@ -170,7 +203,11 @@ impl<'a> Renderer<'a> {
             out.extend_from_slice(b",\"url\":");
             write_str(out, self.url(idx));
         }
-        if self.data.has(Data::ATTRIBUTES) {
+        let fields = [Data::ATTRIBUTES, Data::METADATA, Data::CONTENTS]
+            .iter()
+            .any(|&d| self.data.has(d))
+            .then(|| self.shown_fields(idx));
+        if let Some(v) = fields.as_ref().filter(|_| self.data.has(Data::ATTRIBUTES)) {
             out.extend_from_slice(b",\"attributes\":{");
             let shown = v
                 .attributes
@@ -191,7 +228,7 @@ impl<'a> Renderer<'a> {
             }
             out.push(b'}');
         }
-        if self.data.has(Data::METADATA) {
+        if let Some(v) = fields.as_ref().filter(|_| self.data.has(Data::METADATA)) {
             out.extend_from_slice(b",\"metadata\":");
             match v.metadata.as_ref() {
                 None => out.extend_from_slice(b"null"),
@@ -209,9 +246,9 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
-        if self.data.has(Data::CONTENTS) {
+        if let Some(v) = fields.as_ref().filter(|_| self.data.has(Data::CONTENTS)) {
             out.extend_from_slice(b",\"contents\":");
-            write_str(out, v.contents);
+            write_str(out, &v.contents);
         }
         if self.dependents {
             out.extend_from_slice(b",\"include_dependents\":");

@@ -495,3 +495,42 @@ fn base_url_in_children() {
         404
     );
 }
+
+/// Issue 20: a store read from a directory keeps where each asset's line is and reads
+/// attributes, metadata and contents again for the bodies that show them; every body, with every
+/// `data`, context and token (safe editing shows `live` contents to readers without write),
+/// equals the one rendered from the store held in memory.
+#[test]
+fn a_store_read_from_a_directory_answers_as_one_held_in_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    crate::store::fixture::CONTEXTS.write_to(dir.path());
+    let from_dir = Catalog::new(crate::store::Store::load(dir.path()).expect("valid"));
+    let in_memory = contexts_catalog();
+    let mut compared = 0;
+    for a in &in_memory.store.assets {
+        for token in ["pub", "ed"] {
+            for query in [
+                "",
+                "?data=contents",
+                "?data=urls,attributes,metadata,contents",
+                "?data=attributes,metadata,contents&context=fr",
+                "?data=metadata&context=mi",
+            ] {
+                for endpoint in ["", "/lineage", "/children"] {
+                    let target = format!("/__api/assets/{}{endpoint}{query}", a.id);
+                    let (m, d) = (
+                        get(&in_memory, token, &target),
+                        get(&from_dir, token, &target),
+                    );
+                    assert_eq!(
+                        (m.status, text(&m)),
+                        (d.status, text(&d)),
+                        "{target} as {token}"
+                    );
+                    compared += (m.status == 200) as usize;
+                }
+            }
+        }
+    }
+    assert!(compared > 100, "only {compared} answers were 200");
+}

@@ -236,6 +236,7 @@ impl ExportArgs {
             .store
             .load_catalog(self.quiet || self.format == super::Format::Json)?;
         let load_secs = loading.elapsed().as_secs_f64();
+        let load_rss = matrix_snapshot::rss::current();
         let Some(token) = catalog.store.token_by_value(&value) else {
             bail!("{}", self.unknown_token(&catalog, &value));
         };
@@ -506,11 +507,25 @@ impl ExportArgs {
         if self.timings {
             let mut rest = started.elapsed().as_secs_f64();
             errln!("matrix-snapshot: timings");
-            errln!("  {:>7.2}s  load the store", load_secs);
-            for (phase, secs) in &report.phases.done {
-                errln!("  {secs:>7.2}s  {phase}");
-                rest -= secs;
+            let load = export::Phase {
+                name: "load the store",
+                secs: load_secs,
+                rss: load_rss,
+            };
+            for phase in std::iter::once(&load).chain(&report.phases.done) {
+                match phase.rss {
+                    Some(rss) => errln!(
+                        "  {:>7.2}s  {:<50} rss {:>10}, peak {:>10}",
+                        phase.secs,
+                        phase.name,
+                        matrix_snapshot::rss::mb(rss.now),
+                        matrix_snapshot::rss::mb(rss.peak)
+                    ),
+                    None => errln!("  {:>7.2}s  {}", phase.secs, phase.name),
+                }
+                rest -= phase.secs;
             }
+            rest += load_secs;
             errln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
         }
         if let Some(signal) = report.interrupted {

@@ -344,12 +344,24 @@ pub struct Report {
     pub disk: Option<DiskUse>,
 }
 
-/// Wall time of the phases of an export, in the order they ran.
+/// Wall time of the phases of an export, in the order they ran, and the process's resident
+/// memory as each ended.
 #[derive(Debug, Clone)]
 pub struct Phases {
     last: std::time::Instant,
-    /// (phase, seconds).
-    pub done: Vec<(&'static str, f64)>,
+    /// The phases done, in order.
+    pub done: Vec<Phase>,
+}
+
+/// One phase of an export: its name, wall time and the resident memory when it ended.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    /// What the phase does.
+    pub name: &'static str,
+    /// Wall time, in seconds.
+    pub secs: f64,
+    /// Resident memory as it ended (`None` where the kernel does not say).
+    pub rss: Option<crate::rss::Rss>,
 }
 
 impl Phases {
@@ -363,8 +375,11 @@ impl Phases {
     /// Ends the phase `name`, which began when the previous one ended.
     fn end(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
-        self.done
-            .push((name, now.duration_since(self.last).as_secs_f64()));
+        self.done.push(Phase {
+            name,
+            secs: now.duration_since(self.last).as_secs_f64(),
+            rss: crate::rss::current(),
+        });
         self.last = now;
     }
 }

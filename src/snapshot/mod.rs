@@ -253,18 +253,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ReadError> {
         .collect();
     let lines = lines
         .par_iter()
-        .map(|(n, l)| match manifest::parse_line_fast(l) {
-            Some(fast) => fast.to_entry().ok_or_else(|| ReadError::Invalid {
-                path: path.clone(),
-                line: *n,
-                message: "blake3 is not 64 hex digits".into(),
-            }),
-            None => serde_json::from_str::<Entry>(l).map_err(|e| ReadError::Invalid {
-                path: path.clone(),
-                line: *n,
-                message: e.to_string(),
-            }),
-        })
+        .map(|(n, l)| parse_manifest_line(&path, *n, l))
         .collect::<Result<Vec<_>, _>>()?;
     let (routers, lines) = lines.into_iter().partition(Entry::is_router_file);
     Ok(Manifest {
@@ -272,6 +261,155 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ReadError> {
         lines,
         routers,
     })
+}
+
+/// One manifest line (`n`, 1-based, of the file at `path`) as an [`Entry`].
+fn parse_manifest_line(path: &Path, n: usize, l: &str) -> Result<Entry, ReadError> {
+    match manifest::parse_line_fast(l) {
+        Some(fast) => fast.to_entry().ok_or_else(|| ReadError::Invalid {
+            path: path.to_path_buf(),
+            line: n,
+            message: "blake3 is not 64 hex digits".into(),
+        }),
+        None => serde_json::from_str::<Entry>(l).map_err(|e| ReadError::Invalid {
+            path: path.to_path_buf(),
+            line: n,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Lines per chunk of [`stream_manifest`]: about 25 MB of entries. Unit tests use a handful,
+/// so that every fixture manifest crosses chunk boundaries, where a reader bug would hide.
+#[cfg(not(test))]
+pub const MANIFEST_CHUNK: usize = 1 << 16;
+#[cfg(test)]
+#[allow(missing_docs)]
+pub const MANIFEST_CHUNK: usize = 7;
+
+/// Reads `dir/manifest.jsonl` (after checking the snapshot's format) `chunk` lines at a time,
+/// each chunk parsed in parallel, and calls `each` with the chunk's entries in file order and
+/// the number (1-based) of its first line. Returns the file's blake3 (the root hash when
+/// intact). Holds one chunk, whatever the manifest's size: what `verify` and `diff` read
+/// million-line manifests with. A malformed line is an error naming it.
+pub fn stream_manifest(
+    dir: &Path,
+    chunk: usize,
+    each: impl FnMut(Vec<Entry>, usize) -> Result<(), ReadError>,
+) -> Result<String, ReadError> {
+    stream_manifest_with(dir, chunk, true, each)
+}
+
+/// [`stream_manifest`], each chunk parsed on rayon's threads (`parallel`) or on the caller's.
+fn stream_manifest_with(
+    dir: &Path,
+    chunk: usize,
+    parallel: bool,
+    mut each: impl FnMut(Vec<Entry>, usize) -> Result<(), ReadError>,
+) -> Result<String, ReadError> {
+    use rayon::prelude::*;
+    use std::io::BufRead;
+    check_format(dir)?;
+    let path = dir.join(MANIFEST_FILE);
+    let file = std::fs::File::open(&path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            ReadError::Missing {
+                dir: dir.to_path_buf(),
+                file: MANIFEST_FILE,
+            }
+        } else {
+            ReadError::Io {
+                path: path.clone(),
+                source,
+            }
+        }
+    })?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut hasher = blake3::Hasher::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut first_line = 1;
+    loop {
+        bytes.clear();
+        let mut count = 0;
+        while count < chunk {
+            let read = reader
+                .read_until(b'\n', &mut bytes)
+                .map_err(|source| ReadError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
+            }
+            count += 1;
+        }
+        if count == 0 {
+            break;
+        }
+        hasher.update(&bytes);
+        let text = std::str::from_utf8(&bytes).map_err(|e| ReadError::Invalid {
+            path: path.clone(),
+            line: first_line
+                + bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count(),
+            message: "not UTF-8".into(),
+        })?;
+        let lines: Vec<(usize, &str)> = text
+            .split_terminator('\n')
+            .enumerate()
+            .map(|(i, l)| (first_line + i, l))
+            .collect();
+        let parse = |(n, l): &(usize, &str)| parse_manifest_line(&path, *n, l);
+        let entries = if parallel {
+            lines.par_iter().map(parse).collect::<Result<Vec<_>, _>>()?
+        } else {
+            lines.iter().map(parse).collect::<Result<Vec<_>, _>>()?
+        };
+        each(entries, first_line)?;
+        first_line += count;
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// The entries of `dir/manifest.jsonl` in file order, read as [`stream_manifest`] does on a
+/// thread of its own a chunk ahead (and parsed there, not on rayon's threads, so that a rayon
+/// task may iterate without starving the reader): what `diff` walks two manifests side by side
+/// with. The format is checked before this returns; a malformed line ends the iteration with
+/// its error.
+pub fn manifest_entries(
+    dir: &Path,
+) -> Result<impl Iterator<Item = Result<Entry, ReadError>>, ReadError> {
+    check_format(dir)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Entry>, ReadError>>(1);
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("matrix-snapshot-manifest".into())
+        .spawn(move || {
+            let sent = stream_manifest_with(&dir, MANIFEST_CHUNK, false, |chunk, _| {
+                // The reader is gone: stop reading.
+                tx.send(Ok(chunk)).map_err(|_| ReadError::Io {
+                    path: dir.join(MANIFEST_FILE),
+                    source: io::Error::other("no longer read"),
+                })
+            });
+            if let Err(e) = sent {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(|source| ReadError::Io {
+            path: PathBuf::from(MANIFEST_FILE),
+            source,
+        })?;
+    Ok(rx
+        .into_iter()
+        .flat_map(|chunk| -> Box<dyn Iterator<Item = _>> {
+            match chunk {
+                Ok(entries) => Box::new(entries.into_iter().map(Ok)),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        }))
 }
 
 /// A snapshot's route bodies, read by manifest path (`public/…`) whatever its layout: files

@@ -52,6 +52,17 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
         return Err(diags.into_error());
     }
     let fingerprint = hasher.finalize().to_hex().to_string();
+    // Where [`Store::fields`] reads the lines again (a replaced file is noticed there: each
+    // line's bytes must hash to its source hash).
+    let assets_file = match src {
+        Source::Dir(dir) if cfg!(unix) => {
+            let path = dir.join("assets.jsonl");
+            let file =
+                std::fs::File::open(&path).map_err(|source| LoadError::Io { path, source })?;
+            Some(file)
+        }
+        _ => None,
+    };
     let Records {
         assets,
         links,
@@ -66,6 +77,7 @@ fn load(src: Source, prefix: &str) -> Result<Store, LoadError> {
         principals,
         tokens,
         fingerprint,
+        assets_file,
         asset_index: indexes.asset_index,
         principal_index: indexes.principal_index,
         token_index: indexes.token_index,
@@ -90,9 +102,14 @@ fn read_records(
         "assets.jsonl",
         diags,
         hasher,
-        |rec: AssetRecord, line, bytes| {
+        |rec: AssetRecord, line, bytes, offset| {
             let mut a = build_asset(rec, contexts, line, diags);
             a.source_hash = source_hash(bytes);
+            // A store read from a directory reads attributes, metadata and contents again when
+            // a body needs them ([`Store::fields`]); the parse above has checked them.
+            if let (true, Source::Dir(_), Ok(len)) = (cfg!(unix), src, u32::try_from(bytes.len())) {
+                a.fields = FieldsAt::Line { offset, len };
+            }
             a
         },
     )?;
@@ -101,7 +118,7 @@ fn read_records(
         "links.jsonl",
         diags,
         hasher,
-        |mut r: Link, _, bytes| {
+        |mut r: Link, _, bytes, _| {
             r.source_hash = source_hash(bytes);
             r
         },
@@ -111,16 +128,17 @@ fn read_records(
         "principals.jsonl",
         diags,
         hasher,
-        |r: Principal, _, _| r,
+        |r: Principal, _, _, _| r,
     )?;
     let (permissions, permission_lines) = read_jsonl(
         src,
         "permissions.jsonl",
         diags,
         hasher,
-        |r: PermissionRecord, _, _| r,
+        |r: PermissionRecord, _, _, _| r,
     )?;
-    let (tokens, token_lines) = read_jsonl(src, "tokens.jsonl", diags, hasher, |r: Token, _, _| r)?;
+    let (tokens, token_lines) =
+        read_jsonl(src, "tokens.jsonl", diags, hasher, |r: Token, _, _, _| r)?;
     Ok(Records {
         assets,
         asset_lines,
@@ -162,6 +180,48 @@ mod tests {
     }
 
     const ASSET_LINES: u64 = 16;
+
+    /// Issue 20: a store read from a directory keeps only where each asset's line is; its
+    /// fields read again equal the parsed ones, and a file changed in place afterwards is
+    /// named, never read as another asset's fields.
+    #[test]
+    fn fields_are_read_again_from_the_file_and_a_changed_file_is_named() {
+        use crate::store::fixture::CONTEXTS;
+        use crate::store::model::FieldsAt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        CONTEXTS.write_to(dir.path());
+        let from_dir = crate::store::Store::load(dir.path()).expect("valid");
+        let in_memory = CONTEXTS.load();
+        for (i, a) in from_dir.assets.iter().enumerate() {
+            assert!(
+                matches!(a.fields, FieldsAt::Line { .. }),
+                "asset {} keeps its fields parsed",
+                a.id
+            );
+            assert!(matches!(in_memory.assets[i].fields, FieldsAt::Parsed(_)));
+            assert_eq!(from_dir.fields(i as u32), in_memory.fields(i as u32));
+        }
+        let home = from_dir.asset_by_id("2").expect("asset 2");
+        assert_eq!(from_dir.fields(home).contents, "home");
+        // The same length, other bytes: only the hash can tell.
+        let path = dir.path().join("assets.jsonl");
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(
+            &path,
+            text.replacen("\"contents\":\"home\"", "\"contents\":\"HOME\"", 1),
+        )
+        .expect("write");
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            from_dir.fields(home);
+        }))
+        .expect_err("a changed line must not be read");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("assets.jsonl changed while matrix-snapshot was using it")
+                && message.contains("\"2\""),
+            "{message}"
+        );
+    }
 
     #[test]
     fn malformed_json() {

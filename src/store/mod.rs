@@ -15,13 +15,15 @@ mod record;
 pub mod url;
 
 pub use diagnostic::{Diagnostic, LoadError, MAX_REPORTED};
+use model::FieldsAt;
 pub use model::{
-    Access, Asset, Event, Link, LinkType, Metadata, Ordered, Overrides, Permission, Principal,
-    PrincipalKind, Scalar, Status, StoreMeta, Token, DEFAULT_CONTEXT, STORE_FORMAT,
+    Access, Asset, Event, Fields, Link, LinkType, Metadata, Ordered, Overrides, Permission,
+    Principal, PrincipalKind, Scalar, Status, StoreMeta, Token, DEFAULT_CONTEXT, STORE_FORMAT,
 };
 pub use record::{MAX_ID_BYTES, MAX_URL_BYTES};
 
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -57,6 +59,8 @@ pub struct Store {
     pub tokens: Vec<Token>,
     /// blake3 over the store files (names and bytes), identifying this input.
     pub fingerprint: String,
+    /// `assets.jsonl`, open, for [`Store::fields`] (a store read from a directory).
+    assets_file: Option<std::fs::File>,
     // FxHash for the two large indexes: hundreds of thousands of keys from the store's own
     // files, where SipHash's resistance to chosen keys buys nothing.
     asset_index: FxHashMap<String, AssetIdx>,
@@ -95,6 +99,53 @@ impl Store {
     /// The asset at an index.
     pub fn asset(&self, idx: AssetIdx) -> &Asset {
         &self.assets[idx as usize]
+    }
+
+    /// The attributes, metadata and contents of an asset (the current version's: `live` and
+    /// context overrides are the asset's own fields). Borrowed from a store read from memory;
+    /// read again from `assets.jsonl` (one `pread` and a parse of that line) for one read from
+    /// a directory, which keeps only where each line is.
+    ///
+    /// # Panics
+    /// When `assets.jsonl` was changed in place while this process was using it (the line no
+    /// longer hashes to what was loaded): what a body would show is then unknowable.
+    pub fn fields(&self, idx: AssetIdx) -> Cow<'_, Fields> {
+        let asset = self.asset(idx);
+        match &asset.fields {
+            FieldsAt::Parsed(fields) => Cow::Borrowed(fields),
+            FieldsAt::Line { offset, len } => {
+                Cow::Owned(self.read_fields(asset, *offset, *len as usize))
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    fn read_fields(&self, asset: &Asset, offset: u64, len: usize) -> Fields {
+        use std::os::unix::fs::FileExt;
+        let file = self
+            .assets_file
+            .as_ref()
+            .expect("a store whose assets are read again keeps its file open");
+        let mut line = vec![0; len];
+        let changed = |why: &str| -> ! {
+            panic!(
+                "assets.jsonl changed while matrix-snapshot was using it (asset {:?}, {why}): \
+                 run the command again once the store is written",
+                asset.id
+            )
+        };
+        if let Err(e) = file.read_exact_at(&mut line, offset) {
+            changed(&e.to_string());
+        }
+        if read::source_hash(&line) != asset.source_hash {
+            changed("its line is not the one loaded");
+        }
+        serde_json::from_slice(&line).unwrap_or_else(|e| changed(&e.to_string()))
+    }
+
+    #[cfg(not(unix))]
+    fn read_fields(&self, _: &Asset, _: u64, _: usize) -> Fields {
+        unreachable!("stores keep their fields parsed where files have no positional reads")
     }
 
     /// The link at an index.

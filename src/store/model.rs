@@ -246,12 +246,8 @@ pub struct Asset {
     pub status_changed: Event,
     /// Every URL, in store order.
     pub urls: Vec<String>,
-    /// Typed attributes in store order.
-    pub attributes: Ordered<Scalar>,
-    /// Metadata (`None` = no schema).
-    pub metadata: Metadata,
-    /// Contents (HTML).
-    pub contents: String,
+    /// Attributes, metadata and contents: read with [`crate::Store::fields`].
+    pub(crate) fields: FieldsAt,
     /// Trashed assets do not exist for the API.
     pub trashed: bool,
     /// The last live version, for safe-editing statuses.
@@ -261,6 +257,33 @@ pub struct Asset {
     /// blake3 (first 16 bytes) of the asset's line in `assets.jsonl`: equal lines, equal record
     /// (incremental exports compare it).
     pub source_hash: u128,
+}
+
+/// The fields of an asset that only `data=attributes`, `metadata` or `contents` shows: most of
+/// a store's bytes (contents alone is half of a typical line), and needed only while those
+/// bodies are written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Fields {
+    /// Typed attributes in store order.
+    #[serde(default)]
+    pub attributes: Ordered<Scalar>,
+    /// Metadata (`None` = no schema).
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// Contents (HTML).
+    #[serde(default)]
+    pub contents: String,
+}
+
+/// Where an asset's [`Fields`] are: parsed in memory (a store read from memory), or the place of
+/// its line in `assets.jsonl`, read again when a body needs them (a store read from a
+/// directory: a million assets keep about 1.8 GB less; docs/architecture.md, "Memory").
+#[derive(Debug, Clone)]
+pub(crate) enum FieldsAt {
+    /// Parsed.
+    Parsed(Box<Fields>),
+    /// The asset's line: its first byte in the file and its length.
+    Line { offset: u64, len: u32 },
 }
 
 /// Link types (spec "Link object").

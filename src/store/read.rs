@@ -67,14 +67,15 @@ const BATCH_BYTES: usize = 8 << 20;
 const BATCH_BYTES: usize = 64;
 
 /// Reads a JSON Lines file in blocks of [`BATCH_BYTES`], parsing the lines of each block in
-/// parallel and turning each record into its final form with `convert` (so no intermediate
+/// parallel and turning each record into its final form with `convert` (given the record, its
+/// line number, its bytes and the offset of its first byte in the file; so no intermediate
 /// vector of raw records is ever held); keeps line numbers. The bytes are hashed in order.
 pub(super) fn read_jsonl<R, T>(
     src: &Source,
     name: &str,
     diags: &Diagnostics,
     hasher: &mut blake3::Hasher,
-    convert: impl Fn(R, u64, &[u8]) -> T + Sync,
+    convert: impl Fn(R, u64, &[u8], u64) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<u64>), LoadError>
 where
     R: DeserializeOwned,
@@ -85,6 +86,7 @@ where
     let mut records = Vec::new();
     let mut lines = Vec::new();
     let mut next_line = 1u64;
+    let mut block_offset = 0u64;
     let mut block: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (64 << 10));
     let mut eof = false;
     while !eof {
@@ -109,12 +111,12 @@ where
         }
         hasher.update(&block);
         // Lines found with memchr: splitting byte by byte took 0.12 s of a 0.9 s load (100k assets).
-        let mut numbered: Vec<(u64, &[u8])> = Vec::new();
+        let mut numbered: Vec<(u64, &[u8], u64)> = Vec::new();
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', &block).chain([block.len()]) {
             let line = &block[start..end];
             if !line.iter().all(u8::is_ascii_whitespace) {
-                numbered.push((next_line, line));
+                numbered.push((next_line, line, block_offset + start as u64));
             }
             next_line += 1;
             start = end + 1;
@@ -123,13 +125,15 @@ where
         next_line -= 1;
         let parsed: Vec<(u64, Option<T>)> = numbered
             .par_iter()
-            .map(|&(n, bytes)| match serde_json::from_slice::<R>(bytes) {
-                Ok(r) => (n, Some(convert(r, n, bytes))),
-                Err(e) => {
-                    diags.push(name, n, serde_message(&e));
-                    (n, None)
-                }
-            })
+            .map(
+                |&(n, bytes, offset)| match serde_json::from_slice::<R>(bytes) {
+                    Ok(r) => (n, Some(convert(r, n, bytes, offset))),
+                    Err(e) => {
+                        diags.push(name, n, serde_message(&e));
+                        (n, None)
+                    }
+                },
+            )
             .collect();
         for (n, v) in parsed {
             if let Some(v) = v {
@@ -137,6 +141,7 @@ where
                 lines.push(n);
             }
         }
+        block_offset += block.len() as u64;
         block.clear();
     }
     hasher.update(&[0xff]);

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     // Leaves: depend on nothing in the crate.
     ("rng", 0),
     ("tree", 0),
+    ("rss", 0),
     // 1. load a store.
     ("store", 1),
     ("demo", 2),

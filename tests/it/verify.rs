@@ -240,3 +240,37 @@ fn every_reader_names_a_snapshot_of_another_version() {
         );
     }
 }
+
+/// Issue 20: `verify` looks listed files up by path rather than holding a listing of the tree,
+/// yet a directory replaced by a symbolic link to an identical copy outside is never followed:
+/// its files are missing and the link is not in the manifest — even when the directory held a
+/// single file, so that the counts of files listed and found agree.
+#[test]
+fn a_directory_replaced_by_a_link_is_never_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = demo_export(tmp.path());
+    // A directory of the web root holding exactly one file and no directory.
+    let dir = walkdir::WalkDir::new(snap.join("public"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_dir())
+        .map(|e| e.into_path())
+        .find(|d| {
+            let entries: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap()).collect();
+            entries.len() == 1 && entries[0].file_type().unwrap().is_file()
+        })
+        .expect("a directory with one file");
+    let file = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let copy = tmp.path().join("copy");
+    fs::create_dir(&copy).unwrap();
+    fs::copy(&file, copy.join(file.file_name().unwrap())).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&copy, &dir).unwrap();
+    let rel = |p: &Path| p.strip_prefix(&snap).unwrap().to_str().unwrap().to_string();
+    let text = verify(&snap, 1);
+    assert!(text.contains(&format!("{}: missing", rel(&file))), "{text}");
+    assert!(
+        text.contains(&format!("{}: not in the manifest", rel(&dir))),
+        "{text}"
+    );
+}
