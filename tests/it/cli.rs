@@ -276,16 +276,7 @@ fn diff_on_a_terminal_honours_no_color() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     crate::util::export_public("minimal", None, &a, &[]);
     run(
-        &[
-            "export",
-            "--quiet",
-            "--token",
-            "demo-admin",
-            "--profile",
-            "minimal",
-            "--out",
-            b.to_str().unwrap(),
-        ],
+        &export_args("demo-admin", "minimal", b.to_str().unwrap(), &["--quiet"]),
         0,
     );
     let on_tty = |no_color: Option<&str>, extra: &str| {
