@@ -92,6 +92,12 @@ pub fn derive_etags(dir: &Path) -> io::Result<Derived> {
             .tempdir_in(&cache)
             .map_err(context("creating a directory in", &cache))?;
         write_shards(&dir.join(super::ETAGS_FILE), staging.path())?;
+        // A temporary directory is private (0700): give it the mode of `_routers/`, so the
+        // server's user (`caddy` under Debian's service) reads the shards as it reads the table.
+        let routers = dir.join(snapshot::ROUTERS_DIR);
+        let mode = fs::metadata(&routers).map_err(context("reading", &routers))?;
+        fs::set_permissions(staging.path(), mode.permissions())
+            .map_err(context("setting the mode of", staging.path()))?;
         let staged = staging.keep();
         match fs::rename(&staged, &target) {
             Ok(()) => {}
@@ -208,6 +214,17 @@ mod tests {
         let got = derive_etags(dir.path()).unwrap();
         assert_eq!(got.dir, etags_dir(dir.path(), &root));
         assert!(got.written);
+        // Readable as `_routers/` is (not the temporary directory's private 0700).
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode();
+        fs::set_permissions(
+            dir.path().join("_routers"),
+            fs::Permissions::from_mode(0o751),
+        )
+        .unwrap();
+        fs::remove_dir_all(&got.dir).unwrap();
+        let got = derive_etags(dir.path()).unwrap();
+        assert_eq!(mode(&got.dir) & 0o777, 0o751);
         let mut seen = 0;
         for line in &lines {
             let path = line.split(' ').next().unwrap();
