@@ -10,7 +10,7 @@
 //! delete). Figures go to stdout as a Markdown table.
 
 mod common;
-use common::{arg, timed};
+use common::{arg, scratch, timed};
 
 use matrix_snapshot::store::Store;
 use matrix_snapshot::{answer, Catalog, Request};
@@ -36,14 +36,12 @@ fn main() {
         .map(|s| s.parse().expect("--assets N"))
         .unwrap_or(100_000);
     let keep = arg("--keep").map(PathBuf::from);
-    let scratch = tempfile::Builder::new()
-        .prefix("matrix-snapshot-bench-")
-        .tempdir_in(
-            std::env::var_os("CARGO_TARGET_TMPDIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(std::env::temp_dir),
-        )
-        .expect("scratch dir");
+    let scratch = scratch(
+        "matrix-snapshot-bench-",
+        std::env::var_os("CARGO_TARGET_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir),
+    );
     let store_dir = keep.clone().unwrap_or_else(|| scratch.path().join("store"));
 
     println!("## matrix-snapshot core benchmark: {assets} assets\n");

@@ -16,7 +16,7 @@
 //! Everything is written under a fresh scratch directory and deleted at the end.
 
 mod common;
-use common::{arg, timed, BIN};
+use common::{arg, scratch, timed, BIN};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,10 +84,7 @@ fn main() {
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir)
     });
-    let scratch = tempfile::Builder::new()
-        .prefix("matrix-snapshot-export-bench-")
-        .tempdir_in(&base)
-        .unwrap();
+    let scratch = scratch("matrix-snapshot-export-bench-", &base);
     let store = scratch.path().join("store");
     let out = scratch.path().join("out");
     let raw = scratch.path().join("raw");

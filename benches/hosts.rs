@@ -8,13 +8,11 @@
 //! is written under a fresh scratch directory and deleted at the end.
 
 mod common;
-use common::{arg, BIN};
+use common::{arg, free_port, scratch, wait_listening, Process, BIN};
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(BIN)
@@ -27,36 +25,6 @@ fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(addr: &str) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn which(program: &str) -> Option<String> {
@@ -73,7 +41,7 @@ fn start_host(
     scratch: &Path,
     addr: &str,
     token: &str,
-) -> Option<Server> {
+) -> Option<Process> {
     let dir = scratch.join(host);
     std::fs::create_dir_all(&dir).unwrap();
     let token_file = dir.join("token");
@@ -138,7 +106,7 @@ fn start_host(
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let s = Server { child };
+    let s = Process(child);
     wait_listening(addr).then_some(s)
 }
 
@@ -181,10 +149,7 @@ fn main() {
     }
     let assets = arg("--assets").unwrap_or_else(|| "10000".into());
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
-    let scratch = tempfile::Builder::new()
-        .prefix("msnap-hosts-")
-        .tempdir_in(".")
-        .unwrap();
+    let scratch = scratch("msnap-hosts-", ".");
     let store = scratch.path().join("store");
     let snap = scratch.path().join("snap");
     run(&[
@@ -271,7 +236,7 @@ end
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let _s = Server { child };
+        let _s = Process(child);
         assert!(wait_listening(&addr), "serve did not start");
         results.extend(wrk("serve (live, answer())", &addr, &script, seconds));
     }
@@ -289,7 +254,7 @@ end
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let _s = Server { child };
+        let _s = Process(child);
         assert!(wait_listening(&addr), "preview did not start");
         results.extend(wrk("preview (snapshot)", &addr, &script, seconds));
     }

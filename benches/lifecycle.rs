@@ -10,15 +10,12 @@
 //! directory and deleted at the end.
 
 mod common;
-use common::{arg, edit_store, timed};
+use common::{arg, edit_store, export_generated, scratch, sync, timed};
 
 fn main() {
     let assets = arg("--assets").unwrap_or_else(|| "100000".into());
     let profile = arg("--profile").unwrap_or_else(|| "minimal".into());
-    let scratch = tempfile::Builder::new()
-        .prefix("msnap-life-")
-        .tempdir_in(".")
-        .unwrap();
+    let scratch = scratch("msnap-life-", ".");
     let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     timed(&["generate", "--assets", &assets, "--out", &p("store1")]);
     let edited = edit_store(
@@ -28,24 +25,7 @@ fn main() {
     // Each timed export starts with the earlier steps' writes on disk (`sync`), so that none
     // pays for another's writeback: the first run of this benchmark timed an update behind
     // 2 GB of pending writes from the two full exports.
-    let settle = || {
-        std::process::Command::new("sync").status().unwrap();
-    };
-    let export = |store: &str, out: &str| {
-        settle();
-        timed(&[
-            "export",
-            "--quiet",
-            "--store",
-            store,
-            "--token",
-            "gen-public",
-            "--profile",
-            &profile,
-            "--out",
-            out,
-        ])
-    };
+    let export = |store: &str, out: &str| export_generated(store, out, &profile, &[]);
     let (full1, rss1, _) = export(&p("store1"), &p("old"));
     let (full2, _, _) = export(&p("store2"), &p("new"));
 
@@ -77,7 +57,7 @@ fn main() {
         .to_string();
 
     // Re-export release 2 onto release 1's snapshot (incremental when supported).
-    settle();
+    sync();
     let (again, rss_again, stderr) = timed(&[
         "export",
         "--store",

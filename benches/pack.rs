@@ -15,7 +15,7 @@
 //! Everything is written under a fresh scratch directory and deleted at the end.
 
 mod common;
-use common::{arg, edit_store, timed};
+use common::{arg, edit_store, export_generated, scratch, timed};
 
 use std::fs;
 use std::path::Path;
@@ -38,36 +38,15 @@ fn public_files(dir: &Path) -> (u64, u64, u64) {
 fn main() {
     let assets = arg("--assets").unwrap_or_else(|| "100000".into());
     let profile = arg("--profile").unwrap_or_else(|| "minimal".into());
-    let scratch = tempfile::Builder::new()
-        .prefix("msnap-pack-")
-        .tempdir_in(".")
-        .unwrap();
+    let scratch = scratch("msnap-pack-", ".");
     let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     timed(&["generate", "--assets", &assets, "--out", &p("store1")]);
     let edited = edit_store(
         &scratch.path().join("store1"),
         &scratch.path().join("store2"),
     );
-    let sync = || {
-        std::process::Command::new("sync").status().unwrap();
-    };
-    let export = |store: &str, out: &str, extra: &[&str]| {
-        sync();
-        let mut args = vec![
-            "export",
-            "--quiet",
-            "--store",
-            store,
-            "--token",
-            "gen-public",
-            "--profile",
-            &profile,
-            "--out",
-            out,
-        ];
-        args.extend_from_slice(extra);
-        timed(&args)
-    };
+    let export =
+        |store: &str, out: &str, extra: &[&str]| export_generated(store, out, &profile, extra);
     let (files_s, files_rss, _) = export(&p("store1"), &p("files"), &[]);
     let files = public_files(&scratch.path().join("files"));
     let (pack_s, pack_rss, _) = export(&p("store1"), &p("pack"), &["--layout", "pack"]);

@@ -16,41 +16,10 @@
 //! non-2xx answers, and each figure's ratio to nginx's at the same concurrency.
 
 mod common;
-use common::{arg, BIN};
+use common::{arg, free_port, scratch, wait_listening, Process, BIN};
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(addr: &str) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// A server process, killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 struct Figure {
     server: String,
@@ -163,10 +132,10 @@ fn main() {
         .collect();
     let bin = arg("--bin").unwrap_or_else(|| BIN.to_string());
     let nth: usize = arg("--route").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let scratch = tempfile::Builder::new()
-        .prefix("msnap-servers-")
-        .tempdir_in(arg("--scratch").unwrap_or_else(|| ".".into()))
-        .unwrap();
+    let scratch = scratch(
+        "msnap-servers-",
+        arg("--scratch").unwrap_or_else(|| ".".into()),
+    );
     let snap = scratch.path().join("snap");
     let out = Command::new(&bin)
         .args([

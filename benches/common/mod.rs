@@ -2,9 +2,10 @@
 //! Helpers shared by the benchmarks: arguments and running the real binary under
 //! `/usr/bin/time` (Debian's `time`) for wall time and peak RSS.
 
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// The value after `name` on the command line.
 pub fn arg(name: &str) -> Option<String> {
@@ -42,6 +43,76 @@ pub fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
         .and_then(|kb| kb.trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0);
     (secs, rss, stderr)
+}
+
+/// A fresh scratch directory `<prefix>XXXX` in `base`, deleted when dropped.
+pub fn scratch(prefix: &str, base: impl AsRef<Path>) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(base)
+        .expect("create the scratch directory")
+}
+
+/// `sync`: the earlier steps' writes on disk, so that a timed step pays for none of them.
+pub fn sync() {
+    Command::new("sync").status().expect("run sync");
+}
+
+/// After a [`sync`], [`timed`] `export --quiet --store STORE --token gen-public --profile
+/// PROFILE --out OUT` and `extra`: the generated store's export of the lifecycle and pack
+/// benchmarks.
+pub fn export_generated(
+    store: &str,
+    out: &str,
+    profile: &str,
+    extra: &[&str],
+) -> (f64, Option<f64>, String) {
+    sync();
+    let mut args = vec![
+        "export",
+        "--quiet",
+        "--store",
+        store,
+        "--token",
+        "gen-public",
+        "--profile",
+        profile,
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    timed(&args)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether `addr` accepts connections within 20 s.
+pub fn wait_listening(addr: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A server process, killed on drop.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Copies a store, editing every 100th asset.

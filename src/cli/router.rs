@@ -13,7 +13,8 @@ use std::process::ExitCode;
 /// snapshot's absolute path, the listen address and (for hosts that cannot hash) the token, so
 /// the exported files stay byte-identical and secret-free. This command fills them in. For
 /// nginx, Apache and Caddy the result is a complete configuration that runs as is; see
-/// docs/hosting.md for each host.
+/// docs/hosting.md for each host. For Caddy it also derives the ETag table's shards into
+/// DIR/_cache/caddy/ (the export writes the table once): run it again after every export.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 EXAMPLES:
@@ -79,6 +80,9 @@ impl RouterArgs {
             }
             _ => None,
         };
+        // Before the config is printed: a config without its tables must not be installed.
+        router::prepare(host, &dir)
+            .with_context(|| format!("preparing the {} router's tables", host.name))?;
         let filled = router::fill(host.name, &text, &dir, &self.listen, token.as_deref())
             .map_err(anyhow::Error::msg)?;
         out!("{filled}");

@@ -7,15 +7,14 @@
 //! that cannot hash) the token are placeholders, which [`fill`] replaces when `matrix-snapshot
 //! router` prints a config.
 
+pub mod caddy;
 mod limits;
 pub mod minify;
 mod tables;
 pub use crate::snapshot::values;
 
 pub use limits::{fits, limits, FileLimit, PUBLISHED};
-pub use tables::{
-    table_bytes, write_tables, CADDY_ETAGS_DIR, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE,
-};
+pub use tables::{table_bytes, write_tables, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE};
 
 use crate::route;
 use crate::snapshot::routes::{self, RouteSpec};
@@ -420,6 +419,16 @@ pub fn write_all(root: &Path, spec: &RouteSpec, hosts: &[&Host]) -> io::Result<(
             fs::create_dir_all(path.parent().expect("has a parent"))?;
             fs::write(path, text)?;
         }
+    }
+    Ok(())
+}
+
+/// What `router HOST` does in the snapshot `dir` before it prints the config: derives the form
+/// of a table the host cannot read as the export wrote it (Caddy's ETag shards,
+/// [`caddy::derive_etags`]); nothing for the other hosts.
+pub fn prepare(host: &Host, dir: &Path) -> io::Result<()> {
+    if host.name == "caddy" {
+        caddy::derive_etags(dir)?;
     }
     Ok(())
 }

@@ -19,9 +19,9 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 /// Worker binary-search it, CloudFront's `upload.sh` reads it.
 ///
 /// For the `hosts` written that cannot read it, their own forms of the same facts, each
-/// written once: Caddy's shards (its templates read a whole file per request), the edge
-/// functions' file module (one file, hard-linked for the second host) and CloudFront's key
-/// value store.
+/// written once: the edge functions' file module (one file, hard-linked for the second host)
+/// and CloudFront's key value store. Caddy's shards are derived from `etags.txt` by `router
+/// caddy` ([`super::caddy::derive_etags`]), outside `_routers/`.
 pub fn write_tables<E: AsRef<Entry> + Sync>(
     root: &Path,
     routes: &RouteSpec,
@@ -41,9 +41,6 @@ pub fn write_tables<E: AsRef<Entry> + Sync>(
         }
         out.flush()
     })];
-    if has("caddy") {
-        jobs.push(Box::new(|| write_caddy_etags(root, entries)));
-    }
     // The edge hosts' modules hold the same bytes: written once, then hard-linked (copied
     // where links fail), which saves a pass and hundreds of MB on large snapshots.
     let modules: Vec<&str> = EDGE_FILES_MODULES
@@ -71,41 +68,6 @@ pub fn write_tables<E: AsRef<Entry> + Sync>(
     }
     use rayon::prelude::*;
     jobs.par_iter().map(|job| job()).collect()
-}
-
-/// Where [`write_caddy_etags`] writes its shards, relative to the snapshot directory.
-pub const CADDY_ETAGS_DIR: &str = "_routers/caddy/etags";
-
-/// The same lines as [`ETAGS_FILE`], split into at most 256 shards for Caddy, whose router
-/// template reads a table per request: `_routers/caddy/etags/<xx>.txt` holds the paths whose
-/// SHA-256 (hex) starts with `xx` (the template computes it with Sprig's `sha256sum`).
-fn write_caddy_etags<E: AsRef<Entry> + Sync>(root: &Path, entries: &[E]) -> io::Result<()> {
-    use sha2::{Digest, Sha256};
-    let dir = root.join(CADDY_ETAGS_DIR);
-    fs::create_dir_all(&dir)?;
-    // Streamed into the shards (created on their first line): holding every line until the
-    // end took about a GB at millions of files. 128 KB buffers: with 16 KB ones, the shards'
-    // writes took 0.5 s at 100k assets, twice as long as with these.
-    let mut shards: Vec<Option<BufWriter<fs::File>>> = (0..256).map(|_| None).collect();
-    for e in entries
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|e| e.status == 200)
-    {
-        let shard = Sha256::digest(rel(e))[0];
-        let out = match &mut shards[shard as usize] {
-            Some(out) => out,
-            slot => slot.insert(BufWriter::with_capacity(
-                128 << 10,
-                fs::File::create(dir.join(format!("{shard:02x}.txt")))?,
-            )),
-        };
-        etag_line(out, e)?;
-    }
-    for out in shards.iter_mut().flatten() {
-        out.flush()?;
-    }
-    Ok(())
 }
 
 /// [`write_tables`]' CloudFront KeyValueStore import file, relative to the snapshot directory.
@@ -199,7 +161,7 @@ fn rel(e: &Entry) -> &[u8] {
     e.path.strip_prefix("public/").unwrap_or(&e.path).as_bytes()
 }
 
-/// A line of [`ETAGS_FILE`] and of Caddy's shards: `<path under public/> "<blake3>";`. The
+/// A line of [`ETAGS_FILE`] (Caddy's shards copy them): `<path under public/> "<blake3>";`. The
 /// `;` ends an nginx `map` entry (paths are [a-z0-9_.,~/-] only, `encode_segment`, and start
 /// with `__api/`: nothing nginx would read as a quote, a regex or a keyword).
 fn etag_line(out: &mut impl Write, e: &Entry) -> io::Result<()> {
@@ -219,9 +181,6 @@ pub fn table_bytes(e: &Entry, hosts: &[&Host]) -> u64 {
     let mut n = 0;
     if e.status == 200 {
         n += etag;
-        if has("caddy") {
-            n += etag;
-        }
     }
     if has("netlify") || has("vercel") {
         // `"<rel>": "\"<64 hex>\"",\n` or `"<rel>": null,\n`

@@ -1,6 +1,6 @@
 //! Command-line behaviour: help, exit codes, errors that name file and line.
 
-use crate::util::{repo, run};
+use crate::util::{export_args, repo, run};
 use std::fs;
 
 #[test]
@@ -129,18 +129,12 @@ fn check_verify_and_export_speak_json() {
     let snap = dir.path().join("s");
     let snap_s = snap.to_str().unwrap();
     let out = run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-public",
-            "--profile",
             "minimal",
-            "--out",
             snap_s,
-            "--quiet",
-            "--format",
-            "json",
-        ],
+            &["--quiet", "--format", "json"],
+        ),
         0,
     );
     assert!(
@@ -282,16 +276,7 @@ fn diff_on_a_terminal_honours_no_color() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     crate::util::export_public("minimal", None, &a, &[]);
     run(
-        &[
-            "export",
-            "--quiet",
-            "--token",
-            "demo-admin",
-            "--profile",
-            "minimal",
-            "--out",
-            b.to_str().unwrap(),
-        ],
+        &export_args("demo-admin", "minimal", b.to_str().unwrap(), &["--quiet"]),
         0,
     );
     let on_tty = |no_color: Option<&str>, extra: &str| {
@@ -332,25 +317,9 @@ fn errors_teach_what_to_do() {
     let out_s = out.to_str().unwrap();
     let err = |args: &[&str]| String::from_utf8(run(args, 2).stderr).unwrap();
 
-    let e = err(&[
-        "export",
-        "--token",
-        "demo-public",
-        "--profile",
-        "huge",
-        "--out",
-        out_s,
-    ]);
+    let e = err(&export_args("demo-public", "huge", out_s, &[]));
     assert!(e.contains("minimal, standard, full"), "{e}");
-    let e = err(&[
-        "export",
-        "--token",
-        "demo-public",
-        "--profile",
-        "nope.toml",
-        "--out",
-        out_s,
-    ]);
+    let e = err(&export_args("demo-public", "nope.toml", out_s, &[]));
     assert!(
         !e.contains("caused by"),
         "the headline already says it:\n{e}"

@@ -3,7 +3,7 @@
 //! and proof that the harness notices a wrong answer.
 
 use crate::hosts::{demo, export, export_store, generated_store};
-use crate::util::{bin, run, Served};
+use crate::util::{bin, export_args, run, Served};
 use matrix_snapshot::conformance::{self, Harness, Tally};
 use matrix_snapshot::Catalog;
 use std::collections::BTreeMap;
@@ -311,16 +311,12 @@ fn excluded_attributes_reach_no_file() {
     // Without the exclusion the secret is exported (so the check above can fail).
     let plain = tmp.path().join("plain");
     run(
-        &[
-            "export",
-            "--quiet",
-            "--token",
+        &export_args(
             "demo-admin",
-            "--profile",
             "minimal",
-            "--out",
             plain.to_str().unwrap(),
-        ],
+            &["--quiet"],
+        ),
         0,
     );
     let leaked = walkdir::WalkDir::new(plain.join("public"))

@@ -1,8 +1,7 @@
 //! `matrix-snapshot export` end to end: the golden minimal export of the demo, token sources,
 //! refusals, dry runs, no leaks over generated stores, and atomicity under `kill -9`.
 
-use crate::util::{bin, repo, run};
-use matrix_snapshot::generate::{generate, GenerateOptions};
+use crate::util::{bin, export_args, files_under, generated, repo, run};
 use matrix_snapshot::{Catalog, Store};
 use std::collections::BTreeMap;
 use std::fs;
@@ -10,23 +9,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+/// Every file under `dir`, path → bytes.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path()
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
+    files_under(dir, "")
 }
 
 /// The golden export: demo-public, minimal profile, base URL https://www.uni.test.
@@ -184,17 +169,12 @@ fn token_from_file_and_env_and_refusals() {
     );
     assert!(String::from_utf8_lossy(&r.stderr).contains("--force"));
     run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-public",
-            "--profile",
             "minimal",
-            "--out",
             other.to_str().unwrap(),
-            "-q",
-            "--force",
-        ],
+            &["-q", "--force"],
+        ),
         0,
     );
     assert!(!other.join("x").exists());
@@ -239,16 +219,12 @@ fn dry_run_shows_each_api_1_2_0_dimension_and_bad_contexts_exit_2() {
     let out = dir.path().join("dist");
     let export = |profile: &Path, code: i32| {
         run(
-            &[
-                "export",
-                "--token",
+            &export_args(
                 "demo-public",
-                "--profile",
                 profile.to_str().unwrap(),
-                "--out",
                 out.to_str().unwrap(),
-                "--dry-run",
-            ],
+                &["--dry-run"],
+            ),
             code,
         )
     };
@@ -278,15 +254,12 @@ fn bad_profile_exits_2() {
     let p = dir.path().join("p.toml");
     fs::write(&p, "sort_by = [\"status\"]\n").unwrap();
     let r = run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-public",
-            "--profile",
             p.to_str().unwrap(),
-            "--out",
             dir.path().join("d").to_str().unwrap(),
-        ],
+            &[],
+        ),
         2,
     );
     assert!(String::from_utf8_lossy(&r.stderr).contains("unknown key"));
@@ -299,15 +272,7 @@ fn exports_of_generated_stores_never_leak() {
     let dir = tempfile::tempdir().unwrap();
     for seed in [3u64, 11] {
         let store_dir = dir.path().join(format!("store{seed}"));
-        generate(
-            &GenerateOptions {
-                assets: 400,
-                seed,
-                ..Default::default()
-            },
-            &store_dir,
-        )
-        .unwrap();
+        generated(&store_dir, 400, seed);
         let cat = Catalog::new(Store::load(&store_dir).unwrap());
         for (t, token) in cat.store.tokens.iter().enumerate() {
             let Ok(view) = cat.view(t as u32) else {
@@ -375,15 +340,7 @@ fn kill_9_mid_incremental_export_leaves_the_previous_snapshot() {
 fn kill_9_mid_export(full: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
-    generate(
-        &GenerateOptions {
-            assets: 3000,
-            seed: 5,
-            ..Default::default()
-        },
-        &store_dir,
-    )
-    .unwrap();
+    generated(&store_dir, 3000, 5);
     let out = dir.path().join("dist");
     let s = store_dir.to_str().unwrap();
     let o = out.to_str().unwrap();
@@ -510,16 +467,12 @@ fn etags_table_lists_every_200_file_with_its_hash() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dist");
     run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-research",
-            "--profile",
             "minimal",
-            "--out",
             out.to_str().unwrap(),
-            "--quiet",
-        ],
+            &["--quiet"],
+        ),
         0,
     );
     let manifest = fs::read_to_string(out.join("manifest.jsonl")).unwrap();
@@ -566,15 +519,37 @@ fn etags_table_lists_every_200_file_with_its_hash() {
         .iter()
         .map(|e| matrix_snapshot::router::table_bytes(e, &hosts))
         .sum();
-    let shards: u64 = fs::read_dir(out.join("_routers/caddy/etags"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
     let header = "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null.\nexport default {\n};\n".len() as u64;
     assert_eq!(
         counted,
-        got.len() as u64 + shards + fs::metadata(&vercel).unwrap().len() - header
+        got.len() as u64 + fs::metadata(&vercel).unwrap().len() - header
     );
+    // Caddy's config and router only: `router caddy` derives its shards (`it::hosts::caddy`).
+    let mut caddy: Vec<String> = fs::read_dir(out.join("_routers/caddy"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    caddy.sort();
+    assert_eq!(
+        caddy,
+        ["Caddyfile", "router.txt"],
+        "caddy derives its shards"
+    );
+    // No file under `_routers/` repeats the table's lines: each ETag is written once there
+    // (and once in the edge module, a JavaScript form of every file, one inode for both).
+    let line = &want[want.len() / 2];
+    let mut holding = Vec::new();
+    for e in walkdir::WalkDir::new(out.join("_routers")) {
+        let e = e.unwrap();
+        if e.file_type().is_file()
+            && fs::read_to_string(e.path())
+                .unwrap()
+                .contains(line.as_str())
+        {
+            holding.push(e.path().strip_prefix(&out).unwrap().to_owned());
+        }
+    }
+    assert_eq!(holding, [Path::new("_routers/etags.txt")]);
 }
 
 /// `--router` writes only the chosen hosts' configs and tables, and warns about what a chosen
@@ -585,19 +560,12 @@ fn chosen_routers_only_and_their_limits() {
     let out = dir.path().join("dist");
     let o = out.to_str().unwrap();
     let said = run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-public",
-            "--profile",
             "standard",
-            "--out",
             o,
-            "--router",
-            "netlify,cloudflare",
-            "--router",
-            "nginx",
-        ],
+            &["--router", "netlify,cloudflare", "--router", "nginx"],
+        ),
         0,
     );
     let said = String::from_utf8_lossy(&said.stderr).into_owned();
@@ -677,17 +645,7 @@ fn reported_and_estimated_disk_use_is_what_du_sees() {
     let out = dir.path().join("dist");
     let o = out.to_str().unwrap();
     let said = run(
-        &[
-            "export",
-            "--token",
-            "demo-public",
-            "--profile",
-            "standard",
-            "--out",
-            o,
-            "--format",
-            "json",
-        ],
+        &export_args("demo-public", "standard", o, &["--format", "json"]),
         0,
     );
     let summary: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
@@ -699,18 +657,7 @@ fn reported_and_estimated_disk_use_is_what_du_sees() {
     let meta = fs::metadata(out.join("manifest.jsonl")).unwrap().len()
         + fs::metadata(out.join("_routers/etags.txt")).unwrap().len();
     assert!(reported > unique + meta, "{reported} vs {unique} + {meta}");
-    let text = run(
-        &[
-            "export",
-            "--token",
-            "demo-public",
-            "--profile",
-            "standard",
-            "--out",
-            o,
-        ],
-        0,
-    );
+    let text = run(&export_args("demo-public", "standard", o, &[]), 0);
     let text = String::from_utf8_lossy(&text.stderr).into_owned();
     assert!(
         text.contains(&format!("{:.1} MB on disk", du(&out) as f64 / 1e6)),
@@ -718,15 +665,7 @@ fn reported_and_estimated_disk_use_is_what_du_sees() {
     );
 
     let store_dir = dir.path().join("store");
-    generate(
-        &GenerateOptions {
-            assets: 1400,
-            seed: 19,
-            ..Default::default()
-        },
-        &store_dir,
-    )
-    .unwrap();
+    generated(&store_dir, 1400, 19);
     let cat = Catalog::new(Store::load(&store_dir).unwrap());
     let gen_out = dir.path().join("gen");
     let opts = matrix_snapshot::export::ExportOptions {

@@ -2,25 +2,19 @@
 //! exports never write one directory at once, a symbolic link is followed, and a signal leaves
 //! `DIR` as it was (`docs/snapshot-format.md`, "What the tool owns in --out").
 
-use crate::util::{bin, run};
-use matrix_snapshot::generate::{generate, GenerateOptions};
+use crate::util::{bin, export_args, generated, run};
 use std::fs;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 fn export(out: &Path, extra: &[&str], code: i32) -> String {
-    let mut args = vec![
-        "export",
-        "--quiet",
-        "--token",
+    let args = export_args(
         "demo-public",
-        "--profile",
         "minimal",
-        "--out",
         out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+        &[&["--quiet"], extra].concat(),
+    );
     String::from_utf8_lossy(&run(&args, code).stderr).into_owned()
 }
 
@@ -199,15 +193,7 @@ fn a_symbolic_link_as_out_is_followed() {
 fn a_signal_stops_the_export_and_leaves_the_previous_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    generate(
-        &GenerateOptions {
-            assets: 1500,
-            seed: 3,
-            ..Default::default()
-        },
-        &store,
-    )
-    .unwrap();
+    generated(&store, 1500, 3);
     let out = tmp.path().join("dist");
     let (s, o) = (store.to_str().unwrap(), out.to_str().unwrap());
     let base = ["export", "-q", "--store", s, "--out", o, "--token"];
@@ -367,16 +353,12 @@ fn router_lines(manifest: &[u8]) -> usize {
 /// `export --repair` onto `out` (not quiet: it says what it repaired); its stderr.
 fn repair(out: &Path) -> String {
     let o = run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-public",
-            "--profile",
             "minimal",
-            "--out",
             out.to_str().unwrap(),
-            "--repair",
-        ],
+            &["--repair"],
+        ),
         0,
     );
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -594,18 +576,12 @@ fn export_repair_rebuilds_a_pack_snapshot() {
     let out = tmp.path().join("dist");
     export(&out, &["--layout", "pack"], 0);
     let o = run(
-        &[
-            "export",
-            "--token",
+        &export_args(
             "demo-public",
-            "--profile",
             "minimal",
-            "--out",
             out.to_str().unwrap(),
-            "--layout",
-            "pack",
-            "--repair",
-        ],
+            &["--layout", "pack", "--repair"],
+        ),
         0,
     );
     let said = String::from_utf8_lossy(&o.stderr);

@@ -4,7 +4,7 @@
 
 use crate::conformance::check_preview;
 use crate::diff::edited_store;
-use crate::util::{http, run, Served};
+use crate::util::{files_under, http, run, Served};
 use matrix_snapshot::snapshot::{self, pack, Bodies};
 use matrix_snapshot::Catalog;
 use std::collections::BTreeMap;
@@ -31,24 +31,9 @@ fn export(store: Option<&Path>, out: &Path, extra: &[&str]) {
     run(&args, 0);
 }
 
-/// Every file under `dir/public/` (path → bytes).
+/// Every file under `dir/public/` (path from `dir` → bytes).
 fn public_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(dir.join("public"))
-        .sort_by_file_name()
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path()
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
+    files_under(dir, "public")
 }
 
 /// Every manifest line's bytes, read through the snapshot's layout.

@@ -1,7 +1,7 @@
 //! A closed stdout (`| head -1`, a pager that quit) ends any command quietly: exit 0, nothing on
 //! stderr but what the command says anyway, never a panic (issue 19).
 
-use crate::util::{bin, export_public};
+use crate::util::{bin, export_args, export_public};
 use std::io::Read;
 use std::process::Stdio;
 
@@ -66,18 +66,12 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
         "--dry-run",
     ]);
     let out = dir.path().join("json");
-    assert_quiet(&[
-        "export",
-        "--token",
+    assert_quiet(&export_args(
         "demo-public",
-        "--profile",
         "minimal",
-        "--out",
         out.to_str().unwrap(),
-        "--quiet",
-        "--format",
-        "json",
-    ]);
+        &["--quiet", "--format", "json"],
+    ));
     assert_quiet(&["verify", old, "--format", "json"]);
     assert_quiet(&["--help"]);
     assert_quiet(&["export", "--help"]);

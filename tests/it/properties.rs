@@ -4,7 +4,6 @@
 //! and every sort is a total order whose `desc` is exactly the reverse of `asc`.
 
 use matrix_snapshot::api::SortKey;
-use matrix_snapshot::generate::{generate, GenerateOptions};
 use matrix_snapshot::store::{Access, AssetIdx, LinkType, PrincipalKind, Store};
 use matrix_snapshot::{answer, Catalog, Request};
 use proptest::prelude::*;
@@ -12,16 +11,7 @@ use std::collections::HashSet;
 
 fn generated(assets: u64, seed: u64) -> (tempfile::TempDir, Catalog) {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("store");
-    generate(
-        &GenerateOptions {
-            assets,
-            seed,
-            ..Default::default()
-        },
-        &out,
-    )
-    .expect("generate");
+    let out = crate::util::generated(&dir.path().join("store"), assets, seed);
     let store = Store::load(&out).unwrap_or_else(|e| panic!("generated store is invalid: {e}"));
     (dir, Catalog::new(store))
 }

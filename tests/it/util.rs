@@ -1,5 +1,6 @@
 //! Test helpers: run the binary, start `serve`, speak raw HTTP/1.1.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -34,24 +35,74 @@ pub fn run(args: &[&str], expect_code: i32) -> Output {
     out
 }
 
-/// `matrix-snapshot export --quiet --token demo-public --profile PROFILE --out OUT` of `store`
-/// (the embedded demo's when `None`), plus `extra` arguments; asserts success.
-pub fn export_public(profile: &str, store: Option<&Path>, out: &Path, extra: &[&str]) {
+/// `export --token TOKEN --profile PROFILE --out OUT`, then `extra`: the arguments the export
+/// tests start from (`--quiet`, `--format json`, a store… in `extra`).
+pub fn export_args<'a>(
+    token: &'a str,
+    profile: &'a str,
+    out: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "export",
-        "--quiet",
         "--token",
-        "demo-public",
+        token,
         "--profile",
         profile,
         "--out",
-        out.to_str().unwrap(),
+        out,
     ];
-    if let Some(s) = store {
-        args.extend(["--store", s.to_str().unwrap()]);
-    }
     args.extend_from_slice(extra);
-    run(&args, 0);
+    args
+}
+
+/// `matrix-snapshot export --quiet --token demo-public --profile PROFILE --out OUT` of `store`
+/// (the embedded demo's when `None`), plus `extra` arguments; asserts success.
+pub fn export_public(profile: &str, store: Option<&Path>, out: &Path, extra: &[&str]) {
+    let mut more = vec!["--quiet"];
+    if let Some(s) = store {
+        more.extend(["--store", s.to_str().unwrap()]);
+    }
+    more.extend_from_slice(extra);
+    run(
+        &export_args("demo-public", profile, out.to_str().unwrap(), &more),
+        0,
+    );
+}
+
+/// A generated store of `assets` assets (seed `seed`) written to `dir`; returns `dir`.
+pub fn generated(dir: &Path, assets: u64, seed: u64) -> PathBuf {
+    matrix_snapshot::generate::generate(
+        &matrix_snapshot::generate::GenerateOptions {
+            assets,
+            seed,
+            ..Default::default()
+        },
+        dir,
+    )
+    .expect("generate a store");
+    dir.to_path_buf()
+}
+
+/// Every file under `root/under` (`""`: all of `root`), path relative to `root` → its bytes,
+/// sorted by path.
+pub fn files_under(root: &Path, under: &str) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root.join(under))
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// A running `matrix-snapshot serve`, stopped (SIGINT) on drop.

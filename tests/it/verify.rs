@@ -170,7 +170,9 @@ fn unreadable_snapshots_exit_2_with_a_reason() {
         .lines()
         .filter(|l| l.starts_with("{\"path\":\"_routers/"))
         .count();
-    assert!(routers > 100, "{routers} router lines");
+    // routes.json, etags.txt, each host's config files and the tables written once (Caddy's
+    // shards are derived by `router caddy`, outside the manifest).
+    assert!(routers > 20, "{routers} router lines");
     assert_eq!(last, 1779 + routers);
     assert!(err.contains(&format!("manifest.jsonl:{last}:")), "{err}");
     // Missing manifest.

@@ -4,8 +4,9 @@
 
 use super::injection::with_hostile_values;
 use super::{
-    assert_api12_corpus, demo, export_api12, export_demo, export_store, free_port, generated_store,
-    on_the_demo, require, router_config, serve, Process, Reach, Server, PUBLIC_CORS,
+    assert_api12_corpus, demo, export, export_api12, export_demo, export_store, free_port,
+    generated_store, on_the_demo, require, router_config, serve, Process, Reach, Server,
+    PUBLIC_CORS,
 };
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
 use matrix_snapshot::snapshot::manifest::pct;
@@ -498,4 +499,79 @@ fn hostile(snapshot: &Path, token: &str) -> Vec<Case> {
 #[test]
 fn caddy_takes_hostile_values_literally() {
     with_hostile_values::<Caddy>(tempfile::tempdir().unwrap().path(), 28);
+}
+
+/// Issue 19: the export writes the ETag table once (`_routers/etags.txt`); `router caddy`
+/// derives Caddy's shards from it into `_cache/caddy/<root hash>/`. A re-export leaves none
+/// for its new root hash: Caddy, not reloaded, then sends the body's SHA-256 as the ETag with a
+/// warning, never the previous snapshot's ETag, and `router caddy` again (no reload) brings
+/// the export's ETags back.
+#[test]
+fn caddy_etags_follow_router_caddy_across_a_re_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--token", "demo-research", "--profile", "minimal"];
+    let out = export(tmp.path(), &args);
+    let root = |out: &Path| matrix_snapshot::snapshot::read_info(out).unwrap().root_hash;
+    let first = root(&out);
+    let Some(caddy) = Caddy::start(&out, &tmp.path().join("caddy")) else {
+        return;
+    };
+    let shards = out.join("_cache/caddy").join(&first);
+    assert!(shards.is_dir(), "router caddy derives the shards");
+    assert!(!out.join("_routers/caddy/etags").exists());
+    // A 200 file and one of its requests.
+    let manifest = matrix_snapshot::snapshot::read_manifest(&out).unwrap();
+    let entry = manifest
+        .lines
+        .iter()
+        .find(|e| e.status == 200 && e.path.contains("~asset.") && !e.requests.is_empty())
+        .unwrap();
+    let target = entry.requests[0].clone();
+    let blake3 = format!("\"{}\"", entry.blake3.to_hex());
+    let body = fs::read(out.join(&entry.path)).unwrap();
+    let mut client = matrix_snapshot::conformance::Client::new(caddy.addr());
+    let mut get = || {
+        let got = client
+            .send("GET", &target, &[("Authorization", "Bearer demo-research")])
+            .unwrap();
+        assert_eq!(got.status, 200, "{target}: {got:?}\n{}", caddy.log());
+        assert_eq!(got.body, body, "{target}");
+        got
+    };
+    let got = get();
+    assert_eq!(got.header("ETag"), Some(blake3.as_str()));
+    assert_eq!(got.header("X-Matrix-Snapshot-Warning"), None);
+
+    // A re-export with another Cache-Control: a new root hash, the same body.
+    let args = [&args[..], &["--cache-control", "public, max-age=60"]].concat();
+    assert_eq!(export(tmp.path(), &args), out);
+    let second = root(&out);
+    assert_ne!(first, second);
+    assert!(!out.join("_cache/caddy").join(&second).exists());
+    let got = get();
+    assert_eq!(got.header("Cache-Control"), Some("public, max-age=60"));
+    use sha2::Digest;
+    let sha256 = format!("\"sha256-{}\"", hex(&sha2::Sha256::digest(&body)));
+    assert_eq!(got.header("ETag"), Some(sha256.as_str()));
+    let warning = got.header("X-Matrix-Snapshot-Warning").unwrap();
+    assert!(
+        warning.contains("run matrix-snapshot router caddy"),
+        "{warning}"
+    );
+
+    // `router caddy` again: the export's ETags, the old shards removed.
+    router_config("caddy", &out, caddy.addr(), &[]);
+    let got = get();
+    assert_eq!(got.header("ETag"), Some(blake3.as_str()));
+    assert_eq!(got.header("X-Matrix-Snapshot-Warning"), None);
+    let left: Vec<String> = fs::read_dir(out.join("_cache/caddy"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [second]);
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
