@@ -440,6 +440,7 @@ fn export_into(
     if previous.is_some() {
         phases.end("previous manifest");
     }
+    let caddy_derived = out.join(snapshot::CACHE_DIR).join("caddy").is_dir();
     if !update {
         // Replacing `out` as a whole must not delete what the user put in its web root.
         output::check_unlisted(out, opts.force)?;
@@ -571,6 +572,14 @@ fn export_into(
         phases.end("swap into place");
     }
     drop_in_background(entries);
+    // Caddy's ETag shards are derived from `_routers/etags.txt` by `router caddy` into
+    // `_cache/`, which the export replaces: a snapshot served by Caddy gets them again, so
+    // that an export needs no second step (nor Caddy a reload).
+    if caddy_derived && layout == Layout::Files {
+        crate::router::caddy::derive_etags(out)
+            .map_err(io_err("deriving Caddy's ETag shards (`router caddy` does it too)"))?;
+        phases.end("Caddy's ETag shards");
+    }
     // Measured, not summed from what was written: an incremental export keeps most files,
     // and only the file system knows its blocks (about 1 s at 600,000 files).
     let disk = disk_use(out).ok();

@@ -502,10 +502,11 @@ fn caddy_takes_hostile_values_literally() {
 }
 
 /// Issue 19: the export writes the ETag table once (`_routers/etags.txt`); `router caddy`
-/// derives Caddy's shards from it into `_cache/caddy/<root hash>/`. A re-export leaves none
-/// for its new root hash: Caddy, not reloaded, then sends the body's SHA-256 as the ETag with a
-/// warning, never the previous snapshot's ETag, and `router caddy` again (no reload) brings
-/// the export's ETags back.
+/// derives Caddy's shards from it into `_cache/caddy/<root hash>/`, and a re-export of a
+/// snapshot that has them derives them again for its new root hash (Caddy, not reloaded, sends
+/// the new export's ETags). Without shards for the snapshot's root hash, Caddy sends the body's
+/// SHA-256 as the ETag with a warning, never another snapshot's ETag, until `router caddy`
+/// (no reload) brings the export's ETags back.
 #[test]
 fn caddy_etags_follow_router_caddy_across_a_re_export() {
     let tmp = tempfile::tempdir().unwrap();
@@ -547,9 +548,16 @@ fn caddy_etags_follow_router_caddy_across_a_re_export() {
     assert_eq!(export(tmp.path(), &args), out);
     let second = root(&out);
     assert_ne!(first, second);
-    assert!(!out.join("_cache/caddy").join(&second).exists());
+    assert!(out.join("_cache/caddy").join(&second).is_dir());
+    assert!(!out.join("_cache/caddy").join(&first).exists());
     let got = get();
     assert_eq!(got.header("Cache-Control"), Some("public, max-age=60"));
+    assert_eq!(got.header("ETag"), Some(blake3.as_str()));
+    assert_eq!(got.header("X-Matrix-Snapshot-Warning"), None);
+
+    // No shards for this root hash (removed by hand): the fallback.
+    fs::remove_dir_all(out.join("_cache/caddy").join(&second)).unwrap();
+    let got = get();
     use sha2::Digest;
     let sha256 = format!("\"sha256-{}\"", hex(&sha2::Sha256::digest(&body)));
     assert_eq!(got.header("ETag"), Some(sha256.as_str()));
