@@ -54,7 +54,8 @@ fn re_export_writes_only_changes_and_equals_a_fresh_export() {
         &["--changed-list", list.to_str().unwrap(), "--timings"],
     );
     assert!(said.contains("updated"), "{said}");
-    // --timings: one line per phase, the update's own among them.
+    // --timings: one line per phase, the update's own among them, each with the resident
+    // memory as it ended (issue 20).
     for phase in [
         "load the store",
         "previous manifest",
@@ -62,14 +63,14 @@ fn re_export_writes_only_changes_and_equals_a_fresh_export() {
         "apply the changes",
     ] {
         assert!(
-            said.lines().any(|l| l.trim_end().ends_with(phase)
-                && l.trim_start()
-                    .split('s')
-                    .next()
-                    .unwrap()
-                    .parse::<f64>()
-                    .is_ok()),
-            "no `<seconds>s  {phase}` line in {said}"
+            said.lines().any(|l| l
+                .trim_start()
+                .split_once("s  ")
+                .is_some_and(|(secs, rest)| secs.parse::<f64>().is_ok()
+                    && rest.starts_with(phase)
+                    && (!cfg!(target_os = "linux")
+                        || (rest.contains(" rss ") && rest.contains(" MB, peak "))))),
+            "no `<seconds>s  {phase}  rss … MB, peak … MB` line in {said}"
         );
     }
     let fresh = tmp.path().join("fresh");
