@@ -174,8 +174,8 @@ impl<'a> Harness<'a> {
                 format!("//{host}{path}"),
                 format!(
                     "{}://{}:0443{path}",
-                    scheme.to_uppercase(),
-                    host.to_uppercase()
+                    scheme.to_ascii_uppercase(),
+                    host.to_ascii_uppercase()
                 ),
                 format!("http://{host}:080{path}?x=1#top"),
                 format!("{scheme}://{host}:{path}"),
