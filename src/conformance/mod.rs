@@ -6,8 +6,10 @@
 //! - **not exported**: a valid request for a readable asset with a parameter value outside the
 //!   profile must get the snapshot's "not exported" 404 (`docs/routing.md`), never a wrong 200;
 //! - **documented deviations**: a by_url request for an asset the token may not read answers 403
-//!   live but 404 from a files-layout snapshot, which does not record forbidden URLs (decision
-//!   E-003); the pack layout records them by a hash of their key, so it answers the 403.
+//!   live; both layouts record such URLs by a hash of their key and answer the 403 (decision
+//!   D-057: the pack layout in its index, the files layout in its forbidden-URL tables), except a
+//!   files-layout snapshot exported before D-057 (its `routes.json` has no
+//!   `forbidden_url_digits`), which answers 404 there (decision E-003: export it again).
 //!
 //! For a `--public` snapshot every request is compared with the answer the snapshot's token
 //! gets, since that is what a public snapshot promises.
@@ -35,8 +37,8 @@ pub struct Harness<'a> {
     scheme: Scheme,
     host: Option<String>,
     not_exported_body: Vec<u8>,
-    /// The snapshot's layout: the pack layout records forbidden URLs (403) and its `ETag` is a
-    /// SHA-256 prefix.
+    /// The snapshot's layout: the pack layout's `ETag` is a SHA-256 prefix; a files-layout
+    /// snapshot without forbidden-URL tables (exported before D-057) answers 404 for them.
     layout: snapshot::Layout,
 }
 
@@ -137,6 +139,70 @@ impl<'a> Harness<'a> {
         corpus::corpus(&src, seed, n)
     }
 
+    /// By-URL requests for the URLs of live assets the token may not read (the live API's 403,
+    /// decision D-057), at most `assets` of them (in store order): each URL in the spellings the
+    /// URL clean-up of spec §2 takes for the same key (a trailing `/`, no scheme, `//`, the
+    /// host's case, `:0443` and `:080`, an empty port, a query and fragment, spaces and
+    /// controls around it, a tab inside), on the three endpoints, and a `HEAD`. Empty when the
+    /// token may read every URL.
+    pub fn forbidden_url_cases(&self, assets: usize) -> Vec<Case> {
+        let store = &self.catalog.store;
+        let bearer = format!("Bearer {}", self.token());
+        let mut cases = Vec::new();
+        let urls = (0..store.assets.len() as crate::store::AssetIdx)
+            .filter(|&a| !store.asset(a).trashed && !self.view.can_read(a))
+            .filter_map(|a| store.asset(a).urls.first())
+            .filter_map(|u| {
+                let (scheme, rest) = u.split_once("://")?;
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                // Spellings of a plain `scheme://host/path` (no port, no trailing `/`).
+                (!host.contains(':') && !path.ends_with('/') && url::key(u).is_some()).then(|| {
+                    (
+                        u.clone(),
+                        scheme.to_string(),
+                        host.to_string(),
+                        path.to_string(),
+                    )
+                })
+            })
+            .take(assets);
+        for (u, scheme, host, path) in urls {
+            let spellings = [
+                u.clone(),
+                format!("{u}/"),
+                format!("{host}{path}"),
+                format!("//{host}{path}"),
+                format!(
+                    "{}://{}:0443{path}",
+                    scheme.to_ascii_uppercase(),
+                    host.to_ascii_uppercase()
+                ),
+                format!("http://{host}:080{path}?x=1#top"),
+                format!("{scheme}://{host}:{path}"),
+                format!(" {u}\t"),
+                format!("{scheme}://{host}/\t{}", path.trim_start_matches('/')),
+            ];
+            for (i, spelling) in spellings.iter().enumerate() {
+                let value = percent_encoding::utf8_percent_encode(
+                    spelling,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                for endpoint in ["by_url", "by_url/lineage/site", "by_url/children"] {
+                    let target = format!("/__api/assets/{endpoint}?url={value}");
+                    let methods: &[&str] = if i == 0 { &["GET", "HEAD"] } else { &["GET"] };
+                    for method in methods {
+                        cases.push(Case {
+                            method: method.to_string(),
+                            target: target.clone(),
+                            authorization: Some(bearer.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        cases
+    }
+
     fn live(&self, case: &Case, authorization: Option<&str>) -> Response {
         let mut req = Request::get(case.target.clone()).with_method(&case.method);
         req.authorization = authorization.map(str::to_string);
@@ -187,6 +253,7 @@ impl<'a> Harness<'a> {
             if live.status == 403
                 && target == Target::ByUrl
                 && self.layout == snapshot::Layout::Files
+                && self.routes.forbidden_url_digits.is_none()
             {
                 return Expected::Deviation("E-003", self.finish(case, Response::error(404)));
             }

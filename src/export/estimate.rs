@@ -5,7 +5,7 @@ use super::plan::{api_options, plan_asset, request_for, Job, Variants};
 use super::{profile, ExportError, ExportOptions, Profile, ERROR_FILES};
 use crate::api::{answer_with, Catalog};
 use crate::snapshot::manifest::pct;
-use crate::snapshot::{path, Entry};
+use crate::snapshot::{forbidden, path, Entry};
 use crate::store::AssetIdx;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -182,10 +182,20 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     let forbidden_body = crate::api::response::error_body(403);
     let mut forbidden = 0;
     let mut forbidden_meta = 0;
+    // The files layout's forbidden-URL tables: a line per distinct forbidden URL.
+    let mut url_lines = Vec::new();
     for a in 0..cat.store.assets.len() as AssetIdx {
         let asset = cat.store.asset(a);
         if asset.trashed || view.can_read(a) {
             continue;
+        }
+        if files_layout {
+            url_lines.extend(asset.urls.iter().filter_map(|u| {
+                let key = crate::store::url::key(u)?;
+                Some(forbidden::line_of(&path::forbidden_file(&path::url_dir(
+                    &key,
+                ))))
+            }));
         }
         forbidden += 1;
         let rel = path::forbidden_file(&path::asset_dir(&asset.id));
@@ -205,6 +215,16 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     } else {
         forbidden_body.len() as u64
     };
+    url_lines.sort_unstable();
+    url_lines.dedup();
+    let url_table_bytes = url_lines.len() as u64 * (forbidden::LINE_HEX as u64 + 1);
+    let (url_tables, url_table_disk) = if url_lines.is_empty() {
+        (0, 0)
+    } else {
+        let tables = 1u64 << (4 * forbidden::digits_for(url_lines.len()));
+        // A block each at least, and a manifest line each (about 160 bytes).
+        (tables, tables * block + url_table_bytes + tables * 160)
+    };
     let sum = |f: fn(&Sample) -> u64| per_asset.iter().map(f).sum::<u64>();
     let sampled = sum(|s| s.sampled);
     let scale = |x: u64| {
@@ -223,10 +243,10 @@ pub fn estimate(cat: &Catalog, opts: &ExportOptions) -> Result<Estimate, ExportE
     Ok(Estimate {
         assets: readable.len() as u64,
         forbidden,
-        files: sum(|s| s.files) + forbidden + ERROR_FILES,
+        files: sum(|s| s.files) + forbidden + ERROR_FILES + url_tables,
         aliases: sum(|s| s.aliases),
-        bytes: scale(sum(|s| s.bytes)),
-        disk_bytes: scale(sum(|s| s.disk)) + forbidden_disk + meta + fixed,
+        bytes: scale(sum(|s| s.bytes)) + url_table_bytes,
+        disk_bytes: scale(sum(|s| s.disk)) + forbidden_disk + url_table_disk + meta + fixed,
         meta_bytes: meta,
         sampled,
         lineage_bytes: scale(sum(|s| s.lineage)),

@@ -465,6 +465,7 @@ fn export_into(
         root: &root,
         links: AtomicU64::new(0),
         written: AtomicU64::new(0),
+        forbidden_url_lines: Default::default(),
     };
     // Stops between stages when a signal came (the render stage checks for itself).
     macro_rules! stop_if_interrupted {
@@ -615,6 +616,9 @@ struct Run<'a> {
     links: AtomicU64,
     /// Files put into the staging tree so far.
     written: AtomicU64,
+    /// The lines of the files layout's forbidden-URL tables, once written (CloudFront's key
+    /// value store holds them too).
+    forbidden_url_lines: std::sync::OnceLock<Vec<snapshot::forbidden::Line>>,
 }
 
 /// The readable assets and their input fingerprints, from [`Run::fingerprint`].
@@ -754,6 +758,10 @@ impl Run<'_> {
         let hash = blake3::hash(&body);
         self.count_link(writer.put(routes::NOT_EXPORTED_FILE, &body, hash)?);
         fresh.push(entry(routes::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
+        let mut routes = routes;
+        if opts.layout.layout == Layout::Files {
+            routes.forbidden_url_digits = self.write_forbidden_url_tables(writer, fresh)?;
+        }
         let hosts = match opts.layout.layout {
             Layout::Files => crate::router::select(&opts.routing.routers)
                 .map_err(|e| ExportError::UnknownRouter(e.to_string()))?,
@@ -879,24 +887,75 @@ impl Run<'_> {
         Ok(forbidden)
     }
 
-    /// The pack layout's 403 markers for the URLs of assets the token may not read (spec §5
-    /// 403, revised 2026-12): `(key, key of the 403 body)`. They are index entries only — the
-    /// index holds hashes of keys, so no file name, manifest line or table shows the URL.
-    fn forbidden_url_markers(&self) -> Vec<(String, String)> {
-        let body = path::error_file(403);
-        let mut keys: Vec<(String, String)> = self
-            .cat
+    /// The forbidden markers of the URLs of assets the token may not read (spec §5 403,
+    /// revised 2026-12): `<url directory>/~forbidden.json`, unsorted, maybe repeated. They are
+    /// never written as they are: the pack layout indexes a hash of each, the files layout
+    /// lists a hash of each in its forbidden-URL tables.
+    fn forbidden_url_marker_paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.cat
             .store
             .assets
             .iter()
             .enumerate()
             .filter(|(i, a)| !a.trashed && !self.view.can_read(*i as AssetIdx))
             .flat_map(|(_, a)| a.urls.iter().filter_map(|u| crate::store::url::key(u)))
-            .map(|key| (path::forbidden_file(&path::url_dir(&key)), body.clone()))
+            .map(|key| path::forbidden_file(&path::url_dir(&key)))
+    }
+
+    /// The pack layout's 403 markers for the URLs of assets the token may not read:
+    /// `(key, key of the 403 body)`. They are index entries only — the index holds hashes of
+    /// keys, so no file name, manifest line or table shows the URL.
+    fn forbidden_url_markers(&self) -> Vec<(String, String)> {
+        let body = path::error_file(403);
+        let mut keys: Vec<(String, String)> = self
+            .forbidden_url_marker_paths()
+            .map(|marker| (marker, body.clone()))
             .collect();
         keys.sort();
         keys.dedup();
         keys
+    }
+
+    /// The files layout's forbidden-URL tables (`snapshot::forbidden`, decision D-057): a hash
+    /// of each forbidden URL's marker, in a few sorted tables under `__api/~/forbidden-urls/`,
+    /// written into `fresh` and the staging tree like the error documents (status 0, no
+    /// request: routers read them, no request is answered with them). Returns the digits that
+    /// split them, for `routes.json`; `None` (no table) when the token may read every URL.
+    fn write_forbidden_url_tables(
+        &self,
+        writer: &dyn Sink,
+        fresh: &mut Vec<Staged>,
+    ) -> Result<Option<u8>, ExportError> {
+        use snapshot::forbidden;
+        let mut lines: Vec<forbidden::Line> = self
+            .forbidden_url_marker_paths()
+            .map(|marker| forbidden::line_of(&marker))
+            .collect();
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        lines.par_sort_unstable();
+        lines.dedup();
+        let digits = forbidden::digits_for(lines.len());
+        let tables = forbidden::tables(&lines, digits);
+        let _ = self.forbidden_url_lines.set(lines);
+        for (rel, bytes) in tables {
+            let hash = blake3::hash(&bytes);
+            self.count_link(writer.put(&rel, &bytes, hash)?);
+            fresh.push(Staged {
+                entry: Entry {
+                    path: format!("{}/{rel}", snapshot::PUBLIC_DIR),
+                    requests: Vec::new(),
+                    status: snapshot::manifest::ROUTER_FILE_STATUS,
+                    content_type: snapshot::ContentType::Other("".into()),
+                    size: bytes.len() as u64,
+                    blake3: hash,
+                },
+                owner: inputs::NO_OWNER,
+                previous_line: NO_LINE,
+            });
+        }
+        Ok(Some(digits))
     }
 
     /// Writes `manifest.jsonl` and, when the executable could be identified, the inputs it
@@ -961,10 +1020,16 @@ impl Run<'_> {
     ) -> Result<(), ExportError> {
         let (opts, root) = (self.opts, self.root);
         if opts.layout.layout == Layout::Files {
-            crate::router::write_tables(root, routes, entries, hosts).map_err(io_err(format!(
-                "writing {}",
-                root.join(crate::router::ETAGS_FILE).display()
-            )))?;
+            let forbidden_urls = self
+                .forbidden_url_lines
+                .get()
+                .map_or(&[][..], Vec::as_slice);
+            crate::router::write_tables(root, routes, entries, forbidden_urls, hosts).map_err(
+                io_err(format!(
+                    "writing {}",
+                    root.join(crate::router::ETAGS_FILE).display()
+                )),
+            )?;
         }
         Ok(())
     }

@@ -482,6 +482,7 @@ impl Profile {
             base_urls: self.base_urls.clone(),
             contexts: contexts.to_vec(),
             context_variants: context_variants.to_vec(),
+            forbidden_url_digits: None,
             data,
             children_data: codes(&self.children_data),
             sort_by: self

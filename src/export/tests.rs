@@ -196,6 +196,118 @@ fn unreadable_assets_never_reach_a_file() {
     );
 }
 
+/// Decision D-057: the files layout answers the live API's 403 for the URL of an asset the
+/// token may not read — in every spelling the URL clean-up accepts — from hashes only: no file
+/// name, manifest line, router file or other meta file holds the URL's text. A trashed asset's
+/// URL stays a 404.
+#[test]
+fn forbidden_urls_answer_403_from_hashes_only() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let o = opts(&cat, "pub", &out, Profile::minimal());
+    export(&cat, &o, &|_| {}).unwrap();
+    let spec = crate::snapshot::routes::read(&out).unwrap();
+    assert_eq!(spec.forbidden_url_digits, Some(0));
+    let files = tree(&out.join("public"));
+    let tables: Vec<&String> = files
+        .keys()
+        .filter(|k| k.starts_with(snapshot::forbidden::DIR))
+        .collect();
+    assert_eq!(tables, ["__api/~/forbidden-urls/f.txt"]);
+    // No trace of the forbidden (and trashed) URLs' text anywhere but in public/'s bodies,
+    // which `unreadable_assets_never_reach_a_file` checks. (The intranet's page `canteen` is
+    // readable: its URL, `…/intranet/canteen`, is in the snapshot; `…/intranet` alone is not.)
+    for (rel, bytes) in tree(&out) {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !rel.contains("www.uni.test/intranet/~"),
+            "a file of the intranet's URL: {rel}"
+        );
+        for secret in ["draft", "binned"] {
+            assert!(!rel.contains(secret), "a file is named {rel}");
+        }
+        if !rel.starts_with("public/__api/assets/") {
+            for secret in [
+                "news/draft",
+                "news%2Fdraft",
+                "binned",
+                "%2Fintranet\"",
+                "%2Fintranet&",
+                "/intranet\"",
+                "/intranet/~",
+            ] {
+                assert!(!text.contains(secret), "{rel} contains {secret}");
+            }
+        }
+    }
+    let bearer = format!("Bearer {}", cat.store.tokens[o.token as usize].token);
+    let exists = |rel: &str| files.contains_key(rel);
+    let route = |target: &str| {
+        let routed = route::resolve(&spec, "GET", target, Some(&bearer), &exists, &|rel| {
+            files.get(rel).cloned()
+        });
+        let want = answer(
+            &cat,
+            &request_for(&cat.store.tokens[o.token as usize], &o, target),
+        );
+        let body = routed.file.map(|f| files[&f].clone()).unwrap_or_default();
+        assert_eq!(
+            (routed.status, String::from_utf8_lossy(&body)),
+            (want.status, String::from_utf8_lossy(&want.body)),
+            "{target}"
+        );
+        routed.status
+    };
+    for url in [
+        "https://www.uni.test/intranet",
+        "https://www.uni.test/intranet/",
+        "www.uni.test/intranet",
+        "//www.uni.test/intranet",
+        "http://WWW.Uni.TEST:0443/intranet?q=1#top",
+        "https://www.uni.test:443/intranet",
+        "https://www.uni.test:/intranet",
+        "%20https://www.uni.test/intra%09net%0A",
+    ] {
+        for endpoint in ["by_url", "by_url/lineage/site", "by_url/children"] {
+            assert_eq!(route(&format!("/__api/assets/{endpoint}?url={url}")), 403);
+        }
+    }
+    assert_eq!(
+        route("/__api/assets/by_url?url=https://www.uni.test/news/draft"),
+        403
+    );
+    for url in [
+        "https://www.uni.test/news/binned",
+        "https://www.uni.test/Intranet",
+        "https://www.uni.test/intranet//",
+        "https://www.uni.test:8443/intranet",
+        "ftp://www.uni.test/intranet",
+    ] {
+        assert_eq!(
+            route(&format!("/__api/assets/by_url?url={url}")),
+            404,
+            "{url}"
+        );
+    }
+    // A table that cannot be read is not "no such URL": resolve asks for it (the caller
+    // reports the fault) and answers no 403 it cannot prove.
+    let asked = std::cell::RefCell::new(Vec::new());
+    let routed = route::resolve(
+        &spec,
+        "GET",
+        "/__api/assets/by_url?url=https://www.uni.test/intranet",
+        Some(&bearer),
+        &exists,
+        &|rel| {
+            asked.borrow_mut().push(rel.to_string());
+            None
+        },
+    );
+    assert_eq!(asked.into_inner(), ["__api/~/forbidden-urls/f.txt"]);
+    assert_eq!(routed.status, 404);
+}
+
 /// Hostile ids and URLs stay inside the output directory and round-trip through the names.
 #[test]
 fn hostile_ids_stay_inside() {
@@ -427,7 +539,9 @@ fn api_1_2_0_variants_equal_answer_and_route() {
                 &cat,
                 &request_for(&cat.store.tokens[o.token as usize], &o, target),
             );
-            let got = route::resolve(&spec, "GET", target, Some(&bearer), &exists);
+            let got = route::resolve(&spec, "GET", target, Some(&bearer), &exists, &|rel| {
+                files.get(rel).cloned()
+            });
             if not_exported {
                 assert_eq!(
                     (got.status, got.kind),

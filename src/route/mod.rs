@@ -9,12 +9,15 @@
 //!
 //! Steps, in the API's check order (spec §3): CORS preflight → 405 method → (outside `/__api/`:
 //! 404) → 401 token → 404 endpoint → 400 parameters → the file, if it exists: 200 → 403 when the
-//! id's `~forbidden.json` marker exists → 404 when the asset's anchor file does not → 404 "not
-//! exported" when a parameter value is outside the profile → 404 (a page past the end).
+//! id's `~forbidden.json` marker exists, or a hash of the URL's is recorded (the pack layout's
+//! index, the files layout's forbidden-URL tables) → 404 when the asset's anchor file does not
+//! → 404 "not exported" when a parameter value is outside the profile → 404 (a page past the
+//! end).
 
 use crate::api::request::{self, Endpoint, Params, Query, Target};
 use crate::api::response::{self, AuthProblem};
 use crate::api::{SortKey, UndeclaredContext};
+use crate::snapshot::forbidden;
 use crate::snapshot::path::{self, Variant};
 use crate::snapshot::routes::{token_hash, Auth, RouteSpec, NOT_EXPORTED_FILE};
 use crate::store::url;
@@ -73,15 +76,29 @@ fn check_token(spec: &RouteSpec, authorization: Option<&str>) -> Result<(), Auth
 }
 
 /// Routes one request over a snapshot whose files `exists` can see (paths relative to the web
-/// root). `target` is the raw request target (`/path?query`, not normalised).
+/// root) and whose forbidden-URL tables `table` reads (the files layout, when `routes.json`
+/// has `forbidden_url_digits`: a table's bytes, `None` when it cannot be read, which the caller
+/// reports; it is asked only for a by-URL request no file answers). `target` is the raw request
+/// target (`/path?query`, not normalised).
 pub fn resolve(
     spec: &RouteSpec,
     method: &str,
     target: &str,
     authorization: Option<&str>,
     exists: &dyn Fn(&str) -> bool,
+    table: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) -> Routed {
-    let mut routed = decide(spec, method, target, authorization, exists);
+    let mut routed =
+        decide(
+            spec,
+            method,
+            target,
+            authorization,
+            &|rel: &str| match forbidden_url_lookup(spec, rel) {
+                Some((file, line)) => table(&file).is_some_and(|t| forbidden::lists(&t, &line)),
+                None => exists(rel),
+            },
+        );
     if let Some(origin) = &spec.cors {
         routed
             .headers
@@ -171,8 +188,9 @@ fn decide(
             kind: Kind::File,
         };
     }
-    // An asset the token may not read: by id, its marker; by URL, the pack layout's marker,
-    // found by a hash of the URL's key (the files layout records none: a 404 there).
+    // An asset the token may not read: by id, its marker; by URL, a hash of the marker's path
+    // (the URL key's): the pack layout's index entry, or a line of the files layout's
+    // forbidden-URL tables (`resolve` looks there; decision D-057).
     if exists(&path::forbidden_file(&dir)) {
         return Routed::error(403);
     }
@@ -189,6 +207,24 @@ fn decide(
     }
     Routed::error(404) // a children page past the end
 }
+
+/// Where the files layout records the forbidden marker `rel` when it is a by-URL one and the
+/// snapshot has forbidden-URL tables (`routes.json`'s `forbidden_url_digits`): the table (path
+/// relative to the web root) and the line to look for (`snapshot::forbidden`). `None`: `rel`
+/// is looked up as a file (a by-id marker, the pack layout's index entry, or a snapshot
+/// without tables).
+pub fn forbidden_url_lookup(spec: &RouteSpec, rel: &str) -> Option<(String, String)> {
+    let digits = spec.forbidden_url_digits?;
+    if !(rel.starts_with(BY_URL_PREFIX) && rel.ends_with(FORBIDDEN_SUFFIX)) {
+        return None;
+    }
+    let line = forbidden::hex(&forbidden::line_of(rel));
+    Some((forbidden::table_file(digits, &line), line))
+}
+
+/// Where by-URL directories start, and how a forbidden marker's path ends.
+const BY_URL_PREFIX: &str = "__api/assets/by_url/";
+const FORBIDDEN_SUFFIX: &str = "/~forbidden.json";
 
 impl RouteSpec {
     /// The position of a request's `context` among the declared contexts: `None` for the

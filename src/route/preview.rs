@@ -154,6 +154,17 @@ impl Snapshot {
                     false
                 })
             },
+            // The files layout's forbidden-URL tables: `routes.json` says they exist, so one
+            // that cannot be read is damage (a 500), never a 404 in place of the 403.
+            &|rel| match read(rel) {
+                Ok((bytes, _)) => Some(bytes),
+                Err(e) => {
+                    fault
+                        .borrow_mut()
+                        .get_or_insert(io::Error::new(e.kind(), format!("{rel}: {e}")));
+                    None
+                }
+            },
         );
         if let Some(e) = fault.into_inner() {
             eprintln!("matrix-snapshot: {}: {e}", self.public.display());

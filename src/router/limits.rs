@@ -35,7 +35,7 @@ pub fn limits(host: &Host, dir: &Path, spec: &RouteSpec, files: u64) -> Vec<Stri
             }
             if let Ok(n) = size("kvs.json") {
                 if n > CLOUDFRONT_KVS_MAX {
-                    out.push(format!("kvs.json is {n} bytes, over a KeyValueStore's {CLOUDFRONT_KVS_MAX}: forbidden ids and variants outside the profile answer the generic 404"));
+                    out.push(format!("kvs.json is {n} bytes, over a KeyValueStore's {CLOUDFRONT_KVS_MAX}: forbidden ids and URLs and variants outside the profile answer the generic 404"));
                 }
             }
         }

@@ -198,8 +198,9 @@ pub fn host(name: &str) -> Option<&'static Host> {
 /// Renders one template of a host from the routing table.
 ///
 /// Besides the table's fields, templates see `sort_keys`, `not_exported_file`, the
-/// placeholders, and `error_bodies` (status -> the body of `__api/~/errors/<status>.json`, for
-/// hosts that answer errors without reading files); the filter `minify_js` (a `{% filter
+/// placeholders, `error_bodies` (status -> the body of `__api/~/errors/<status>.json`, for
+/// hosts that answer errors without reading files) and `error_messages` (status -> its
+/// message alone), and `forbidden_url_digits` always (null without forbidden-URL tables); the filter `minify_js` (a `{% filter
 /// minify_js %}` section) minifies JavaScript for hosts with a code size limit
 /// ([`minify::minify`]; the name `handler` is kept).
 pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
@@ -211,6 +212,8 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
     context.insert("base_urls", &spec.base_urls);
     context.insert("contexts", &spec.contexts);
     context.insert("context_variants", &spec.context_variants);
+    // null when the snapshot has no forbidden-URL tables (test it with `is number`: 0 is falsy).
+    context.insert("forbidden_url_digits", &spec.forbidden_url_digits);
     context.insert("not_exported_file", routes::NOT_EXPORTED_FILE);
     context.insert("snapshot_dir", SNAPSHOT_DIR);
     context.insert("listen", LISTEN);
@@ -226,6 +229,13 @@ pub fn render(template: &str, spec: &RouteSpec) -> Result<String, tera::Error> {
         })
         .collect();
     context.insert("error_bodies", &bodies);
+    // The messages alone (status -> "Forbidden"), for a host short of space that builds the
+    // bodies itself.
+    let messages: std::collections::BTreeMap<String, &str> = [400u16, 401, 403, 404, 405]
+        .into_iter()
+        .map(|s| (s.to_string(), crate::api::response::message(s)))
+        .collect();
+    context.insert("error_messages", &messages);
     // The canonical `data=` value of each data code (`ua--` -> `urls,attributes`), for static
     // rules that can only match parameters exactly.
     let data_values: std::collections::BTreeMap<&str, String> = spec

@@ -2,6 +2,7 @@
 //! list files themselves), written from the manifest's entries once an export knows them.
 
 use super::Host;
+use crate::snapshot::forbidden;
 use crate::snapshot::routes::RouteSpec;
 use crate::snapshot::Entry;
 use std::fs;
@@ -22,10 +23,14 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 /// written once: the edge functions' file module (one file, hard-linked for the second host)
 /// and CloudFront's key value store. Caddy's shards are derived from `etags.txt` by `router
 /// caddy` ([`super::caddy::derive_etags`]), outside `_routers/`.
+///
+/// `forbidden_urls`: the lines of the forbidden-URL tables (`snapshot::forbidden`, decision
+/// D-057), which CloudFront's key value store holds too (its function cannot read S3).
 pub fn write_tables<E: AsRef<Entry> + Sync>(
     root: &Path,
     routes: &RouteSpec,
     entries: &[E],
+    forbidden_urls: &[forbidden::Line],
     hosts: &[&Host],
 ) -> io::Result<()> {
     let has = |name: &str| hosts.iter().any(|h| h.name == name);
@@ -64,7 +69,9 @@ pub fn write_tables<E: AsRef<Entry> + Sync>(
         }));
     }
     if has("cloudfront") {
-        jobs.push(Box::new(|| write_cloudfront_kvs(root, routes, entries)));
+        jobs.push(Box::new(|| {
+            write_cloudfront_kvs(root, routes, entries, forbidden_urls)
+        }));
     }
     use rayon::prelude::*;
     jobs.par_iter().map(|job| job()).collect()
@@ -75,13 +82,15 @@ pub const CLOUDFRONT_KVS_FILE: &str = "_routers/cloudfront/kvs.json";
 
 /// Writes the CloudFront KeyValueStore's import file (`{"data": [{"key", "value"}, ...]}`):
 /// each asset directory (path under `public/`) -> `a` when it holds the anchor (a readable
-/// asset), `f` when it holds `~forbidden.json`; and `~not-exported` -> the "not exported" body.
-/// Keys over 512 bytes and a body over 1 KB (the store's limits) are left out: the function
-/// then asks S3.
+/// asset), `f` when it holds `~forbidden.json`; `~f<line>` -> `f` for each line of the
+/// forbidden-URL tables (32 hex digits of a hash, never a URL: decision D-057); and
+/// `~not-exported` -> the "not exported" body. Keys over 512 bytes and a body over 1 KB (the
+/// store's limits) are left out: the function then asks S3.
 fn write_cloudfront_kvs<E: AsRef<Entry> + Sync>(
     root: &Path,
     routes: &RouteSpec,
     entries: &[E],
+    forbidden_urls: &[forbidden::Line],
 ) -> io::Result<()> {
     let anchor = format!("/{}", routes.anchor);
     /// One key of the store (serialized as `json!` would, without building a `Value` for each
@@ -107,6 +116,11 @@ fn write_cloudfront_kvs<E: AsRef<Entry> + Sync>(
             data.push(Pair { key, value });
         }
     }
+    let forbidden_keys: Vec<String> = forbidden_urls
+        .iter()
+        .map(|line| format!("~f{}", forbidden::hex(line)))
+        .collect();
+    data.extend(forbidden_keys.iter().map(|key| Pair { key, value: "f" }));
     // From the table, not from public/: an incremental export stages only changed bodies.
     let body = String::from_utf8(routes.not_exported_body()).map_err(io::Error::other)?;
     if body.len() <= 1024 {

@@ -9,6 +9,7 @@
 //! `route`, `router`, `verify`, `diff`, `archive` and `conformance` read through it. It imports
 //! only from the layers below (`store`, `access`, `api`), never from those that use it.
 
+pub mod forbidden;
 pub mod info;
 pub mod manifest;
 pub mod pack;

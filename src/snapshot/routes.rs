@@ -109,6 +109,11 @@ pub struct RouteSpec {
         skip_serializing_if = "is_default_context_variants"
     )]
     pub context_variants: Vec<usize>,
+    /// The files layout's forbidden-URL tables (`super::forbidden`): the hex digits that split
+    /// them, present when the snapshot records forbidden URLs that way (absent: none to record,
+    /// or the pack layout, whose index holds them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidden_url_digits: Option<u8>,
 }
 
 fn default_contexts() -> Vec<String> {

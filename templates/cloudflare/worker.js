@@ -60,6 +60,19 @@ async function asset(env, method, path) {
     return null;
 }
 
+// Whether the forbidden-URL table (route-core.js forbiddenUrlTable) lists the hash of a `hashed`
+// candidate's path: the table is one small static asset. One that routes.json promises but the
+// binding cannot give throws: a 500, never a 404 instead of the 403.
+async function forbiddenUrlListed(env, path) {
+    var hash = await sha256hex(path);
+    var file = forbiddenUrlTable(TABLE, hash);
+    var table = await asset(env, 'GET', file);
+    if (table === null) {
+        throw new Error('cannot read ' + file);
+    }
+    return tableLists(await table.text(), hash);
+}
+
 async function handle(request, env) {
     var authorization = request.headers.get('Authorization');
     var token = bearerToken(authorization);
@@ -74,8 +87,12 @@ async function handle(request, env) {
         answer = plan.otherwise;
         for (i = 0; i < plan.candidates.length; i++) {
             c = plan.candidates[i];
-            // The 200's file is read at once (GET): when it exists, that is the answer.
-            found = await asset(env, c.answer.kind === 'file' ? 'GET' : 'HEAD', c.path);
+            if (c.hashed) {
+                found = await forbiddenUrlListed(env, c.path);
+            } else {
+                // The 200's file is read at once (GET): when it exists, that is the answer.
+                found = await asset(env, c.answer.kind === 'file' ? 'GET' : 'HEAD', c.path);
+            }
             if (Boolean(found) === c.exists) {
                 answer = c.answer;
                 break;

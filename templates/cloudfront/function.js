@@ -4,9 +4,12 @@
 // A CloudFront Function cannot read S3. It decides what needs no file (204, 405, 401, 400, and
 // the 404 of a path outside the API, of an unknown endpoint or of a URL that can never match)
 // and answers it itself, with the error body. Otherwise it asks the key value store (kvs.json,
-// written by every export: each asset directory -> "a" when readable, "f" when forbidden) what
-// the files cannot tell S3: 403 for a forbidden id, 404 for no such asset, and the "not
-// exported" 404 (its body is in the store too). What is left goes to S3: the request is
+// written by every export: each asset directory -> "a" when readable, "f" when forbidden, and
+// `~f` + the first 32 hex digits of the SHA-256 of each forbidden URL's marker path -> "f": the
+// forbidden-URL tables' lines, decision D-057) what the files cannot tell S3: 403 for a
+// forbidden id or URL, 404 for no such asset, and the "not exported" 404 (its body is in the
+// store too). The table's forbidden_url_digits only tells route-core.js that forbidden URLs are
+// recorded; the function asks the store, not the tables. What is left goes to S3: the request is
 // rewritten to the 200 file, and a missing object (a page past the end) becomes a 404 with the
 // generic 404 body through the distribution's custom error responses
 // (docs/hosting/cloudfront.md). The file starts with `import cf from 'cloudfront'` (added when
@@ -53,18 +56,22 @@ var TABLE = {
 {% endif %}{% if base_urls %}    base_urls: {{ base_urls | json_encode() }},
 {% endif %}{% if contexts | length > 1 or contexts[0] != "Default" %}    contexts: {{ contexts | json_encode() }},
 {% endif %}{% if context_variants | length > 1 %}    context_variants: {{ context_variants | json_encode() }},
+{% endif %}{% if forbidden_url_digits is number %}    forbidden_url_digits: 0,
 {% endif %}    sort_keys: sortKeys('{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") == k.1 %}{{ k.0 }} {% endif %}{% endfor %}'.trim(),
         '{% for k in sort_keys %}{% if k.0 and k.0 | replace(from=".", to="-") != k.1 %}{{ k.0 }} {{ k.1 }} {% endif %}{% endfor %}')
 };
 
-// The bodies of __api/~/errors/<status>.json this function answers with.
-var BODIES = {
-    403: {{ error_bodies["403"] | json_encode() }},
-    400: {{ error_bodies["400"] | json_encode() }},
-    401: {{ error_bodies["401"] | json_encode() }},
-    404: {{ error_bodies["404"] | json_encode() }},
-    405: {{ error_bodies["405"] | json_encode() }}
+// The messages of the bodies of __api/~/errors/<status>.json this function answers with, each
+// `{"code":<status>,"message":"<message>"}` (built in handler(): shorter than the five bodies
+// spelled out; no message holds a character JSON escapes).
+var MESSAGES = {
+    403: {{ error_messages["403"] | json_encode() }},
+    400: {{ error_messages["400"] | json_encode() }},
+    401: {{ error_messages["401"] | json_encode() }},
+    404: {{ error_messages["404"] | json_encode() }},
+    405: {{ error_messages["405"] | json_encode() }}
 };
+
 
 function sha256hex(text) {
     return crypto.createHash('sha256').update(text).digest('hex');
@@ -94,6 +101,8 @@ function rawQuery(querystring) {
 async function fromStore(plan) {
     var c = plan.candidates;
     var anchor = c[c.length - 1];
+    // The forbidden marker's candidate (by URL, `hashed`: D-057), or none.
+    var forbidden = c[c.length - 2] || anchor;
     var dir = anchor.path.substring(0, anchor.path.length - TABLE.anchor.length - 1);
     var out = plan.otherwise.kind === 'not-exported';
     var mark = '';
@@ -105,8 +114,17 @@ async function fromStore(plan) {
             mark = null;
         }
     }
+    // By URL, no readable asset: a forbidden URL is the key `~f` + 32 hex digits of its
+    // marker's hash.
+    if (mark !== 'a' && forbidden.hashed) {
+        try {
+            mark = await kvs.get('~f' + sha256hex(forbidden.path).substring(0, 32));
+        } catch (e) {
+            // Not a forbidden URL.
+        }
+    }
     if (mark === 'f') {
-        return c[c.length - 2].answer;
+        return forbidden.answer;
     }
     if (mark === 'a' && out) {
         try {
@@ -143,7 +161,8 @@ async function handler(event) {
     };
     if (answer.file !== null) {
         headers['content-type'] = {value: CONTENT_TYPE};
-        response.body = {encoding: 'text', data: answer.body || BODIES[answer.status]};
+        response.body = {encoding: 'text', data: answer.body ||
+            '{"code":' + answer.status + ',"message":"' + MESSAGES[answer.status] + '"}'};
     }
     return response;
 }

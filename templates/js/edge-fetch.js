@@ -27,6 +27,42 @@ function internalError(message) {
     });
 }
 
+// A static file of the snapshot (`path` under public/), fetched from the same deployment with
+// the key header, which lets the request through to the static files.
+function fetchFile(path, url, key) {
+    return fetch(new URL('/' + path, url), {headers: [[KEY_HEADER, key]]});
+}
+
+// Whether the forbidden-URL table (route-core.js forbiddenUrlTable) lists the hash of a
+// `hashed` candidate's path: the one small table is fetched, not bundled (it grows with the
+// forbidden URLs). One that routes.json promises but that cannot be fetched throws: a 500,
+// never a 404 instead of the 403.
+async function forbiddenUrlListed(path, url, key) {
+    var hash = await sha256hex(path);
+    var file = forbiddenUrlTable(TABLE, hash);
+    var table = await fetchFile(file, url, key);
+    if (table.status !== 200) {
+        throw new Error('fetching /' + file + ': ' + table.status);
+    }
+    return tableLists(await table.text(), hash);
+}
+
+// resolvePlan with the files list, and the forbidden-URL tables fetched when asked.
+async function resolveEdge(plan, url, key) {
+    var i, c, found;
+    if (!plan.candidates) {
+        return plan;
+    }
+    for (i = 0; i < plan.candidates.length; i++) {
+        c = plan.candidates[i];
+        found = c.hashed ? await forbiddenUrlListed(c.path, url, key) : fileExists(c.path);
+        if (found === c.exists) {
+            return c.answer;
+        }
+    }
+    return plan.otherwise;
+}
+
 // The answer to `request`, or undefined to let it through to the static files (this
 // function's or middleware's own body fetches). `key`: the deployment's MATRIX_SNAPSHOT_KEY.
 async function answer(request, key) {
@@ -41,8 +77,12 @@ async function answer(request, key) {
     }
     token = bearerToken(authorization);
     hash = token === null ? null : await sha256hex(token);
-    a = route(request.method, url.pathname + url.search, authorization, TABLE,
-        function () { return hash; }, fileExists);
+    try {
+        a = await resolveEdge(planRoute(request.method, url.pathname + url.search, authorization,
+            TABLE, function () { return hash; }), url, key);
+    } catch (e) {
+        return internalError(String(e && e.message || e));
+    }
     headers = new Headers();
     for (i = 0; i < a.headers.length; i++) {
         headers.set(a.headers[i][0], a.headers[i][1]);
@@ -54,7 +94,7 @@ async function answer(request, key) {
     if (a.kind === 'file') {
         headers.set('ETag', FILES[a.file]);
     }
-    file = await fetch(new URL('/' + a.file, url), {headers: [[KEY_HEADER, key]]});
+    file = await fetchFile(a.file, url, key);
     if (file.status !== 200) {
         return internalError('fetching /' + a.file + ': ' + file.status);
     }

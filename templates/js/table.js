@@ -18,5 +18,6 @@ var TABLE = {
     base_urls: {{ base_urls | json_encode() }},
     contexts: {{ contexts | json_encode() }},
     context_variants: {{ context_variants | json_encode() }},
+    forbidden_url_digits: {{ forbidden_url_digits | json_encode() }},
     sort_keys: {{ sort_keys | json_encode() }}
 };

@@ -16,8 +16,17 @@ function sha256hex(s) {
     return crypto.createHash('sha256').update(s).digest('hex');
 }
 
+// "Does this file exist?", and for a `hashed` candidate (route-core.js: a by-URL forbidden
+// marker of the files layout) whether the forbidden-URL table lists its hash. A table that
+// routes.json promises but that cannot be read throws: a 500, never a 404 instead of the 403.
 function fileExists(root) {
-    return function (path) {
+    return function (path, candidate) {
+        var hash;
+        if (candidate && candidate.hashed) {
+            hash = sha256hex(path);
+            return tableLists(fs.readFileSync(root + forbiddenUrlTable(TABLE, hash), 'utf8'),
+                hash);
+        }
         try {
             fs.accessSync(root + path);
             return true;
@@ -75,11 +84,18 @@ function handle(r) {
     var exists = fileExists(root);
     var line = requestLine(r);
     var answer, i, body;
-    if (r.variables.request_uri) {
-        answer = route(line === null ? r.method : line.method, r.variables.request_uri,
-            r.headersIn.Authorization, TABLE, sha256hex, exists);
-    } else {
-        answer = unparsedAnswer(line, exists);
+    try {
+        if (r.variables.request_uri) {
+            answer = route(line === null ? r.method : line.method, r.variables.request_uri,
+                r.headersIn.Authorization, TABLE, sha256hex, exists);
+        } else {
+            answer = unparsedAnswer(line, exists);
+        }
+    } catch (e) {
+        r.error('matrix-snapshot: ' + e);
+        r.headersOut['Content-Type'] = CONTENT_TYPE;
+        r.return(500, INTERNAL_ERROR);
+        return;
     }
     if (answer.kind === 'file') {
         r.variables.snapshot_file = answer.file;

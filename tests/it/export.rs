@@ -30,7 +30,12 @@ fn golden_minimal_pack_export_of_the_demo() {
         fs::read_to_string(repo(&format!("snapshots/demo/{name}/manifest.jsonl")))
             .unwrap()
             .lines()
-            .filter(|l| !l.starts_with(r#"{"path":"_routers/"#))
+            // Not routes: the router files, and the files layout's forbidden-URL tables (the
+            // pack index holds the same hashes).
+            .filter(|l| {
+                !l.starts_with(r#"{"path":"_routers/"#)
+                    && !l.starts_with(r#"{"path":"public/__api/~/forbidden-urls/"#)
+            })
             .map(str::to_string)
             .collect()
     };
@@ -197,7 +202,8 @@ fn dry_run_writes_nothing() {
     );
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(
-        text.contains("177 readable assets") && text.contains("26805 files"),
+        // 26,805 routes' and error files and one forbidden-URL table (decision D-057).
+        text.contains("177 readable assets") && text.contains("26806 files"),
         "{text}"
     );
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -295,6 +301,14 @@ fn exports_of_generated_stores_never_leak() {
                 0,
             );
             for (rel, body) in tree(&out.join("public")) {
+                // The forbidden-URL tables hold hashes only (32 hex digits a line): no body.
+                if rel.starts_with("__api/~/forbidden-urls/") {
+                    let text = String::from_utf8(body).unwrap();
+                    assert!(text.lines().all(|l| l.len() == 32
+                        && l.bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+                    continue;
+                }
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 let mut ids = vec![];
                 collect_asset_ids(&v, &mut ids);
@@ -578,10 +592,10 @@ fn chosen_routers_only_and_their_limits() {
         hosts,
         ["cloudflare", "etags.txt", "netlify", "nginx", "routes.json"]
     );
-    // 26,805 files: over the Workers free plan's 20,000; a token snapshot: Netlify's static
-    // rules cannot check it. nginx honours everything.
+    // 26,806 files (with the forbidden-URL table): over the Workers free plan's 20,000; a token
+    // snapshot: Netlify's static rules cannot check it. nginx honours everything.
     assert!(
-        said.contains("warning: cloudflare: 26805 files: Workers Static Assets"),
+        said.contains("warning: cloudflare: 26806 files: Workers Static Assets"),
         "{said}"
     );
     assert!(

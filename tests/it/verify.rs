@@ -38,7 +38,8 @@ fn intact_snapshot_verifies() {
     let snap = demo_export(tmp.path());
     let text = verify(&snap, 0);
     assert!(text.contains("ok: every file matches"), "{text}");
-    assert!(text.contains("1779 files"), "{text}");
+    // 1,779 routes' and error files, and one forbidden-URL table (decision D-057).
+    assert!(text.contains("1780 files"), "{text}");
 }
 
 #[test]
@@ -138,7 +139,7 @@ fn an_edited_manifest_breaks_the_root_hash() {
     let out = verify(&snap, 1);
     assert!(out.contains("manifest.jsonl was changed"), "{out}");
     assert!(
-        out.contains("snapshot.json counts 1779 files, manifest.jsonl lists 1778"),
+        out.contains("snapshot.json counts 1780 files, manifest.jsonl lists 1779"),
         "{out}"
     );
 }
@@ -173,7 +174,7 @@ fn unreadable_snapshots_exit_2_with_a_reason() {
     // routes.json, etags.txt, each host's config files and the tables written once (Caddy's
     // shards are derived by `router caddy`, outside the manifest).
     assert!(routers > 20, "{routers} router lines");
-    assert_eq!(last, 1779 + routers);
+    assert_eq!(last, 1780 + routers);
     assert!(err.contains(&format!("manifest.jsonl:{last}:")), "{err}");
     // Missing manifest.
     fs::remove_file(&manifest).unwrap();

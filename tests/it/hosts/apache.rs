@@ -6,8 +6,9 @@ use super::hostile::{
 };
 use super::injection::with_hostile_values;
 use super::{
-    asking, assert_api12_corpus, assert_conforms, demo, export, export_api12, free_port,
-    generated_store, readable_tempdir, require, router_config, Process, DEMO, PUBLIC_CORS,
+    asking, assert_api12_corpus, assert_conforms, assert_forbidden_urls, demo, export,
+    export_api12, free_port, generated_store, readable_tempdir, require, router_config, Process,
+    DEMO, PUBLIC_CORS,
 };
 use matrix_snapshot::conformance::Harness;
 use matrix_snapshot::snapshot::path;
@@ -169,6 +170,9 @@ fn serve_and_check(
     eprintln!("{}", tally.report(label, 0));
     assert_apache_errors_are_json(&apache.addr, out);
     assert_eq!(tally.agree, tally.compared(), "{}", tally.report(label, 0));
+    // D-057: forbidden URLs answer 403 (the Lua router hashes and reads the tables).
+    assert_eq!(tally.deviations, 0, "{}", tally.report(label, 0));
+    assert_forbidden_urls(cat, out, &apache.addr);
     assert!(tally.agree >= 5_000, "{}", tally.report(label, 0));
     let log = apache.log();
     // Script errors, missing error bodies and MPM misconfiguration all log at error level.

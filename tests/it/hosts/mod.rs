@@ -397,10 +397,32 @@ pub fn serve<S: Server>(cat: &Catalog, snapshot: &Path, seed: u64, reach: Reach)
     let tally = server.assert_conforms(cat, snapshot, seed, 10_000);
     let addr = server.addr();
     assert!(tally.agree >= reach.agree, "{}", tally.report(addr, 0));
+    // D-057: forbidden URLs answer 403 on every host; nothing is counted apart.
+    assert_eq!(tally.deviations, 0, "{}", tally.report(addr, 0));
+    assert_forbidden_urls(cat, snapshot, addr);
     if reach.not_exported {
         assert!(tally.not_exported > 0, "{}", tally.report(addr, 0));
     }
     Some(server)
+}
+
+/// Decision D-057: the host at `addr` answers the live API's 403 — status, headers and body as
+/// `answer()` — for the URLs of live assets the snapshot's token may not read, in every
+/// spelling the URL clean-up takes ([`Harness::forbidden_url_cases`]), none counted apart.
+/// Returns how many requests were asked (0 when the token may read every URL).
+pub fn assert_forbidden_urls(cat: &Catalog, snapshot: &Path, addr: &str) -> usize {
+    let harness = Harness::open(cat, snapshot).expect("harness");
+    let cases = harness.forbidden_url_cases(3);
+    for case in &cases {
+        assert_eq!(harness.expect_status(case), 403, "{case}");
+    }
+    let tally = conformance::run_http(&harness, &cases, addr);
+    assert!(
+        tally.passed() && tally.agree == cases.len(),
+        "forbidden URLs: {}",
+        tally.report(addr, 25)
+    );
+    cases.len()
 }
 
 /// The demo ([`DEMO`], exported into `tmp`): at least 8,000 answers agree, and some ask for

@@ -293,10 +293,12 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
     let exists = |rel: &str| snapshot.public.join(rel).is_file();
     let mut table = serde_json::to_value(&snapshot.routes).unwrap();
     table["sort_keys"] = serde_json::to_value(route::sort_keys()).unwrap();
-    // resolve() looks for a by-URL forbidden marker too (the pack layout records them); the
-    // core does where the table says so (the pack routers), and the files routers skip a look
-    // that never finds one.
-    table["forbidden_urls"] = serde_json::Value::Bool(true);
+    // By-URL forbidden markers: a hash in the forbidden-URL tables (D-057), read here as the
+    // files routers read them; the table they read is what is "asked".
+    assert!(
+        snapshot.routes.forbidden_url_digits.is_some(),
+        "the demo token may not read some URLs"
+    );
     let files: Vec<String> = walkdir::WalkDir::new(&snapshot.public)
         .into_iter()
         .map(|e| e.unwrap())
@@ -314,14 +316,21 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
         "{core}\nvar crypto = require('crypto');\n\
          function sha256hex(s) {{ return crypto.createHash('sha256').update(s, 'utf8').digest('hex'); }}\n\
          var TABLE = {table};\nvar FILES = {{}};\n{files}.forEach(function (f) {{ FILES[f] = true; }});\n\
+         var fs = require('fs');\nvar PUBLIC = {public};\n\
          var out = {input}.map(function (c) {{\n\
            var asked = [];\n\
-           var a = route(c[0], c[1], c[2], TABLE, sha256hex, function (p) {{ asked.push(p); return FILES[p] === true; }});\n\
+           var a = route(c[0], c[1], c[2], TABLE, sha256hex, function (p, cand) {{\n\
+             if (cand && cand.hashed) {{\n\
+               var h = sha256hex(p); var t = forbiddenUrlTable(TABLE, h); asked.push(t);\n\
+               return tableLists(fs.readFileSync(PUBLIC + '/' + t, 'utf8'), h);\n\
+             }}\n\
+             asked.push(p); return FILES[p] === true; }});\n\
            return [a.status, a.file, a.headers, asked];\n\
          }});\nprocess.stdout.write(JSON.stringify(out));\n",
         core = fs::read_to_string(crate::util::repo("templates/js/route-core.js")).unwrap(),
         table = table,
         files = serde_json::to_string(&files).unwrap(),
+        public = serde_json::to_string(&snapshot.public).unwrap(),
         input = serde_json::Value::Array(input),
     );
     let path = tmp.join("check.js");
@@ -346,6 +355,10 @@ fn route_core_agrees(tmp: &Path, cat: &Catalog, out: &Path, seed: u64) {
             &|rel: &str| {
                 asked.borrow_mut().push(rel.to_string());
                 exists(rel)
+            },
+            &|rel: &str| {
+                asked.borrow_mut().push(rel.to_string());
+                fs::read(snapshot.public.join(rel)).ok()
             },
         );
         let want = (

@@ -2,8 +2,8 @@
 
 use super::injection::with_hostile_values;
 use super::{
-    api12_profile, assert_api12_corpus, demo, export, export_api12, export_demo, free_port, serve,
-    Process, Reach, Server,
+    api12_profile, assert_api12_corpus, assert_forbidden_urls, demo, export, export_api12,
+    export_demo, free_port, serve, Process, Reach, Server,
 };
 use crate::util::bin;
 use std::path::Path;
@@ -53,7 +53,13 @@ fn preview_process_conforms_on_10000_requests() {
         agree: 8_000,
         not_exported: false,
     };
-    serve::<Preview>(&demo(), &out, 11, reach);
+    let server = serve::<Preview>(&demo(), &out, 11, reach).unwrap();
+    // The demo token reads one site: the other's URLs are forbidden, asked in 9 spellings on 3
+    // endpoints (and a HEAD on each) and answered 403 (decision D-057).
+    assert_eq!(
+        assert_forbidden_urls(&demo(), &out, server.addr()),
+        3 * (9 * 3 + 3)
+    );
 }
 
 /// Content API 1.2.0 parameters (`include_dependents`, `base_url`, `context`) over a snapshot

@@ -16,7 +16,8 @@
 //     table          the routing table (_routers/routes.json, a RouteSpec) plus `sort_keys`:
 //                    [[sort_by value, file code], ...], every value the API accepts, and
 //                    `forbidden_urls: true` where by-URL requests have a forbidden marker too
-//                    (the pack layout: templates/js/pack-read.js). The
+//                    (the pack layout: templates/js/pack-read.js), or `forbidden_url_digits`
+//                    (a number: the files layout's forbidden-URL tables). The
 //                    1.2.0 fields may be absent (routes.json leaves out their defaults:
 //                    include_dependents false, base_urls [], contexts ["Default"],
 //                    context_variants [0]); names in it are text.
@@ -47,7 +48,12 @@
 //   are relative to the web root (the snapshot's public/ directory) and contain only
 //   [a-z0-9_.,~/-]. Hosts whose lookups are asynchronous walk the candidates themselves.
 //
-//   resolvePlan(plan, exists) -> Answer   (exists: function(path) -> boolean; an Answer passes)
+//   A candidate with `hashed: true` (by URL, the files layout's forbidden marker) is not a
+//   file: it exists when forbiddenUrlTable(table, hash) lists the line of its hash, hash =
+//   sha256hex(c.path) (tableLists(text of that table, hash)).
+//
+//   resolvePlan(plan, exists) -> Answer   (exists: function(path, candidate) -> boolean; an
+//     Answer passes; `candidate` tells a `hashed` one)
 //   route(method, rawTarget, authorization, table, sha256hex, exists) -> Answer
 //     planRoute then resolvePlan, for hosts that can check files synchronously.
 //
@@ -597,7 +603,7 @@ function decide(method, target, authorization, table, sha256hex) {
     var q = target.indexOf('?');
     var path = normalizePath(q < 0 ? target : target.substring(0, q));
     var query = q < 0 ? '' : target.substring(q + 1);
-    var inApi, challenge, endpoint, params, dir, key, file, plan;
+    var inApi, challenge, endpoint, params, dir, key, file, plan, hashed;
     // 0. A NUL in the decoded path: 404 before any other check; then dot segments resolved and
     // the /__api/ prefix judged decoded (spec section 1, revised 2026-12).
     if (path === null) {
@@ -675,12 +681,17 @@ function decide(method, target, authorization, table, sha256hex) {
             }
         });
     }
-    // 9. The forbidden marker: by id; by URL only where the snapshot records forbidden URLs
-    // (the pack layout, whose glue sets table.forbidden_urls; the files layout records none).
-    if (!endpoint.byUrl || table.forbidden_urls === true) {
+    // 9. The forbidden marker: by id, a file; by URL, a hash of its path where the snapshot
+    // records forbidden URLs: the pack layout's index entry (its glue sets
+    // table.forbidden_urls), or a line of the files layout's forbidden-URL tables (the table
+    // has forbidden_url_digits; the candidate says `hashed`: see forbiddenUrlTable).
+    hashed = endpoint.byUrl && !table.forbidden_urls;
+    // (forbidden_url_digits: a number, or null or absent: `!= null` tells them apart.)
+    if (!hashed || table.forbidden_url_digits != null) {
         plan.candidates.push({
             path: dir + '/~forbidden.json',
             exists: true,
+            hashed: hashed,
             answer: errorAnswer(403)
         });
     }
@@ -725,6 +736,18 @@ function planRoute(method, rawTarget, authorization, table, sha256hex) {
     return withCors(r, table);
 }
 
+// The files layout's forbidden-URL tables (docs/snapshot-format.md, decision D-057): a
+// `hashed` candidate exists when the table forbiddenUrlTable(table, hash) names lists the line
+// of hash = sha256hex(candidate.path) (lower-case hex), which tableLists tells from the table's
+// text (lines of the hash's first 32 hex digits, each ending in a newline).
+function forbiddenUrlTable(table, hash) {
+    return '__api/~/forbidden-urls/f' + hash.substring(0, table.forbidden_url_digits) + '.txt';
+}
+
+function tableLists(text, hash) {
+    return ('\n' + text).indexOf('\n' + hash.substring(0, 32) + '\n') >= 0;
+}
+
 function resolvePlan(plan, exists) {
     var i, c;
     if (!plan.candidates) {
@@ -732,7 +755,7 @@ function resolvePlan(plan, exists) {
     }
     for (i = 0; i < plan.candidates.length; i++) {
         c = plan.candidates[i];
-        if (Boolean(exists(c.path)) === c.exists) {
+        if (Boolean(exists(c.path, c)) === c.exists) {
             return c.answer;
         }
     }
@@ -762,6 +785,7 @@ var TABLE = {
     base_urls: [],
     contexts: ["Default","Māori"],
     context_variants: [0],
+    forbidden_url_digits: null,
     sort_keys: [["id","id"],["type","type"],["version","version"],["name","name"],["short_name","short_name"],["status.id","status-id"],["created.date","created-date"],["created.user_id","created-user_id"],["updated.date","updated-date"],["updated.user_id","updated-user_id"],["published.date","published-date"],["published.user_id","published-user_id"],["status_changed.date","status_changed-date"],["status_changed.userid","status_changed-userid"],["status_changed.user_id","status_changed-userid"]]
 };
 

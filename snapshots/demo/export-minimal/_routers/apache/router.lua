@@ -33,6 +33,8 @@ local TABLE = {
   contexts = { "Default", "Māori", },
   -- Positions in contexts of the contexts exported (0, the default, always among them).
   context_variants = { [0] = true, },
+  -- The forbidden-URL tables' hex digits (decision D-057), or nil when there are none.
+  forbidden_url_digits = 0,
 }
 
 local CONTENT_TYPE = "application/json; charset=utf-8"
@@ -697,6 +699,10 @@ local function decide(method, target, authorization, public)
   if kind == "id" and public.exists(dir .. "/~forbidden.json") then
     return error_body(403)
   end
+  -- By URL: the hash of the marker's path in the forbidden-URL tables (D-057).
+  if kind ~= "id" and TABLE.forbidden_url_digits and public.forbidden_url(dir .. "/~forbidden.json") then
+    return error_body(403)
+  end
   if not public.exists(dir .. "/" .. TABLE.anchor) then
     return error_body(404)
   end
@@ -769,7 +775,28 @@ function handle(r)
   function public.exists(rel)
     return public.stat(rel) ~= nil
   end
-  local status, file, headers = decide(r.method, r.unparsed_uri, r.headers_in["Authorization"], public)
+  -- Whether the forbidden-URL table (docs/snapshot-format.md) lists the first 32 hex digits
+  -- of the SHA-256 of `marker`, a by-URL forbidden marker's path: lines of 32 digits, each
+  -- ending in a newline, so a match of "\n" .. line .. "\n" is a whole line. A table
+  -- routes.json promises but that cannot be read raises an error: a 500, never a 404 instead
+  -- of the 403.
+  function public.forbidden_url(marker)
+    local hash = sha256_hex(marker)
+    local rel = "__api/~/forbidden-urls/f" .. hash:sub(1, TABLE.forbidden_url_digits) .. ".txt"
+    local f = io.open(root .. "/" .. rel, "rb")
+    if not f then
+      error("cannot read " .. root .. "/" .. rel)
+    end
+    local text = f:read("a")
+    f:close()
+    return ("\n" .. text):find("\n" .. hash:sub(1, 32) .. "\n", 1, true) ~= nil
+  end
+  local ok, status, file, headers =
+    pcall(decide, r.method, r.unparsed_uri, r.headers_in["Authorization"], public)
+  if not ok then
+    r:err("matrix-snapshot: " .. tostring(status))
+    return apache_error(r, 500)
+  end
   r.status = status
   for name, value in pairs(headers) do
     r.headers_out[name] = value

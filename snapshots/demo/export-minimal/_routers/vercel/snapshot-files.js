@@ -1779,4 +1779,5 @@ export default {
 "__api/~/errors/404-not-exported.json": null,
 "__api/~/errors/404.json": null,
 "__api/~/errors/405.json": null,
+"__api/~/forbidden-urls/f.txt": null,
 };
