@@ -2,7 +2,7 @@
 //! (`router::PACK_HOSTS`): the conformance runs of the files layout on the same corpora (the
 //! demo, the demo `--public --cors`, a generated store for two tokens, the Content API 1.2.0
 //! dimensions, hostile names), each corpus exported once and served by every pack router in
-//! turn — real nginx and workerd, and the Netlify and Vercel routers in the node model of
+//! turn — `preview`, real nginx and workerd, and the Netlify and Vercel routers in the node model of
 //! `edge.rs`, whose static files ignore `Range` (the whole-body fallback) or honour it — and
 //! damaged packs and shards answered with a 500 and the API's error body, never wrong bytes.
 
@@ -10,6 +10,7 @@ use super::cloudflare::{assert_head_lengths, Workerd};
 use super::edge::{pack_conforms, Platform, Ranges};
 use super::hostile::{assert_corpus_asks_hostile_names, hostile_api12_with};
 use super::nginx::Nginx;
+use super::preview::Preview;
 use super::{
     assert_api12_corpus, demo, export, export_api12, export_demo, generated_store,
     readable_tempdir, serve, Reach, Server, PUBLIC_CORS,
@@ -26,8 +27,8 @@ use std::path::{Path, PathBuf};
 pub const PACK: &[&str] = &["--layout", "pack", "--pack-size", "256KiB"];
 
 /// Serves the pack snapshot `out` (of `cat`) with every pack router in turn, 10,000 corpus
-/// requests (seed `seed`) each, judged as each host is judged, reaching `reach`: nginx, workerd
-/// (each skipped when not installed), Netlify's Edge Function with static files that ignore
+/// requests (seed `seed`) each, judged as each host is judged, reaching `reach`: `preview` (the
+/// reference), nginx, workerd (each skipped when not installed), Netlify's Edge Function with static files that ignore
 /// `Range`, Vercel's middleware with static files that honour it (and, with `both_ways`, each
 /// the other way too). With `head_token`, HEAD answers of nginx and workerd carry GET's
 /// lengths.
@@ -40,6 +41,7 @@ fn on_every_pack_host(
     head_token: Option<&str>,
 ) {
     assert_is_pack(out);
+    serve::<Preview>(cat, out, seed, reach);
     if let Some(server) = serve::<Nginx>(cat, out, seed, reach) {
         if let Some(token) = head_token {
             assert_head_lengths(server.addr(), token);
