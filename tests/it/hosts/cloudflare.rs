@@ -216,7 +216,7 @@ fn workerd_takes_hostile_values_literally() {
 /// bucket in Miniflare, filled with the snapshot's public/ files); its conformance runs are
 /// `pack::pack_routers_conform_*`, which serve each corpus's pack export with every pack router.
 ///
-/// A truncated pack, an altered shard, a missing pack in R2: a 500 with the API's error body, never wrong bytes
+/// A truncated pack, an altered shard, a missing pack, missing shards in R2: a 500 with the API's error body, never wrong bytes
 /// (requests the URL parser changes, see [`nul_resolved_away`], are left out).
 #[test]
 fn cloudflare_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {

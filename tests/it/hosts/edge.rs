@@ -436,7 +436,8 @@ fn conforms_with_hostile_names(platform: Platform) {
 }
 
 /// Netlify's pack router (static files ignoring `Range`) on a truncated pack, an altered shard,
-/// a missing pack: each answer right or the API's 500, never other bytes.
+/// a missing pack, missing shards (`pack::DAMAGES`): each answer right or the API's 500, never
+/// other bytes.
 #[test]
 fn netlify_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {
     pack_damaged(

@@ -384,8 +384,8 @@ fn nginx_takes_hostile_values_literally() {
 /// (`fs.readSync` at a position); its conformance runs are `pack::pack_routers_conform_*`,
 /// which serve each corpus's pack export with every pack router.
 ///
-/// A truncated pack, an altered shard, a missing pack: a 500 with the API's error body, never
-/// wrong bytes.
+/// A truncated pack, an altered shard, a missing pack, missing shards: a 500 with the API's
+/// error body, never wrong bytes.
 #[test]
 fn nginx_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {
     super::pack::damaged::<Nginx>(readable_tempdir().path(), 63, &|_| false);

@@ -170,8 +170,13 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The damage [`damaged_export`] does: a pack cut to half its length, one byte of every index
-/// shard's entries changed (its length stays right), a pack deleted.
-pub const DAMAGES: [&str; 3] = ["truncated-pack", "altered-shard", "missing-pack"];
+/// shard's entries changed (its length stays right), a pack deleted, every other shard deleted.
+pub const DAMAGES: [&str; 4] = [
+    "truncated-pack",
+    "altered-shard",
+    "missing-pack",
+    "missing-shards",
+];
 
 /// A pack export of the demo into `dir` (the default pack size: all bodies in one pack, which
 /// every 200 reads), damaged after export as `damage` (one of [`DAMAGES`]) says.
@@ -204,6 +209,11 @@ pub fn damaged_export(dir: &Path, damage: &str) -> PathBuf {
                     bytes[16 + 12] ^= 1;
                     fs::write(&shard, bytes).unwrap();
                 }
+            }
+        }
+        "missing-shards" => {
+            for shard in files_in(&root.join("index")).iter().step_by(2) {
+                fs::remove_file(shard).unwrap();
             }
         }
         other => panic!("no damage {other:?}"),
