@@ -10,9 +10,14 @@
 //! 3. whether each layout fits the hosts' published file-count limits (`docs/hosting.md`);
 //! 4. with `wrk` installed: `preview` latency, p50 and p99, over the same requests (up to 200,000
 //!    distinct routes of the first release, each asked once or twice, so most answers miss
-//!    `preview`'s answer cache and read the layout), files against pack, one connection.
+//!    `preview`'s answer cache and read the layout), files against pack, one connection; the
+//!    same for the Cloudflare Worker in workerd (Miniflare, from `npm ci --prefix
+//!    tests/hosts/cloudflare`) — Workers Static Assets for the files layout, a local R2 bucket
+//!    for the pack layout — unless `--no-workerd` (Miniflare loads every file of the files
+//!    layout at start: keep `--assets` small, a few thousand, for it).
 //!
-//! Everything is written under a fresh scratch directory and deleted at the end.
+//! Everything is written under a fresh scratch directory (in `--scratch DIR`, default `.`) and
+//! deleted at the end.
 
 mod common;
 use common::{arg, edit_store, export_generated, scratch, timed};
@@ -38,7 +43,11 @@ fn public_files(dir: &Path) -> (u64, u64, u64) {
 fn main() {
     let assets = arg("--assets").unwrap_or_else(|| "100000".into());
     let profile = arg("--profile").unwrap_or_else(|| "minimal".into());
-    let scratch = scratch("msnap-pack-", ".");
+    // `--scratch DIR`: where the scratch directory goes (default: here).
+    let scratch = scratch(
+        "msnap-pack-",
+        arg("--scratch").unwrap_or_else(|| ".".into()),
+    );
     let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     timed(&["generate", "--assets", &assets, "--out", &p("store1")]);
     let edited = edit_store(
@@ -51,7 +60,11 @@ fn main() {
     let files = public_files(&scratch.path().join("files"));
     let (pack_s, pack_rss, _) = export(&p("store1"), &p("pack"), &["--layout", "pack"]);
     let pack = public_files(&scratch.path().join("pack"));
-    let latency = latency(scratch.path(), &["files", "pack"]);
+    let latency = latency(
+        scratch.path(),
+        &["files", "pack"],
+        !std::env::args().any(|a| a == "--no-workerd"),
+    );
     fs::remove_dir_all(scratch.path().join("files")).unwrap();
     let list = p("changes.txt");
     let (update_s, update_rss, _) = export(
@@ -106,7 +119,7 @@ fn main() {
         );
     }
     for (name, p50, p99) in &latency {
-        println!("| preview latency, {name} layout | p50 {p50}, p99 {p99} |");
+        println!("| {name} | p50 {p50}, p99 {p99} |");
     }
     println!(
         "\nUpdate with {edited} assets edited (1 %): {update_s:.1} s, peak RSS {}; upload {:.1} MB of {:.1} MB ({:.2} % of a full upload)",
@@ -117,10 +130,86 @@ fn main() {
     );
 }
 
-/// `preview` latency on each of `layouts` (snapshot directories under `dir`): `wrk -t1 -c1
-/// --latency` over up to 200,000 routes of the first snapshot's manifest. Empty without wrk.
-fn latency(dir: &Path, layouts: &[&str]) -> Vec<(String, String, String)> {
+/// A server under measurement, stopped (its whole process group) on drop.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .status();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `server` (`preview` or `workerd`) on the snapshot `dir`, listening on `addr`, and
+/// waits until it accepts connections; `None` (said on stderr) when it cannot run here.
+fn start(server: &str, dir: &Path, addr: &str) -> Option<Server> {
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
+    let mut command = match server {
+        "preview" => {
+            let mut c = Command::new(common::BIN);
+            c.args([
+                "preview",
+                dir.to_str().unwrap(),
+                "--listen",
+                addr,
+                "--quiet",
+            ]);
+            c
+        }
+        _ => {
+            let serve = Path::new("tests/hosts/cloudflare/serve.mjs");
+            if !Path::new("tests/hosts/cloudflare/node_modules/miniflare").is_dir() {
+                eprintln!("Miniflare is not installed (npm ci --prefix tests/hosts/cloudflare): no workerd figures");
+                return None;
+            }
+            let config = Command::new(common::BIN)
+                .args(["router", "cloudflare", "--snapshot", dir.to_str().unwrap()])
+                .args(["--listen", addr])
+                .output()
+                .unwrap();
+            assert!(config.status.success(), "router cloudflare");
+            let conf = dir.with_extension("wrangler.toml");
+            fs::write(&conf, config.stdout).unwrap();
+            let mut c = Command::new("node");
+            c.arg(serve).arg(&conf).arg(addr);
+            if matrix_snapshot::snapshot::check_format(dir).unwrap()
+                == matrix_snapshot::snapshot::Layout::Pack
+            {
+                c.arg(dir.join("public"));
+            }
+            c
+        }
+    };
+    let child = command
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server_process = Server(child);
+    for _ in 0..1200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Some(server_process);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{server} does not listen on {addr} after 60 s");
+}
+
+/// Latency of `preview` (and of workerd, with `workerd`) on each of `layouts` (snapshot
+/// directories under `dir`): `wrk -t1 -c1 --latency` for 10 s over up to 200,000 routes of the
+/// first snapshot's manifest, one server at a time: (what, p50, p99). Empty without wrk.
+fn latency(dir: &Path, layouts: &[&str], workerd: bool) -> Vec<(String, String, String)> {
+    use std::process::Command;
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("wrk is not installed: no latency figures");
         return Vec::new();
@@ -153,51 +242,46 @@ fn latency(dir: &Path, layouts: &[&str]) -> Vec<(String, String, String)> {
         ),
     )
     .unwrap();
+    let servers: &[&str] = if workerd {
+        &["preview", "workerd"]
+    } else {
+        &["preview"]
+    };
     let mut out = Vec::new();
-    for (i, layout) in layouts.iter().enumerate() {
-        let addr = format!("127.0.0.1:{}", 18900 + i);
-        let mut child = Command::new(common::BIN)
-            .args([
-                "preview",
-                dir.join(layout).to_str().unwrap(),
-                "--listen",
-                &addr,
-                "--quiet",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
+    for (s, server) in servers.iter().enumerate() {
+        for (i, layout) in layouts.iter().enumerate() {
+            let addr = format!("127.0.0.1:{}", 18900 + 10 * s + i);
+            let Some(running) = start(server, &dir.join(layout), &addr) else {
                 break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            let r = Command::new("wrk")
+                .args([
+                    "-t1",
+                    "-c1",
+                    "-d10s",
+                    "--latency",
+                    "-s",
+                    script.to_str().unwrap(),
+                ])
+                .arg(format!("http://{addr}/"))
+                .output()
+                .unwrap();
+            drop(running);
+            let text = String::from_utf8_lossy(&r.stdout);
+            let field = |prefix: &str| {
+                text.lines()
+                    .find(|l| l.trim_start().starts_with(prefix))
+                    .and_then(|l| l.trim_start()[prefix.len()..].split_whitespace().next())
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            eprintln!("{server}, {layout}: {text}");
+            out.push((
+                format!("{server} latency, {layout} layout"),
+                field("50%"),
+                field("99%"),
+            ));
         }
-        let r = Command::new("wrk")
-            .args([
-                "-t1",
-                "-c1",
-                "-d10s",
-                "--latency",
-                "-s",
-                script.to_str().unwrap(),
-            ])
-            .arg(format!("http://{addr}/"))
-            .output()
-            .unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
-        let text = String::from_utf8_lossy(&r.stdout);
-        let field = |prefix: &str| {
-            text.lines()
-                .find(|l| l.trim_start().starts_with(prefix))
-                .and_then(|l| l.trim_start()[prefix.len()..].split_whitespace().next())
-                .unwrap_or("?")
-                .to_string()
-        };
-        eprintln!("{layout}: {text}");
-        out.push((layout.to_string(), field("50%"), field("99%")));
     }
     out
 }

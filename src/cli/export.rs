@@ -396,8 +396,11 @@ impl ExportArgs {
         };
         if !self.routers.is_empty() {
             let spec = matrix_snapshot::route::preview::Snapshot::open(&self.out)?.routes;
+            let layout = matrix_snapshot::snapshot::check_format(&self.out)?;
             for name in &self.routers {
-                let host = matrix_snapshot::router::host(name).expect("clap checked the name");
+                // The export refused a host that cannot read its layout.
+                let host = matrix_snapshot::router::host_for(name, layout)
+                    .map_err(|e| anyhow::anyhow!(e))?;
                 for limit in
                     matrix_snapshot::router::limits(host, &self.out, &spec, report.counts.files)
                 {

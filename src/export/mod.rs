@@ -577,8 +577,9 @@ fn export_into(
     // `_cache/`, which the export replaces: a snapshot served by Caddy gets them again, so
     // that an export needs no second step (nor Caddy a reload).
     if caddy_derived && layout == Layout::Files {
-        crate::router::caddy::derive_etags(out)
-            .map_err(io_err("deriving Caddy's ETag shards (`router caddy` does it too)"))?;
+        crate::router::caddy::derive_etags(out).map_err(io_err(
+            "deriving Caddy's ETag shards (`router caddy` does it too)",
+        ))?;
         phases.end("Caddy's ETag shards");
     }
     // Measured, not summed from what was written: an incremental export keeps most files,

@@ -15,11 +15,17 @@ pub fn limits(host: &Host, dir: &Path, spec: &RouteSpec, files: u64) -> Vec<Stri
     let size =
         |rel: &str| fs::metadata(dir.join("_routers").join(host.name).join(rel)).map(|m| m.len());
     match host.name {
-        "netlify" | "vercel" if spec.auth == Auth::Token => out.push(format!(
+        // The files layout's static rules (a pack snapshot has none).
+        "netlify" | "vercel"
+            if spec.auth == Auth::Token
+                && host.files.iter().any(|(name, _)| name.starts_with("static/")) =>
+        {
+            out.push(format!(
             "its static rules (_routers/{}/static/) cannot check a token: they answer 401 to every request of this snapshot; deploy the {} (it checks the token), or export with --public",
             host.name,
             if host.name == "netlify" { "edge function" } else { "middleware" }
-        )),
+        ))
+        }
         _ => {}
     }
     match host.name {

@@ -311,12 +311,14 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Host>, UnknownHost> {
 /// The hosts whose routers read the pack layout (`docs/hosting.md`), in [`HOSTS`] order: the
 /// names of [`PACK_VARIANTS`]. The others (object storage and servers without a file-count
 /// limit) keep the files layout.
-pub const PACK_HOSTS: &[&str] = &["nginx", "cloudflare"];
+pub const PACK_HOSTS: &[&str] = &["nginx", "cloudflare", "netlify", "vercel"];
 
 /// The routers of a pack snapshot (`export --layout pack`), one per name in [`PACK_HOSTS`]:
 /// the same routing core, then `templates/js/pack-read.js`, which finds a route's file in the
 /// pack index and reads its byte range. Written into `_routers/<host>/` under the same names as
-/// the files layout's, so `router <host>` prints whichever the snapshot has.
+/// the files layout's, so `router <host>` prints whichever the snapshot has; the files layout's
+/// static rules (Netlify's and Vercel's `static/`) name one file per route and have no pack
+/// variant.
 pub const PACK_VARIANTS: &[Host] = &[
     Host {
         name: "nginx",
@@ -355,6 +357,51 @@ pub const PACK_VARIANTS: &[Host] = &[
                     include_str!("../../templates/js/pack-read.js"),
                     include_str!("../../templates/cloudflare/common.js"),
                     include_str!("../../templates/cloudflare/pack.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "netlify",
+        files: &[
+            (
+                "netlify.toml",
+                include_str!("../../templates/netlify/pack.toml"),
+            ),
+            // The routing core, the pack reader, the fetch glue shared with Vercel, then the
+            // Edge Function's entry point (one module).
+            (
+                "netlify/edge-functions/matrix-api.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
+                    include_str!("../../templates/js/pack-read.js"),
+                    include_str!("../../templates/js/edge-pack.js"),
+                    include_str!("../../templates/netlify/pack.js")
+                ),
+            ),
+        ],
+        needs_token: false,
+    },
+    Host {
+        name: "vercel",
+        files: &[
+            // The files layout's project file: no build, output directory public.
+            (
+                "vercel.json",
+                include_str!("../../templates/vercel/vercel.json"),
+            ),
+            // The routing core, the pack reader, the fetch glue shared with Netlify, then the
+            // middleware's entry point (one module).
+            (
+                "middleware.js",
+                concat!(
+                    include_str!("../../templates/js/route-core.js"),
+                    include_str!("../../templates/js/table.js"),
+                    include_str!("../../templates/js/pack-read.js"),
+                    include_str!("../../templates/js/edge-pack.js"),
+                    include_str!("../../templates/vercel/pack.js")
                 ),
             ),
         ],
@@ -513,7 +560,15 @@ mod tests {
             .collect();
         assert_eq!(in_hosts, PACK_HOSTS);
         for v in PACK_VARIANTS {
-            let files: Vec<&str> = host(v.name).unwrap().files.iter().map(|f| f.0).collect();
+            // The same file names as the files layout's, less its static rules (one file per
+            // route), which no pack variant has: `router` prints the same file in both.
+            let files: Vec<&str> = host(v.name)
+                .unwrap()
+                .files
+                .iter()
+                .map(|f| f.0)
+                .filter(|name| !name.starts_with("static/"))
+                .collect();
             let pack: Vec<&str> = v.files.iter().map(|f| f.0).collect();
             assert_eq!(
                 files, pack,
@@ -532,9 +587,11 @@ mod tests {
             .map(|h| h.name)
             .collect();
         assert_eq!(all, PACK_HOSTS);
-        let got = select_for_pack(&["cloudflare".into(), "nginx".into()]).unwrap();
+        let got = select_for_pack(&["vercel".into(), "cloudflare".into(), "nginx".into()]).unwrap();
         // The pack variants, in HOSTS order.
-        assert_eq!((got[0].name, got[1].name), ("nginx", "cloudflare"));
+        let names: Vec<&str> = got.iter().map(|h| h.name).collect();
+        assert_eq!(names, ["nginx", "cloudflare", "vercel"]);
+        assert!(got[2].files[1].1.contains("async function packAnswer("));
         assert_eq!(
             got[0].files[0].1,
             include_str!("../../templates/nginx/pack.conf")
@@ -545,7 +602,7 @@ mod tests {
                 err.contains(&format!("the {name} router reads only the files layout")),
                 "{err}"
             );
-            assert!(err.contains("nginx, cloudflare"), "{err}");
+            assert!(err.contains("nginx, cloudflare, netlify, vercel"), "{err}");
             assert!(select_for_pack(&["nginx".into(), name.into()]).is_err());
             let files = host_for(name, Layout::Files).unwrap();
             assert_eq!(files.files[0].1, host(name).unwrap().files[0].1);

@@ -64,7 +64,7 @@ fn miniflare() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Miniflare (node, and workerd under it, in their own process group), stopped on drop.
-struct Workerd {
+pub(super) struct Workerd {
     _process: Process,
     addr: String,
 }
@@ -150,7 +150,7 @@ fn nul_resolved_away(case: &Case) -> bool {
 
 /// HEAD answers carry the Content-Length GET would (workerd drops it from a HEAD answer with a
 /// body; the Worker measures the body instead): a 200, an error and a 401.
-fn assert_head_lengths(addr: &str, token: &str) {
+pub(super) fn assert_head_lengths(addr: &str, token: &str) {
     let mut client = conformance::Client::new(addr);
     let auth = format!("Bearer {token}");
     for (target, authorization) in [
@@ -213,24 +213,10 @@ fn workerd_takes_hostile_values_literally() {
 }
 
 /// The pack layout: the Worker reads the pack index and byte ranges of packs from R2 (a local
-/// bucket in Miniflare, filled with the snapshot's public/ files).
-#[test]
-fn cloudflare_conforms_on_the_demo_pack() {
-    let tmp = tempfile::tempdir().unwrap();
-    if let Some(server) = super::pack::on_the_demo_pack::<Workerd>(tmp.path(), 64) {
-        assert_head_lengths(server.addr(), "demo-research");
-    }
-}
-
-#[test]
-fn cloudflare_conforms_on_the_public_demo_with_cors_pack() {
-    super::pack::on_the_public_demo_with_cors_pack::<Workerd>(
-        tempfile::tempdir().unwrap().path(),
-        65,
-    );
-}
-
-/// A truncated pack, an altered shard in R2: a 500 with the API's error body, never wrong bytes
+/// bucket in Miniflare, filled with the snapshot's public/ files); its conformance runs are
+/// `pack::pack_routers_conform_*`, which serve each corpus's pack export with every pack router.
+///
+/// A truncated pack, an altered shard, a missing pack, missing shards in R2: a 500 with the API's error body, never wrong bytes
 /// (requests the URL parser changes, see [`nul_resolved_away`], are left out).
 #[test]
 fn cloudflare_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {

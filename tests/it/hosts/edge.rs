@@ -14,7 +14,7 @@ use super::{
 use crate::util::repo;
 use data_encoding::BASE64;
 use matrix_snapshot::conformance::{self, Case, Expected, Harness, Received, Tally};
-use matrix_snapshot::route::{self, preview::Snapshot};
+use matrix_snapshot::route::preview::Snapshot;
 use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::Path;
@@ -22,7 +22,7 @@ use std::process::Command;
 
 /// The platforms modelled here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Platform {
+pub(super) enum Platform {
     Netlify,
     Vercel,
     CloudFront,
@@ -53,14 +53,53 @@ struct ShimAnswer {
     seen: String,
 }
 
-/// Runs `cases` through the platform model in node. `None` when node is not installed (see
-/// [`require`]).
-fn run_shim(
+/// How the model's static files answer a `Range` header (`edge_fetch_shim.mjs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ranges {
+    /// Ignore it: 200 and the whole file (`netlify dev`).
+    Whole,
+    /// A 206 with the range (`vercel dev`).
+    Honoured,
+}
+
+impl Ranges {
+    fn arg(self) -> &'static str {
+        match self {
+            Ranges::Whole => "whole",
+            Ranges::Honoured => "ranges",
+        }
+    }
+}
+
+/// What the function did with the model's static files in one run (`OUT_JSON.stats`).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub(super) struct ShimStats {
+    /// Static file reads (the function's own `fetch()`es).
+    pub fetches: usize,
+    /// The most for one request.
+    pub most: usize,
+    /// Reads with a `Range` header.
+    pub ranges: usize,
+    /// 206 answers.
+    pub partial: usize,
+    /// 200 answers to a `Range` request (the whole file).
+    pub whole: usize,
+    /// Bytes the function pulled from static bodies.
+    pub streamed: u64,
+    /// Static bodies the function cancelled before their end.
+    pub cancelled: usize,
+}
+
+/// Runs `cases` through the platform model in node, its static files answering `Range` as
+/// `ranges` says: the answers, and what the function did with the static files. `None` when
+/// node is not installed (see [`require`]).
+fn run_shim_with(
     platform: Platform,
     out: &Path,
     work: &Path,
     cases: &[Case],
-) -> Option<Vec<ShimAnswer>> {
+    ranges: Ranges,
+) -> Option<(Vec<ShimAnswer>, ShimStats)> {
     let node = require("node", "apt-get install nodejs")?;
     let routers = out.join("_routers").join(platform.host());
     let fn_dir = work.join(platform.host());
@@ -84,6 +123,8 @@ fn run_shim(
         .arg(out.join("public"))
         .arg(&cases_file)
         .arg(&out_file)
+        // The CloudFront model has no static file reads of the function's own.
+        .args((platform != Platform::CloudFront).then_some(ranges.arg()))
         .output()
         .unwrap();
     assert!(
@@ -95,7 +136,12 @@ fn run_shim(
     type Raw = (u16, Vec<(String, String)>, String, String);
     let raw: Vec<Raw> = serde_json::from_slice(&fs::read(&out_file).unwrap()).unwrap();
     assert_eq!(raw.len(), cases.len());
-    Some(
+    let stats_file = work.join(format!("{}-answers.json.stats", platform.host()));
+    let stats: ShimStats = match platform {
+        Platform::CloudFront => ShimStats::default(),
+        _ => serde_json::from_slice(&fs::read(stats_file).unwrap()).unwrap(),
+    };
+    Some((
         raw.into_iter()
             .map(|(status, headers, body, seen)| ShimAnswer {
                 received: Received {
@@ -106,7 +152,8 @@ fn run_shim(
                 seen,
             })
             .collect(),
-    )
+        stats,
+    ))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -121,26 +168,101 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The reference router's answer (`route::resolve`) to a request: status and body bytes.
+/// The reference router's answer (`preview`'s, `route::resolve` over either layout) to a
+/// request: status and body bytes.
 fn reference(
     snapshot: &Snapshot,
     method: &str,
     target: &str,
     auth: Option<&str>,
 ) -> (u16, Vec<u8>) {
-    let routed = route::resolve(
-        &snapshot.routes,
-        method,
-        target,
-        auth,
-        &|rel: &str| snapshot.public.join(rel).is_file(),
-        &|rel: &str| fs::read(snapshot.public.join(rel)).ok(),
-    );
-    let body = match &routed.file {
-        Some(f) if method != "HEAD" => fs::read(snapshot.public.join(f)).unwrap(),
-        _ => Vec::new(),
+    let mut request = matrix_snapshot::api::Request::get(target).with_method(method);
+    if let Some(auth) = auth {
+        request = request.authorization(auth);
+    }
+    let answer = snapshot.answer(&request);
+    (answer.status, answer.body)
+}
+
+/// The pack router of `platform` (`export --layout pack`) on the pack snapshot `out`, its
+/// static files answering `Range` as `ranges` says: 10,000 corpus requests (seed `seed`), every
+/// answer right or the URL parser's limit, at least `agree` agree, some "not exported" when
+/// `not_exported`. At most 3 static reads a request (root, shard, range; shards and root
+/// cached); with [`Ranges::Whole`] the bodies came from whole packs, sliced and cancelled, with
+/// [`Ranges::Honoured`] from 206s. Runtime files in `out`'s parent. Skips without node.
+pub(super) fn pack_conforms(
+    platform: Platform,
+    cat: &Catalog,
+    out: &Path,
+    seed: u64,
+    (agree, not_exported): (usize, bool),
+    ranges: Ranges,
+) {
+    let work = out
+        .parent()
+        .unwrap()
+        .join(format!("{}-{}", platform.host(), ranges.arg()));
+    fs::create_dir_all(&work).unwrap();
+    let (limit, _) = platform.limits();
+    let Some((tally, limited, stats)) =
+        assert_conforms_with(platform, cat, out, &work, seed, 10_000, limit, ranges)
+    else {
+        return;
     };
-    (routed.status, body)
+    if not_exported {
+        assert!(
+            tally.not_exported > 0,
+            "{}",
+            tally.report(platform.host(), 0)
+        );
+    }
+    assert_reach(platform, (tally, limited), agree);
+    eprintln!(
+        "{} pack, {ranges:?} ranges: {:.2} static reads a request, {} bytes streamed ({stats:?})",
+        platform.host(),
+        stats.fetches as f64 / 10_000.0,
+        stats.streamed
+    );
+    assert!(stats.most <= 3, "{stats:?}: over 3 reads for one request");
+    // Shards stay cached: about one read (the range) an answer.
+    assert!(stats.fetches <= 2 * 10_000, "{stats:?}");
+    assert_eq!(stats.ranges, stats.partial + stats.whole, "{stats:?}");
+    match ranges {
+        Ranges::Whole => assert!(
+            stats.whole > 0 && stats.partial == 0 && stats.cancelled > 0,
+            "{stats:?}: whole packs answered, sliced and cancelled"
+        ),
+        Ranges::Honoured => assert!(
+            stats.partial > 0 && stats.whole == 0,
+            "{stats:?}: ranges answered with 206"
+        ),
+    }
+}
+
+/// The pack router of `platform` on a damaged pack export (`pack::damaged_export`): 2,000
+/// corpus requests, each answered right or with a 500 and the API's error body, never other
+/// bytes, many with the 500. Requests the URL parser rewrites are left out.
+pub(super) fn pack_damaged(platform: Platform, tmp: &Path, seed: u64, ranges: Ranges) {
+    for damage in super::pack::DAMAGES {
+        let dir = tmp.join(format!("{damage}-{}", ranges.arg()));
+        let out = super::pack::damaged_export(&dir, damage);
+        let cat = demo();
+        let harness = Harness::open(&cat, &out).unwrap();
+        let cases = harness.corpus(seed, 2_000);
+        let Some((answers, _)) = run_shim_with(platform, &out, &dir, &cases, ranges) else {
+            return;
+        };
+        let (cases, answers): (Vec<Case>, Vec<ShimAnswer>) = cases
+            .into_iter()
+            .zip(answers)
+            .filter(|(case, got)| got.seen == case.target)
+            .unzip();
+        let mut next = answers.into_iter();
+        let tally = conformance::run(&harness, &cases, |_| {
+            Ok(next.next().expect("one answer per case").received)
+        });
+        super::pack::assert_right_or_500(damage, cases.len(), tally, platform.host());
+    }
 }
 
 /// Why an answer that differs from the API's is the platform's documented limit, or `None`.
@@ -181,13 +303,30 @@ fn assert_conforms(
     n: usize,
     limit: Limit,
 ) -> Option<(Tally, usize)> {
+    assert_conforms_with(platform, cat, out, work, seed, n, limit, Ranges::Whole)
+        .map(|(tally, limited, _)| (tally, limited))
+}
+
+/// [`assert_conforms`] with the static files answering `Range` as `ranges` says; also what the
+/// function did with them.
+#[allow(clippy::too_many_arguments)]
+fn assert_conforms_with(
+    platform: Platform,
+    cat: &Catalog,
+    out: &Path,
+    work: &Path,
+    seed: u64,
+    n: usize,
+    limit: Limit,
+    ranges: Ranges,
+) -> Option<(Tally, usize, ShimStats)> {
     let harness = Harness::open(cat, out).expect("harness");
     let snapshot = Snapshot::open(out).unwrap();
     let mut cases = harness.corpus(seed, n);
     // D-057: forbidden URLs in every spelling answer the 403, never a limit.
     let forbidden = harness.forbidden_url_cases(3);
     cases.extend(forbidden.iter().cloned());
-    let answers = run_shim(platform, out, work, &cases)?;
+    let (answers, stats) = run_shim_with(platform, out, work, &cases, ranges)?;
     let mut next = answers.iter();
     let mut tally = conformance::run(&harness, &cases, |_| {
         Ok(next.next().expect("one answer per case").received.clone())
@@ -229,7 +368,7 @@ fn assert_conforms(
     for (case, why) in limited.iter().take(5) {
         eprintln!("  limit: {case}: {why}");
     }
-    Some((tally, limited.len()))
+    Some((tally, limited.len(), stats))
 }
 
 /// Asserts a run of `platform` reached `agree` answers that agree or are its limits, with no
@@ -301,6 +440,31 @@ fn conforms_with_hostile_names(platform: Platform) {
     if let Some(run) = assert_conforms(platform, &cat, &out, tmp.path(), 47, 10_000, limit) {
         assert_reach(platform, run, 7_000);
     }
+}
+
+/// Netlify's pack router (static files ignoring `Range`) on a truncated pack, an altered shard,
+/// a missing pack, missing shards (`pack::DAMAGES`): each answer right or the API's 500, never
+/// other bytes.
+#[test]
+fn netlify_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {
+    pack_damaged(
+        Platform::Netlify,
+        tempfile::tempdir().unwrap().path(),
+        70,
+        Ranges::Whole,
+    );
+}
+
+/// Vercel's pack router (static files honouring `Range`: a truncated pack answers 416 or a
+/// short 206) on the same damage.
+#[test]
+fn vercel_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {
+    pack_damaged(
+        Platform::Vercel,
+        tempfile::tempdir().unwrap().path(),
+        71,
+        Ranges::Honoured,
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 // A node model of a Fetch-API edge platform (Netlify Edge Functions, Vercel Routing Middleware)
 // in front of its static files, for tests/it/hosts/edge.rs. Usage:
 //
-//   node edge_fetch_shim.mjs netlify|vercel FUNCTION_DIR PUBLIC_DIR CASES_JSON OUT_JSON
+//   node edge_fetch_shim.mjs netlify|vercel FUNCTION_DIR PUBLIC_DIR CASES_JSON OUT_JSON [RANGES]
 //
 // FUNCTION_DIR is the host's rendered _routers/<host>/ directory (with a package.json of
 // {"type": "module"}, as the platform bundles ES modules). Each case [method, target,
@@ -12,15 +12,25 @@
 //   - every request, including the function's own fetch() of a file, runs the function first
 //     (netlify.toml path "/*", middleware matcher "/:path*");
 //   - the function's Response is sent as is (no body for HEAD); `undefined` passes the request on
-//     to the static files: 200 with the file's bytes, or 404;
+//     to the static files: 200 with the file's bytes, or 404. The static files answer a `Range`
+//     header as RANGES says: `whole` (the default; what `netlify dev` does) ignores it and sends
+//     the whole file, `ranges` (what `vercel dev` does) answers one range `bytes=A-B` with a 206
+//     and its Content-Range, or a 416 past the end. Bodies are streamed in chunks of 16 KiB;
 //   - the environment variable MATRIX_SNAPSHOT_KEY is set (Netlify.env.get, process.env).
 // Output: one [status, [[name, value], ...], base64 body, target as the function saw it] per
-// case.
+// case; and OUT_JSON.stats: {fetches: the function's static file reads, most: the most for one
+// case, ranges: reads with a Range header, partial: 206 answers, whole: 200 answers to a range,
+// streamed: bytes the function pulled from static bodies, cancelled: bodies it cancelled}.
 
 import fs from 'node:fs';
 import path from 'node:path';
 
-const [kind, fnDir, publicDir, casesFile, outFile] = process.argv.slice(2);
+const [kind, fnDir, publicDir, casesFile, outFile, rangeMode = 'whole'] = process.argv.slice(2);
+if (rangeMode !== 'whole' && rangeMode !== 'ranges') {
+    throw new Error('RANGES must be whole or ranges, not ' + rangeMode);
+}
+const CHUNK = 16384;
+const stats = {fetches: 0, most: 0, ranges: 0, partial: 0, whole: 0, streamed: 0, cancelled: 0};
 const ORIGIN = 'https://snapshot.test';
 const KEY = 'shim-key-' + process.pid;
 
@@ -52,7 +62,57 @@ function staticFile(request) {
     if (!file.startsWith(root + path.sep) || !fs.statSync(file, {throwIfNoEntry: false})?.isFile()) {
         return new Response('Not Found', {status: 404});
     }
-    return new Response(fs.readFileSync(file), {status: 200});
+    const bytes = fs.readFileSync(file);
+    const range = request.headers.get('range');
+    if (range !== null) {
+        stats.ranges++;
+    }
+    const one = range === null ? null : /^bytes=(\d+)-(\d+)$/.exec(range);
+    if (rangeMode === 'ranges' && one !== null) {
+        const start = Number(one[1]);
+        const end = Math.min(Number(one[2]), bytes.length - 1);
+        if (start >= bytes.length || end < start) {
+            return new Response(null, {
+                status: 416,
+                headers: {'Content-Range': 'bytes */' + bytes.length}
+            });
+        }
+        stats.partial++;
+        return new Response(chunked(bytes.subarray(start, end + 1)), {
+            status: 206,
+            headers: {
+                'Content-Range': 'bytes ' + start + '-' + end + '/' + bytes.length,
+                'Content-Length': String(end + 1 - start)
+            }
+        });
+    }
+    if (range !== null) {
+        stats.whole++;
+    }
+    return new Response(chunked(bytes), {
+        status: 200,
+        headers: {'Content-Length': String(bytes.length), 'Accept-Ranges': 'none'}
+    });
+}
+
+// A stream of `bytes` in CHUNK-byte chunks, pulled one at a time (counted in stats).
+function chunked(bytes) {
+    let at = 0;
+    return new ReadableStream({
+        pull(controller) {
+            if (at >= bytes.length) {
+                controller.close();
+                return;
+            }
+            const chunk = bytes.subarray(at, Math.min(at + CHUNK, bytes.length));
+            at += chunk.length;
+            stats.streamed += chunk.length;
+            controller.enqueue(new Uint8Array(chunk));
+        },
+        cancel() {
+            stats.cancelled++;
+        }
+    }, {highWaterMark: 0});
 }
 
 async function platform(request) {
@@ -66,7 +126,11 @@ async function platform(request) {
     return answer;
 }
 
-globalThis.fetch = async (input, init) => platform(new Request(input, init));
+let fetched = 0;
+globalThis.fetch = async (input, init) => {
+    fetched++;
+    return platform(new Request(input, init));
+};
 
 const cases = JSON.parse(fs.readFileSync(casesFile, 'utf8'));
 const out = [];
@@ -77,8 +141,12 @@ for (const [method, target, authorization] of cases) {
     }
     const request = new Request(ORIGIN + target, {method, headers});
     const seen = new URL(request.url);
+    fetched = 0;
     const response = await platform(request);
     const body = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
+    stats.fetches += fetched;
+    stats.most = Math.max(stats.most, fetched);
     out.push([response.status, [...response.headers], body.toString('base64'), seen.pathname + seen.search]);
 }
 fs.writeFileSync(outFile, JSON.stringify(out));
+fs.writeFileSync(outFile + '.stats', JSON.stringify(stats));

@@ -106,17 +106,24 @@ pub fn generated_store(dir: &Path) -> (PathBuf, Catalog) {
 
 /// Exports `store` for `token` with `profile` into `dir/out`; returns the snapshot directory.
 pub fn export_store(dir: &Path, store: &Path, token: &str, profile: &str) -> PathBuf {
-    export(
-        dir,
-        &[
-            "--store",
-            store.to_str().unwrap(),
-            "--token",
-            token,
-            "--profile",
-            profile,
-        ],
-    )
+    export_store_with(dir, store, token, profile, &[])
+}
+
+/// [`export_store`] with `extra` arguments.
+pub fn export_store_with(
+    dir: &Path,
+    store: &Path,
+    token: &str,
+    profile: &str,
+    extra: &[&str],
+) -> PathBuf {
+    let store = store.to_str().unwrap();
+    let args = [
+        &["--store", store, "--token", token, "--profile", profile][..],
+        extra,
+    ]
+    .concat();
+    export(dir, &args)
 }
 
 /// A profile with every Content API 1.2.0 dimension (dependents, two `base_url` values, every

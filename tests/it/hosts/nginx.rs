@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// nginx (master and workers in their own process group), stopped on drop.
-struct Nginx {
+pub(super) struct Nginx {
     _process: Process,
     addr: String,
 }
@@ -394,18 +394,11 @@ fn nginx_takes_hostile_values_literally() {
 }
 
 /// The pack layout: route.js finds each file in the pack index and reads its byte range
-/// (`fs.readSync` at a position).
-#[test]
-fn nginx_conforms_on_the_demo_pack() {
-    super::pack::on_the_demo_pack::<Nginx>(readable_tempdir().path(), 61);
-}
-
-#[test]
-fn nginx_conforms_on_the_public_demo_with_cors_pack() {
-    super::pack::on_the_public_demo_with_cors_pack::<Nginx>(readable_tempdir().path(), 62);
-}
-
-/// A truncated pack, an altered shard: a 500 with the API's error body, never wrong bytes.
+/// (`fs.readSync` at a position); its conformance runs are `pack::pack_routers_conform_*`,
+/// which serve each corpus's pack export with every pack router.
+///
+/// A truncated pack, an altered shard, a missing pack, missing shards: a 500 with the API's
+/// error body, never wrong bytes.
 #[test]
 fn nginx_pack_answers_500_for_a_truncated_pack_or_an_altered_shard() {
     super::pack::damaged::<Nginx>(readable_tempdir().path(), 63, &|_| false);

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 /// `matrix-snapshot preview DIR --listen ADDR`, stopped on drop.
-struct Preview {
+pub(super) struct Preview {
     _process: Process,
     addr: String,
 }

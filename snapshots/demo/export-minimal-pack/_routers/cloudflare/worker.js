@@ -790,7 +790,8 @@ var TABLE = {
 };
 
 // ---- The pack layout's reader: templates/js/pack-read.js, after route-core.js and table.js,
-// before a host's glue (nginx njs, the Cloudflare Worker). ----
+// before a host's glue (nginx njs, the Cloudflare Worker, edge-pack.js for Netlify and
+// Vercel). ----
 //
 // A pack snapshot (`export --layout pack`; src/snapshot/pack.rs is the reference reader and
 // documents the format) keeps every route's file as an index entry pointing at a byte range of
