@@ -14,7 +14,7 @@
 //! current directory and deleted at the end.
 
 mod common;
-use common::{arg, edit_store, BIN};
+use common::{arg, edit_store, export_args, free_port, run_timed, scratch, sync, BIN};
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -34,16 +34,15 @@ fn main() {
     let wrk_secs: u64 = arg("--wrk-seconds")
         .map(|s| s.parse().expect("--wrk-seconds N"))
         .unwrap_or(30);
-    let scratch = tempfile::Builder::new()
-        .prefix("msnap-memory-")
-        .tempdir_in(".")
-        .unwrap();
+    let scratch = scratch("msnap-memory-", ".");
     let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     let bin = arg("--bin").unwrap_or_else(|| BIN.to_string());
     let mut rows = Vec::new();
     let mut run = |what: &str, args: &[&str]| {
-        std::process::Command::new("sync").status().unwrap();
-        let (secs, rss_mib) = measure(&bin, args);
+        sync();
+        // `diff` exits 1 when the snapshots differ.
+        let ok: &[i32] = if args[0] == "diff" { &[0, 1] } else { &[0] };
+        let (secs, rss_mib, _) = run_timed(&bin, args, ok);
         eprintln!("{what}: {secs:.1} s, {rss_mib:?} MiB");
         rows.push(Row {
             what: what.to_string(),
@@ -59,28 +58,12 @@ fn main() {
         &scratch.path().join("store1"),
         &scratch.path().join("store2"),
     );
-    let export = |store: &str, out: &str, layout: &str| -> Vec<String> {
-        [
-            "export",
-            "--quiet",
-            "--store",
-            store,
-            "--token",
-            "gen-public",
-            "--profile",
-            "minimal",
-            "--out",
-            out,
-            "--layout",
-            layout,
-        ]
-        .map(String::from)
-        .to_vec()
-    };
     macro_rules! exported {
         ($what:expr, $store:expr, $out:expr, $layout:expr) => {{
-            let args = export(&p($store), &p($out), $layout);
-            run($what, &args.iter().map(String::as_str).collect::<Vec<_>>());
+            let (store, out) = (p($store), p($out));
+            let mut args = export_args(&store, &out, "minimal");
+            args.extend(["--layout", $layout]);
+            run($what, &args);
         }};
     }
     run("check", &["check", "--store", &p("store1")]);
@@ -139,13 +122,11 @@ fn main() {
 }
 
 /// `serve` on the store: its peak RSS once it answers, then after `wrk -t2 -c32` for `secs`
-/// over up to 50,000 distinct asset and children routes.
+/// over up to 50,000 distinct asset and children routes of the store's first assets, as token
+/// `gen-public` (the answers are the API's: 403 for the assets its user may not read, which
+/// the row counts as wrk's "Non-2xx").
 fn serve(bin: &str, scratch: &Path, secs: u64) -> Vec<Row> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let store = scratch.join("store1");
     let started = Instant::now();
@@ -195,8 +176,15 @@ fn serve(bin: &str, scratch: &Path, secs: u64) -> Vec<Row> {
                     .lines()
                     .find(|l| l.starts_with("Requests/sec"))
                     .unwrap_or("Requests/sec: ?");
+                let non_2xx = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("Non-2xx"))
+                    .map_or(String::new(), |l| format!(", {}", l.trim()));
                 rows.push(Row {
-                    what: format!("serve, after wrk -t2 -c32 {secs} s ({})", rps.trim()),
+                    what: format!(
+                        "serve, after wrk -t2 -c32 {secs} s ({}{non_2xx})",
+                        rps.trim()
+                    ),
                     secs: secs as f64,
                     rss_mib: peak_rss_mib(child.id()),
                 });
@@ -222,27 +210,4 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
-}
-
-/// Runs `bin args` under GNU `time` (Debian's `time` package): wall seconds and peak RSS in
-/// MiB. Exit status 0 is expected, and 1 from `diff` (the snapshots differ).
-fn measure(bin: &str, args: &[&str]) -> (f64, Option<f64>) {
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "PEAK_RSS_KB=%M", bin])
-        .args(args)
-        .stdout(Stdio::null())
-        .output()
-        .expect("run matrix-snapshot under /usr/bin/time (apt-get install time)");
-    let secs = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let ok = out.status.success() || (args[0] == "diff" && out.status.code() == Some(1));
-    assert!(ok, "matrix-snapshot {args:?} failed:\n{stderr}");
-    let rss = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("PEAK_RSS_KB="))
-        .next_back()
-        .and_then(|kb| kb.trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0);
-    (secs, rss)
 }

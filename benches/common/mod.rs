@@ -20,20 +20,29 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_matrix-snapshot");
 
 /// Runs the binary (under `/usr/bin/time` when present): (seconds, peak RSS in MiB, stderr).
 pub fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
+    run_timed(BIN, args, &[0])
+}
+
+/// Runs `bin args` (under `/usr/bin/time` when present), its standard output dropped, and
+/// expects one of the exit codes `ok`: (seconds, peak RSS in MiB, stderr).
+pub fn run_timed(bin: &str, args: &[&str], ok: &[i32]) -> (f64, Option<f64>, String) {
     let started = Instant::now();
-    let out = if Path::new("/usr/bin/time").exists() {
-        Command::new("/usr/bin/time")
-            .args(["-f", "PEAK_RSS_KB=%M", BIN])
-            .args(args)
-            .output()
+    let mut command = if Path::new("/usr/bin/time").exists() {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "PEAK_RSS_KB=%M", bin]);
+        c
     } else {
-        Command::new(BIN).args(args).output()
-    }
-    .expect("run matrix-snapshot");
+        Command::new(bin)
+    };
+    let out = command
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("run matrix-snapshot");
     let secs = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
-        out.status.success(),
+        out.status.code().is_some_and(|c| ok.contains(&c)),
         "matrix-snapshot {args:?} failed:\n{stderr}"
     );
     let rss = stderr
@@ -43,6 +52,23 @@ pub fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
         .and_then(|kb| kb.trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0);
     (secs, rss, stderr)
+}
+
+/// `export --quiet --store STORE --token gen-public --profile PROFILE --out OUT`: the
+/// generated store's export.
+pub fn export_args<'a>(store: &'a str, out: &'a str, profile: &'a str) -> Vec<&'a str> {
+    vec![
+        "export",
+        "--quiet",
+        "--store",
+        store,
+        "--token",
+        "gen-public",
+        "--profile",
+        profile,
+        "--out",
+        out,
+    ]
 }
 
 /// A fresh scratch directory `<prefix>XXXX` in `base`, deleted when dropped.
@@ -68,18 +94,7 @@ pub fn export_generated(
     extra: &[&str],
 ) -> (f64, Option<f64>, String) {
     sync();
-    let mut args = vec![
-        "export",
-        "--quiet",
-        "--store",
-        store,
-        "--token",
-        "gen-public",
-        "--profile",
-        profile,
-        "--out",
-        out,
-    ];
+    let mut args = export_args(store, out, profile);
     args.extend_from_slice(extra);
     timed(&args)
 }
