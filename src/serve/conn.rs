@@ -159,6 +159,18 @@ async fn connection(
 }
 
 impl Ctx {
+    /// The responder's answer, and whether the connection must close: a panic inside it (a
+    /// store changed in place under `serve`, which [`crate::store::Store::fields`] refuses to
+    /// read, or a bug) is a 500 with the API's error body on a closed connection, never a
+    /// dropped one; the panic's message goes to stderr as usual.
+    fn answer(&self, head: &super::Head) -> (super::Answer, bool) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.respond.respond(head)))
+        {
+            Ok(answer) => (answer, false),
+            Err(_) => (super::to_http(crate::api::Response::error(500)), true),
+        }
+    }
+
     async fn handle(
         &self,
         req: hyper::Request<Incoming>,
@@ -171,11 +183,11 @@ impl Ctx {
             Ok(declared) if declared > BODY => {
                 // Answered without reading the body; the connection cannot be reused.
                 drop(body);
-                (self.respond.respond(&head), true)
+                (self.answer(&head).0, true)
             }
-            Ok(0) => (self.respond.respond(&head), false),
+            Ok(0) => self.answer(&head),
             Ok(_) => match tokio::time::timeout(BODY_READ_TIMEOUT, discard(body)).await {
-                Ok(true) => (self.respond.respond(&head), false),
+                Ok(true) => self.answer(&head),
                 Ok(false) => (refusal(StatusCode::BAD_REQUEST), true),
                 Err(_) => (refusal(StatusCode::REQUEST_TIMEOUT), true),
             },
@@ -311,5 +323,41 @@ mod tests {
             Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         );
         assert_eq!(framing(&headers(&many[..60])), Ok(0));
+    }
+
+    /// A panic while answering (e.g. `serve`'s store changed in place under it) is a 500 with
+    /// the API's error body and `Connection: close`, and the server goes on answering.
+    #[test]
+    fn a_panic_while_answering_is_a_500_and_the_server_goes_on() {
+        use std::io::{Read, Write};
+        let handler: crate::serve::Handler = Arc::new(|r: &crate::api::Request| {
+            assert!(r.target != "/boom", "the answer panics");
+            crate::api::Response::error(404)
+        });
+        let server = crate::serve::Server::bind_handler(handler, "127.0.0.1:0", 1)
+            .expect("bind")
+            .with_log(false);
+        let (addr, stop) = (server.addr(), server.stop_handle());
+        let running = std::thread::spawn(move || server.run());
+        let get = |path: &str| {
+            let mut c = std::net::TcpStream::connect(addr).expect("connect");
+            write!(
+                c,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut text = String::new();
+            c.read_to_string(&mut text)
+                .expect("an answer, not a dropped connection");
+            text.to_ascii_lowercase()
+        };
+        let boom = get("/boom");
+        assert!(boom.starts_with("http/1.1 500"), "{boom}");
+        assert!(boom.contains("connection: close"), "{boom}");
+        let body = String::from_utf8(crate::api::response::error_body(500)).unwrap();
+        assert!(boom.ends_with(&body.to_ascii_lowercase()), "{boom}");
+        assert!(get("/fine").starts_with("http/1.1 404"));
+        stop.stop();
+        running.join().expect("the server stops");
     }
 }
