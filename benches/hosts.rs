@@ -97,16 +97,16 @@ fn start_host(
         _ => return None,
     };
     let path = which(program)?;
-    let child = Command::new(path)
-        .args(&args)
-        .env("HOME", &dir)
-        .env("XDG_DATA_HOME", &dir)
-        .env("XDG_CONFIG_HOME", &dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let s = Process(child);
+    let s = Process::spawn(
+        Command::new(path)
+            .args(&args)
+            .env("HOME", &dir)
+            .env("XDG_DATA_HOME", &dir)
+            .env("XDG_CONFIG_HOME", &dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .ok()?;
     wait_listening(addr).then_some(s)
 }
 
@@ -223,38 +223,38 @@ end
     let mut results = Vec::new();
     {
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--quiet",
-                "--store",
-                store.to_str().unwrap(),
-                "--listen",
-                &addr,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let _s = Process(child);
+        let _s = Process::spawn(
+            Command::new(BIN)
+                .args([
+                    "serve",
+                    "--quiet",
+                    "--store",
+                    store.to_str().unwrap(),
+                    "--listen",
+                    &addr,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
         assert!(wait_listening(&addr), "serve did not start");
         results.extend(wrk("serve (live, answer())", &addr, &script, seconds));
     }
     {
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(BIN)
-            .args([
-                "preview",
-                "--quiet",
-                snap.to_str().unwrap(),
-                "--listen",
-                &addr,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let _s = Process(child);
+        let _s = Process::spawn(
+            Command::new(BIN)
+                .args([
+                    "preview",
+                    "--quiet",
+                    snap.to_str().unwrap(),
+                    "--listen",
+                    &addr,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
         assert!(wait_listening(&addr), "preview did not start");
         results.extend(wrk("preview (snapshot)", &addr, &script, seconds));
     }

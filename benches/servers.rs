@@ -69,14 +69,14 @@ fn wrk(server: &str, url: &str, connections: u32, seconds: u64) -> Option<Figure
 }
 
 fn spawn(bin: &str, args: &[&str], addr: &str) -> Process {
-    let child = Command::new(bin)
-        .args(args)
-        .args(["--listen", addr, "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start matrix-snapshot");
-    let p = Process(child);
+    let p = Process::spawn(
+        Command::new(bin)
+            .args(args)
+            .args(["--listen", addr, "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("start matrix-snapshot");
     assert!(wait_listening(addr), "{args:?} did not start");
     p
 }
@@ -102,20 +102,20 @@ fn nginx(root: &Path, addr: &str) -> Option<Process> {
         ),
     )
     .unwrap();
-    let child = Command::new(program)
-        .args([
-            "-c",
-            conf.to_str()?,
-            "-p",
-            root.to_str()?,
-            "-g",
-            "daemon off;",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let p = Process(child);
+    let p = Process::spawn(
+        Command::new(program)
+            .args([
+                "-c",
+                conf.to_str()?,
+                "-p",
+                root.to_str()?,
+                "-g",
+                "daemon off;",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .ok()?;
     wait_listening(addr).then_some(p)
 }
 

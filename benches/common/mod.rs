@@ -120,11 +120,38 @@ pub fn wait_listening(addr: &str) -> bool {
     false
 }
 
-/// A server process, killed on drop.
-pub struct Process(pub Child);
+/// A server process, stopped on drop. It runs in a process group of its own, and the signals
+/// go to the whole group: killing only nginx's master would leave its workers running (and
+/// loading the machine under the next benchmark).
+pub struct Process(Child);
+
+impl Process {
+    /// Spawns `command` in a process group of its own.
+    pub fn spawn(command: &mut Command) -> std::io::Result<Process> {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0).spawn().map(Process)
+    }
+
+    fn signal(&self, signal: &str) {
+        // Quietly: the group may be gone already.
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.0.id())])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
 
 impl Drop for Process {
+    /// SIGTERM to the group, up to 5 s to exit, then SIGKILL to what is left of it.
     fn drop(&mut self) {
+        self.signal("-TERM");
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.signal("-KILL");
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
