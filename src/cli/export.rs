@@ -464,8 +464,9 @@ impl ExportArgs {
                 "bytes": c.bytes,
                 "unique_bodies": c.unique_bodies,
                 "unique_bytes": c.unique_bytes,
-                "disk_bytes": report.disk.map(|d| d.allocated),
-                "apparent_bytes": report.disk.map(|d| d.apparent),
+                "disk_bytes": report.disk.map(|d| d.allocated()),
+                "apparent_bytes": report.disk.and_then(|d| d.apparent()),
+                "disk_measured": matches!(report.disk, Some(export::Disk::Measured(_))),
                 "root_hash": report.root_hash,
                 "incremental": report.incremental,
                 "changes": {
@@ -492,7 +493,13 @@ impl ExportArgs {
             };
             // What `du -s` will say: bodies in whole blocks, directories, manifest, tables.
             let disk = match report.disk {
-                Some(d) => format!("{:.1} MB on disk", d.allocated as f64 / 1e6),
+                Some(export::Disk::Measured(d)) => {
+                    format!("{:.1} MB on disk", d.allocated as f64 / 1e6)
+                }
+                Some(export::Disk::Estimated(bytes)) => format!(
+                    "about {:.1} MB on disk (estimated: `du -s` gives it exactly)",
+                    bytes as f64 / 1e6
+                ),
                 None => "disk use unknown".to_string(),
             };
             errln!(

@@ -62,7 +62,7 @@ pub fn block_size(out: &Path) -> u64 {
 /// while they fit, else an index block and leaves about half full (measured: a 92-entry
 /// asset directory, 4,160 bytes of entries, takes 3 blocks; 86.2 MB for the 7,817 directories
 /// of a 5,000-asset standard export, this formula 86.2 MB).
-fn dir_bytes(dirent: u64, block: u64) -> u64 {
+pub(super) fn dir_bytes(dirent: u64, block: u64) -> u64 {
     if dirent <= block {
         block
     } else {
@@ -71,7 +71,7 @@ fn dir_bytes(dirent: u64, block: u64) -> u64 {
 }
 
 /// An ext4 directory entry for `name`: 8 bytes and the name, in 4-byte steps.
-fn dirent(name: &str) -> u64 {
+pub(super) fn dirent(name: &str) -> u64 {
     8 + (name.len() as u64).div_ceil(4) * 4
 }
 

@@ -12,7 +12,7 @@
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
 mod changes;
-mod disk;
+pub mod disk;
 mod estimate;
 pub mod inputs;
 mod journal;
@@ -25,7 +25,7 @@ mod repair;
 mod writer;
 
 pub use changes::Changes;
-pub use disk::{disk_use, DiskUse};
+pub use disk::{disk_use, Disk, DiskUse};
 pub use estimate::{block_size, estimate, estimate_dimensions, free_bytes, Estimate};
 pub use output::recover_interrupted;
 use output::{prepare_out, swap_into_place};
@@ -340,8 +340,9 @@ pub struct Report {
     pub repair: Option<Repair>,
     /// What `out` takes on disk once the snapshot is in place, as `du` counts it (bodies in
     /// whole blocks, hard links once, directories, the manifest, the hosts' tables); `None`
-    /// when `out` could not be walked.
-    pub disk: Option<DiskUse>,
+    /// when `out` could not be walked. Estimated for a tree of more than
+    /// [`disk::WALK_LIMIT`] files.
+    pub disk: Option<Disk>,
 }
 
 /// Wall time of the phases of an export, in the order they ran, and the process's resident
@@ -572,6 +573,17 @@ fn export_into(
         swap_into_place(staging.keep(), out)?;
         phases.end("swap into place");
     }
+    // What `public/` takes, computed from the entries when walking it would be slow.
+    let public_disk = (layout == Layout::Files && counts.files > disk::WALK_LIMIT).then(|| {
+        disk::public_model(
+            entries.iter().map(|e| {
+                let e = &e.entry;
+                (e.path.as_str(), e.size, e.blake3.as_bytes())
+            }),
+            opts.dedupe,
+            estimate::block_size(out),
+        )
+    });
     drop_in_background(entries);
     // Caddy's ETag shards are derived from `_routers/etags.txt` by `router caddy` into
     // `_cache/`, which the export replaces: a snapshot served by Caddy gets them again, so
@@ -583,9 +595,16 @@ fn export_into(
         phases.end("Caddy's ETag shards");
     }
     // Measured, not summed from what was written: an incremental export keeps most files,
-    // and only the file system knows its blocks (about 1 s at 600,000 files).
-    let disk = disk_use(out).ok();
-    phases.end("measure disk use");
+    // and only the file system knows its blocks (about 1 s at 300,000 files; above, walking
+    // `public/` can take minutes, and it is computed from the entries instead).
+    let disk = match public_disk {
+        None => disk_use(out).ok().map(Disk::Measured),
+        Some(public) => disk::with_public(out, public).ok().map(Disk::Estimated),
+    };
+    phases.end(match disk {
+        Some(Disk::Estimated(_)) => "disk use (public/ computed)",
+        _ => "measure disk use",
+    });
     Ok(Report {
         counts,
         linked,
