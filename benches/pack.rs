@@ -180,7 +180,11 @@ fn start(server: &str, dir: &Path, addr: &str) -> Option<Server> {
             let conf = dir.with_extension("wrangler.toml");
             fs::write(&conf, config.stdout).unwrap();
             let mut c = Command::new("node");
-            c.arg(serve).arg(&conf).arg(addr);
+            // The R2 bucket's temporary directory in the scratch directory: deleted with it.
+            c.arg(serve)
+                .arg(&conf)
+                .arg(addr)
+                .env("TMPDIR", dir.parent().unwrap());
             if matrix_snapshot::snapshot::check_format(dir).unwrap()
                 == matrix_snapshot::snapshot::Layout::Pack
             {

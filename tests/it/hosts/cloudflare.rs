@@ -93,6 +93,9 @@ impl Server for Workerd {
             command
                 .current_dir(dir)
                 .env("HOME", dir)
+                // Its R2 bucket's temporary directory goes in `dir` too: removed with the test's
+                // even when workerd is killed before `serve.mjs` can remove it.
+                .env("TMPDIR", dir)
                 .stdin(Stdio::null())
                 .stdout(out.try_clone().unwrap())
                 .stderr(out),
