@@ -50,10 +50,14 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use writer::{Put, Sink, Writer};
+use writer::{Put, Rendered, Sink, Writer};
 
 /// Error documents in every snapshot: the five statuses and the "not exported" 404.
 const ERROR_FILES: u64 = 6;
+
+/// Assets the render stage renders together ([`Run::render_routes`]): enough to keep both cores
+/// busy between hand-overs, few enough that a chunk's bodies are a few MB (`minimal`).
+const CHUNK_ASSETS: usize = 1024;
 
 /// What to export and where.
 #[derive(Debug, Clone)]
@@ -490,7 +494,12 @@ fn export_into(
         Layout::Files => {
             files_writer.insert(run.writer(taken.previous.as_ref().filter(|_| update))?)
         }
-        Layout::Pack => pack_sink.insert(pack::PackSink::new(&root, pack_previous.as_ref())?),
+        // Only an update builds on the previous packs (`--repair` rebuilds: they may be damaged).
+        Layout::Pack => pack_sink.insert(pack::PackSink::new(
+            &root,
+            pack_previous.as_ref().filter(|_| update),
+            opts.layout.pack_size,
+        )?),
     };
     // Every file written this time (the rest are `taken.kept`). Error documents first (what
     // routers serve for statuses no file answers).
@@ -505,6 +514,7 @@ fn export_into(
         }
         rendered => rendered?,
     };
+    writer.end_render();
     phases.end("render and write routes");
     run.collect_entries(&mut fresh, per_asset, readable.len());
     progress(readable.len() as u64);
@@ -526,12 +536,7 @@ fn export_into(
     phases.end("sort, compare routes, count");
     let pack_report = match pack_sink.take() {
         Some(sink) => {
-            let report = sink.finish(
-                &root,
-                &entries,
-                &run.forbidden_url_markers(),
-                opts.layout.pack_size,
-            )?;
+            let report = sink.finish(&root, &entries, &run.forbidden_url_markers())?;
             phases.end("packs, index");
             Some(report)
         }
@@ -796,67 +801,158 @@ impl Run<'_> {
         Ok((routes, hosts))
     }
 
-    /// Renders and writes every route of the `readable` assets not `taken` over (in parallel,
-    /// calling `progress` as they are done); returns each asset's entries.
+    /// Renders and writes every route of the `readable` assets not `taken` over (calling
+    /// `progress` as they are done); returns their entries, a list per chunk, in asset order and
+    /// each asset's in path order.
+    ///
+    /// The assets are rendered in chunks of [`CHUNK_ASSETS`], each in parallel; a thread of its
+    /// own hands the chunks in order to [`Sink::take`] (the pack layout appends the new bodies
+    /// to its packs there) while the next chunk renders, and keeps their entries. That thread is
+    /// fed through a bounded channel by this one, never by a rayon worker, and needs no rayon
+    /// itself, so neither side can starve the other. (Issue 20: it is also where the entries
+    /// could be spilled to sorted runs on disk instead of kept.)
     fn render_routes(
         &self,
-        writer: &dyn Sink,
+        sink: &dyn Sink,
         readable: &[AssetIdx],
         taken: &TakenOver,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<Vec<Staged>>, ExportError> {
-        let (cat, opts) = (self.cat, self.opts);
         let (reused_asset, reused) = (&taken.reused_asset, taken.reused);
-        let request = |target: &str| request_for(self.token, opts, target);
-        let api = api_options(cat, opts);
+        let api = api_options(self.cat, self.opts);
         let done = AtomicU64::new(reused);
         progress(reused);
-        readable
-            .par_iter()
-            .filter(|&&a| !reused_asset[a as usize])
-            .map(|&a| {
-                if let Some(signal) = opts.interrupt.signal() {
-                    return Err(ExportError::Interrupted {
-                        signal,
-                        out: opts.out.clone(),
-                        left: None,
-                    });
-                }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 64 == 0 {
-                    progress(n);
-                }
-                let mut local = Vec::new();
-                let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
-                for job in plan_asset(cat, self.view, opts, &self.variants, a) {
-                    match job {
-                        Job::Render { path, target } => {
-                            let resp = answer_with(cat, &api, &request(&target));
-                            let hash = blake3::hash(&resp.body);
-                            self.count_link(writer.put(&path, &resp.body, hash)?);
-                            written.insert(path.clone(), (hash, resp.status, resp.body.len()));
-                            let mut e = entry(&path, vec![target], resp.status, &resp.body, hash);
-                            e.owner = a;
-                            local.push(e);
+        let todo: Vec<AssetIdx> = readable
+            .iter()
+            .copied()
+            .filter(|&a| !reused_asset[a as usize])
+            .collect();
+        // One chunk in the channel, one being taken, one rendering: the bodies of three chunks
+        // at most are in memory.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Rendered>>(1);
+        std::thread::scope(|scope| {
+            let consumer = std::thread::Builder::new()
+                .name("matrix-snapshot-chunks".into())
+                .spawn_scoped(scope, move || {
+                    let mut chunks: Vec<Vec<Staged>> = Vec::new();
+                    for mut chunk in rx {
+                        sink.take(&mut chunk, &|put| self.count_link(put))?;
+                        let mut entries =
+                            Vec::with_capacity(chunk.iter().map(|r| r.entries.len()).sum());
+                        for r in chunk {
+                            entries.extend(r.entries);
                         }
-                        Job::Alias {
-                            path,
-                            target,
-                            source,
-                        } => {
-                            let (hash, status, size) = written[&source];
-                            self.count_link(writer.alias(&path, &source, &hash)?);
-                            local.push(Staged {
-                                entry: Entry::json(&path, vec![target], status, size as u64, hash),
-                                owner: a,
-                                previous_line: NO_LINE,
-                            });
+                        chunks.push(entries);
+                    }
+                    Ok::<_, ExportError>(chunks)
+                })
+                .map_err(io_err("starting the render stage's writer thread"))?;
+            let mut rendering = Ok(());
+            for assets in todo.chunks(CHUNK_ASSETS) {
+                let chunk = assets
+                    .par_iter()
+                    .map(|&a| self.render_asset(sink, &api, a, &done, progress))
+                    .collect::<Result<Vec<Rendered>, ExportError>>();
+                match chunk {
+                    // A closed channel: the writer thread stopped, and says why below.
+                    Ok(chunk) => {
+                        if tx.send(chunk).is_err() {
+                            break;
                         }
                     }
+                    Err(e) => {
+                        rendering = Err(e);
+                        break;
+                    }
                 }
-                Ok(local)
-            })
-            .collect()
+            }
+            drop(tx);
+            let taken = consumer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            rendering?;
+            taken
+        })
+    }
+
+    /// Renders the routes of the readable asset `a` (putting each body, unless the sink takes
+    /// them with the chunk).
+    fn render_asset(
+        &self,
+        sink: &dyn Sink,
+        api: &crate::api::Options,
+        a: AssetIdx,
+        done: &AtomicU64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Rendered, ExportError> {
+        let (cat, opts) = (self.cat, self.opts);
+        if let Some(signal) = opts.interrupt.signal() {
+            return Err(ExportError::Interrupted {
+                signal,
+                out: opts.out.clone(),
+                left: None,
+            });
+        }
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % 64 == 0 {
+            progress(n);
+        }
+        let takes = sink.takes_bodies();
+        let mut local = Vec::new();
+        let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
+        // The bodies handed on with the chunk (a sink that takes them), each distinct one once.
+        let mut bodies: rustc_hash::FxHashMap<[u8; 32], Vec<u8>> = Default::default();
+        for job in plan_asset(cat, self.view, opts, &self.variants, a) {
+            match job {
+                Job::Render { path, target } => {
+                    let resp = answer_with(cat, api, &request_for(self.token, opts, &target));
+                    let hash = blake3::hash(&resp.body);
+                    let (status, size) = (resp.status, resp.body.len());
+                    let e = Staged {
+                        entry: Entry::json(&path, vec![target], status, size as u64, hash),
+                        owner: a,
+                        previous_line: NO_LINE,
+                    };
+                    if !takes {
+                        self.count_link(sink.put(&path, &resp.body, hash)?);
+                    } else if sink.wants(&hash) {
+                        bodies.entry(*hash.as_bytes()).or_insert(resp.body);
+                    }
+                    written.insert(path, (hash, status, size));
+                    local.push(e);
+                }
+                Job::Alias {
+                    path,
+                    target,
+                    source,
+                } => {
+                    let (hash, status, size) = written[&source];
+                    if !takes {
+                        self.count_link(sink.alias(&path, &source, &hash)?);
+                    }
+                    local.push(Staged {
+                        entry: Entry::json(&path, vec![target], status, size as u64, hash),
+                        owner: a,
+                        previous_line: NO_LINE,
+                    });
+                }
+            }
+        }
+        // Path order: what the pack layout's body order follows within an asset, and the order
+        // an entry spill would want. (Paths are distinct.)
+        local.sort_unstable_by(|x, y| x.path.cmp(&y.path));
+        let bodies = if takes {
+            local
+                .iter()
+                .map(|e| bodies.remove(e.blake3.as_bytes()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Rendered {
+            entries: local,
+            bodies,
+        })
     }
 
     /// Moves the entries of the `readable` assets' routes into `fresh`, after the error

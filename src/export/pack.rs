@@ -1,20 +1,27 @@
 //! `export --layout pack`: the routes' bodies go into packs and an index
 //! ([`crate::snapshot::pack`]) instead of one file each.
 //!
-//! While the routes render (in parallel, in no fixed order), each distinct body the previous
-//! snapshot's packs do not already hold is appended to a **spool** file in the staging tree.
-//! Once every entry is known and sorted by path, the packs are written in that order — each
-//! new body where its first path puts it — so a fresh export is byte-identical for the same
-//! input whatever the thread timing. An update keeps the previous packs that are still used
-//! (hard-linked, same names and bytes) and writes only the new bodies into new packs; when the
-//! bytes no longer used in the kept packs pass [`REPACK_SHARE`], everything is packed afresh.
+//! The packs are written from the render stage. The routes render in chunks of assets, in
+//! parallel within a chunk; one thread takes the chunks in asset order ([`Sink::take`]) and
+//! appends each body not yet placed (deduplicated by blake3: the first use wins) to the current
+//! pack, hashing the pack as it goes. So the bodies lie in the order of their first use: the
+//! error documents and the not-exported body (put before the render), then each readable asset
+//! in store order, its routes in path order, then the forbidden markers (put after it). That
+//! order depends only on the input and the profile, so a fresh export is byte-identical whatever
+//! the thread count, and no body is written twice.
+//!
+//! An update keeps the previous packs that are still used (hard-linked, same names and bytes)
+//! and appends only the bodies they do not hold to new packs; when the bytes no longer used in
+//! the kept packs pass [`REPACK_SHARE`], a second pass copies every body into fresh packs in
+//! the order a fresh export gives them, so a repacked snapshot is
+//! byte-identical to a fresh export.
 
-use super::writer::{Put, Sink};
-use super::{io_err, ExportError, Staged};
+use super::writer::{Put, Rendered, Sink};
+use super::{inputs, io_err, ExportError, Staged};
 use crate::snapshot::pack::{self, Loc, Record, Root};
 use crate::snapshot::{self, Entry};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
@@ -25,8 +32,8 @@ use std::sync::Mutex;
 /// afresh (`docs/snapshot-format.md`).
 pub const REPACK_SHARE: f64 = 0.25;
 
-/// The spool's name in the staging tree (removed before the swap).
-const SPOOL: &str = "pack.spool";
+/// Bytes a pack writer gathers before it hashes and writes them (one `write` each).
+const BUFFER: usize = 8 << 20;
 
 /// The previous pack snapshot an update builds on: where each of its bodies is.
 pub(super) struct PackPrevious {
@@ -93,88 +100,245 @@ impl PackPrevious {
     }
 }
 
-/// A new body, in the spool.
-#[derive(Clone, Copy)]
-struct Spooled {
-    offset: u64,
-    length: u32,
-    etag: [u8; 8],
+/// Writes new packs into a directory, one at a time, at most `size` bytes each (unless one
+/// body alone is larger), each hashed as it is written and named by its hash once complete.
+struct PackWriter {
+    dir: PathBuf,
+    size: u64,
+    /// Every pack's name by position: those before the first new one are the previous
+    /// snapshot's (filled in by [`PackSink::finish`]), `None` while a pack is being written.
+    names: Vec<Option<String>>,
+    current: Option<Open>,
+    /// Packs and bytes written.
+    packs_written: u64,
+    bytes_written: u64,
 }
 
-struct Spool {
-    file: io::BufWriter<fs::File>,
-    len: u64,
+/// The pack being written.
+struct Open {
+    file: fs::File,
+    tmp: PathBuf,
+    hasher: blake3::Hasher,
+    /// Bytes appended (written or in `buf`).
+    used: u64,
+    buf: Vec<u8>,
 }
 
-/// Collects the distinct bodies of an export (see the module doc).
+impl Open {
+    /// Hashes and writes what `buf` holds.
+    fn flush(&mut self) -> io::Result<()> {
+        self.hasher.update(&self.buf);
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl PackWriter {
+    /// A writer into `dir` whose first pack gets position `first`.
+    fn new(dir: PathBuf, size: u64, first: usize) -> PackWriter {
+        PackWriter {
+            dir,
+            size: size.max(1),
+            names: vec![None; first],
+            current: None,
+            packs_written: 0,
+            bytes_written: 0,
+        }
+    }
+
+    /// Appends `body`; returns its place.
+    fn append(&mut self, body: &[u8], etag: [u8; 8]) -> io::Result<Loc> {
+        let len = body.len() as u64;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|o| o.used > 0 && o.used + len > self.size)
+        {
+            self.close()?;
+        }
+        if self.current.is_none() {
+            let tmp = self.dir.join(format!(".new-{}", self.names.len()));
+            let file = fs::File::create(&tmp)?;
+            self.names.push(None);
+            self.current = Some(Open {
+                file,
+                tmp,
+                hasher: blake3::Hasher::new(),
+                used: 0,
+                buf: Vec::with_capacity(BUFFER.min(self.size as usize)),
+            });
+        }
+        let open = self.current.as_mut().expect("open");
+        let offset = open.used;
+        if open.buf.len() + body.len() > BUFFER {
+            open.flush()?;
+        }
+        if body.len() >= BUFFER {
+            open.hasher.update(body);
+            open.file.write_all(body)?;
+        } else {
+            open.buf.extend_from_slice(body);
+        }
+        open.used += len;
+        Ok(Loc {
+            pack: (self.names.len() - 1) as u32,
+            offset: offset as u32,
+            length: len as u32,
+            etag,
+        })
+    }
+
+    /// Finishes the pack being written: named by its content.
+    fn close(&mut self) -> io::Result<()> {
+        let Some(mut open) = self.current.take() else {
+            return Ok(());
+        };
+        open.flush()?;
+        drop(open.file);
+        let name = pack::pack_name(&open.hasher.finalize());
+        fs::rename(&open.tmp, self.dir.join(format!("{name}.pack")))?;
+        *self.names.last_mut().expect("pushed") = Some(name);
+        self.packs_written += 1;
+        self.bytes_written += open.used;
+        Ok(())
+    }
+}
+
+/// The pack sink's state: the packs being written and where each new body went.
+struct Packer {
+    writer: PackWriter,
+    /// blake3 of each body written this time → its place.
+    placed: FxHashMap<[u8; 32], Loc>,
+    /// The bodies put outside the render stage, before it (`pre`) and after it (`post`), each
+    /// once, in the order first put: where a repack places them.
+    pre: Vec<[u8; 32]>,
+    post: Vec<[u8; 32]>,
+    put_outside: FxHashSet<[u8; 32]>,
+    /// Whether the render stage is over.
+    rendered: bool,
+}
+
+impl Packer {
+    /// Places `body` (blake3 `key`) unless it was placed before: [`Put::Written`] or
+    /// [`Put::Linked`].
+    fn place(&mut self, key: [u8; 32], body: &[u8]) -> io::Result<Put> {
+        if self.placed.contains_key(&key) {
+            return Ok(Put::Linked);
+        }
+        let loc = self.writer.append(body, pack::body_etag(body))?;
+        self.placed.insert(key, loc);
+        Ok(Put::Written)
+    }
+}
+
+/// Collects the distinct bodies of an export into packs (see the module doc).
 pub(super) struct PackSink<'a> {
-    path: PathBuf,
-    spool: Mutex<Spool>,
-    bodies: Mutex<FxHashMap<[u8; 32], Spooled>>,
+    packs_dir: PathBuf,
+    packer: Mutex<Packer>,
     previous: Option<&'a PackPrevious>,
 }
 
 impl<'a> PackSink<'a> {
-    /// A sink spooling into the staging tree `root`.
+    /// A sink writing packs of at most `pack_size` bytes into the staging tree `root`, building
+    /// on `previous` (an update).
     pub(super) fn new(
         root: &Path,
         previous: Option<&'a PackPrevious>,
+        pack_size: u64,
     ) -> Result<PackSink<'a>, ExportError> {
-        let path = root.join(SPOOL);
-        let file =
-            fs::File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
+        let public = root.join(snapshot::PUBLIC_DIR);
+        let packs_dir = public.join(pack::DIR).join("packs");
+        let index_dir = public.join(pack::DIR).join("index");
+        for d in [&packs_dir, &index_dir] {
+            fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+        }
+        // New packs go after the previous ones (kept unless the update repacks).
+        let first = previous.map_or(0, |p| p.root.packs.len());
         Ok(PackSink {
-            path,
-            spool: Mutex::new(Spool {
-                file: io::BufWriter::with_capacity(1 << 20, file),
-                len: 0,
+            packer: Mutex::new(Packer {
+                writer: PackWriter::new(packs_dir.clone(), pack_size, first),
+                placed: FxHashMap::default(),
+                pre: Vec::new(),
+                post: Vec::new(),
+                put_outside: FxHashSet::default(),
+                rendered: false,
             }),
-            bodies: Mutex::new(FxHashMap::default()),
+            packs_dir,
             previous,
         })
+    }
+
+    fn in_previous(&self, key: &[u8; 32]) -> bool {
+        self.previous.is_some_and(|p| p.bodies.contains_key(key))
+    }
+
+    fn write_err(&self) -> impl FnOnce(io::Error) -> ExportError {
+        io_err(format!("writing a pack in {}", self.packs_dir.display()))
     }
 }
 
 impl Sink for PackSink<'_> {
     fn put(&self, _rel: &str, body: &[u8], hash: blake3::Hash) -> Result<Put, ExportError> {
         let key = *hash.as_bytes();
-        if self.previous.is_some_and(|p| p.bodies.contains_key(&key)) {
+        check_length(body)?;
+        let mut p = self.packer.lock().expect("packer");
+        if p.put_outside.insert(key) {
+            if p.rendered {
+                p.post.push(key);
+            } else {
+                p.pre.push(key);
+            }
+        }
+        if self.in_previous(&key) {
             return Ok(Put::Unchanged);
         }
-        if self.bodies.lock().expect("bodies").contains_key(&key) {
-            return Ok(Put::Linked);
-        }
-        let length = u32::try_from(body.len()).map_err(|_| ExportError::Io {
-            context: "packing a body".into(),
-            source: io::Error::other(format!("a body of {} bytes (at most 4 GiB)", body.len())),
-        })?;
-        let etag = pack::body_etag(body);
-        let mut spool = self.spool.lock().expect("spool");
-        // Checked again under the spool's lock: another thread may have spooled it meanwhile.
-        if self.bodies.lock().expect("bodies").contains_key(&key) {
-            return Ok(Put::Linked);
-        }
-        let offset = spool.len;
-        spool
-            .file
-            .write_all(body)
-            .map_err(io_err(format!("writing {}", self.path.display())))?;
-        spool.len += u64::from(length);
-        self.bodies.lock().expect("bodies").insert(
-            key,
-            Spooled {
-                offset,
-                length,
-                etag,
-            },
-        );
-        Ok(Put::Written)
+        p.place(key, body).map_err(self.write_err())
     }
 
     fn alias(&self, _rel: &str, _source: &str, _hash: &blake3::Hash) -> Result<Put, ExportError> {
         // The body was put under its source's path: the alias is an index entry only.
         Ok(Put::Linked)
     }
+
+    fn takes_bodies(&self) -> bool {
+        true
+    }
+
+    fn wants(&self, hash: &blake3::Hash) -> bool {
+        !self.in_previous(hash.as_bytes())
+    }
+
+    fn take(&self, chunk: &mut [Rendered], count: &dyn Fn(Put)) -> Result<(), ExportError> {
+        let mut p = self.packer.lock().expect("packer");
+        for r in chunk {
+            for (e, body) in r.entries.iter().zip(&mut r.bodies) {
+                let key = *e.blake3.as_bytes();
+                let put = match body.take() {
+                    Some(body) => {
+                        check_length(&body)?;
+                        p.place(key, &body).map_err(self.write_err())?
+                    }
+                    None if self.in_previous(&key) => Put::Unchanged,
+                    None => Put::Linked,
+                };
+                count(put);
+            }
+        }
+        Ok(())
+    }
+
+    fn end_render(&self) {
+        self.packer.lock().expect("packer").rendered = true;
+    }
+}
+
+/// A body's length as a pack entry holds it (at most 4 GiB).
+fn check_length(body: &[u8]) -> Result<u32, ExportError> {
+    u32::try_from(body.len()).map_err(|_| ExportError::Io {
+        context: "packing a body".into(),
+        source: io::Error::other(format!("a body of {} bytes (at most 4 GiB)", body.len())),
+    })
 }
 
 /// What [`PackSink::finish`] wrote.
@@ -200,110 +364,138 @@ pub struct PackReport {
     pub repacked: bool,
 }
 
-/// Where each body goes: its source and, once packed, its place.
-enum Source {
-    Spool(Spooled),
-    Previous(Loc),
-}
-
-/// Writes new packs into `public`, one at a time, at most `size` bytes each (unless one body
-/// alone is larger).
-struct PackWriter<'p> {
+/// Reads bodies back from packs (a repack, the error bodies), keeping each pack open.
+struct PackFiles {
     dir: PathBuf,
-    size: u64,
-    names: &'p mut Vec<Option<String>>,
-    current: Option<(io::BufWriter<fs::File>, blake3::Hasher, u64, PathBuf)>,
-    report: &'p mut PackReport,
+    open: FxHashMap<String, fs::File>,
 }
 
-impl PackWriter<'_> {
-    /// Appends `body`; returns its place.
-    fn append(&mut self, body: &[u8], etag: [u8; 8]) -> io::Result<Loc> {
-        let len = body.len() as u64;
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|(_, _, used, _)| *used > 0 && used + len > self.size)
-        {
-            self.close()?;
+impl PackFiles {
+    fn new(public: &Path) -> PackFiles {
+        PackFiles {
+            dir: public.to_path_buf(),
+            open: FxHashMap::default(),
         }
-        if self.current.is_none() {
-            let tmp = self.dir.join(format!(".new-{}", self.names.len()));
-            let file = fs::File::create(&tmp)?;
-            self.names.push(None);
-            self.current = Some((
-                io::BufWriter::with_capacity(1 << 20, file),
-                blake3::Hasher::new(),
-                0,
-                tmp,
-            ));
-        }
-        let (file, hasher, used, _) = self.current.as_mut().expect("open");
-        let offset = *used;
-        file.write_all(body)?;
-        hasher.update(body);
-        *used += len;
-        Ok(Loc {
-            pack: (self.names.len() - 1) as u32,
-            offset: offset as u32,
-            length: len as u32,
-            etag,
-        })
     }
 
-    /// Finishes the pack being written: named by its content.
-    fn close(&mut self) -> io::Result<()> {
-        let Some((file, hasher, used, tmp)) = self.current.take() else {
-            return Ok(());
+    /// The body at `loc` of the pack named `name`.
+    fn read(&mut self, name: &str, loc: &Loc) -> Result<Vec<u8>, ExportError> {
+        let path = self.dir.join(pack::pack_file(name));
+        let file = match self.open.entry(name.to_string()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                fs::File::open(&path).map_err(io_err(format!("reading {}", path.display())))?,
+            ),
         };
-        file.into_inner().map_err(|e| e.into_error())?;
-        let name = pack::pack_name(&hasher.finalize());
-        fs::rename(&tmp, self.dir.join(format!("{name}.pack")))?;
-        *self.names.last_mut().expect("pushed") = Some(name);
-        self.report.packs_written += 1;
-        self.report.bytes_written += used;
-        Ok(())
+        pack::read_range(file, u64::from(loc.offset), loc.length as usize)
+            .map_err(io_err(format!("reading {}", path.display())))
+    }
+}
+
+impl Packer {
+    /// Copies every body the `entries` use into fresh packs in `dir`, in the order a fresh
+    /// export places them (the module doc): the bodies put before the render, then the entries
+    /// of each asset in store order and, within one, by path, then the bodies put after it (and
+    /// any other entry, by path). `self.placed` and `previous` say where each body is now.
+    /// Returns the new writer (closed) and where each body went.
+    fn repack(
+        &self,
+        dir: PathBuf,
+        size: u64,
+        entries: &[Staged],
+        previous: Option<&PackPrevious>,
+        staging_public: &Path,
+    ) -> Result<(PackWriter, FxHashMap<[u8; 32], Loc>), ExportError> {
+        let mut owned: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].owner != inputs::NO_OWNER)
+            .collect();
+        // `entries` is sorted by path: a stable sort by owner gives (owner, path).
+        owned.sort_by_key(|&i| entries[i].owner);
+        let order = self
+            .pre
+            .iter()
+            .chain(owned.iter().map(|&i| entries[i].blake3.as_bytes()))
+            .chain(&self.post)
+            .chain(entries.iter().map(|e| e.blake3.as_bytes()));
+        let mut writer = PackWriter::new(dir.clone(), size, 0);
+        let mut placed: FxHashMap<[u8; 32], Loc> =
+            FxHashMap::with_capacity_and_hasher(self.placed.len(), Default::default());
+        let mut new_packs = PackFiles::new(staging_public);
+        let mut old_packs = previous.map(|p| PackFiles::new(&p.public));
+        for key in order {
+            if placed.contains_key(key) {
+                continue;
+            }
+            let (loc, body) = match (
+                self.placed.get(key),
+                previous.and_then(|p| p.bodies.get(key)),
+            ) {
+                (Some(loc), _) => {
+                    let name = self.writer.names[loc.pack as usize]
+                        .as_deref()
+                        .expect("a closed pack");
+                    (*loc, new_packs.read(name, loc)?)
+                }
+                (None, Some(loc)) => {
+                    let prev = previous.expect("a previous body");
+                    let name = prev.root.packs[loc.pack as usize].as_deref().unwrap_or("");
+                    let old = old_packs.as_mut().expect("a previous snapshot");
+                    (*loc, old.read(name, loc)?)
+                }
+                (None, None) => return Err(unplaced(entries, key)),
+            };
+            let at = writer
+                .append(&body, loc.etag)
+                .map_err(io_err(format!("writing a pack in {}", dir.display())))?;
+            placed.insert(*key, at);
+        }
+        writer
+            .close()
+            .map_err(io_err(format!("writing a pack in {}", dir.display())))?;
+        Ok((writer, placed))
+    }
+}
+
+/// The error for a body that was neither rendered nor found in the previous packs.
+fn unplaced(entries: &[Staged], key: &[u8; 32]) -> ExportError {
+    let path = entries
+        .iter()
+        .find(|e| e.blake3.as_bytes() == key)
+        .map_or("a route", |e| e.path.as_str());
+    ExportError::Io {
+        context: format!("packing {path}"),
+        source: io::Error::other("its body was neither rendered nor found in the previous packs"),
     }
 }
 
 impl PackSink<'_> {
-    /// Writes the packs, the index and `root.json` into the staging tree `root` for the sorted
-    /// `entries` (plus `extra` index entries not in the manifest: the URL keys of forbidden
-    /// assets, each with the body of `extra_body`'s path), keeping the previous snapshot's packs
-    /// that are still used. `errors`: the error bodies `root.json` carries.
+    /// Finishes the packs and writes the index and `root.json` into the staging tree `root`
+    /// for the sorted `entries` (plus `extra` index entries not in the manifest: the URL keys
+    /// of forbidden assets, each with the body of `extra_body`'s path), keeping the previous
+    /// snapshot's packs that are still used — or repacking when too little of them is.
     pub(super) fn finish(
         self,
         root: &Path,
         entries: &[Staged],
         extra: &[(String, String)],
-        pack_size: u64,
     ) -> Result<PackReport, ExportError> {
         let PackSink {
-            path: spool_path,
-            spool,
-            bodies,
+            packs_dir,
+            packer,
             previous,
         } = self;
-        let spool = spool.into_inner().expect("spool");
-        spool
-            .file
-            .into_inner()
-            .map_err(|e| io_err(format!("writing {}", spool_path.display()))(e.into_error()))?;
-        let spooled = bodies.into_inner().expect("bodies");
-        let spool_file = fs::File::open(&spool_path)
-            .map_err(io_err(format!("reading {}", spool_path.display())))?;
+        let mut packer = packer.into_inner().expect("packer");
+        packer
+            .writer
+            .close()
+            .map_err(io_err(format!("writing a pack in {}", packs_dir.display())))?;
         let public = root.join(snapshot::PUBLIC_DIR);
-        let packs_dir = public.join(pack::DIR).join("packs");
-        let index_dir = public.join(pack::DIR).join("index");
-        for d in [&packs_dir, &index_dir] {
-            fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
-        }
         let mut report = PackReport::default();
 
         // Which previous packs stay: those still used, unless too much of them is not.
         let keep_previous = previous.filter(|prev| {
             let mut used = vec![0u64; prev.root.packs.len()];
-            let mut seen = rustc_hash::FxHashSet::default();
+            let mut seen = FxHashSet::default();
             for e in entries {
                 let h = e.entry.blake3.as_bytes();
                 if let Some(loc) = prev.bodies.get(h) {
@@ -317,101 +509,69 @@ impl PackSink<'_> {
                 .map(|i| prev.pack_sizes[i])
                 .sum();
             let dead = kept.saturating_sub(used.iter().sum::<u64>());
-            let new: u64 = spooled.values().map(|s| u64::from(s.length)).sum();
+            let new = packer.writer.bytes_written;
             let fresh = (dead as f64) <= REPACK_SHARE * (kept + new) as f64;
             report.repacked = !fresh;
             fresh
         });
 
-        let mut names: Vec<Option<String>> = match keep_previous {
-            Some(prev) => vec![None; prev.root.packs.len()],
-            None => Vec::new(),
-        };
-        let mut placed: FxHashMap<[u8; 32], Loc> =
-            FxHashMap::with_capacity_and_hasher(spooled.len(), Default::default());
-        {
-            let mut writer = PackWriter {
-                dir: packs_dir.clone(),
-                size: pack_size.max(1),
-                names: &mut names,
-                current: None,
-                report: &mut report,
-            };
-            let mut buf = Vec::new();
-            let mut prev_files: FxHashMap<u32, fs::File> = FxHashMap::default();
-            for e in entries {
-                let h = *e.entry.blake3.as_bytes();
-                if placed.contains_key(&h) {
-                    continue;
+        // Where each body is, by position in `names`.
+        let (names, placed, prev_bodies) = if previous.is_some() && keep_previous.is_none() {
+            // Repacked: every body copied, in a fresh export's order, into packs of their own;
+            // the packs written while rendering go.
+            let again = packs_dir.with_extension("repack");
+            fs::create_dir_all(&again).map_err(io_err(format!("creating {}", again.display())))?;
+            let (writer, placed) = packer.repack(
+                again.clone(),
+                packer.writer.size,
+                entries,
+                previous,
+                &public,
+            )?;
+            crate::tree::remove_tree(&packs_dir)
+                .and_then(|()| fs::rename(&again, &packs_dir))
+                .map_err(io_err(format!("replacing {}", packs_dir.display())))?;
+            report.packs_written = writer.packs_written;
+            report.bytes_written = writer.bytes_written;
+            (writer.names, placed, None)
+        } else {
+            report.packs_written = packer.writer.packs_written;
+            report.bytes_written = packer.writer.bytes_written;
+            let mut names = packer.writer.names;
+            // The previous packs still used, hard-linked into the new tree.
+            if let Some(prev) = keep_previous {
+                let mut used = vec![false; prev.root.packs.len()];
+                for e in entries {
+                    if let Some(loc) = prev.bodies.get(e.entry.blake3.as_bytes()) {
+                        used[loc.pack as usize] = true;
+                    }
                 }
-                let source = match (spooled.get(&h), previous.and_then(|p| p.bodies.get(&h))) {
-                    (Some(s), _) => Source::Spool(*s),
-                    (None, Some(loc)) => Source::Previous(*loc),
-                    (None, None) => {
-                        return Err(ExportError::Io {
-                            context: format!("packing {}", e.entry.path),
-                            source: io::Error::other(
-                                "its body was neither rendered nor found in the previous packs",
-                            ),
-                        })
-                    }
-                };
-                let loc = match source {
-                    Source::Previous(loc) if keep_previous.is_some() => {
-                        writer.names[loc.pack as usize] =
-                            previous.expect("kept").root.packs[loc.pack as usize].clone();
-                        loc
-                    }
-                    Source::Previous(loc) => {
-                        let prev = previous.expect("a previous body");
-                        let name = prev.root.packs[loc.pack as usize].as_deref().unwrap_or("");
-                        let file = match prev_files.entry(loc.pack) {
-                            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                let p = prev.public.join(pack::pack_file(name));
-                                v.insert(
-                                    fs::File::open(&p)
-                                        .map_err(io_err(format!("reading {}", p.display())))?,
-                                )
-                            }
-                        };
-                        let body =
-                            pack::read_range(file, u64::from(loc.offset), loc.length as usize)
-                                .map_err(io_err(format!("reading pack {name}")))?;
-                        writer
-                            .append(&body, loc.etag)
-                            .map_err(io_err(format!("writing {}", packs_dir.display())))?
-                    }
-                    Source::Spool(s) => {
-                        buf.resize(s.length as usize, 0);
-                        std::os::unix::fs::FileExt::read_exact_at(&spool_file, &mut buf, s.offset)
-                            .map_err(io_err(format!("reading {}", spool_path.display())))?;
-                        writer
-                            .append(&buf, s.etag)
-                            .map_err(io_err(format!("writing {}", packs_dir.display())))?
-                    }
-                };
-                placed.insert(h, loc);
+                for (i, name) in prev.root.packs.iter().enumerate() {
+                    let Some(name) = name.as_deref().filter(|_| used[i]) else {
+                        continue;
+                    };
+                    let from = prev.public.join(pack::pack_file(name));
+                    let to = public.join(pack::pack_file(name));
+                    link_or_copy(&from, &to)?;
+                    names[i] = Some(name.to_string());
+                    report.packs_kept += 1;
+                }
             }
-            writer
-                .close()
-                .map_err(io_err(format!("writing {}", packs_dir.display())))?;
-        }
-        drop(spool_file);
-        fs::remove_file(&spool_path)
-            .map_err(io_err(format!("removing {}", spool_path.display())))?;
-        // The previous packs still used, hard-linked into the new tree.
-        if let Some(prev) = keep_previous {
-            for (i, name) in names.iter().enumerate() {
-                let Some(name) = name.as_deref().filter(|_| i < prev.root.packs.len()) else {
-                    continue;
-                };
-                let from = prev.public.join(pack::pack_file(name));
-                let to = public.join(pack::pack_file(name));
-                link_or_copy(&from, &to)?;
-                report.packs_kept += 1;
-            }
-        }
+            (names, packer.placed, keep_previous.map(|p| &p.bodies))
+        };
+        let loc_of = |path: &str, h: &blake3::Hash| -> Result<Loc, ExportError> {
+            let key = h.as_bytes();
+            placed
+                .get(key)
+                .or_else(|| prev_bodies.and_then(|b| b.get(key)))
+                .copied()
+                .ok_or_else(|| ExportError::Io {
+                    context: format!("packing {path}"),
+                    source: io::Error::other(
+                        "its body was neither rendered nor found in the previous packs",
+                    ),
+                })
+        };
         report.pack_bytes = names
             .iter()
             .flatten()
@@ -422,17 +582,31 @@ impl PackSink<'_> {
         let total = entries.len() + extra.len();
         let bits = pack::shard_bits_for(total as u64);
         let keyed = |key: &str, loc: Loc| (pack::shard_of(key, bits), pack::key_hash(key), loc);
+        // Entries sorted by path come a directory at a time: its shard is hashed once.
         let mut records: Vec<(u32, [u8; 8], Loc)> = entries
-            .par_iter()
-            .map(|e| {
-                let key = e
-                    .entry
-                    .path
-                    .strip_prefix("public/")
-                    .unwrap_or(&e.entry.path);
-                keyed(key, placed[e.entry.blake3.as_bytes()])
+            .par_chunks(4096)
+            .flat_map_iter(|chunk| {
+                let mut last: Option<(&str, u32)> = None;
+                chunk.iter().map(move |e| {
+                    let key = e
+                        .entry
+                        .path
+                        .strip_prefix("public/")
+                        .unwrap_or(&e.entry.path);
+                    let dir = pack::dir_of(key);
+                    let shard = match last {
+                        Some((d, shard)) if d == dir => shard,
+                        _ => pack::shard_of_dir(dir, bits),
+                    };
+                    last = Some((dir, shard));
+                    Ok((
+                        shard,
+                        pack::key_hash(key),
+                        loc_of(&e.entry.path, &e.entry.blake3)?,
+                    ))
+                })
             })
-            .collect();
+            .collect::<Result<_, ExportError>>()?;
         let by_path: FxHashMap<&str, &Entry> = if extra.is_empty() {
             FxHashMap::default()
         } else {
@@ -453,7 +627,7 @@ impl PackSink<'_> {
             let e = by_path
                 .get(body_of.as_str())
                 .expect("the marker body is an entry");
-            records.push(keyed(key, placed[e.blake3.as_bytes()]));
+            records.push(keyed(key, loc_of(&e.path, &e.blake3)?));
         }
         records.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         if let Some(w) = records
@@ -516,18 +690,17 @@ impl PackSink<'_> {
         report.entries = total as u64;
 
         // The root, last.
+        let mut packs = PackFiles::new(&public);
         let errors: BTreeMap<String, String> = entries
             .iter()
             .filter(|e| e.entry.status != 200 && e.entry.path.starts_with("public/__api/~/errors/"))
             .map(|e| {
                 let key = e.entry.path.strip_prefix("public/").expect("under public/");
-                let loc = placed[e.entry.blake3.as_bytes()];
+                let loc = loc_of(&e.entry.path, &e.entry.blake3)?;
                 let name = names[loc.pack as usize]
                     .as_deref()
                     .expect("placed in a pack");
-                let body = fs::File::open(public.join(pack::pack_file(name)))
-                    .and_then(|f| pack::read_range(&f, u64::from(loc.offset), loc.length as usize))
-                    .map_err(io_err(format!("reading pack {name}")))?;
+                let body = packs.read(name, &loc)?;
                 Ok((key.to_string(), String::from_utf8_lossy(&body).into_owned()))
             })
             .collect::<Result<_, ExportError>>()?;

@@ -1,7 +1,7 @@
 //! Writes an export's files into its staging tree: identical bodies hard-linked, and in an
 //! incremental export only the files whose bytes changed.
 
-use super::{drop_in_background, io_err, journal, previous, ExportError};
+use super::{drop_in_background, io_err, journal, previous, ExportError, Staged};
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -21,11 +21,45 @@ pub(super) enum Put {
 
 /// Where an export puts its routes' bodies: files in the staging tree ([`Writer`]), or packs
 /// ([`super::pack::PackSink`]).
+///
+/// The render stage renders the readable assets in chunks, in asset order: each chunk in
+/// parallel, then handed whole to [`Sink::take`] on one thread, chunk after chunk (the next chunk
+/// renders meanwhile). A sink that [`takes_bodies`](Sink::takes_bodies) gets each new body there,
+/// in a fixed order whatever the thread timing; the others have each body [`put`](Sink::put) by
+/// the render threads as it is rendered.
 pub(super) trait Sink: Sync {
-    /// `body` (whose blake3 is `hash`) at `rel` (under `public/`).
+    /// `body` (whose blake3 is `hash`) at `rel` (under `public/`). Outside the render stage
+    /// (error documents, markers) it is called from one thread, in a fixed order.
     fn put(&self, rel: &str, body: &[u8], hash: blake3::Hash) -> Result<Put, ExportError>;
     /// A by_url alias at `rel` of the body already put at `source`.
     fn alias(&self, rel: &str, source: &str, hash: &blake3::Hash) -> Result<Put, ExportError>;
+    /// Whether the render stage hands the routes' bodies to [`Sink::take`] instead of putting
+    /// each.
+    fn takes_bodies(&self) -> bool {
+        false
+    }
+    /// In a render thread, for a sink that takes bodies: whether the body of `hash` must be
+    /// handed on (`false`: the sink holds it already, as a kept pack does).
+    fn wants(&self, _hash: &blake3::Hash) -> bool {
+        true
+    }
+    /// One chunk of rendered assets, in asset order; called from one thread, chunk after chunk
+    /// in order. `count` is told what became of each entry, in order.
+    fn take(&self, _chunk: &mut [Rendered], _count: &dyn Fn(Put)) -> Result<(), ExportError> {
+        Ok(())
+    }
+    /// The render stage is over: what is put from now on comes after every route.
+    fn end_render(&self) {}
+}
+
+/// One readable asset's routes as the render stage hands them on ([`Sink::take`]).
+pub(super) struct Rendered {
+    /// Its manifest entries, sorted by path.
+    pub(super) entries: Vec<Staged>,
+    /// For a sink that [takes bodies](Sink::takes_bodies), one per entry: the body, beside the
+    /// first entry (in path order) of each distinct body the sink [wants](Sink::wants); else
+    /// empty.
+    pub(super) bodies: Vec<Option<Vec<u8>>>,
 }
 
 impl Sink for Writer<'_> {

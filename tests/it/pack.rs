@@ -602,3 +602,197 @@ fn an_export_onto_a_pack_snapshot_missing_a_pack_rebuilds_it() {
     run(&["verify", out.to_str().unwrap()], 0);
     assert!(gone.is_file(), "the same input packs into the same packs");
 }
+
+/// The packs are written from the render stage, in chunks of assets: bodies lie in the order
+/// of their first use — the error documents first, then each readable asset in store order —
+/// and a fresh export is byte-identical whatever the thread count (one render thread against
+/// four, over three render chunks of assets and many packs).
+#[test]
+fn packs_follow_store_order_whatever_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = crate::util::generated(&tmp.path().join("store"), 2_500, 7);
+    let export = |out: &Path, jobs: &str| {
+        let extra = [
+            "--quiet",
+            "--store",
+            store.to_str().unwrap(),
+            "--layout",
+            "pack",
+            "--pack-size",
+            "256KiB",
+            "--jobs",
+            jobs,
+        ];
+        run(
+            &crate::util::export_args("gen-public", "minimal", out.to_str().unwrap(), &extra),
+            0,
+        );
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    export(&a, "1");
+    export(&b, "4");
+    let (ta, tb) = (public_tree(&a), public_tree(&b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    assert!(ta == tb, "one render thread and four packed differently");
+    assert_eq!(
+        fs::read(a.join("manifest.jsonl")).unwrap(),
+        fs::read(b.join("manifest.jsonl")).unwrap()
+    );
+    let packs = fs::read_dir(pack_dir(&a).join("packs")).unwrap().count();
+    assert!(packs > 3, "{packs} packs");
+
+    // Where each asset's own body (`/__api/assets/<id>`) is: in store order.
+    let public = a.join("public");
+    let reader = pack::Reader::open(pack::DirSource(public.clone()), &public).unwrap();
+    let at = |key: &str| {
+        let loc = reader.lookup(key).unwrap().expect(key);
+        (loc.pack, loc.offset)
+    };
+    assert_eq!(at("__api/~/errors/400.json"), (0, 0));
+    let mut by_id = BTreeMap::new();
+    for line in snapshot::read_manifest(&a).unwrap().lines {
+        // (A body other than a 200 may be an error document's, placed first.)
+        if line.status != 200 {
+            continue;
+        }
+        let asset = line
+            .requests
+            .iter()
+            .find_map(|r| r.strip_prefix("/__api/assets/"))
+            .filter(|id| !id.contains(['/', '?']));
+        if let Some(id) = asset {
+            by_id.insert(
+                id.to_string(),
+                at(line.path.strip_prefix("public/").unwrap()),
+            );
+        }
+    }
+    let order: Vec<(u32, u32)> = fs::read_to_string(store.join("assets.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            by_id.get(v["id"].as_str().unwrap()).copied()
+        })
+        .collect();
+    assert!(order.len() > 1_500, "{} assets found", order.len());
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "the assets' bodies are not in store order"
+    );
+}
+
+/// `--repair` rebuilds a pack snapshot in full, and its bodies come from rendering, not from
+/// the previous packs: a pack altered in place (its length unchanged) is not carried over.
+#[test]
+fn repair_does_not_keep_a_damaged_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack", "--pack-size", "1MiB"]);
+    let damaged = fs::read_dir(pack_dir(&out).join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let mut bytes = fs::read(&damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    fs::write(&damaged, &bytes).unwrap();
+    run(&["verify", out.to_str().unwrap()], 1);
+    export(
+        None,
+        &out,
+        &["--layout", "pack", "--pack-size", "1MiB", "--repair"],
+    );
+    run(&["verify", out.to_str().unwrap()], 0);
+}
+
+/// An update that repacks while some assets' routes are taken over unrendered (their bodies
+/// read back from the previous packs) still equals a fresh export byte for byte: the repack
+/// places every body where a fresh export's render stage does.
+#[test]
+fn a_repack_with_assets_taken_over_equals_a_fresh_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = crate::util::generated(&tmp.path().join("store"), 1_500, 11);
+    let export = |store: &Path, out: &Path| {
+        let extra = [
+            "--format",
+            "json",
+            "--store",
+            store.to_str().unwrap(),
+            "--layout",
+            "pack",
+            "--pack-size",
+            "256KiB",
+        ];
+        let o = run(
+            &crate::util::export_args("gen-public", "minimal", out.to_str().unwrap(), &extra),
+            0,
+        );
+        let mut json = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+        json["stderr"] = String::from_utf8_lossy(&o.stderr).into_owned().into();
+        json
+    };
+    let out = tmp.path().join("out");
+    export(&store, &out);
+    // Every asset gets new contents but the root and the smallest of the trees under it: the
+    // bodies of the others die (more than a quarter of the packs), that tree is taken over.
+    let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in fs::read_to_string(store.join("links.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        if l["link_type"] != "reference" {
+            let (major, minor) = (l["major_id"].as_str().unwrap(), l["minor_id"].as_str());
+            children
+                .entry(major.to_string())
+                .or_default()
+                .push(minor.unwrap().to_string());
+        }
+    }
+    let below = |top: &str| {
+        let (mut seen, mut stack) = (std::collections::BTreeSet::new(), vec![top.to_string()]);
+        while let Some(x) = stack.pop() {
+            if seen.insert(x.clone()) {
+                stack.extend(children.get(&x).into_iter().flatten().cloned());
+            }
+        }
+        seen
+    };
+    let text = fs::read_to_string(store.join("assets.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let root = first["id"].as_str().unwrap().to_string();
+    let mut kept = children[&root]
+        .iter()
+        .map(|top| below(top))
+        .min_by_key(|tree| tree.len())
+        .unwrap();
+    kept.insert(root);
+    crate::diff::edit_lines(
+        &store.join("assets.jsonl"),
+        |a| {
+            if !kept.contains(a["id"].as_str().unwrap()) {
+                a["contents"] = format!("<p>Rewritten: {}.</p>", a["id"]).into();
+            }
+        },
+        &[],
+    );
+    let update = export(&store, &out);
+    assert!(
+        update["reused_assets"].as_u64().unwrap() > 0,
+        "no asset was taken over: {update}"
+    );
+    assert!(
+        update["stderr"].as_str().unwrap().contains("repacked"),
+        "{update}"
+    );
+    let fresh = tmp.path().join("fresh");
+    export(&store, &fresh);
+    let repacked = public_tree(&out) == public_tree(&fresh);
+    run(&["verify", out.to_str().unwrap()], 0);
+    assert!(
+        repacked,
+        "a repack with assets taken over differs from a fresh export"
+    );
+}
