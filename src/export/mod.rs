@@ -1089,16 +1089,23 @@ impl Run<'_> {
             root.join(snapshot::ROUTERS_DIR).display()
         )))?;
         // The manifest is streamed to disk while it is hashed: at millions of files it runs to
-        // gigabytes.
+        // gigabytes. A line taken over is read again from the previous manifest, which must
+        // not have changed since it was read.
+        let copy_failed = std::sync::OnceLock::new();
         let root_hash = snapshot::manifest::write(
             &root.join(snapshot::MANIFEST_FILE),
             &routers,
             entries,
             |e, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
-                Some(text) => buf.extend_from_slice(text.line(e.previous_line)),
+                Some(text) => {
+                    if let Err(e) = text.line(e.previous_line, buf) {
+                        let _ = copy_failed.set(e);
+                    }
+                }
                 None => e.entry.write_line(buf),
             },
         )
+        .and_then(|hash| copy_failed.into_inner().map_or(Ok(hash), Err))
         .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
         if let Some(g) = &fingerprints.global {
             let listed = fingerprints
