@@ -497,6 +497,12 @@ mod tests {
 
     /// The fixture store exported (`pub`, minimal profile) into `out`.
     fn exported(out: &Path) {
+        exported_in(out, Default::default());
+    }
+
+    /// The fixture store exported (`pub`, minimal profile) into `out` in `layout` (also what
+    /// the pack layout's tests verify).
+    pub(super) fn exported_in(out: &Path, layout: export::LayoutOptions) {
         let cat = Catalog::new(crate::store::fixture::RULES.load());
         let opts = ExportOptions {
             token: cat.store.token_by_value("pub").expect("fixture token"),
@@ -508,7 +514,7 @@ mod tests {
             full: false,
             routing: Default::default(),
             interrupt: Default::default(),
-            layout: Default::default(),
+            layout,
             repair: false,
         };
         export::export(&cat, &opts, &|_| {}).expect("export");
@@ -534,29 +540,25 @@ mod tests {
             line("two", b"shared"),
         ];
         let beneath = Beneath::open(dir).expect("open");
+        // Each line's problem (every file is there).
+        let check = |bodies: &mut Bodies| -> Vec<Option<Problem>> {
+            bodies
+                .check(&beneath, &lines)
+                .into_iter()
+                .map(|c| match c {
+                    Checked::Present(p) => p,
+                    Checked::Missing => panic!("missing"),
+                })
+                .collect()
+        };
         let mut bodies = Bodies::default();
-        let checked: Vec<Option<Problem>> = bodies
-            .check(&beneath, &lines)
-            .into_iter()
-            .map(|c| match c {
-                Checked::Present(p) => p,
-                Checked::Missing => panic!("missing"),
-            })
-            .collect();
+        let checked = check(&mut bodies);
         assert_eq!(checked, vec![None, None, None]);
         assert_eq!((bodies.inodes, bodies.linked.len()), (2, 1));
         // The same sizes, other bytes: both kinds are caught.
         fs::write(public.join("one"), b"ALONE").expect("write");
         fs::write(public.join("two"), b"SHARED").expect("in place: both links see it");
-        let mut bodies = Bodies::default();
-        let problems: Vec<Option<Problem>> = bodies
-            .check(&beneath, &lines)
-            .into_iter()
-            .map(|c| match c {
-                Checked::Present(p) => p,
-                Checked::Missing => panic!("missing"),
-            })
-            .collect();
+        let problems = check(&mut Bodies::default());
         assert_eq!(
             problems,
             vec![

@@ -392,32 +392,19 @@ impl Index {
 mod tests {
     use super::super::verify;
     use super::*;
-    use crate::api::Catalog;
-    use crate::export::{self, ExportOptions, Profile};
-    use crate::store::url::Scheme;
+    use crate::export;
     use rustc_hash::FxHashMap;
 
     /// The fixture store exported (`pub`, minimal profile) into `out`, in the pack layout with
     /// small packs (several of them).
     fn exported(out: &Path) {
-        let cat = Catalog::new(crate::store::fixture::RULES.load());
-        let opts = ExportOptions {
-            token: cat.store.token_by_value("pub").expect("fixture token"),
-            profile: Profile::minimal(),
-            base_url: Some((Scheme::Https, "www.uni.test".into())),
-            out: out.to_path_buf(),
-            force: false,
-            dedupe: true,
-            full: false,
-            routing: Default::default(),
-            interrupt: Default::default(),
-            layout: export::LayoutOptions {
+        super::super::tests::exported_in(
+            out,
+            export::LayoutOptions {
                 layout: snapshot::Layout::Pack,
                 pack_size: 2048,
             },
-            repair: false,
-        };
-        export::export(&cat, &opts, &|_| {}).expect("export");
+        );
     }
 
     /// The route lines of the manifest: (path, blake3 hex).
