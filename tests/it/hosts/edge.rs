@@ -265,6 +265,49 @@ pub(super) fn pack_damaged(platform: Platform, tmp: &Path, seed: u64, ranges: Ra
     }
 }
 
+/// A warm isolate keeps the whole index of a mid-sized snapshot (`PACK_SHARD_BYTES` in
+/// `templates/js/pack-read.js`): a 10,000-asset pack export has 512 shards (more than the 256
+/// the LRU kept until 2026-12-07), and a corpus asked twice reads each shard once, then one
+/// range an answer. With the old bound about half the second pass read its shard again.
+#[test]
+fn pack_shards_stay_cached_in_a_warm_isolate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, cat) = super::generated_store_of(tmp.path(), 10_000);
+    let out = super::export_store_with(
+        &tmp.path().join("pack"),
+        &store,
+        "gen-public",
+        "minimal",
+        &["--layout", "pack"],
+    );
+    let root: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("public/__api/~/pack/root.json")).unwrap())
+            .unwrap();
+    let shards = root["shards"].as_array().unwrap().len();
+    assert!(
+        shards > 256,
+        "{shards} shards: the test needs more than 256"
+    );
+    let harness = Harness::open(&cat, &out).unwrap();
+    let corpus = harness.corpus(61, 3_000);
+    let cases: Vec<Case> = corpus.iter().chain(&corpus).cloned().collect();
+    let Some((answers, stats)) =
+        run_shim_with(Platform::Vercel, &out, tmp.path(), &cases, Ranges::Honoured)
+    else {
+        return;
+    };
+    let bodies = answers.iter().filter(|a| a.received.status == 200).count();
+    assert!(bodies > 1_000, "{bodies} answers with a body");
+    // Each shard once, the root once every 5 s (PACK_ROOT_TTL; the run takes a few seconds),
+    // then a range per 200 answer.
+    assert!(
+        stats.fetches <= stats.ranges + shards + 10,
+        "{stats:?}: {shards} shards, {} requests",
+        cases.len()
+    );
+    assert!(stats.ranges <= cases.len(), "{stats:?}");
+}
+
 /// Why an answer that differs from the API's is the platform's documented limit, or `None`.
 type Limit = fn(&Harness, &Snapshot, &Case, &ShimAnswer, &str) -> Option<&'static str>;
 

@@ -87,12 +87,17 @@ pub fn export_demo(dir: &Path, extra: &[&str]) -> PathBuf {
 
 /// The generated store of the host tests (1,500 assets, seed 5) in `dir/store`, and its catalog.
 pub fn generated_store(dir: &Path) -> (PathBuf, Catalog) {
+    generated_store_of(dir, 1500)
+}
+
+/// [`generated_store`] with `assets` assets.
+pub fn generated_store_of(dir: &Path, assets: u32) -> (PathBuf, Catalog) {
     let store = dir.join("store");
     run(
         &[
             "generate",
             "--assets",
-            "1500",
+            &assets.to_string(),
             "--seed",
             "5",
             "--out",

@@ -841,9 +841,11 @@ var PACK_HEADER = 16;
 var PACK_RECORD = 28;
 // How long a Worker keeps root.json before reading it again: an update is seen within this.
 var PACK_ROOT_TTL = 5000;
-// The shards a Worker keeps parsed (about 56 KiB each on average; the bytes bound wins).
-var PACK_SHARDS_KEPT = 256;
-var PACK_SHARD_BYTES = 8 * 1024 * 1024;
+// The shards a Worker keeps (the bytes bound wins: a snapshot has at most 8,192 shards, 28 bytes
+// an entry). 32 MiB hold the whole index of a snapshot of up to about 1.2M routes (150,000
+// assets `minimal`), so a warm isolate reads one range an answer; above, shards come and go.
+var PACK_SHARDS_KEPT = 8192;
+var PACK_SHARD_BYTES = 32 * 1024 * 1024;
 var PACK_NAME = /^[0-9a-f]{16}$/;
 
 function packFault(message) {
