@@ -113,11 +113,19 @@ pub fn router_entries(root: &Path) -> io::Result<Vec<Entry>> {
     paths
         .into_par_iter()
         .map(|p| {
-            let bytes = fs::read(root.join(&p))?;
-            let hash = blake3::hash(&bytes);
-            Ok(Entry::router_file(p, bytes.len() as u64, hash))
+            let (size, hash) = hash_reader(fs::File::open(root.join(&p))?)?;
+            Ok(Entry::router_file(p, size, hash))
         })
         .collect()
+}
+
+/// The length and blake3 of what `reader` gives, read 64 KiB at a time: a router table runs
+/// to a gigabyte at a million assets, and reading each whole held that much (twice over, two
+/// at a time).
+pub fn hash_reader(reader: impl io::Read) -> io::Result<(u64, blake3::Hash)> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(reader)?;
+    Ok((hasher.count(), hasher.finalize()))
 }
 
 /// The `content_type` of a manifest line: every file `export` writes is JSON; another value read
@@ -331,6 +339,52 @@ pub fn parse_line_fast(l: &str) -> Option<LineRef<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader of `len` bytes that remembers the largest read asked of it.
+    struct Counted {
+        left: usize,
+        largest: usize,
+    }
+
+    impl io::Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest = self.largest.max(buf.len());
+            let n = buf.len().min(self.left);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = (self.left - i) as u8;
+            }
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    /// The same length and hash as hashing the bytes whole, read in pieces of at most 1 MiB
+    /// whatever the size (a 1M-asset router table is a gigabyte).
+    #[test]
+    fn hash_reader_streams() {
+        for len in [0, 1, 65_535, 65_536, 65_537, 5 << 20] {
+            let mut whole = Vec::new();
+            io::Read::read_to_end(
+                &mut Counted {
+                    left: len,
+                    largest: 0,
+                },
+                &mut whole,
+            )
+            .unwrap();
+            let mut counted = Counted {
+                left: len,
+                largest: 0,
+            };
+            let (size, hash) = hash_reader(&mut counted).unwrap();
+            assert_eq!((size, hash), (len as u64, blake3::hash(&whole)), "{len}");
+            assert!(
+                counted.largest <= 1 << 20,
+                "{len}: a read of {}",
+                counted.largest
+            );
+        }
+    }
 
     /// Whatever the fast path accepts, JSON reads the same; it accepts every line `export`
     /// writes (the golden export's manifest) and leaves the rest to JSON.
