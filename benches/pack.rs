@@ -4,9 +4,11 @@
 //! 1. `export` in the files layout, then in the pack layout, each into a fresh directory after
 //!    a `sync`: wall time, peak RSS, files under `public/` (what a host must take), their bytes,
 //!    the largest file;
-//! 2. the second release of the store (1 % of assets edited, as `benches/lifecycle.rs`)
-//!    exported onto the pack snapshot with `--changed-list`: wall time, and the bytes to upload
-//!    (the added and modified files under `public/`) as a share of a full upload;
+//! 2. two second releases of the store, each exported onto the first release's pack snapshot
+//!    with `--changed-list`: 1 % of assets renamed and edited (as `benches/lifecycle.rs`: a
+//!    rename changes descendants' lineages and the parent's children pages), and 1 % with only
+//!    their contents edited; for each, wall time and the bytes to upload (the added and
+//!    modified files under `public/`: packs, shards, the root) as a share of a full upload;
 //! 3. whether each layout fits the hosts' published file-count limits (`docs/hosting.md`);
 //! 4. with `wrk` installed: `preview` latency, p50 and p99, over the same requests (up to 200,000
 //!    distinct routes of the first release, each asked once or twice, so most answers miss
@@ -20,7 +22,7 @@
 //! deleted at the end.
 
 mod common;
-use common::{arg, edit_store, export_generated, scratch, timed};
+use common::{arg, edit_store_with, export_generated, scratch, timed, Edit};
 
 use std::fs;
 use std::path::Path;
@@ -50,9 +52,15 @@ fn main() {
     );
     let p = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     timed(&["generate", "--assets", &assets, "--out", &p("store1")]);
-    let edited = edit_store(
+    let edited = edit_store_with(
         &scratch.path().join("store1"),
         &scratch.path().join("store2"),
+        Edit::Rename,
+    );
+    edit_store_with(
+        &scratch.path().join("store1"),
+        &scratch.path().join("store3"),
+        Edit::Content,
     );
     let export =
         |store: &str, out: &str, extra: &[&str]| export_generated(store, out, &profile, extra);
@@ -66,24 +74,55 @@ fn main() {
         !std::env::args().any(|a| a == "--no-workerd"),
     );
     fs::remove_dir_all(scratch.path().join("files")).unwrap();
-    let list = p("changes.txt");
-    let (update_s, update_rss, _) = export(
-        &p("store2"),
-        &p("pack"),
-        &["--layout", "pack", "--changed-list", &list],
-    );
-    let after = public_files(&scratch.path().join("pack"));
-    let upload: u64 = fs::read_to_string(&list)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter(|(c, path)| *c != "D" && path.starts_with("public/"))
-        .map(|(_, path)| {
-            fs::metadata(scratch.path().join("pack").join(path))
-                .unwrap()
-                .len()
-        })
-        .sum();
+    // Both edits start from the first release: the second onto a copy (hard links: an export
+    // never changes a pack snapshot's files in place, it swaps a new tree in).
+    let status = std::process::Command::new("cp")
+        .args(["-al", &p("pack"), &p("pack-content")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -al");
+    let updates: Vec<Update> = [
+        ("store2", "pack", Edit::Rename),
+        ("store3", "pack-content", Edit::Content),
+    ]
+    .into_iter()
+    .map(|(store, out, edit)| {
+        let list = p(&format!("changes-{out}.txt"));
+        let (seconds, rss, _) = export(
+            &p(store),
+            &p(out),
+            &["--layout", "pack", "--changed-list", &list],
+        );
+        let dir = scratch.path().join(out);
+        let total = public_files(&dir).1;
+        let mut upload = Upload::default();
+        for (c, path) in fs::read_to_string(&list)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+        {
+            if c == "D" || !path.starts_with("public/") {
+                continue;
+            }
+            let len = fs::metadata(dir.join(path)).unwrap().len();
+            if path.ends_with(".pack") {
+                upload.packs += len;
+            } else if path.ends_with(".idx") {
+                upload.shards.0 += 1;
+                upload.shards.1 += len;
+            } else {
+                upload.other += len;
+            }
+        }
+        Update {
+            edit,
+            seconds,
+            rss,
+            upload,
+            total,
+        }
+    })
+    .collect();
     let mb = |b: u64| b as f64 / 1e6;
     let rss = |r: Option<f64>| r.map_or("?".into(), |r| format!("{r:.0} MiB"));
     println!("\n## Pack layout: {assets} assets, profile {profile}\n");
@@ -121,13 +160,52 @@ fn main() {
     for (name, p50, p99) in &latency {
         println!("| {name} | p50 {p50}, p99 {p99} |");
     }
-    println!(
-        "\nUpdate with {edited} assets edited (1 %): {update_s:.1} s, peak RSS {}; upload {:.1} MB of {:.1} MB ({:.2} % of a full upload)",
-        rss(update_rss),
-        mb(upload),
-        mb(after.1),
-        100.0 * upload as f64 / after.1.max(1) as f64
-    );
+    println!();
+    for u in &updates {
+        let what = match u.edit {
+            Edit::Rename => "edited (name, contents, an attribute)",
+            Edit::Content => "edited (contents and an attribute; names kept)",
+        };
+        let share = |b: u64| 100.0 * b as f64 / u.total.max(1) as f64;
+        let all = u.upload.packs + u.upload.shards.1 + u.upload.other;
+        println!(
+            "Update with {edited} assets {what}: {:.1} s, peak RSS {}; upload {:.1} MB of {:.1} MB \
+             ({:.2} % of a full upload): packs {:.1} MB ({:.2} %), {} shards {:.1} MB ({:.2} %), \
+             root {:.1} KB",
+            u.seconds,
+            rss(u.rss),
+            mb(all),
+            mb(u.total),
+            share(all),
+            mb(u.upload.packs),
+            share(u.upload.packs),
+            u.upload.shards.0,
+            mb(u.upload.shards.1),
+            share(u.upload.shards.1),
+            u.upload.other as f64 / 1e3,
+        );
+    }
+}
+
+/// What an update of the pack snapshot sends to a host (`--changed-list`, added and modified
+/// files under `public/`).
+#[derive(Default)]
+struct Upload {
+    packs: u64,
+    /// How many, and their bytes.
+    shards: (u64, u64),
+    /// The root.
+    other: u64,
+}
+
+/// One update of the first release's pack snapshot.
+struct Update {
+    edit: Edit,
+    seconds: f64,
+    rss: Option<f64>,
+    upload: Upload,
+    /// Bytes under `public/` after it (a full upload).
+    total: u64,
 }
 
 /// A server under measurement, stopped (its whole process group) on drop.
