@@ -46,11 +46,13 @@ pub const HEADER: usize = 16;
 pub const RECORD: usize = 28;
 /// The largest pack by default (under Cloudflare's 25 MiB a file).
 pub const DEFAULT_PACK_SIZE: u64 = 20 * 1024 * 1024;
-/// The entries a shard holds on average at most (about 7 KiB a shard). Small shards keep an
+/// The entries a shard holds on average at most (about 3.5 KiB a shard). Small shards keep an
 /// update's upload small: a shard is uploaded again when any entry in it changes, and the
-/// changes of an edit are spread over the whole index (1 % of 100k assets edited changes 4,597
-/// directories: 100 % of 512 shards, 67 % of 4,096).
-pub const SHARD_ENTRIES: u64 = 256;
+/// changes of an edit are spread over the whole index (1 % of 100k assets edited changes about
+/// 4,500 directories: 100 % of 512 shards, 67 % of 4,096, 42 % of 8,192). 256 until
+/// 2026-12-07: a 100k-asset snapshot now has 8,192 shards instead of 4,096, still well under
+/// the 15,000-file limits, and an edit's index upload is 1.0 % of the snapshot, not 1.6 %.
+pub const SHARD_ENTRIES: u64 = 128;
 /// The most shard bits: 8,192 shards, so a snapshot stays well under the 15,000-file limits
 /// with its packs (a million assets `minimal`: 8,192 shards of about 28 KiB).
 pub const MAX_SHARD_BITS: u8 = 13;
@@ -522,7 +524,9 @@ mod tests {
         assert_eq!(shard_bits_for(0), 0);
         assert_eq!(shard_bits_for(SHARD_ENTRIES), 0);
         assert_eq!(shard_bits_for(SHARD_ENTRIES + 1), 1);
-        assert_eq!(shard_bits_for(824_000), 12);
+        // 100k assets `minimal`: 8,192 shards of about 100 entries.
+        assert_eq!(shard_bits_for(824_000), 13);
+        assert_eq!(shard_bits_for(80_000), 10);
         assert_eq!(shard_bits_for(8_300_000), 13);
         assert_eq!(shard_bits_for(u64::MAX), MAX_SHARD_BITS);
     }
