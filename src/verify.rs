@@ -514,6 +514,7 @@ mod tests {
             interrupt: Default::default(),
             layout,
             repair: false,
+            run_bytes: export::DEFAULT_RUN_BYTES,
         };
         export::export(&cat, &opts, &|_| {}).expect("export");
     }

@@ -96,6 +96,12 @@ pub struct ExportArgs {
     /// byte range and sends a whole pack.
     #[arg(long, value_name = "SIZE", value_parser = pack_size, help_heading = "Output")]
     pack_size: Option<u64>,
+    /// Memory for the manifest's entries (bytes, or with KiB, MiB, GiB) [default: 64MiB]: past
+    /// it they are written, sorted, as a run in a scratch directory beside DIR and merged back
+    /// (about 250 bytes of disk per file). Any value gives the same snapshot; a smaller one holds
+    /// less and writes more runs.
+    #[arg(long, value_name = "SIZE", value_parser = entry_buffer, help_heading = "Output")]
+    entry_buffer: Option<usize>,
     /// Write every file in full instead of hard-linking identical bodies.
     #[arg(long, help_heading = "Output")]
     no_dedupe: bool,
@@ -265,6 +271,7 @@ impl ExportArgs {
                     .unwrap_or(matrix_snapshot::snapshot::pack::DEFAULT_PACK_SIZE),
             },
             repair: self.repair,
+            run_bytes: self.entry_buffer.unwrap_or(export::DEFAULT_RUN_BYTES),
         };
         if self.pack_size.is_some() && opts.layout.layout != Layout::Pack {
             bail!("--pack-size is an option of the pack layout: add --layout pack");
@@ -409,7 +416,13 @@ impl ExportArgs {
             }
         }
         if let Some(path) = &self.changed_list {
-            std::fs::write(path, report.changes.name_status())
+            // Streamed: a first export lists every file of the manifest (millions of lines).
+            std::fs::File::create(path)
+                .and_then(|f| {
+                    let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+                    report.changes.write_name_status(&mut out)?;
+                    std::io::Write::flush(&mut out)
+                })
                 .with_context(|| format!("writing --changed-list {}", path.display()))?;
         }
         if !self.quiet && report.rolled_back > 0 {
@@ -427,7 +440,7 @@ impl ExportArgs {
             errln!(
                 "matrix-snapshot: updated {} in place: {} files added, {} changed, {} deleted, {} unchanged; {} of {} assets kept without rendering (inputs unchanged)",
                 self.out.display(),
-                ch.added.len(),
+                ch.added_count(),
                 ch.modified.len(),
                 ch.deleted.len(),
                 ch.unchanged,
@@ -470,7 +483,7 @@ impl ExportArgs {
                 "root_hash": report.root_hash,
                 "incremental": report.incremental,
                 "changes": {
-                    "added": ch.added.len(),
+                    "added": ch.added_count(),
                     "modified": ch.modified.len(),
                     "deleted": ch.deleted.len(),
                     "unchanged": ch.unchanged,
@@ -537,6 +550,13 @@ impl ExportArgs {
             }
             rest += load_secs;
             errln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
+            let e = &report.entries;
+            errln!(
+                "  manifest entries: {} in {} sorted run(s), at most {} held (--entry-buffer)",
+                c_files(report.counts.files),
+                e.runs,
+                matrix_snapshot::rss::mb(e.held_peak as u64)
+            );
         }
         if let Some(signal) = report.interrupted {
             eprintln!(
@@ -565,6 +585,26 @@ enum LayoutArg {
 
 /// `--pack-size`: bytes, or a number with KiB, MiB or GiB.
 fn pack_size(s: &str) -> Result<u64, String> {
+    match size(s)? {
+        b if (4096..=(4u64 << 30) - 1).contains(&b) => Ok(b),
+        _ => Err(format!(
+            "{s:?}: a pack is between 4 KiB and 4 GiB (offsets are 32-bit)"
+        )),
+    }
+}
+
+/// `--entry-buffer`: a size (as [`size`] reads it) from 1 byte (a run per entry) to 1 GiB.
+fn entry_buffer(s: &str) -> Result<usize, String> {
+    match size(s)? {
+        b if (1..=1u64 << 30).contains(&b) => Ok(b as usize),
+        _ => Err(format!(
+            "{s:?}: the entry buffer is between 1 byte and 1 GiB"
+        )),
+    }
+}
+
+/// A size in bytes, or with a unit: `20MiB`, `512K`, `1048576`.
+fn size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => t.split_at(i),
@@ -584,10 +624,19 @@ fn pack_size(s: &str) -> Result<u64, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a size such as 20MiB or 1048576"))?;
-    match n.checked_mul(scale) {
-        Some(b) if (4096..=(4u64 << 30) - 1).contains(&b) => Ok(b),
-        _ => Err(format!(
-            "{s:?}: a pack is between 4 KiB and 4 GiB (offsets are 32-bit)"
-        )),
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// A count with thousands separated (`8,312,345`).
+fn c_files(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
     }
+    out
 }

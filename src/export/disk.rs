@@ -106,6 +106,81 @@ pub fn public_model<'a>(
     total + dirs.values().map(|&d| dir_bytes(d, block)).sum::<u64>()
 }
 
+/// [`public_model`] over entries that come sorted by path, one at a time, holding only the
+/// directories open on the way to the current one (not a map of every directory: millions at a
+/// million assets). All paths under a directory sort together, so a directory is complete once
+/// a path leaves it. The caller says whether each body is the first of its kind (it keeps the
+/// set of distinct bodies for its counts anyway).
+pub struct PublicModel {
+    dedupe: bool,
+    block: u64,
+    total: u64,
+    /// The open directories, outermost first: each one's path and the bytes of its entries.
+    open: Vec<(String, u64)>,
+}
+
+impl PublicModel {
+    /// An empty tree of `block`-byte blocks; with `dedupe`, a body's blocks count once.
+    pub fn new(dedupe: bool, block: u64) -> PublicModel {
+        PublicModel {
+            dedupe,
+            block,
+            total: 0,
+            open: Vec::new(),
+        }
+    }
+
+    /// The file `path` of `size` bytes, after every path that sorts before it; `first` when no
+    /// earlier file had its body.
+    pub fn add(&mut self, path: &str, size: u64, first: bool) {
+        use super::estimate::{dir_bytes, dirent};
+        if !self.dedupe || first {
+            self.total += size.div_ceil(self.block) * self.block;
+        }
+        let (dir, name) = match path.rsplit_once('/') {
+            Some(split) => split,
+            None => return,
+        };
+        // Close the directories this path is not under.
+        while let Some((open, bytes)) = self.open.last() {
+            let under = dir.len() >= open.len()
+                && dir.starts_with(open.as_str())
+                && (dir.len() == open.len() || dir.as_bytes()[open.len()] == b'/');
+            if under {
+                break;
+            }
+            self.total += dir_bytes(*bytes, self.block);
+            self.open.pop();
+        }
+        // Open the directories on the way down, each an entry of its parent.
+        let depth = self.open.last().map_or(0, |(d, _)| d.len());
+        if depth < dir.len() || self.open.is_empty() {
+            let start = if self.open.is_empty() { 0 } else { depth + 1 };
+            let mut at = start;
+            loop {
+                let end = dir[at..].find('/').map_or(dir.len(), |i| at + i);
+                if let Some((_, bytes)) = self.open.last_mut() {
+                    *bytes += dirent(&dir[at..end]);
+                }
+                self.open.push((dir[..end].to_string(), 0));
+                if end == dir.len() {
+                    break;
+                }
+                at = end + 1;
+            }
+        }
+        self.open.last_mut().expect("opened").1 += dirent(name);
+    }
+
+    /// The bytes of every body and directory added.
+    pub fn finish(mut self) -> u64 {
+        while let Some((_, bytes)) = self.open.pop() {
+            self.total += super::estimate::dir_bytes(bytes, self.block);
+        }
+        self.total
+    }
+}
+
 /// `du -s -B1` of the snapshot `dir` without walking `public/`: that part is `public`
 /// (from [`public_model`]), the rest (manifest, `_routers/`, `_cache/`, `dir` itself) walked.
 pub fn with_public(dir: &Path, public: u64) -> io::Result<u64> {
@@ -209,6 +284,41 @@ mod tests {
             many,
             body + public + (2 * 300 * entry as u64).div_ceil(4096) * 4096
         );
+    }
+
+    /// Streamed over sorted paths, the model counts what the map of every directory counts:
+    /// siblings whose names are prefixes of each other, deep and shallow paths interleaved,
+    /// a body shared across directories, with and without dedupe.
+    #[test]
+    fn the_streamed_model_equals_the_whole_one() {
+        let hashes: Vec<[u8; 32]> = (0..5u8).map(|i| [i; 32]).collect();
+        let mut paths: Vec<String> = Vec::new();
+        for a in ["a", "a-b", "a.c", "ab", "b"] {
+            for sub in ["", "/x", "/x/y", "/x-y", "/x/y/z"] {
+                for f in ["1.json", "2", "~f.json"] {
+                    paths.push(format!("public/__api/{a}{sub}/{f}"));
+                }
+            }
+        }
+        paths.push("public/top.json".into());
+        paths.push("nodir".into());
+        paths.sort();
+        let entries: Vec<(&str, u64, &[u8; 32])> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), (i as u64 * 977) % 9000, &hashes[i % 5]))
+            .collect();
+        for dedupe in [true, false] {
+            for block in [1024, 4096] {
+                let whole = public_model(entries.iter().copied(), dedupe, block);
+                let mut seen = std::collections::HashSet::new();
+                let mut model = PublicModel::new(dedupe, block);
+                for &(p, size, h) in &entries {
+                    model.add(p, size, seen.insert(h));
+                }
+                assert_eq!(model.finish(), whole, "dedupe {dedupe}, block {block}");
+            }
+        }
     }
 
     /// A file, a hard link to it and a directory: the link adds nothing, the directory its

@@ -319,9 +319,12 @@ pub(super) fn check_free_space(
 ) -> Result<(), ExportError> {
     if let Some(free) = free_bytes(parent) {
         let est = estimate(cat, opts)?;
-        if est.disk_bytes > free {
+        // The runs of manifest entries lie beside the staging tree until the manifest is
+        // written (`spill`): about a manifest line's bytes less the hex of its hash.
+        let needed = est.disk_bytes + est.files * super::spill::DISK_PER_ENTRY;
+        if needed > free {
             return Err(ExportError::NoSpace {
-                needed: est.disk_bytes / 1_000_000,
+                needed: needed / 1_000_000,
                 free: free / 1_000_000,
                 dir: parent.to_path_buf(),
             });

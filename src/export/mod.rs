@@ -22,14 +22,16 @@ mod plan;
 mod previous;
 pub mod profile;
 mod repair;
+mod spill;
 mod writer;
 
-pub use changes::Changes;
+pub use changes::{AllAdded, Changes};
 pub use disk::{disk_use, Disk, DiskUse};
 pub use estimate::{block_size, estimate, estimate_dimensions, free_bytes, Estimate};
 pub use output::recover_interrupted;
 use output::{prepare_out, swap_into_place};
 pub use repair::Repair;
+pub use spill::DEFAULT_RUN_BYTES;
 
 pub use profile::{Contexts, Profile, ProfileError};
 
@@ -86,6 +88,10 @@ pub struct ExportOptions {
     pub repair: bool,
     /// How `public/` holds the routes' files (`--layout`, `--pack-size`).
     pub layout: LayoutOptions,
+    /// Bytes of manifest entries held before they are written, sorted, as a run in a scratch
+    /// directory beside `out` ([`DEFAULT_RUN_BYTES`]; issue 20): what an export holds of its
+    /// entries, whatever their number.
+    pub run_bytes: usize,
 }
 
 /// `--layout` and its options.
@@ -246,6 +252,14 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ExportError {
     move |source| ExportError::Io { context, source }
 }
 
+/// The error for the runs of manifest entries in the scratch directory `dir`.
+fn spill_err(dir: &Path) -> impl FnOnce(io::Error) -> ExportError {
+    io_err(format!(
+        "writing or reading the manifest's entries in the scratch directory {} (it needs about 250 bytes per file of the snapshot)",
+        dir.display()
+    ))
+}
+
 /// A manifest line as an export builds it: the [`Entry`] and what the export remembers of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staged {
@@ -291,28 +305,6 @@ fn drop_in_background<T: Send + 'static>(value: T) {
         .spawn(move || drop(value));
 }
 
-/// Merges two lists of entries sorted by path into one.
-fn merge_sorted(a: Vec<Staged>, b: Vec<Staged>) -> Vec<Staged> {
-    if a.is_empty() {
-        return b;
-    }
-    if b.is_empty() {
-        return a;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let take_a = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.path <= y.path,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        out.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
-    }
-    out
-}
-
 /// The result of [`export`].
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -326,7 +318,8 @@ pub struct Report {
     /// The root hash (blake3 of `manifest.jsonl`).
     pub root_hash: String,
     /// What changed against the snapshot `out` held before (everything is "added" when it held
-    /// none), and whether only those files were written (an incremental export).
+    /// none: [`Changes::all_routes_added`]), and whether only those files were written (an
+    /// incremental export).
     pub changes: Changes,
     /// Whether this run updated a previous snapshot in place (only changed files written).
     pub incremental: bool,
@@ -347,6 +340,18 @@ pub struct Report {
     /// when `out` could not be walked. Estimated for a tree of more than
     /// [`disk::WALK_LIMIT`] files.
     pub disk: Option<Disk>,
+    /// How the manifest's entries went through disk.
+    pub entries: EntryRuns,
+}
+
+/// How an export's manifest entries went through disk (issue 20): sorted runs of at most
+/// [`ExportOptions::run_bytes`] each, merged back in path order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntryRuns {
+    /// Runs written.
+    pub runs: usize,
+    /// The most bytes of entries held at once (the budget, and one entry past it at most).
+    pub held_peak: usize,
 }
 
 /// Wall time of the phases of an export, in the order they ran, and the process's resident
@@ -461,6 +466,13 @@ fn export_into(
     // The pack layout always builds a whole new tree (reusing the previous packs) and swaps it in.
     let mut staging = target.staging(update && layout == Layout::Files)?;
     let root = staging.path().to_path_buf();
+    // Every manifest entry goes to sorted runs in a scratch directory beside `out` (issue 20):
+    // removed when this function returns, by the next export after a `kill -9`.
+    let mut spill =
+        spill::Spill::new(target.parent, &target.name, opts.run_bytes).map_err(io_err(format!(
+            "creating a scratch directory for the manifest's entries in {}",
+            target.parent.display()
+        )))?;
     let run = Run {
         cat,
         opts,
@@ -483,9 +495,9 @@ fn export_into(
 
     // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
     // its files as they are, without rendering; its manifest lines are taken over (an
-    // incremental export).
+    // incremental export), into a run of their own.
     let fingerprints = run.fingerprint();
-    let taken = run.take_over(previous, update, &fingerprints);
+    let mut taken = run.take_over(previous, update, &fingerprints, &mut spill)?;
     phases.end("fingerprints, previous files taken over");
 
     let mut files_writer = None;
@@ -501,14 +513,13 @@ fn export_into(
             opts.layout.pack_size,
         )?),
     };
-    // Every file written this time (the rest are `taken.kept`). Error documents first (what
-    // routers serve for statuses no file answers).
-    let mut fresh: Vec<Staged> = Vec::new();
-    let (routes, hosts) = run.write_error_documents_and_routers(writer, &mut fresh)?;
+    // Every file written this time goes to the spill (the rest are taken over). Error documents
+    // first (what routers serve for statuses no file answers).
+    let (routes, hosts) = run.write_error_documents_and_routers(writer, &mut spill)?;
     phases.end("error documents, routers");
 
     let readable = &fingerprints.readable;
-    let per_asset = match run.render_routes(writer, readable, &taken, progress) {
+    let mut spill = match run.render_routes(writer, readable, &taken, progress, spill) {
         Err(ExportError::Interrupted { signal, .. }) => {
             return Err(interrupted(&mut staging, run.written(), signal, out));
         }
@@ -516,47 +527,68 @@ fn export_into(
     };
     writer.end_render();
     phases.end("render and write routes");
-    run.collect_entries(&mut fresh, per_asset, readable.len());
     progress(readable.len() as u64);
-    let forbidden = run.write_forbidden_markers(writer, &mut fresh)?;
-    phases.end("collect entries, 403 markers");
+    let forbidden = run.write_forbidden_markers(writer, &mut spill)?;
+    let spill_dir = spill.dir().to_path_buf();
+    let runs = spill.finish().map_err(spill_err(&spill_dir))?;
+    let entry_runs = EntryRuns {
+        runs: runs.written(),
+        held_peak: runs.held_peak(),
+    };
+    phases.end("403 markers, entries spilled");
     // Everything is written: the dedupe and directory sets go.
     if let Some(w) = files_writer.take() {
         w.finish();
     }
     stop_if_interrupted!();
 
-    let (mut changes, mut entries, counts) = sort_and_count(
-        fresh,
-        taken.kept,
-        taken.previous.as_ref(),
+    // One pass over the merged runs: counts, the route files' changes, the hosts' tables (they
+    // come before the manifest, which lists and hashes `_routers/`) or the pack index.
+    let extra = match layout {
+        Layout::Pack => run.forbidden_url_markers(),
+        Layout::Files => Vec::new(),
+    };
+    let mut index = match pack_sink.take() {
+        Some(sink) => Some(sink.into_index(runs.len(), &extra)?),
+        None => None,
+    };
+    let collated = run.collate(
+        &runs,
+        // The pack layout lists its changed objects instead (`pack::object_changes`).
+        taken.previous.as_mut().filter(|_| layout == Layout::Files),
+        (taken.kept, &taken.reused_asset),
+        index.as_mut(),
+        &routes,
+        &hosts,
         readable.len() as u64,
         forbidden,
-    );
-    phases.end("sort, compare routes, count");
-    let pack_report = match pack_sink.take() {
-        Some(sink) => {
-            let report = sink.finish(&root, &entries, &run.forbidden_url_markers())?;
+    )?;
+    let (mut changes, counts) = (collated.changes, collated.counts);
+    phases.end("merge: count, compare routes, host tables");
+    let pack_report = match index {
+        Some(index) => {
+            let report = index.finish(&root, &extra, &mut || {
+                runs.merge().map_err(spill_err(&spill_dir))
+            })?;
             phases.end("packs, index");
             Some(report)
         }
         None => None,
     };
-    // The hosts' tables first: the manifest lists (and the root hash covers) every file of
-    // `_routers/`.
-    run.write_tables(&entries, &routes, &hosts)?;
-    phases.end("host tables");
     let root_hash = run.write_manifest_and_inputs(
-        &entries,
+        &runs,
         taken.previous.as_ref().map(|p| &p.text),
         &fingerprints,
     )?;
+    // The runs are read: their disk is freed before the new snapshot goes in (what cannot be
+    // removed now, the next export removes).
+    drop(runs);
     phases.end("manifest (router files hashed), recorded inputs");
     stop_if_interrupted!();
     run.write_snapshot_json(&counts, &root_hash)?;
 
     match layout {
-        Layout::Files => run.compare(&mut changes, &mut entries, taken.previous, &root_hash)?,
+        Layout::Files => run.compare(&mut changes, taken.previous, &root_hash, counts.files)?,
         Layout::Pack => {
             changes = pack::object_changes(&root, out)
                 .and_then(|mut c| {
@@ -579,17 +611,7 @@ fn export_into(
         phases.end("swap into place");
     }
     // What `public/` takes, computed from the entries when walking it would be slow.
-    let public_disk = (layout == Layout::Files && counts.files > disk::WALK_LIMIT).then(|| {
-        disk::public_model(
-            entries.iter().map(|e| {
-                let e = &e.entry;
-                (e.path.as_str(), e.size, e.blake3.as_bytes())
-            }),
-            opts.dedupe,
-            estimate::block_size(out),
-        )
-    });
-    drop_in_background(entries);
+    let public_disk = collated.public;
     // Caddy's ETag shards are derived from `_routers/etags.txt` by `router caddy` into
     // `_cache/`, which the export replaces: a snapshot served by Caddy gets them again, so
     // that an export needs no second step (nor Caddy a reload).
@@ -623,6 +645,7 @@ fn export_into(
         pack: pack_report,
         repair,
         disk,
+        entries: entry_runs,
     })
 }
 
@@ -659,8 +682,9 @@ struct Fingerprints {
 
 /// What an export takes over from the previous snapshot, from [`Run::take_over`].
 struct TakenOver {
-    /// The manifest entries of the assets whose files are kept as they are.
-    kept: Vec<Staged>,
+    /// How many manifest entries of the assets whose files are kept as they are (written to a
+    /// run of the spill).
+    kept: u64,
     /// The rest of the previous manifest, which the files written are compared with.
     previous: Option<previous::Previous>,
     /// By asset index: whether the asset's files were taken over.
@@ -713,17 +737,23 @@ impl Run<'_> {
     }
 
     /// Splits the previous manifest: in an incremental export (`update`), the entries of the
-    /// assets whose fingerprints are those the previous snapshot recorded are taken over; the
-    /// rest is what this export's files are compared with.
+    /// assets whose fingerprints are those the previous snapshot recorded are taken over (into a
+    /// sorted run of `spill`, as they come: in manifest order); the rest is what this export's
+    /// files are compared with.
     fn take_over(
         &self,
         previous: Option<previous::PreviousManifest>,
         update: bool,
         fingerprints: &Fingerprints,
-    ) -> TakenOver {
+        spill: &mut spill::Spill,
+    ) -> Result<TakenOver, ExportError> {
         let cat = self.cat;
         let readable = &fingerprints.readable;
-        let (kept, previous) = match (previous, &fingerprints.global) {
+        let spill_dir = spill.dir().to_path_buf();
+        // Assets whose files were taken over (their entries carry the owner).
+        let mut reused_asset = vec![false; cat.store.assets.len()];
+        let mut kept = 0;
+        let previous = match (previous, &fingerprints.global) {
             (Some(prev), Some(g)) if update && prev.has_owners() => {
                 let recorded = inputs::load(&self.opts.out, g);
                 let mut kept_as = vec![inputs::NO_OWNER; recorded.len()];
@@ -733,27 +763,33 @@ impl Run<'_> {
                         _ => {}
                     }
                 }
-                let (kept, rest) = prev.split(&kept_as);
-                (kept, Some(rest))
+                drop(recorded);
+                let mut run = spill.sorted_run().map_err(spill_err(&spill_dir))?;
+                let rest = prev
+                    .split_into(&kept_as, &mut |e: &Staged| {
+                        reused_asset[e.owner as usize] = true;
+                        run.push(e)
+                    })
+                    .map_err(spill_err(&spill_dir))?;
+                kept = spill.add_sorted(run).map_err(spill_err(&spill_dir))?;
+                Some(rest)
             }
-            (Some(prev), _) => (Vec::new(), Some(prev.split(&[]).1)),
-            (None, _) => (Vec::new(), None),
+            (Some(prev), _) => Some(
+                prev.split_into(&[], &mut |_: &Staged| Ok(()))
+                    .map_err(spill_err(&spill_dir))?,
+            ),
+            (None, _) => None,
         };
-        // Assets whose files were taken over (their entries carry the owner).
-        let mut reused_asset = vec![false; cat.store.assets.len()];
-        for e in &kept {
-            reused_asset[e.owner as usize] = true;
-        }
         let reused = readable
             .iter()
             .filter(|&&a| reused_asset[a as usize])
             .count() as u64;
-        TakenOver {
+        Ok(TakenOver {
             kept,
             previous,
             reused_asset,
             reused,
-        }
+        })
     }
 
     /// Writes the error documents, the body of requests the profile left out and the routers'
@@ -761,7 +797,7 @@ impl Run<'_> {
     fn write_error_documents_and_routers(
         &self,
         writer: &dyn Sink,
-        fresh: &mut Vec<Staged>,
+        fresh: &mut spill::Spill,
     ) -> Result<(routes::RouteSpec, Vec<&'static crate::router::Host>), ExportError> {
         let (cat, opts, root) = (self.cat, self.opts, self.root);
         for status in [400u16, 401, 403, 404, 405] {
@@ -769,7 +805,7 @@ impl Run<'_> {
             let rel = path::error_file(status);
             let hash = blake3::hash(&body);
             self.count_link(writer.put(&rel, &body, hash)?);
-            fresh.push(entry(&rel, vec![], status, &body, hash));
+            push(fresh, &entry(&rel, vec![], status, &body, hash))?;
         }
         // The routing table and the body of requests the profile left out.
         let routes = opts.profile.route_spec(
@@ -782,7 +818,10 @@ impl Run<'_> {
         let body = routes.not_exported_body();
         let hash = blake3::hash(&body);
         self.count_link(writer.put(routes::NOT_EXPORTED_FILE, &body, hash)?);
-        fresh.push(entry(routes::NOT_EXPORTED_FILE, vec![], 404, &body, hash));
+        push(
+            fresh,
+            &entry(routes::NOT_EXPORTED_FILE, vec![], 404, &body, hash),
+        )?;
         let mut routes = routes;
         if opts.layout.layout == Layout::Files {
             routes.forbidden_url_digits = self.write_forbidden_url_tables(writer, fresh)?;
@@ -802,22 +841,22 @@ impl Run<'_> {
     }
 
     /// Renders and writes every route of the `readable` assets not `taken` over (calling
-    /// `progress` as they are done); returns their entries, a list per chunk, in asset order and
-    /// each asset's in path order.
+    /// `progress` as they are done); their entries go to `spill`, which is returned.
     ///
     /// The assets are rendered in chunks of [`CHUNK_ASSETS`], each in parallel; a thread of its
     /// own hands the chunks in order to [`Sink::take`] (the pack layout appends the new bodies
-    /// to its packs there) while the next chunk renders, and keeps their entries. That thread is
-    /// fed through a bounded channel by this one, never by a rayon worker, and needs no rayon
-    /// itself, so neither side can starve the other. (Issue 20: it is also where the entries
-    /// could be spilled to sorted runs on disk instead of kept.)
+    /// to its packs there) while the next chunk renders, and spills their entries (issue 20:
+    /// sorted runs on disk, never all held). That thread is fed through a bounded channel by
+    /// this one, never by a rayon worker, and needs no rayon itself, so neither side can starve
+    /// the other.
     fn render_routes(
         &self,
         sink: &dyn Sink,
         readable: &[AssetIdx],
         taken: &TakenOver,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Vec<Vec<Staged>>, ExportError> {
+        spill: spill::Spill,
+    ) -> Result<spill::Spill, ExportError> {
         let (reused_asset, reused) = (&taken.reused_asset, taken.reused);
         let api = api_options(self.cat, self.opts);
         let done = AtomicU64::new(reused);
@@ -834,17 +873,14 @@ impl Run<'_> {
             let consumer = std::thread::Builder::new()
                 .name("matrix-snapshot-chunks".into())
                 .spawn_scoped(scope, move || {
-                    let mut chunks: Vec<Vec<Staged>> = Vec::new();
+                    let mut spill = spill;
                     for mut chunk in rx {
                         sink.take(&mut chunk, &|put| self.count_link(put))?;
-                        let mut entries =
-                            Vec::with_capacity(chunk.iter().map(|r| r.entries.len()).sum());
-                        for r in chunk {
-                            entries.extend(r.entries);
+                        for e in chunk.iter().flat_map(|r| &r.entries) {
+                            push(&mut spill, e)?;
                         }
-                        chunks.push(entries);
                     }
-                    Ok::<_, ExportError>(chunks)
+                    Ok::<_, ExportError>(spill)
                 })
                 .map_err(io_err("starting the render stage's writer thread"))?;
             let mut rendering = Ok(());
@@ -955,31 +991,12 @@ impl Run<'_> {
         })
     }
 
-    /// Moves the entries of the `readable` assets' routes into `fresh`, after the error
-    /// documents.
-    fn collect_entries(
-        &self,
-        fresh: &mut Vec<Staged>,
-        per_asset: Vec<Vec<Staged>>,
-        readable: usize,
-    ) {
-        // Sized once: growing by doubling would hold two copies of millions of entries at once.
-        // (The forbidden markers come next: at most one per asset not read.)
-        fresh.reserve_exact(
-            per_asset.iter().map(Vec::len).sum::<usize>()
-                + (self.cat.store.assets.len() - readable),
-        );
-        for local in per_asset {
-            fresh.extend(local);
-        }
-    }
-
     /// Writes a 403 marker for each asset that exists but the token may not read, into `fresh`
     /// and the staging tree; returns how many.
     fn write_forbidden_markers(
         &self,
         writer: &dyn Sink,
-        fresh: &mut Vec<Staged>,
+        fresh: &mut spill::Spill,
     ) -> Result<u64, ExportError> {
         // Forbidden ids: a 403 marker each (the live API answers 403, not 404, for them).
         let forbidden_body = crate::api::response::error_body(403);
@@ -992,13 +1009,16 @@ impl Run<'_> {
             let rel = path::forbidden_file(&path::asset_dir(&asset.id));
             self.count_link(writer.put(&rel, &forbidden_body, forbidden_hash)?);
             forbidden += 1;
-            fresh.push(entry(
-                &rel,
-                vec![format!("/__api/assets/{}", pct(&asset.id))],
-                403,
-                &forbidden_body,
-                forbidden_hash,
-            ));
+            push(
+                fresh,
+                &entry(
+                    &rel,
+                    vec![format!("/__api/assets/{}", pct(&asset.id))],
+                    403,
+                    &forbidden_body,
+                    forbidden_hash,
+                ),
+            )?;
         }
         Ok(forbidden)
     }
@@ -1040,7 +1060,7 @@ impl Run<'_> {
     fn write_forbidden_url_tables(
         &self,
         writer: &dyn Sink,
-        fresh: &mut Vec<Staged>,
+        fresh: &mut spill::Spill,
     ) -> Result<Option<u8>, ExportError> {
         use snapshot::forbidden;
         let mut lines: Vec<forbidden::Line> = self
@@ -1058,28 +1078,117 @@ impl Run<'_> {
         for (rel, bytes) in tables {
             let hash = blake3::hash(&bytes);
             self.count_link(writer.put(&rel, &bytes, hash)?);
-            fresh.push(Staged {
-                entry: Entry {
-                    path: format!("{}/{rel}", snapshot::PUBLIC_DIR),
-                    requests: Vec::new(),
-                    status: snapshot::manifest::ROUTER_FILE_STATUS,
-                    content_type: snapshot::ContentType::Other("".into()),
-                    size: bytes.len() as u64,
-                    blake3: hash,
+            push(
+                fresh,
+                &Staged {
+                    entry: Entry {
+                        path: format!("{}/{rel}", snapshot::PUBLIC_DIR),
+                        requests: Vec::new(),
+                        status: snapshot::manifest::ROUTER_FILE_STATUS,
+                        content_type: snapshot::ContentType::Other("".into()),
+                        size: bytes.len() as u64,
+                        blake3: hash,
+                    },
+                    owner: inputs::NO_OWNER,
+                    previous_line: NO_LINE,
                 },
-                owner: inputs::NO_OWNER,
-                previous_line: NO_LINE,
-            });
+            )?;
         }
         Ok(Some(digits))
     }
 
-    /// Writes `manifest.jsonl` and, when the executable could be identified, the inputs it
-    /// records (`_cache/`: each asset's fingerprint and the owner of each manifest line);
-    /// returns the root hash.
+    /// One pass over every entry in path order (merged from `runs`): the counts, the route
+    /// files' changes against `previous` (`taken`: how many entries were taken over as they
+    /// were, and by asset whether its were), the files layout's host tables (`hosts`), the pack
+    /// layout's `index`, and, above [`disk::WALK_LIMIT`] files, what `public/` takes on disk.
+    #[allow(clippy::too_many_arguments)]
+    fn collate(
+        &self,
+        runs: &spill::Runs,
+        previous: Option<&mut previous::Previous>,
+        taken: (u64, &[bool]),
+        mut index: Option<&mut pack::PackIndex>,
+        routes: &routes::RouteSpec,
+        hosts: &[&crate::router::Host],
+        assets: u64,
+        forbidden: u64,
+    ) -> Result<Collated, ExportError> {
+        let (opts, root) = (self.opts, self.root);
+        let files_layout = opts.layout.layout == Layout::Files;
+        let tables_err = || {
+            io_err(format!(
+                "writing {}",
+                root.join(crate::router::ETAGS_FILE).display()
+            ))
+        };
+        let mut tables = match files_layout {
+            true => Some(crate::router::Tables::create(root, routes, hosts).map_err(tables_err())?),
+            false => None,
+        };
+        let mut public = (files_layout && runs.len() > disk::WALK_LIMIT)
+            .then(|| disk::PublicModel::new(opts.dedupe, estimate::block_size(&opts.out)));
+        let (kept, reused_asset) = taken;
+        let mut changes = changes::RouteChanges::new(previous, kept);
+        // The distinct bodies, by the first 16 bytes of their blake3 (FxHash: the keys are
+        // already uniformly distributed hashes).
+        let mut unique: rustc_hash::FxHashSet<u128> = Default::default();
+        let mut counts = Counts {
+            assets,
+            forbidden,
+            files: 0,
+            bytes: 0,
+            unique_bodies: 0,
+            unique_bytes: 0,
+        };
+        let read_err = |e: io::Error| spill_err(runs_dir(runs))(e);
+        let mut merged = runs.merge().map_err(read_err)?;
+        while let Some(e) = merged.next().map_err(read_err)? {
+            counts.files += 1;
+            counts.bytes += e.size;
+            let first = unique.insert(u128::from_le_bytes(
+                e.blake3.as_bytes()[..16].try_into().expect("16 bytes"),
+            ));
+            if first {
+                counts.unique_bodies += 1;
+                counts.unique_bytes += e.size;
+            }
+            let taken_over = e.owner != inputs::NO_OWNER && reused_asset[e.owner as usize];
+            if !taken_over {
+                changes.fresh(e);
+            }
+            if let Some(t) = &mut tables {
+                t.add(e).map_err(tables_err())?;
+            }
+            if let Some(index) = index.as_deref_mut() {
+                index.add(e)?;
+            }
+            if let Some(m) = &mut public {
+                m.add(&e.path, e.size, first);
+            }
+        }
+        drop(merged);
+        drop(unique);
+        if let Some(t) = tables {
+            let forbidden_urls = self
+                .forbidden_url_lines
+                .get()
+                .map_or(&[][..], Vec::as_slice);
+            t.finish(forbidden_urls).map_err(tables_err())?;
+        }
+        Ok(Collated {
+            changes: changes.finish(),
+            counts,
+            public: public.map(disk::PublicModel::finish),
+        })
+    }
+
+    /// Writes `manifest.jsonl` (every entry of `runs`, merged in path order, after the router
+    /// files' lines) and, when the executable could be identified, the inputs it records
+    /// (`_cache/`: each asset's fingerprint and the owner of each manifest line); returns the
+    /// root hash.
     fn write_manifest_and_inputs(
         &self,
-        entries: &[Staged],
+        runs: &spill::Runs,
         previous: Option<&previous::ManifestText>,
         fingerprints: &Fingerprints,
     ) -> Result<String, ExportError> {
@@ -1088,15 +1197,52 @@ impl Run<'_> {
             "hashing {}",
             root.join(snapshot::ROUTERS_DIR).display()
         )))?;
-        // The manifest is streamed to disk while it is hashed: at millions of files it runs to
-        // gigabytes. A line taken over is read again from the previous manifest, which must
-        // not have changed since it was read.
+        // The recorded inputs, and each asset's position in them (what the owners file holds).
+        let recorded = fingerprints.global.as_ref().map(|g| {
+            let listed = fingerprints
+                .readable
+                .iter()
+                .zip(&fingerprints.per_asset)
+                .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
+                .collect();
+            inputs::render(g, listed, cat.store.assets.len())
+        });
+        // The router files' lines come first: no owner.
+        let mut owners: Vec<u32> = Vec::new();
+        if recorded.is_some() {
+            owners.reserve_exact(routers.len() + runs.len() as usize);
+            owners.extend(std::iter::repeat_n(inputs::NO_OWNER, routers.len()));
+        }
+        // The entries come from the runs a group at a time (formatted in parallel, then
+        // written); the manifest is streamed to disk while it is hashed: at millions of files it
+        // runs to gigabytes. A line taken over is read again from the previous manifest, which
+        // must not have changed since it was read.
+        let mut merged = runs.merge().map_err(spill_err(runs_dir(runs)))?;
+        let groups = std::iter::from_fn(|| {
+            let mut group: Vec<Staged> = Vec::with_capacity(MANIFEST_GROUP);
+            while group.len() < MANIFEST_GROUP {
+                match merged.next() {
+                    Ok(Some(e)) => {
+                        if let Some((_, positions)) = &recorded {
+                            owners.push(match e.owner {
+                                inputs::NO_OWNER => inputs::NO_OWNER,
+                                a => positions[a as usize],
+                            });
+                        }
+                        group.push(e.clone());
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            (!group.is_empty()).then_some(Ok(group))
+        });
         let copy_failed = std::sync::OnceLock::new();
-        let root_hash = snapshot::manifest::write(
+        let root_hash = snapshot::manifest::write_groups(
             &root.join(snapshot::MANIFEST_FILE),
             &routers,
-            entries,
-            |e, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
+            groups,
+            |e: &Staged, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
                 Some(text) => {
                     if let Err(e) = text.line(e.previous_line, buf) {
                         let _ = copy_failed.set(e);
@@ -1107,24 +1253,8 @@ impl Run<'_> {
         )
         .and_then(|hash| copy_failed.into_inner().map_or(Ok(hash), Err))
         .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
-        if let Some(g) = &fingerprints.global {
-            let listed = fingerprints
-                .readable
-                .iter()
-                .zip(&fingerprints.per_asset)
-                .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
-                .collect();
-            let (text, positions) = inputs::render(g, listed, cat.store.assets.len());
-            // The router files' lines come first: no owner.
-            let owners = inputs::render_owners(
-                &root_hash,
-                std::iter::repeat_n(inputs::NO_OWNER, routers.len()).chain(entries.iter().map(
-                    |e| match e.owner {
-                        inputs::NO_OWNER => inputs::NO_OWNER,
-                        a => positions[a as usize],
-                    },
-                )),
-            );
+        if let Some((text, _)) = recorded {
+            let owners = inputs::render_owners(&root_hash, owners.into_iter());
             let path = root.join(inputs::FILE);
             fs::create_dir_all(path.parent().expect("under root"))
                 .and_then(|()| fs::write(&path, text))
@@ -1132,29 +1262,6 @@ impl Run<'_> {
                 .map_err(io_err(format!("writing {}", path.display())))?;
         }
         Ok(root_hash)
-    }
-
-    /// Writes the lookup tables of the `hosts` (`_routers/`).
-    fn write_tables(
-        &self,
-        entries: &[Staged],
-        routes: &routes::RouteSpec,
-        hosts: &[&crate::router::Host],
-    ) -> Result<(), ExportError> {
-        let (opts, root) = (self.opts, self.root);
-        if opts.layout.layout == Layout::Files {
-            let forbidden_urls = self
-                .forbidden_url_lines
-                .get()
-                .map_or(&[][..], Vec::as_slice);
-            crate::router::write_tables(root, routes, entries, forbidden_urls, hosts).map_err(
-                io_err(format!(
-                    "writing {}",
-                    root.join(crate::router::ETAGS_FILE).display()
-                )),
-            )?;
-        }
-        Ok(())
     }
 
     /// Writes `snapshot.json`.
@@ -1187,22 +1294,21 @@ impl Run<'_> {
     }
 
     /// Completes `changes` (the route files' changes) with the staged meta files compared with
-    /// what `out` holds; in a first export, every file is added.
+    /// what `out` holds; in a first export, every file is added: the `files` route files are
+    /// those of the manifest (not listed: [`Changes::all_routes_added`]).
     fn compare(
         &self,
         changes: &mut Changes,
-        entries: &mut [Staged],
         previous: Option<previous::Previous>,
         root_hash: &str,
+        files: u64,
     ) -> Result<(), ExportError> {
         let out = &self.opts.out;
         if previous.is_none() {
-            // A first export: every file is new. Their paths are moved out of the entries, which
-            // are not needed any more, rather than copied (a GB at millions of files).
-            changes.added = entries
-                .iter_mut()
-                .map(|e| std::mem::take(&mut e.path))
-                .collect();
+            changes.all_routes_added = Some(AllAdded {
+                manifest: out.join(snapshot::MANIFEST_FILE),
+                files,
+            });
         }
         changes::meta_changes(changes, previous.as_ref(), root_hash, self.root, out)
             .map_err(io_err(format!("comparing with {}", out.display())))?;
@@ -1211,34 +1317,25 @@ impl Run<'_> {
     }
 }
 
-/// Sorts the files written this time by path, compares them with the previous snapshot's,
-/// merges the entries taken over (`kept`) in and counts what the snapshot holds.
-fn sort_and_count(
-    mut fresh: Vec<Staged>,
-    kept: Vec<Staged>,
-    previous: Option<&previous::Previous>,
-    assets: u64,
-    forbidden: u64,
-) -> (Changes, Vec<Staged>, Counts) {
-    fresh.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let changes = changes::route_changes(previous, &fresh, kept.len() as u64);
-    let entries = merge_sorted(kept, fresh);
-    // FxHash: the keys are already uniformly distributed hashes.
-    let mut unique: rustc_hash::FxHashMap<&blake3::Hash, u64> =
-        rustc_hash::FxHashMap::with_capacity_and_hasher(entries.len() / 2, Default::default());
-    for e in &entries {
-        unique.insert(&e.blake3, e.size);
-    }
-    let counts = Counts {
-        assets,
-        forbidden,
-        files: entries.len() as u64,
-        bytes: entries.iter().map(|e| e.size).sum(),
-        unique_bodies: unique.len() as u64,
-        unique_bytes: unique.values().sum(),
-    };
-    drop(unique);
-    (changes, entries, counts)
+/// What [`Run::collate`] found.
+struct Collated {
+    changes: Changes,
+    counts: Counts,
+    /// What `public/` takes on disk (files layout, above [`disk::WALK_LIMIT`] files).
+    public: Option<u64>,
+}
+
+/// Entries formatted at a time for the manifest: about 20 MB of entries and 25 MB of lines.
+const MANIFEST_GROUP: usize = snapshot::manifest::GROUP / 4;
+
+/// The scratch directory of `runs`, for errors.
+fn runs_dir(runs: &spill::Runs) -> &Path {
+    runs.path()
+}
+
+/// Adds `e` to the spill.
+fn push(spill: &mut spill::Spill, e: &Staged) -> Result<(), ExportError> {
+    spill.push(e).map_err(|err| spill_err(spill.dir())(err))
 }
 
 fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake3::Hash) -> Staged {

@@ -17,7 +17,7 @@
 //! byte-identical to a fresh export.
 
 use super::writer::{Put, Rendered, Sink};
-use super::{inputs, io_err, ExportError, Staged};
+use super::{inputs, io_err, ExportError};
 use crate::snapshot::pack::{self, Loc, Record, Root};
 use crate::snapshot::{self, Entry};
 use rayon::prelude::*;
@@ -66,18 +66,26 @@ impl PackPrevious {
             })
             .collect::<Option<_>>()?;
         let bits = reader.root.shard_bits;
-        let files: Vec<(&str, [u8; 32])> = files.collect();
-        let found: Vec<Option<([u8; 32], Loc)>> = files
-            .par_iter()
-            .map(|(path, hash)| {
-                let key = path.strip_prefix("public/")?;
-                let loc = shards[pack::shard_of(key, bits) as usize].find(&pack::key_hash(key))?;
-                Some((*hash, loc))
-            })
-            .collect();
+        // Looked up in parallel a chunk at a time: collecting every line first held 100 bytes
+        // a line at once (issue 20: 8.3M lines).
         let mut bodies = FxHashMap::default();
-        for (hash, loc) in found.into_iter().flatten() {
-            bodies.insert(hash, loc);
+        let mut files = files.peekable();
+        let mut chunk: Vec<(&str, [u8; 32])> = Vec::with_capacity(1 << 16);
+        while files.peek().is_some() {
+            chunk.clear();
+            chunk.extend(files.by_ref().take(1 << 16));
+            let found: Vec<Option<([u8; 32], Loc)>> = chunk
+                .par_iter()
+                .map(|(path, hash)| {
+                    let key = path.strip_prefix("public/")?;
+                    let loc =
+                        shards[pack::shard_of(key, bits) as usize].find(&pack::key_hash(key))?;
+                    Some((*hash, loc))
+                })
+                .collect();
+            for (hash, loc) in found.into_iter().flatten() {
+                bodies.insert(hash, loc);
+            }
         }
         // Every pack the root names must be there (else the update packs afresh).
         let pack_sizes = reader
@@ -393,30 +401,28 @@ impl PackFiles {
 }
 
 impl Packer {
-    /// Copies every body the `entries` use into fresh packs in `dir`, in the order a fresh
-    /// export places them (the module doc): the bodies put before the render, then the entries
-    /// of each asset in store order and, within one, by path, then the bodies put after it (and
-    /// any other entry, by path). `self.placed` and `previous` say where each body is now.
-    /// Returns the new writer (closed) and where each body went.
+    /// Copies every body into fresh packs in `dir`, in the order a fresh export places them (the
+    /// module doc): the bodies put before the render, then `owned` (the entries of each asset in
+    /// store order and, within one, by path), then the bodies put after it, then `unowned` (any
+    /// other entry, by path). `self.placed` and `previous` say where each body is now; a body
+    /// found in neither is reported by `unplaced`. Returns the new writer (closed) and where
+    /// each body went.
     fn repack(
         &self,
         dir: PathBuf,
         size: u64,
-        entries: &[Staged],
+        owned: &[[u8; 32]],
+        unowned: &[[u8; 32]],
         previous: Option<&PackPrevious>,
         staging_public: &Path,
+        unplaced: &mut dyn FnMut(&[u8; 32]) -> ExportError,
     ) -> Result<(PackWriter, FxHashMap<[u8; 32], Loc>), ExportError> {
-        let mut owned: Vec<usize> = (0..entries.len())
-            .filter(|&i| entries[i].owner != inputs::NO_OWNER)
-            .collect();
-        // `entries` is sorted by path: a stable sort by owner gives (owner, path).
-        owned.sort_by_key(|&i| entries[i].owner);
         let order = self
             .pre
             .iter()
-            .chain(owned.iter().map(|&i| entries[i].blake3.as_bytes()))
+            .chain(owned)
             .chain(&self.post)
-            .chain(entries.iter().map(|e| e.blake3.as_bytes()));
+            .chain(unowned);
         let mut writer = PackWriter::new(dir.clone(), size, 0);
         let mut placed: FxHashMap<[u8; 32], Loc> =
             FxHashMap::with_capacity_and_hasher(self.placed.len(), Default::default());
@@ -442,7 +448,7 @@ impl Packer {
                     let old = old_packs.as_mut().expect("a previous snapshot");
                     (*loc, old.read(name, loc)?)
                 }
-                (None, None) => return Err(unplaced(entries, key)),
+                (None, None) => return Err(unplaced(key)),
             };
             let at = writer
                 .append(&body, loc.etag)
@@ -456,29 +462,49 @@ impl Packer {
     }
 }
 
-/// The error for a body that was neither rendered nor found in the previous packs.
-fn unplaced(entries: &[Staged], key: &[u8; 32]) -> ExportError {
-    let path = entries
-        .iter()
-        .find(|e| e.blake3.as_bytes() == key)
-        .map_or("a route", |e| e.path.as_str());
+/// The error for a body that was neither rendered nor found in the previous packs (`path`: a
+/// route with that body).
+fn unplaced(path: &str) -> ExportError {
     ExportError::Io {
         context: format!("packing {path}"),
         source: io::Error::other("its body was neither rendered nor found in the previous packs"),
     }
 }
 
-impl PackSink<'_> {
-    /// Finishes the packs and writes the index and `root.json` into the staging tree `root`
-    /// for the sorted `entries` (plus `extra` index entries not in the manifest: the URL keys
-    /// of forbidden assets, each with the body of `extra_body`'s path), keeping the previous
-    /// snapshot's packs that are still used — or repacking when too little of them is.
-    pub(super) fn finish(
+/// Index entries hashed at a time, in parallel (SHA-256 of each key).
+const PENDING: usize = 1 << 16;
+
+/// One entry of the index as it is built: its shard, the hash of its key, where its body is
+/// (32 bytes).
+type IndexRecord = (u32, [u8; 8], Loc);
+
+/// The index records of `pending` (keys under `public/` and where their bodies are), hashed in
+/// parallel. Keys sorted by path come a directory at a time: a directory's shard is hashed once.
+fn index_records(pending: &[(String, Loc)], bits: u8, records: &mut Vec<IndexRecord>) {
+    records.par_extend(pending.par_chunks(4096).flat_map_iter(|chunk| {
+        let mut last: Option<(&str, u32)> = None;
+        chunk.iter().map(move |(key, loc)| {
+            let dir = pack::dir_of(key);
+            let shard = match last {
+                Some((d, shard)) if d == dir => shard,
+                _ => pack::shard_of_dir(dir, bits),
+            };
+            last = Some((dir, shard));
+            (shard, pack::key_hash(key), *loc)
+        })
+    }));
+}
+
+impl<'a> PackSink<'a> {
+    /// Finishes the pack being written: from now on the index is built from the export's
+    /// `entries` entries as they stream by, sorted by path ([`PackIndex::add`]), plus the
+    /// `extra` index entries not in the manifest (the URL keys of forbidden assets, each with the
+    /// body of the entry at `extra`'s second path).
+    pub(super) fn into_index(
         self,
-        root: &Path,
-        entries: &[Staged],
+        entries: u64,
         extra: &[(String, String)],
-    ) -> Result<PackReport, ExportError> {
+    ) -> Result<PackIndex<'a>, ExportError> {
         let PackSink {
             packs_dir,
             packer,
@@ -489,50 +515,206 @@ impl PackSink<'_> {
             .writer
             .close()
             .map_err(io_err(format!("writing a pack in {}", packs_dir.display())))?;
+        let total = entries + extra.len() as u64;
+        let mut records = Vec::new();
+        records.reserve_exact(total as usize);
+        let packs = previous.map_or(0, |p| p.root.packs.len());
+        Ok(PackIndex {
+            packs_dir,
+            packer,
+            previous,
+            bits: pack::shard_bits_for(total),
+            records,
+            pending: Vec::with_capacity(PENDING),
+            prev_used_bytes: vec![0; packs],
+            prev_used: vec![false; packs],
+            prev_seen: FxHashSet::default(),
+            errors: Vec::new(),
+            extra_bodies: extra.iter().map(|(_, body)| (body.clone(), None)).collect(),
+            entries: 0,
+        })
+    }
+}
+
+/// The pack layout's index being built as the export's entries stream by, sorted by path
+/// ([`PackSink::into_index`]): 32 bytes an entry ([`IndexRecord`]), never the entries.
+pub(super) struct PackIndex<'a> {
+    packs_dir: PathBuf,
+    packer: Packer,
+    previous: Option<&'a PackPrevious>,
+    bits: u8,
+    records: Vec<IndexRecord>,
+    /// Keys whose records are not made yet ([`PENDING`] at most).
+    pending: Vec<(String, Loc)>,
+    /// Per previous pack: the bytes of the distinct bodies the entries use, and whether one
+    /// does.
+    prev_used_bytes: Vec<u64>,
+    prev_used: Vec<bool>,
+    /// The previous bodies counted in `prev_used_bytes`.
+    prev_seen: FxHashSet<[u8; 32]>,
+    /// The error documents (key, body), for the root.
+    errors: Vec<(String, [u8; 32])>,
+    /// The body of each path the extra entries take theirs from, once it passed.
+    extra_bodies: FxHashMap<String, Option<[u8; 32]>>,
+    entries: u64,
+}
+
+impl PackIndex<'_> {
+    /// Where the body `key` is now: written this time, or in the previous packs.
+    fn loc(&self, path: &str, key: &[u8; 32]) -> Result<Loc, ExportError> {
+        self.packer
+            .placed
+            .get(key)
+            .or_else(|| self.previous.and_then(|p| p.bodies.get(key)))
+            .copied()
+            .ok_or_else(|| unplaced(path))
+    }
+
+    fn pend(&mut self, rel: &str, loc: Loc) {
+        self.pending.push((rel.to_string(), loc));
+        if self.pending.len() >= PENDING {
+            index_records(&self.pending, self.bits, &mut self.records);
+            self.pending.clear();
+        }
+    }
+
+    /// The next entry of the export (after every one that sorts before it).
+    pub(super) fn add(&mut self, e: &Entry) -> Result<(), ExportError> {
+        let key = *e.blake3.as_bytes();
+        if let Some(loc) = self.previous.and_then(|p| p.bodies.get(&key)) {
+            self.prev_used[loc.pack as usize] = true;
+            if self.prev_seen.insert(key) {
+                self.prev_used_bytes[loc.pack as usize] += u64::from(loc.length);
+            }
+        }
+        let loc = self.loc(&e.path, &key)?;
+        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+        if e.status != 200 && e.path.starts_with("public/__api/~/errors/") {
+            self.errors.push((rel.to_string(), key));
+        }
+        if let Some(body) = self.extra_bodies.get_mut(rel) {
+            *body = Some(key);
+        }
+        self.entries += 1;
+        self.pend(rel, loc);
+        Ok(())
+    }
+
+    /// Writes the index and `root.json` into the staging tree `root`, keeping the previous
+    /// snapshot's packs that are still used — or repacking when too little of them is, which
+    /// reads the entries again from `again` (in path order, as [`PackIndex::add`] had them).
+    pub(super) fn finish(
+        mut self,
+        root: &Path,
+        extra: &[(String, String)],
+        again: &mut dyn FnMut() -> Result<super::spill::Merge, ExportError>,
+    ) -> Result<PackReport, ExportError> {
+        index_records(&self.pending, self.bits, &mut self.records);
+        self.pending.clear();
+        let PackIndex {
+            packs_dir,
+            packer,
+            previous,
+            bits,
+            mut records,
+            mut pending,
+            prev_used_bytes,
+            prev_used,
+            prev_seen,
+            errors,
+            extra_bodies,
+            entries,
+        } = self;
+        drop(prev_seen);
         let public = root.join(snapshot::PUBLIC_DIR);
         let mut report = PackReport::default();
 
         // Which previous packs stay: those still used, unless too much of them is not.
         let keep_previous = previous.filter(|prev| {
-            let mut used = vec![0u64; prev.root.packs.len()];
-            let mut seen = FxHashSet::default();
-            for e in entries {
-                let h = e.entry.blake3.as_bytes();
-                if let Some(loc) = prev.bodies.get(h) {
-                    if seen.insert(*h) {
-                        used[loc.pack as usize] += u64::from(loc.length);
-                    }
-                }
-            }
-            let kept: u64 = (0..used.len())
-                .filter(|&i| used[i] > 0)
+            let kept: u64 = (0..prev_used_bytes.len())
+                .filter(|&i| prev_used_bytes[i] > 0)
                 .map(|i| prev.pack_sizes[i])
                 .sum();
-            let dead = kept.saturating_sub(used.iter().sum::<u64>());
+            let dead = kept.saturating_sub(prev_used_bytes.iter().sum::<u64>());
             let new = packer.writer.bytes_written;
             let fresh = (dead as f64) <= REPACK_SHARE * (kept + new) as f64;
             report.repacked = !fresh;
             fresh
         });
+        let read_err = |e: io::Error| ExportError::Io {
+            context: "reading the export's entries again".into(),
+            source: e,
+        };
 
         // Where each body is, by position in `names`.
         let (names, placed, prev_bodies) = if previous.is_some() && keep_previous.is_none() {
             // Repacked: every body copied, in a fresh export's order, into packs of their own;
-            // the packs written while rendering go.
-            let again = packs_dir.with_extension("repack");
-            fs::create_dir_all(&again).map_err(io_err(format!("creating {}", again.display())))?;
+            // the packs written while rendering go. The order: each owner's entries by path,
+            // owners in store order (a stable sort of the entries by owner), then the rest.
+            let (mut owned, mut unowned) = (Vec::new(), Vec::new());
+            let mut m = again()?;
+            while let Some(e) = m.next().map_err(read_err)? {
+                let key = *e.blake3.as_bytes();
+                match e.owner {
+                    inputs::NO_OWNER => unowned.push(key),
+                    owner => owned.push((owner, key)),
+                }
+            }
+            drop(m);
+            owned.sort_by_key(|&(owner, _)| owner);
+            let owned: Vec<[u8; 32]> = owned.into_iter().map(|(_, key)| key).collect();
+            let again_dir = packs_dir.with_extension("repack");
+            fs::create_dir_all(&again_dir)
+                .map_err(io_err(format!("creating {}", again_dir.display())))?;
+            let mut path_of = |key: &[u8; 32]| -> ExportError {
+                let found = again().and_then(|mut m| {
+                    while let Some(e) = m.next().map_err(read_err)? {
+                        if e.blake3.as_bytes() == key {
+                            return Ok(Some(e.path.clone()));
+                        }
+                    }
+                    Ok(None)
+                });
+                match found {
+                    Ok(path) => unplaced(path.as_deref().unwrap_or("a route")),
+                    Err(e) => e,
+                }
+            };
             let (writer, placed) = packer.repack(
-                again.clone(),
+                again_dir.clone(),
                 packer.writer.size,
-                entries,
+                &owned,
+                &unowned,
                 previous,
                 &public,
+                &mut path_of,
             )?;
+            drop((owned, unowned));
             crate::tree::remove_tree(&packs_dir)
-                .and_then(|()| fs::rename(&again, &packs_dir))
+                .and_then(|()| fs::rename(&again_dir, &packs_dir))
                 .map_err(io_err(format!("replacing {}", packs_dir.display())))?;
             report.packs_written = writer.packs_written;
             report.bytes_written = writer.bytes_written;
+            // The records again, with the bodies where they are now.
+            records.clear();
+            let mut m = again()?;
+            while let Some(e) = m.next().map_err(read_err)? {
+                let loc = *placed
+                    .get(e.blake3.as_bytes())
+                    .ok_or_else(|| unplaced(&e.path))?;
+                pending.push((
+                    e.path
+                        .strip_prefix("public/")
+                        .unwrap_or(&e.path)
+                        .to_string(),
+                    loc,
+                ));
+                if pending.len() >= PENDING {
+                    index_records(&pending, bits, &mut records);
+                    pending.clear();
+                }
+            }
+            index_records(&pending, bits, &mut records);
             (writer.names, placed, None)
         } else {
             report.packs_written = packer.writer.packs_written;
@@ -540,14 +722,8 @@ impl PackSink<'_> {
             let mut names = packer.writer.names;
             // The previous packs still used, hard-linked into the new tree.
             if let Some(prev) = keep_previous {
-                let mut used = vec![false; prev.root.packs.len()];
-                for e in entries {
-                    if let Some(loc) = prev.bodies.get(e.entry.blake3.as_bytes()) {
-                        used[loc.pack as usize] = true;
-                    }
-                }
                 for (i, name) in prev.root.packs.iter().enumerate() {
-                    let Some(name) = name.as_deref().filter(|_| used[i]) else {
+                    let Some(name) = name.as_deref().filter(|_| prev_used[i]) else {
                         continue;
                     };
                     let from = prev.public.join(pack::pack_file(name));
@@ -559,18 +735,13 @@ impl PackSink<'_> {
             }
             (names, packer.placed, keep_previous.map(|p| &p.bodies))
         };
-        let loc_of = |path: &str, h: &blake3::Hash| -> Result<Loc, ExportError> {
-            let key = h.as_bytes();
+        drop(pending);
+        let loc_of = |path: &str, key: &[u8; 32]| -> Result<Loc, ExportError> {
             placed
                 .get(key)
                 .or_else(|| prev_bodies.and_then(|b| b.get(key)))
                 .copied()
-                .ok_or_else(|| ExportError::Io {
-                    context: format!("packing {path}"),
-                    source: io::Error::other(
-                        "its body was neither rendered nor found in the previous packs",
-                    ),
-                })
+                .ok_or_else(|| unplaced(path))
         };
         report.pack_bytes = names
             .iter()
@@ -579,55 +750,18 @@ impl PackSink<'_> {
             .sum();
 
         // The index.
-        let total = entries.len() + extra.len();
-        let bits = pack::shard_bits_for(total as u64);
-        let keyed = |key: &str, loc: Loc| (pack::shard_of(key, bits), pack::key_hash(key), loc);
-        // Entries sorted by path come a directory at a time: its shard is hashed once.
-        let mut records: Vec<(u32, [u8; 8], Loc)> = entries
-            .par_chunks(4096)
-            .flat_map_iter(|chunk| {
-                let mut last: Option<(&str, u32)> = None;
-                chunk.iter().map(move |e| {
-                    let key = e
-                        .entry
-                        .path
-                        .strip_prefix("public/")
-                        .unwrap_or(&e.entry.path);
-                    let dir = pack::dir_of(key);
-                    let shard = match last {
-                        Some((d, shard)) if d == dir => shard,
-                        _ => pack::shard_of_dir(dir, bits),
-                    };
-                    last = Some((dir, shard));
-                    Ok((
-                        shard,
-                        pack::key_hash(key),
-                        loc_of(&e.entry.path, &e.entry.blake3)?,
-                    ))
-                })
-            })
-            .collect::<Result<_, ExportError>>()?;
-        let by_path: FxHashMap<&str, &Entry> = if extra.is_empty() {
-            FxHashMap::default()
-        } else {
-            entries
-                .iter()
-                .map(|e| {
-                    (
-                        e.entry
-                            .path
-                            .strip_prefix("public/")
-                            .unwrap_or(&e.entry.path),
-                        &e.entry,
-                    )
-                })
-                .collect()
-        };
+        let total = entries + extra.len() as u64;
         for (key, body_of) in extra {
-            let e = by_path
-                .get(body_of.as_str())
+            let body = extra_bodies
+                .get(body_of)
+                .copied()
+                .flatten()
                 .expect("the marker body is an entry");
-            records.push(keyed(key, loc_of(&e.path, &e.blake3)?));
+            records.push((
+                pack::shard_of(key, bits),
+                pack::key_hash(key),
+                loc_of(body_of, &body)?,
+            ));
         }
         records.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         if let Some(w) = records
@@ -687,26 +821,26 @@ impl PackSink<'_> {
         report.shards = shard_names.len() as u64;
         report.shards_kept = kept.iter().filter(|&&k| k).count() as u64;
         report.shards_written = kept.len() as u64 - report.shards_kept;
-        report.entries = total as u64;
+        report.entries = total;
+        drop(records);
 
         // The root, last.
         let mut packs = PackFiles::new(&public);
-        let errors: BTreeMap<String, String> = entries
-            .iter()
-            .filter(|e| e.entry.status != 200 && e.entry.path.starts_with("public/__api/~/errors/"))
-            .map(|e| {
-                let key = e.entry.path.strip_prefix("public/").expect("under public/");
-                let loc = loc_of(&e.entry.path, &e.entry.blake3)?;
+        let errors: BTreeMap<String, String> = errors
+            .into_iter()
+            .map(|(key, body)| {
+                let path = format!("public/{key}");
+                let loc = loc_of(&path, &body)?;
                 let name = names[loc.pack as usize]
                     .as_deref()
                     .expect("placed in a pack");
                 let body = packs.read(name, &loc)?;
-                Ok((key.to_string(), String::from_utf8_lossy(&body).into_owned()))
+                Ok((key, String::from_utf8_lossy(&body).into_owned()))
             })
             .collect::<Result<_, ExportError>>()?;
         let root_json = Root {
             format: pack::ROOT_FORMAT.to_string(),
-            entries: total as u64,
+            entries: total,
             shard_bits: bits,
             shards: shard_names,
             packs: names,

@@ -244,6 +244,7 @@ impl PreviousLine {
         PreviousFile {
             blake3: self.blake3,
             damaged: self.damaged,
+            produced: false,
         }
     }
 }
@@ -267,6 +268,8 @@ pub(super) struct PreviousFile {
     /// `export --repair` found the file missing or other than this line says: it is written
     /// again whatever its new hash.
     pub(super) damaged: bool,
+    /// The export wrote this path again ([`super::changes::RouteChanges`]).
+    pub(super) produced: bool,
 }
 
 impl PreviousFile {
@@ -519,9 +522,27 @@ impl PreviousManifest {
     /// Splits off the lines of the assets taken over as they were: `kept_as[pos]` is the index
     /// now of the asset at position `pos` of the recorded inputs when its inputs did not change,
     /// else [`inputs::NO_OWNER`]. Returns their entries (in manifest order, so sorted) and the
-    /// rest, which the files written this time are compared with. The lines are freed a block
-    /// at a time as their entries are made.
+    /// rest, which the files written this time are compared with.
+    #[cfg(test)]
     pub fn split(self, kept_as: &[u32]) -> (Vec<Staged>, Previous) {
+        let mut kept = Vec::new();
+        let rest = self
+            .split_into(kept_as, &mut |e: &Staged| {
+                kept.push(e.clone());
+                Ok(())
+            })
+            .expect("kept in memory");
+        (kept, rest)
+    }
+
+    /// [`PreviousManifest::split`], handing each entry taken over to `keep` in manifest order
+    /// (sorted by path) rather than holding them (issue 20: an export spills them to a sorted
+    /// run). The lines are freed a block at a time as their entries are made.
+    pub fn split_into(
+        self,
+        kept_as: &[u32],
+        keep: &mut dyn FnMut(&Staged) -> io::Result<()>,
+    ) -> io::Result<Previous> {
         let lines = self.len();
         let PreviousManifest {
             blocks,
@@ -549,9 +570,6 @@ impl PreviousManifest {
                 .copied()
                 .filter(|&a| a != inputs::NO_OWNER)
         };
-        // Sized once: growing by doubling would hold two copies of millions of entries.
-        let mut kept: Vec<Staged> =
-            Vec::with_capacity(owners.iter().filter(|&&o| kept_owner(o).is_some()).count());
         let mut files = FxHashMap::default();
         let mut first = 0;
         for block in blocks {
@@ -588,7 +606,10 @@ impl PreviousManifest {
                     })
                 })
                 .collect();
-            kept.extend(entries);
+            for e in &entries {
+                keep(e)?;
+            }
+            drop(entries);
             for (l, &o) in block.lines.iter().zip(owners) {
                 let path = block.path(l);
                 // The router files' lines (`_routers/…`) are compared as meta files, byte for
@@ -599,14 +620,11 @@ impl PreviousManifest {
             }
             first += block.lines.len();
         }
-        (
-            kept,
-            Previous {
-                files,
-                root_hash,
-                text,
-            },
-        )
+        Ok(Previous {
+            files,
+            root_hash,
+            text,
+        })
     }
 }
 

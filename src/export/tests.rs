@@ -21,6 +21,7 @@ fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptio
         interrupt: Default::default(),
         layout: Default::default(),
         repair: false,
+        run_bytes: DEFAULT_RUN_BYTES,
     }
 }
 
@@ -665,4 +666,117 @@ fn an_interrupted_export_leaves_a_large_staging_tree_for_the_next_one() {
     // The next export removes it first.
     export(&cat, &opts(&cat, "pub", &out, Profile::minimal()), &|_| {}).unwrap();
     assert!(!path.exists());
+}
+
+/// The scratch directories beside `out` that hold runs of manifest entries.
+fn scratch_runs(dir: &Path) -> Vec<String> {
+    let prefix = format!("{}runs-", crate::snapshot::staging::full_prefix("snap"));
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// Issue 20: whatever the entry budget — a run per entry (more runs than are merged at once,
+/// so runs are merged into runs first), runs of a few entries, all in one — the export is the
+/// same, byte for byte (files and pack layouts, a first export and an update that takes every
+/// entry over as a sorted run), and the entries held at once stay within the budget.
+#[test]
+fn tiny_entry_runs_give_the_same_snapshot_and_bound_what_is_held() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    for layout in [Layout::Files, Layout::Pack] {
+        let export_with = |name: &str, run_bytes: usize| {
+            let out = dir.path().join(name);
+            let mut o = opts(&cat, "pub", &out, Profile::standard());
+            o.layout.layout = layout;
+            o.run_bytes = run_bytes;
+            let first = export(&cat, &o, &|_| {}).unwrap();
+            let first_tree = tree(&out);
+            // Again: an update taking every entry over.
+            let again = export(&cat, &o, &|_| {}).unwrap();
+            assert!(again.incremental || layout == Layout::Pack);
+            assert_eq!(tree(&out), first_tree, "{name}: the update changed nothing");
+            (first, again, first_tree)
+        };
+        let (whole, _, want) = export_with(&format!("whole-{layout:?}"), DEFAULT_RUN_BYTES);
+        assert_eq!(whole.entries.runs, 1, "one run: the in-memory sort");
+        let files = whole.counts.files as usize;
+        assert!(files > 300, "{files}");
+        for run_bytes in [1, 2048] {
+            let (first, again, got) = export_with(&format!("{run_bytes}-{layout:?}"), run_bytes);
+            let strip = |t: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+                t.iter()
+                    .filter(|(k, _)| !k.starts_with("_cache/"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            assert_eq!(
+                strip(&got),
+                strip(&want),
+                "run_bytes {run_bytes}, {layout:?}"
+            );
+            assert_eq!(first.root_hash, whole.root_hash);
+            assert_eq!(first.counts, whole.counts);
+            if run_bytes == 1 {
+                assert_eq!(first.entries.runs, files, "a run per entry");
+                assert!(first.entries.runs > super::spill::FAN_IN);
+            } else {
+                assert!(first.entries.runs > 10, "{:?}", first.entries);
+            }
+            // The budget and one entry past it, at most.
+            for report in [&first, &again] {
+                assert!(
+                    report.entries.held_peak < run_bytes + 4096,
+                    "{:?}",
+                    report.entries
+                );
+            }
+        }
+    }
+    assert!(scratch_runs(dir.path()).is_empty());
+}
+
+/// The scratch directory of the runs goes when the export ends: after success, after a failure
+/// once runs were written, and after an interruption (a `kill -9` leaves it for the next
+/// export: `it::export::kill_9_leaves_runs_for_the_next_export`).
+#[test]
+fn the_scratch_runs_go_on_success_failure_and_interruption() {
+    let cat = fixture::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let mut o = opts(&cat, "pub", &out, Profile::minimal());
+    o.run_bytes = 1;
+    // Success.
+    let seen = std::sync::Mutex::new(Vec::new());
+    export(&cat, &o, &|_| {
+        seen.lock().unwrap().push(scratch_runs(dir.path()))
+    })
+    .unwrap();
+    assert!(
+        seen.lock().unwrap().iter().any(|s| s.len() == 1),
+        "the runs are beside out while the export runs"
+    );
+    assert!(scratch_runs(dir.path()).is_empty());
+    // Failure, once the error documents' runs were written.
+    let mut failing = o.clone();
+    failing.full = true;
+    failing.routing.routers = vec!["no-such-host".into()];
+    let err = export(&cat, &failing, &|_| {}).unwrap_err();
+    assert!(matches!(err, ExportError::UnknownRouter(_)), "{err}");
+    assert!(scratch_runs(dir.path()).is_empty());
+    // Interrupted while rendering.
+    let signal = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut stopped = o.clone();
+    stopped.full = true;
+    stopped.interrupt = Interrupt(Some(signal.clone()));
+    let err = export(&cat, &stopped, &|n| {
+        if n > 0 {
+            signal.store(15, Ordering::Relaxed);
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(err, ExportError::Interrupted { .. }), "{err}");
+    assert!(scratch_runs(dir.path()).is_empty());
 }

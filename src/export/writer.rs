@@ -72,6 +72,13 @@ impl Sink for Writer<'_> {
     }
 }
 
+/// The directories [`Writer`] remembers having made (the render stage goes asset by asset, so
+/// the ones it needs again are recent). Unit tests use a few.
+#[cfg(not(test))]
+const DIRS_CACHED: usize = 1 << 16;
+#[cfg(test)]
+const DIRS_CACHED: usize = 8;
+
 /// Writes files into the staging directory, hard-linking identical bodies; in an incremental
 /// export, only the files whose bytes differ from the previous snapshot's.
 pub(super) struct Writer<'a> {
@@ -134,11 +141,15 @@ impl Writer<'_> {
 
     fn make_dir(&self, full: &Path) -> Result<(), ExportError> {
         let dir = full.parent().expect("files live in directories");
-        let new_dir = self
-            .dirs
-            .lock()
-            .expect("dirs lock")
-            .insert(dir.to_path_buf());
+        let new_dir = {
+            let mut dirs = self.dirs.lock().expect("dirs lock");
+            // A cache, not a record: forgetting a directory costs one `mkdir` that finds it.
+            // (Every directory kept was 100 bytes each, millions at a million assets.)
+            if dirs.len() >= DIRS_CACHED {
+                dirs.clear();
+            }
+            dirs.insert(dir.to_path_buf())
+        };
         if new_dir {
             fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
@@ -226,4 +237,38 @@ impl Writer<'_> {
 /// `EMLINK`: the file already has the most hard links the filesystem allows.
 fn too_many_links(e: &io::Error) -> bool {
     e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20: the directories made are a bounded cache, not a set of every one (millions at
+    /// a million assets); a directory forgotten is made again without harm, and identical
+    /// bodies are still linked across them.
+    #[test]
+    fn the_directories_made_are_a_bounded_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = Writer::new(tmp.path(), true, None).unwrap();
+        let body = b"{}";
+        let hash = blake3::hash(body);
+        let mut puts = Vec::new();
+        for round in 0..2 {
+            for d in 0..3 * DIRS_CACHED {
+                let rel = format!("__api/assets/{d}/x/{round}.json");
+                puts.push(w.put(&rel, body, hash).unwrap());
+                assert!(w.dirs.lock().unwrap().len() <= DIRS_CACHED);
+            }
+        }
+        assert_eq!(puts[0], Put::Written);
+        assert!(puts[1..].iter().all(|&p| p == Put::Linked));
+        for round in 0..2 {
+            for d in 0..3 * DIRS_CACHED {
+                let path = tmp
+                    .path()
+                    .join(format!("public/__api/assets/{d}/x/{round}.json"));
+                assert_eq!(fs::read(path).unwrap(), body);
+            }
+        }
+    }
 }

@@ -14,7 +14,9 @@ mod tables;
 pub use crate::snapshot::values;
 
 pub use limits::{fits, limits, FileLimit, PUBLISHED};
-pub use tables::{table_bytes, write_tables, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE};
+pub use tables::{
+    table_bytes, write_tables, Tables, CLOUDFRONT_KVS_FILE, EDGE_FILES_MODULES, ETAGS_FILE,
+};
 
 use crate::route;
 use crate::snapshot::routes::{self, RouteSpec};

@@ -26,6 +26,8 @@ pub const ETAGS_FILE: &str = "_routers/etags.txt";
 ///
 /// `forbidden_urls`: the lines of the forbidden-URL tables (`snapshot::forbidden`, decision
 /// D-057), which CloudFront's key value store holds too (its function cannot read S3).
+///
+/// [`Tables`] writes the same from entries that stream by, one at a time.
 pub fn write_tables<E: AsRef<Entry> + Sync>(
     root: &Path,
     routes: &RouteSpec,
@@ -33,31 +35,121 @@ pub fn write_tables<E: AsRef<Entry> + Sync>(
     forbidden_urls: &[forbidden::Line],
     hosts: &[&Host],
 ) -> io::Result<()> {
-    let has = |name: &str| hosts.iter().any(|h| h.name == name);
-    // Each table is a pass over every entry: they are written in parallel.
-    let mut jobs: Vec<Box<dyn Fn() -> io::Result<()> + Sync + '_>> = vec![Box::new(|| {
-        let mut out = table_writer(fs::File::create(root.join(ETAGS_FILE))?);
-        for e in entries
+    let mut tables = Tables::create(root, routes, hosts)?;
+    for e in entries {
+        tables.add(e.as_ref())?;
+    }
+    tables.finish(forbidden_urls)
+}
+
+/// The tables of [`write_tables`] being written, each file a line at a time as the entries
+/// come (sorted by path), so that none is held whole (issue 20: millions of entries).
+pub struct Tables<'a> {
+    root: &'a Path,
+    routes: &'a RouteSpec,
+    etags: BufWriter<fs::File>,
+    /// The edge hosts' module: written once (the first path), then hard-linked for the rest.
+    module: Option<(BufWriter<fs::File>, &'static str, Vec<&'static str>)>,
+    /// CloudFront's key value store, and whether a pair was written.
+    kvs: Option<(BufWriter<fs::File>, bool)>,
+    anchor: String,
+}
+
+/// One key of CloudFront's store (serialized as `json!` would, without building a `Value` for
+/// each of hundreds of thousands).
+#[derive(serde::Serialize)]
+struct Pair<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+impl<'a> Tables<'a> {
+    /// Creates the tables' files under `root` for the `hosts` written.
+    pub fn create(
+        root: &'a Path,
+        routes: &'a RouteSpec,
+        hosts: &[&Host],
+    ) -> io::Result<Tables<'a>> {
+        let has = |name: &str| hosts.iter().any(|h| h.name == name);
+        let etags = table_writer(fs::File::create(root.join(ETAGS_FILE))?);
+        // The edge hosts' modules hold the same bytes: written once, then hard-linked (copied
+        // where links fail), which saves hundreds of MB on large snapshots.
+        let modules: Vec<&'static str> = EDGE_FILES_MODULES
             .iter()
-            .map(AsRef::as_ref)
-            .filter(|e| e.status == 200)
-        {
-            etag_line(&mut out, e)?;
+            .copied()
+            .filter(|rel| has(rel.split('/').nth(1).expect("_routers/<host>/...")))
+            .collect();
+        let module = match modules.split_first() {
+            Some((&first, rest)) => {
+                let path = root.join(first);
+                fs::create_dir_all(path.parent().expect("has a parent"))?;
+                let mut out = table_writer(fs::File::create(&path)?);
+                writeln!(
+                    out,
+                    "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null."
+                )?;
+                writeln!(out, "export default {{")?;
+                Some((out, first, rest.to_vec()))
+            }
+            None => None,
+        };
+        let kvs = if has("cloudfront") {
+            let path = root.join(CLOUDFRONT_KVS_FILE);
+            fs::create_dir_all(path.parent().expect("has a parent"))?;
+            let mut out = table_writer(fs::File::create(path)?);
+            out.write_all(b"{\"data\":[")?;
+            Some((out, false))
+        } else {
+            None
+        };
+        Ok(Tables {
+            root,
+            routes,
+            etags,
+            module,
+            kvs,
+            anchor: format!("/{}", routes.anchor),
+        })
+    }
+
+    /// The next entry (after every one that sorts before it).
+    pub fn add(&mut self, e: &Entry) -> io::Result<()> {
+        if e.status == 200 {
+            etag_line(&mut self.etags, e)?;
         }
-        out.flush()
-    })];
-    // The edge hosts' modules hold the same bytes: written once, then hard-linked (copied
-    // where links fail), which saves a pass and hundreds of MB on large snapshots.
-    let modules: Vec<&str> = EDGE_FILES_MODULES
-        .iter()
-        .copied()
-        .filter(|rel| has(rel.split('/').nth(1).expect("_routers/<host>/...")))
-        .collect();
-    if let Some((&first, rest)) = modules.split_first() {
-        let rest = rest.to_vec();
-        jobs.push(Box::new(move || {
+        if let Some((out, _, _)) = &mut self.module {
+            files_module_line(out, e)?;
+        }
+        if let Some((out, any)) = &mut self.kvs {
+            let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
+            let mark = if let Some(dir) = rel.strip_suffix(self.anchor.as_str()) {
+                Some((dir, "a"))
+            } else {
+                rel.strip_suffix("/~forbidden.json").map(|dir| (dir, "f"))
+            };
+            if let Some((key, value)) = mark.filter(|(dir, _)| dir.len() <= 512) {
+                kvs_pair(out, any, &Pair { key, value })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the tables (CloudFront's store gets the forbidden URLs' keys and the "not
+    /// exported" body) and links the edge module for its second host.
+    pub fn finish(self, forbidden_urls: &[forbidden::Line]) -> io::Result<()> {
+        let Tables {
+            root,
+            routes,
+            mut etags,
+            module,
+            kvs,
+            anchor: _,
+        } = self;
+        etags.flush()?;
+        if let Some((mut out, first, rest)) = module {
+            writeln!(out, "}};")?;
+            out.flush()?;
             let written = root.join(first);
-            write_files_module(&written, entries)?;
             for rel in &rest {
                 let path = root.join(rel);
                 fs::create_dir_all(path.parent().expect("has a parent"))?;
@@ -65,75 +157,53 @@ pub fn write_tables<E: AsRef<Entry> + Sync>(
                     fs::copy(&written, &path)?;
                 }
             }
-            Ok(())
-        }));
+        }
+        if let Some((mut out, mut any)) = kvs {
+            for line in forbidden_urls {
+                let key = format!("~f{}", forbidden::hex(line));
+                kvs_pair(
+                    &mut out,
+                    &mut any,
+                    &Pair {
+                        key: &key,
+                        value: "f",
+                    },
+                )?;
+            }
+            // From the table, not from public/: an incremental export stages only changed bodies.
+            let body = String::from_utf8(routes.not_exported_body()).map_err(io::Error::other)?;
+            if body.len() <= 1024 {
+                kvs_pair(
+                    &mut out,
+                    &mut any,
+                    &Pair {
+                        key: "~not-exported",
+                        value: &body,
+                    },
+                )?;
+            }
+            out.write_all(b"]}\n")?;
+            out.flush()?;
+        }
+        Ok(())
     }
-    if has("cloudfront") {
-        jobs.push(Box::new(|| {
-            write_cloudfront_kvs(root, routes, entries, forbidden_urls)
-        }));
-    }
-    use rayon::prelude::*;
-    jobs.par_iter().map(|job| job()).collect()
 }
 
 /// [`write_tables`]' CloudFront KeyValueStore import file, relative to the snapshot directory.
+///
+/// `{"data": [{"key", "value"}, ...]}`: each asset directory (path under `public/`) -> `a`
+/// when it holds the anchor (a readable asset), `f` when it holds `~forbidden.json`;
+/// `~f<line>` -> `f` for each line of the forbidden-URL tables (32 hex digits of a hash, never
+/// a URL: decision D-057); and `~not-exported` -> the "not exported" body. Keys over 512 bytes
+/// and a body over 1 KB (the store's limits) are left out: the function then asks S3.
 pub const CLOUDFRONT_KVS_FILE: &str = "_routers/cloudfront/kvs.json";
 
-/// Writes the CloudFront KeyValueStore's import file (`{"data": [{"key", "value"}, ...]}`):
-/// each asset directory (path under `public/`) -> `a` when it holds the anchor (a readable
-/// asset), `f` when it holds `~forbidden.json`; `~f<line>` -> `f` for each line of the
-/// forbidden-URL tables (32 hex digits of a hash, never a URL: decision D-057); and
-/// `~not-exported` -> the "not exported" body. Keys over 512 bytes and a body over 1 KB (the
-/// store's limits) are left out: the function then asks S3.
-fn write_cloudfront_kvs<E: AsRef<Entry> + Sync>(
-    root: &Path,
-    routes: &RouteSpec,
-    entries: &[E],
-    forbidden_urls: &[forbidden::Line],
-) -> io::Result<()> {
-    let anchor = format!("/{}", routes.anchor);
-    /// One key of the store (serialized as `json!` would, without building a `Value` for each
-    /// of hundreds of thousands).
-    #[derive(serde::Serialize)]
-    struct Pair<'a> {
-        key: &'a str,
-        value: &'a str,
+/// One pair of CloudFront's store, after a comma if one came before (`any`).
+fn kvs_pair(out: &mut impl Write, any: &mut bool, pair: &Pair) -> io::Result<()> {
+    if std::mem::replace(any, true) {
+        out.write_all(b",")?;
     }
-    #[derive(serde::Serialize)]
-    struct Import<'a> {
-        data: Vec<Pair<'a>>,
-    }
-    let mut data = Vec::new();
-    for e in entries.iter().map(AsRef::as_ref) {
-        let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
-        let mark = if let Some(dir) = rel.strip_suffix(anchor.as_str()) {
-            Some((dir, "a"))
-        } else {
-            rel.strip_suffix("/~forbidden.json").map(|dir| (dir, "f"))
-        };
-        if let Some((key, value)) = mark.filter(|(dir, _)| dir.len() <= 512) {
-            data.push(Pair { key, value });
-        }
-    }
-    let forbidden_keys: Vec<String> = forbidden_urls
-        .iter()
-        .map(|line| format!("~f{}", forbidden::hex(line)))
-        .collect();
-    data.extend(forbidden_keys.iter().map(|key| Pair { key, value: "f" }));
-    // From the table, not from public/: an incremental export stages only changed bodies.
-    let body = String::from_utf8(routes.not_exported_body()).map_err(io::Error::other)?;
-    if body.len() <= 1024 {
-        data.push(Pair {
-            key: "~not-exported",
-            value: &body,
-        });
-    }
-    let path = root.join(CLOUDFRONT_KVS_FILE);
-    fs::create_dir_all(path.parent().expect("has a parent"))?;
-    let mut json = serde_json::to_vec(&Import { data }).expect("serializes");
-    json.push(b'\n');
-    fs::write(path, json)
+    serde_json::to_writer(out, pair).map_err(io::Error::other)
 }
 
 /// [`write_tables`]' file lists for the edge hosts whose functions decide without I/O, relative
@@ -143,31 +213,20 @@ pub const EDGE_FILES_MODULES: &[&str] = &[
     "_routers/vercel/snapshot-files.js",
 ];
 
-/// Writes an ES module whose default export maps every file under `public/` (its path
+/// One line of the ES module whose default export maps every file under `public/` (its path
 /// relative to `public/`) to the `ETag` of a 200 file (the quoted blake3), or `null` for the
 /// other files (error bodies, forbidden markers): the functions' "does this file exist?".
-fn write_files_module<E: AsRef<Entry> + Sync>(path: &Path, entries: &[E]) -> io::Result<()> {
-    fs::create_dir_all(path.parent().expect("has a parent"))?;
-    let mut out = table_writer(fs::File::create(path)?);
-    writeln!(
-        out,
-        "// Written by matrix-snapshot export: every file under public/ -> its ETag (200 files) or null."
-    )?;
-    writeln!(out, "export default {{")?;
-    for e in entries.iter().map(AsRef::as_ref) {
-        // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in JSON strings.
-        if e.status == 200 {
-            let hex = e.blake3.to_hex();
-            line(
-                &mut out,
-                &[b"\"", rel(e), b"\": \"\\\"", hex.as_bytes(), b"\\\"\",\n"],
-            )?;
-        } else {
-            line(&mut out, &[b"\"", rel(e), b"\": null,\n"])?;
-        }
+fn files_module_line(out: &mut impl Write, e: &Entry) -> io::Result<()> {
+    // Paths are [a-z0-9_.,~/-] only (encode_segment): nothing to escape in JSON strings.
+    if e.status == 200 {
+        let hex = e.blake3.to_hex();
+        line(
+            out,
+            &[b"\"", rel(e), b"\": \"\\\"", hex.as_bytes(), b"\\\"\",\n"],
+        )
+    } else {
+        line(out, &[b"\"", rel(e), b"\": null,\n"])
     }
-    writeln!(out, "}};")?;
-    out.flush()
 }
 
 /// A table's path for an entry: relative to `public/`.

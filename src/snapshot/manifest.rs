@@ -92,8 +92,9 @@ pub const ROUTER_FILE_STATUS: u16 = 0;
 /// How the paths of the `_routers/` files' lines start.
 pub const ROUTERS_PREFIX: &str = "_routers/";
 
-/// The manifest lines of every file under `root/_routers/`, sorted by path (bytes read and
-/// hashed in parallel). They come first in the manifest (`_` sorts before `p`).
+/// The manifest lines of every file under `root/_routers/`, sorted by path (hashed in
+/// parallel, each read a MB at a time: the host tables run to a GB each at a million assets).
+/// They come first in the manifest (`_` sorts before `p`).
 pub fn router_entries(root: &Path) -> io::Result<Vec<Entry>> {
     let base = root.join(super::ROUTERS_DIR);
     let mut paths = Vec::new();
@@ -200,6 +201,13 @@ pub fn pct(s: &str) -> String {
     utf8_percent_encode(s, TARGET_ESCAPES).to_string()
 }
 
+/// Entries [`write`] formats in parallel at a time (then writes and hashes in order).
+const CHUNK: usize = 4096;
+
+/// Entries [`write`] formats at once: about 100 MB of lines at most in memory, whatever the
+/// snapshot's size. [`write_groups`]' callers hand them over in groups of this size.
+pub const GROUP: usize = 64 * CHUNK;
+
 /// Writes `manifest.jsonl` at `path`: the `head` lines (the router files', [`router_entries`]),
 /// then `entries` (sorted by path, after `head`), one line each as `line` writes it (without the
 /// newline), and returns its blake3 (the snapshot's root hash). Lines are formatted in parallel,
@@ -211,8 +219,17 @@ pub fn write<E: Sync>(
     entries: &[E],
     line: impl Fn(&E, &mut Vec<u8>) + Sync,
 ) -> io::Result<String> {
-    const CHUNK: usize = 4096;
-    const GROUP: usize = 64 * CHUNK;
+    write_groups(path, head, entries.chunks(GROUP).map(Ok), line)
+}
+
+/// [`write`] for entries that come a group at a time (each of at most about [`GROUP`]
+/// entries, in order): a caller that streams them need not hold them all.
+pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
+    path: &Path,
+    head: &[Entry],
+    groups: impl Iterator<Item = io::Result<G>>,
+    line: impl Fn(&E, &mut Vec<u8>) + Sync,
+) -> io::Result<String> {
     let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
     let mut hasher = blake3::Hasher::new();
     let mut first = Vec::new();
@@ -222,7 +239,8 @@ pub fn write<E: Sync>(
     }
     hasher.update(&first);
     io::Write::write_all(&mut out, &first)?;
-    for group in entries.chunks(GROUP) {
+    for group in groups {
+        let group = group?;
         let parts: Vec<Vec<u8>> = group
             .par_chunks(CHUNK)
             .map(|chunk| {

@@ -42,6 +42,45 @@ fn golden_minimal_pack_export_of_the_demo() {
     assert_eq!(routes("export-minimal-pack"), routes("export-minimal"));
 }
 
+/// Issue 20: the manifest's entries spilled in runs of a few KB (dozens of runs, merged back)
+/// give the golden exports byte for byte; a first export's `--changed-list` lists every file
+/// of the snapshot as added (the route files read back from the manifest, not held).
+#[test]
+fn golden_exports_in_small_entry_runs() {
+    check_golden(&["--entry-buffer", "4KiB"], "export-minimal");
+    check_golden(
+        &["--entry-buffer", "3000", "--layout", "pack"],
+        "export-minimal-pack",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let list = dir.path().join("changes.txt");
+    let said = run(
+        &export_args(
+            "demo-public",
+            "minimal",
+            out.to_str().unwrap(),
+            &[
+                "--entry-buffer",
+                "4KiB",
+                "--changed-list",
+                list.to_str().unwrap(),
+                "--timings",
+            ],
+        ),
+        0,
+    );
+    let want: String = tree(&out).keys().map(|p| format!("A\t{p}\n")).collect();
+    assert!(want.lines().count() > 1000);
+    assert_eq!(fs::read_to_string(&list).unwrap(), want);
+    let said = String::from_utf8(said.stderr).unwrap();
+    let runs = said
+        .lines()
+        .find_map(|l| l.split_once(" in ")?.1.split_once(" sorted run(s)"))
+        .map(|(n, _)| n.parse::<usize>().unwrap());
+    assert!(runs.is_some_and(|n| n > 20), "{said}");
+}
+
 /// Exports the demo (demo-public, minimal, base URL https://www.uni.test, plus `extra`) and
 /// compares it with `snapshots/demo/<name>` (`UPDATE_SNAPSHOTS=1` rewrites it).
 fn check_golden(extra: &[&str], name: &str) {
@@ -471,6 +510,80 @@ fn kill_9_mid_export(full: bool) {
     );
 }
 
+/// `kill -9` while the manifest's entries are being spilled leaves their scratch directory
+/// beside `out` (nothing can remove it then); the next export removes it and writes the same
+/// snapshot as an export never interrupted.
+#[test]
+fn kill_9_leaves_entry_runs_for_the_next_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    generated(&store_dir, 2000, 7);
+    let out = dir.path().join("dist");
+    let (s, o) = (store_dir.to_str().unwrap(), out.to_str().unwrap());
+    let args = [
+        "export",
+        "--store",
+        s,
+        "--token",
+        "gen-public",
+        "--profile",
+        "standard",
+        "--out",
+        o,
+        "-q",
+        "--entry-buffer",
+        "1KiB",
+    ];
+    let runs_dirs = || -> Vec<std::path::PathBuf> {
+        fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".dist.tmp-runs-")
+            })
+            .collect()
+    };
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until a few runs are written.
+    let mut left = None;
+    for _ in 0..10_000 {
+        if let Some(d) = runs_dirs().pop() {
+            if fs::read_dir(&d).map_or(0, |r| r.count()) >= 5 {
+                left = Some(d);
+                break;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let left = left.expect("the export wrote runs before it ended");
+    assert!(left.is_dir(), "kill -9 leaves the runs");
+    run(&args, 0);
+    assert!(runs_dirs().is_empty(), "the next export removed them");
+    let again = dir.path().join("again");
+    let mut fresh = args.to_vec();
+    fresh[8] = again.to_str().unwrap();
+    run(&fresh, 0);
+    let strip = |t: BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        t.into_iter()
+            .filter(|(k, _)| !k.starts_with("_cache/"))
+            .collect()
+    };
+    assert_eq!(strip(tree(&out)), strip(tree(&again)));
+}
+
 /// `_routers/etags.txt`: every 200 file of the manifest once, in order, with its quoted blake3,
 /// which is the hash of the bytes on disk, each line ended by `;` (an nginx `map` entry: nginx
 /// reads the table as it is). No host directory holds another copy but Caddy's shards and the
@@ -694,6 +807,7 @@ fn reported_and_estimated_disk_use_is_what_du_sees() {
         interrupt: Default::default(),
         layout: Default::default(),
         repair: false,
+        run_bytes: matrix_snapshot::export::DEFAULT_RUN_BYTES,
     };
     let est = matrix_snapshot::export::estimate(&cat, &opts).unwrap();
     assert!(est.sampled < est.assets, "{est:?}");
