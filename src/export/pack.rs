@@ -401,7 +401,7 @@ impl PackFiles {
 }
 
 impl Packer {
-    /// Copies every body into fresh packs in `dir`, in the order a fresh export places them (the
+    /// Copies every body into fresh packs in `dir` (as large as the packs written), in the order a fresh export places them (the
     /// module doc): the bodies put before the render, then `owned` (the entries of each asset in
     /// store order and, within one, by path), then the bodies put after it, then `unowned` (any
     /// other entry, by path). `self.placed` and `previous` say where each body is now; a body
@@ -410,7 +410,6 @@ impl Packer {
     fn repack(
         &self,
         dir: PathBuf,
-        size: u64,
         owned: &[[u8; 32]],
         unowned: &[[u8; 32]],
         previous: Option<&PackPrevious>,
@@ -423,7 +422,7 @@ impl Packer {
             .chain(owned)
             .chain(&self.post)
             .chain(unowned);
-        let mut writer = PackWriter::new(dir.clone(), size, 0);
+        let mut writer = PackWriter::new(dir.clone(), self.writer.size, 0);
         let mut placed: FxHashMap<[u8; 32], Loc> =
             FxHashMap::with_capacity_and_hasher(self.placed.len(), Default::default());
         let mut new_packs = PackFiles::new(staging_public);
@@ -682,7 +681,6 @@ impl PackIndex<'_> {
             };
             let (writer, placed) = packer.repack(
                 again_dir.clone(),
-                packer.writer.size,
                 &owned,
                 &unowned,
                 previous,

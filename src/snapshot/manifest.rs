@@ -92,9 +92,8 @@ pub const ROUTER_FILE_STATUS: u16 = 0;
 /// How the paths of the `_routers/` files' lines start.
 pub const ROUTERS_PREFIX: &str = "_routers/";
 
-/// The manifest lines of every file under `root/_routers/`, sorted by path (hashed in
-/// parallel, each read a MB at a time: the host tables run to a GB each at a million assets).
-/// They come first in the manifest (`_` sorts before `p`).
+/// The manifest lines of every file under `root/_routers/`, sorted by path (bytes read and
+/// hashed in parallel). They come first in the manifest (`_` sorts before `p`).
 pub fn router_entries(root: &Path) -> io::Result<Vec<Entry>> {
     let base = root.join(super::ROUTERS_DIR);
     let mut paths = Vec::new();
