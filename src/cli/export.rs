@@ -98,7 +98,7 @@ pub struct ExportArgs {
     pack_size: Option<u64>,
     /// Memory for the manifest's entries (bytes, or with KiB, MiB, GiB) [default: 64MiB]: past
     /// it they are written, sorted, as a run in a scratch directory beside DIR and merged back
-    /// (about 250 bytes of disk per file). Any value gives the same snapshot; a smaller one holds
+    /// (about 280 bytes of disk per file). Any value gives the same snapshot; a smaller one holds
     /// less and writes more runs.
     #[arg(long, value_name = "SIZE", value_parser = entry_buffer, help_heading = "Output")]
     entry_buffer: Option<usize>,

@@ -255,7 +255,7 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ExportError {
 /// The error for the runs of manifest entries in the scratch directory `dir`.
 fn spill_err(dir: &Path) -> impl FnOnce(io::Error) -> ExportError {
     io_err(format!(
-        "writing or reading the manifest's entries in the scratch directory {} (it needs about 250 bytes per file of the snapshot)",
+        "writing or reading the manifest's entries in the scratch directory {} (it needs about 280 bytes per file of the snapshot)",
         dir.display()
     ))
 }
