@@ -3,6 +3,7 @@
 //! how they look and in which order is decided here.
 
 use super::encode::{write_number, write_opt_str, write_seq, write_str, write_str_list, write_u64};
+use super::objects::{Objects, Shape};
 use super::order::{cmp_id, Key, Shown};
 use super::request::{BaseUrl, Data, Params, SortOrder};
 use super::Catalog;
@@ -10,6 +11,7 @@ use crate::access::View;
 use crate::store::url::{self, Scheme};
 use crate::store::{Asset, AssetIdx, Event, LinkIdx, Metadata, Ordered, Overrides, Scalar};
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// The names of an asset as one reader sees them (current, or the `live` version).
 struct Version<'a> {
@@ -42,9 +44,26 @@ pub(crate) struct Renderer<'a> {
     pub context: Option<&'a str>,
     /// `include_dependents=true` (1.2.0, asset endpoints only).
     pub dependents: bool,
+    /// A session's asset objects (`super::Session`) and the number of this renderer's shape
+    /// among them: each object is written once and copied after that.
+    pub objects: Option<(&'a RefCell<Objects>, u32)>,
 }
 
 impl<'a> Renderer<'a> {
+    /// What its asset objects' bytes depend on besides the asset (its catalog and excluded
+    /// attributes aside).
+    pub fn shape(&self) -> Shape {
+        Shape {
+            view: Shape::of(self.view),
+            data: self.data,
+            host: self.host.clone(),
+            scheme: self.scheme,
+            base_url: self.base_url.cloned(),
+            context: self.context.map(str::to_string),
+            dependents: self.dependents,
+        }
+    }
+
     fn asset(&self, idx: AssetIdx) -> &'a Asset {
         self.cat.store.asset(idx)
     }
@@ -165,8 +184,24 @@ impl<'a> Renderer<'a> {
         urls.first().map_or("", String::as_str)
     }
 
-    /// Appends the asset object (spec §3), honouring `data`.
+    /// Appends the asset object (spec §3), honouring `data`: copied from the session's objects
+    /// when it was written before in this shape.
     pub fn write_asset(&self, out: &mut Vec<u8>, idx: AssetIdx) {
+        let Some((objects, shape)) = self.objects else {
+            return self.encode_asset(out, idx);
+        };
+        if let Some(bytes) = objects.borrow().get(shape, idx) {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        // Not borrowed while encoding: its dependents are written (and kept) through here too.
+        let start = out.len();
+        self.encode_asset(out, idx);
+        objects.borrow_mut().keep(shape, idx, &out[start..]);
+    }
+
+    /// Encodes the asset object.
+    fn encode_asset(&self, out: &mut Vec<u8>, idx: AssetIdx) {
         let a = self.asset(idx);
         let v = self.version(idx);
         out.extend_from_slice(b"{\"id\":");
@@ -362,16 +397,15 @@ impl<'a> Renderer<'a> {
         (assets, links)
     }
 
-    /// The lineage object `{"links":[…],"assets":[…]}`.
-    pub fn lineage(&self, idx: AssetIdx, url_key: Option<String>) -> Vec<u8> {
+    /// Appends the lineage object `{"links":[…],"assets":[…]}`.
+    pub fn write_lineage(&self, out: &mut Vec<u8>, idx: AssetIdx, url_key: Option<String>) {
         let (assets, links) = self.lineage_path(idx, url_key);
-        let mut out = Vec::with_capacity(256 * assets.len());
+        out.reserve(256 * assets.len());
         out.extend_from_slice(b"{\"links\":");
-        write_seq(&mut out, &links, |out, &l| self.write_link(out, l));
+        write_seq(out, &links, |out, &l| self.write_link(out, l));
         out.extend_from_slice(b",\"assets\":");
-        write_seq(&mut out, &assets, |out, &a| self.write_asset(out, a));
+        write_seq(out, &assets, |out, &a| self.write_asset(out, a));
         out.push(b'}');
-        out
     }
 
     /// The children of `idx` the view can read, filtered and sorted (spec §2, §3 children).
@@ -400,8 +434,9 @@ impl<'a> Renderer<'a> {
         links
     }
 
-    /// The children object, or `None` when `page` is past the last page (404).
-    pub fn children(&self, idx: AssetIdx, params: &Params) -> Option<Vec<u8>> {
+    /// Appends the children object; `false` (nothing appended) when `page` is past the last
+    /// page (404).
+    pub fn write_children(&self, out: &mut Vec<u8>, idx: AssetIdx, params: &Params) -> bool {
         let links = self.children_links(idx, params);
         let total = links.len() as u64;
         let total_pages = if params.limit == 0 {
@@ -410,7 +445,7 @@ impl<'a> Renderer<'a> {
             total.div_ceil(params.limit).max(1)
         };
         if params.page > total_pages {
-            return None;
+            return false;
         }
         let page: &[LinkIdx] = if params.limit == 0 {
             &links
@@ -419,23 +454,23 @@ impl<'a> Renderer<'a> {
             let end = (start as u64 + params.limit).min(total) as usize;
             &links[start.min(links.len())..end]
         };
-        let mut out = Vec::with_capacity(512 * page.len() + 64);
+        out.reserve(512 * page.len() + 64);
         out.extend_from_slice(b"{\"links\":");
-        write_seq(&mut out, page, |out, &l| self.write_link(out, l));
+        write_seq(out, page, |out, &l| self.write_link(out, l));
         out.extend_from_slice(b",\"assets\":");
-        write_seq(&mut out, page, |out, &l| {
+        write_seq(out, page, |out, &l| {
             self.write_asset(out, self.cat.store.link_ends(l).1)
         });
         out.extend_from_slice(b",\"page_info\":{\"page\":");
-        write_u64(&mut out, params.page);
+        write_u64(out, params.page);
         out.extend_from_slice(b",\"limit\":");
-        write_u64(&mut out, params.limit);
+        write_u64(out, params.limit);
         out.extend_from_slice(b",\"total\":");
-        write_u64(&mut out, total);
+        write_u64(out, total);
         out.extend_from_slice(b",\"total_pages\":");
-        write_u64(&mut out, total_pages);
+        write_u64(out, total_pages);
         out.extend_from_slice(b"}}");
-        Some(out)
+        true
     }
 }
 

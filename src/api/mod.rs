@@ -8,6 +8,7 @@
 
 mod body;
 pub mod encode;
+mod objects;
 pub mod order;
 pub mod request;
 pub mod response;
@@ -19,7 +20,9 @@ use crate::access::{Unusable, View};
 use crate::store::url::{self, Scheme};
 use crate::store::{AssetIdx, LinkIdx, LinkType, Store};
 use body::Renderer;
+use objects::Objects;
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// Options that change answers for every request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -277,7 +280,93 @@ pub fn answer(cat: &Catalog, req: &Request) -> Response {
 /// [`answer`] with other [`Options`] than the catalog's (the conformance harness judges
 /// snapshots exported with `--cors` against the same store).
 pub fn answer_with(cat: &Catalog, options: &Options, req: &Request) -> Response {
-    let mut response = respond(cat, options, req);
+    let mut body = Vec::new();
+    let response = match respond(cat, options, req, None, &mut body) {
+        Ok(()) => Response::json(200, body),
+        Err(answer) => answer,
+    };
+    finish(options, req, response)
+}
+
+/// Answers many requests over one catalog, as [`answer_with`] does, byte for byte, keeping the
+/// asset objects it writes so that the next body showing one copies it (an export's bodies
+/// share most of theirs: an ancestor's is in every descendant's lineage, a child's in its
+/// parent's children pages). The objects kept are bounded ([`Session::DEFAULT_LIMIT`] bytes);
+/// the session borrows its catalog, so it cannot answer from another.
+#[derive(Debug)]
+pub struct Session<'c> {
+    cat: &'c Catalog,
+    options: &'c Options,
+    objects: RefCell<Objects>,
+    scratch: Vec<u8>,
+}
+
+impl<'c> Session<'c> {
+    /// The bytes of asset objects a session keeps at most by default.
+    pub const DEFAULT_LIMIT: usize = 16 << 20;
+
+    /// A session answering over `cat` with `options`.
+    pub fn new(cat: &'c Catalog, options: &'c Options) -> Session<'c> {
+        Session::with_limit(cat, options, Session::DEFAULT_LIMIT)
+    }
+
+    /// A session keeping at most `limit` bytes of asset objects.
+    pub fn with_limit(cat: &'c Catalog, options: &'c Options, limit: usize) -> Session<'c> {
+        Session {
+            cat,
+            options,
+            objects: RefCell::new(Objects::new(limit)),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Answers `req` (what [`answer_with`] answers).
+    pub fn answer(&mut self, req: &Request) -> Response {
+        // Rendered into a buffer that keeps its size from body to body, then copied into a body
+        // of its exact length (a growing body is copied at each doubling, and held with up to
+        // twice its length).
+        self.scratch.clear();
+        let response = match respond(
+            self.cat,
+            self.options,
+            req,
+            Some(&self.objects),
+            &mut self.scratch,
+        ) {
+            Ok(()) => Response::json(200, self.scratch.as_slice().to_vec()),
+            Err(answer) => answer,
+        };
+        if self.scratch.capacity() > Session::DEFAULT_LIMIT {
+            self.scratch = Vec::new();
+        }
+        finish(self.options, req, response)
+    }
+
+    /// Asset objects kept now.
+    #[cfg(test)]
+    pub(crate) fn objects_kept(&self) -> usize {
+        self.objects.borrow().len()
+    }
+}
+
+/// The URL key the lineage `req` answers with follows (spec §3 lineage [D]): the requested
+/// URL's for by_url, else the asset's `url`'s; `None` when `req` is not answered with a lineage
+/// (an error), or when it follows no URL (an asset without one).
+///
+/// A lineage's bytes depend on the asset, how it is rendered (token, `data`, host, `base_url`,
+/// `context`) and this key alone; so a lineage by URL answers as the lineage by id of the same
+/// asset and parameters exactly when the URL's key is the one the lineage by id follows. An
+/// export writes such a lineage by URL as an alias of the file of the lineage by id.
+pub fn lineage_key(cat: &Catalog, options: &Options, req: &Request) -> Option<String> {
+    let p = prepare(cat, options, req).ok()?;
+    if p.endpoint != Endpoint::Lineage {
+        return None;
+    }
+    p.followed_key(&p.renderer())
+}
+
+/// The CORS headers, and no body for `HEAD`.
+fn finish(options: &Options, req: &Request, mut response: Response) -> Response {
     if let Some(origin) = &options.cors {
         response
             .headers
@@ -291,7 +380,54 @@ pub fn answer_with(cat: &Catalog, options: &Options, req: &Request) -> Response 
     }
 }
 
-fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
+/// A request that answers with a body, checked: what renders it.
+struct Prepared<'a> {
+    cat: &'a Catalog,
+    view: &'a View,
+    exclude: &'a [String],
+    host: Option<String>,
+    scheme: Scheme,
+    context: Option<&'a str>,
+    endpoint: Endpoint,
+    asset: AssetIdx,
+    /// The URL key of a by_url request.
+    requested_key: Option<String>,
+    params: Params,
+}
+
+impl Prepared<'_> {
+    /// The renderer of its body.
+    fn renderer(&self) -> Renderer<'_> {
+        Renderer {
+            cat: self.cat,
+            view: self.view,
+            data: self.params.data,
+            exclude: self.exclude,
+            host: self.host.clone(),
+            scheme: self.scheme,
+            base_url: self.params.base_url.as_ref(),
+            context: self.context,
+            dependents: self.params.include_dependents,
+            objects: None,
+        }
+    }
+
+    /// The URL key a lineage follows (spec §3 lineage [D]): the requested URL's for by_url,
+    /// else the asset's `url`'s.
+    fn followed_key(&self, r: &Renderer) -> Option<String> {
+        self.requested_key
+            .clone()
+            .or_else(|| url::key(r.url(self.asset)))
+    }
+}
+
+/// Checks a request in the order of spec §3 errors; `Err` is the answer when it is decided
+/// before any body is rendered (an error, a preflight).
+fn prepare<'a>(
+    cat: &'a Catalog,
+    options: &'a Options,
+    req: &Request,
+) -> Result<Prepared<'a>, Response> {
     let (path, query) = req
         .target
         .split_once('?')
@@ -299,7 +435,7 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
     // Front-server normalisation (spec §1, revised 2026-12): a NUL is a 404 before any other
     // check; dot segments are resolved, and the `/__api/` prefix is judged decoded.
     let Some(path) = request::normalize_path(path) else {
-        return Response::error(404);
+        return Err(Response::error(404));
     };
     let path = path.as_ref();
     let in_api = request::in_api(path);
@@ -313,28 +449,28 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
             .push(("Access-Control-Allow-Methods", response::ALLOW.to_string()));
         r.headers
             .push(("Access-Control-Allow-Headers", "Authorization".to_string()));
-        return r;
+        return Err(r);
     }
     if req.method != "GET" && req.method != "HEAD" {
-        return Response::error(405);
+        return Err(Response::error(405));
     }
     if !in_api {
-        return Response::error(404);
+        return Err(Response::error(404));
     }
     let view = match cat.authenticate(req.authorization.as_deref()) {
         Ok(v) => v,
-        Err(problem) => return Response::unauthorized(problem),
+        Err(problem) => return Err(Response::unauthorized(problem)),
     };
     let Some((target, endpoint)) = request::route(path) else {
-        return Response::error(404);
+        return Err(Response::error(404));
     };
     let query = Query::parse(query);
     let params = match Params::parse(&query, &target, endpoint) {
         Ok(p) => p,
-        Err(_) => return Response::error(400),
+        Err(_) => return Err(Response::error(400)),
     };
     let Ok(context) = cat.context(params.context.as_deref()) else {
-        return Response::error(400);
+        return Err(Response::error(400));
     };
     let (asset, requested_key) = match &target {
         Target::Id(id) => (cat.store.asset_by_id(id), None),
@@ -347,38 +483,53 @@ fn respond(cat: &Catalog, options: &Options, req: &Request) -> Response {
         }
     };
     let Some(asset) = asset.filter(|&a| !cat.store.asset(a).trashed) else {
-        return Response::error(404);
+        return Err(Response::error(404));
     };
     if !view.can_read(asset) {
-        return Response::error(403);
+        return Err(Response::error(403));
     }
-    let r = Renderer {
+    Ok(Prepared {
         cat,
         view,
-        data: params.data,
         exclude: &options.exclude_attributes,
         host: req.host.as_deref().and_then(url::normalize_host),
         scheme: req.scheme,
-        base_url: params.base_url.as_ref(),
         context,
-        dependents: params.include_dependents,
-    };
-    let body = match endpoint {
+        endpoint,
+        asset,
+        requested_key,
+        params,
+    })
+}
+
+/// Appends the body `req` answers with 200 to `out`; `Err` is any other answer.
+fn respond(
+    cat: &Catalog,
+    options: &Options,
+    req: &Request,
+    objects: Option<&RefCell<Objects>>,
+    out: &mut Vec<u8>,
+) -> Result<(), Response> {
+    let p = prepare(cat, options, req)?;
+    let mut r = p.renderer();
+    if let Some(objects) = objects {
+        let shape = objects.borrow_mut().shape(r.shape());
+        r.objects = Some((objects, shape));
+    }
+    let asset = p.asset;
+    match p.endpoint {
         Endpoint::Asset => {
-            let mut out = Vec::with_capacity(1024);
-            r.write_asset(&mut out, asset);
-            out
+            out.reserve(1024);
+            r.write_asset(out, asset);
         }
-        Endpoint::Lineage => {
-            let key = requested_key.or_else(|| url::key(r.url(asset)));
-            r.lineage(asset, key)
+        Endpoint::Lineage => r.write_lineage(out, asset, p.followed_key(&r)),
+        Endpoint::Children => {
+            if !r.write_children(out, asset, &p.params) {
+                return Err(Response::error(404));
+            }
         }
-        Endpoint::Children => match r.children(asset, &params) {
-            Some(body) => body,
-            None => return Response::error(404),
-        },
-    };
-    Response::json(200, body)
+    }
+    Ok(())
 }
 
 /// The scheme and host of a base URL such as `https://www.uni.test` (for `export --base-url`):
@@ -396,3 +547,5 @@ pub(crate) mod fixture;
 mod tests;
 #[cfg(test)]
 mod tests_api12;
+#[cfg(test)]
+mod tests_session;

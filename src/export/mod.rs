@@ -36,7 +36,7 @@ pub use spill::DEFAULT_RUN_BYTES;
 pub use profile::{Contexts, Profile, ProfileError};
 
 use crate::access::View;
-use crate::api::{answer_with, Catalog, Data};
+use crate::api::{Catalog, Data};
 use crate::snapshot::manifest::pct;
 use crate::snapshot::routes;
 use crate::snapshot::{self, path, Counts, Entry, Layout};
@@ -884,10 +884,22 @@ impl Run<'_> {
                 })
                 .map_err(io_err("starting the render stage's writer thread"))?;
             let mut rendering = Ok(());
+            // A session per render thread, kept from chunk to chunk: neighbouring assets share
+            // most asset objects (`api::Session`).
+            let sessions: Vec<std::sync::Mutex<crate::api::Session>> = (0
+                ..rayon::current_num_threads())
+                .map(|_| std::sync::Mutex::new(crate::api::Session::new(self.cat, &api)))
+                .collect();
             for assets in todo.chunks(CHUNK_ASSETS) {
                 let chunk = assets
                     .par_iter()
-                    .map(|&a| self.render_asset(sink, &api, a, &done, progress))
+                    .map(|&a| {
+                        let thread = rayon::current_thread_index().unwrap_or(0);
+                        let mut session = sessions[thread % sessions.len()]
+                            .lock()
+                            .expect("a render thread panicked");
+                        self.render_asset(sink, &mut session, a, &done, progress)
+                    })
                     .collect::<Result<Vec<Rendered>, ExportError>>();
                 match chunk {
                     // A closed channel: the writer thread stopped, and says why below.
@@ -916,7 +928,7 @@ impl Run<'_> {
     fn render_asset(
         &self,
         sink: &dyn Sink,
-        api: &crate::api::Options,
+        session: &mut crate::api::Session,
         a: AssetIdx,
         done: &AtomicU64,
         progress: &(dyn Fn(u64) + Sync),
@@ -941,7 +953,7 @@ impl Run<'_> {
         for job in plan_asset(cat, self.view, opts, &self.variants, a) {
             match job {
                 Job::Render { path, target } => {
-                    let resp = answer_with(cat, api, &request_for(self.token, opts, &target));
+                    let resp = session.answer(&request_for(self.token, opts, &target));
                     let hash = blake3::hash(&resp.body);
                     let (status, size) = (resp.status, resp.body.len());
                     let e = Staged {

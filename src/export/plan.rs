@@ -4,7 +4,7 @@
 use super::path::{self, Variant};
 use super::{pct, ExportError, ExportOptions, Profile};
 use crate::access::View;
-use crate::api::{Catalog, Data, Options, Request, SortKey, SortOrder};
+use crate::api::{self, Catalog, Data, Options, Request, SortKey, SortOrder};
 use crate::store::url;
 use crate::store::AssetIdx;
 
@@ -163,6 +163,24 @@ pub(super) fn plan_asset(
         .collect();
     keys.sort();
     keys.dedup_by(|x, y| x.0 == y.0);
+    // The URL key each variant's lineage by id follows (whatever `data`: it changes no path).
+    let by_id_lineage_keys: Vec<Option<String>> = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let token = &cat.store.tokens[opts.token as usize];
+        let api_opts = api_options(cat, opts);
+        variants
+            .shared
+            .iter()
+            .map(|(_, extra)| {
+                let by_id = with_query(
+                    &format!("{id_target}/lineage/site"),
+                    &data_q(Data::NONE, extra),
+                );
+                api::lineage_key(cat, &api_opts, &request_for(token, opts, &by_id))
+            })
+            .collect()
+    };
     for (key, spelling) in keys {
         let dir = path::url_dir(&key);
         let url_q = ("url", spelling.to_string());
@@ -171,6 +189,13 @@ pub(super) fn plan_asset(
             q.extend(data_q(d, extra));
             q
         };
+        // Per variant: whether the lineage by this URL answers as the asset's lineage by id
+        // (`api::lineage_key`: the URL the lineage by id follows has this key, as it has for
+        // an asset with one URL key).
+        let same_path: Vec<bool> = by_id_lineage_keys
+            .iter()
+            .map(|k| k.as_deref() == Some(key.as_str()))
+            .collect();
         for &d in &p.data {
             for (v, extra) in &variants.asset {
                 jobs.push(Job::Alias {
@@ -179,10 +204,17 @@ pub(super) fn plan_asset(
                     source: path::asset_file(&id_dir, d, *v),
                 });
             }
-            for (v, extra) in &variants.shared {
-                jobs.push(Job::Render {
-                    path: path::lineage_file(&dir, d, *v),
-                    target: with_query("/__api/assets/by_url/lineage/site", &by_url_q(d, extra)),
+            for ((v, extra), &same) in variants.shared.iter().zip(&same_path) {
+                let path = path::lineage_file(&dir, d, *v);
+                let target = with_query("/__api/assets/by_url/lineage/site", &by_url_q(d, extra));
+                jobs.push(if same {
+                    Job::Alias {
+                        path,
+                        target,
+                        source: path::lineage_file(&id_dir, d, *v),
+                    }
+                } else {
+                    Job::Render { path, target }
                 });
             }
         }
@@ -256,16 +288,18 @@ fn children_query(
 }
 
 fn with_query(path: &str, params: &[(&str, String)]) -> String {
-    let q: Vec<String> = params
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", pct(v)))
-        .collect();
-    if q.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", q.join("&"))
+    // Written into one string (a render stage builds a few million of them).
+    let mut out = String::with_capacity(path.len() + 48);
+    out.push_str(path);
+    let mut sep = '?';
+    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        out.push(sep);
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&pct(v));
+        sep = '&';
     }
+    out
 }
 
 /// The API options an export renders with: the catalog's, minus the profile's excluded
@@ -286,5 +320,82 @@ pub(super) fn request_for(
     match &opts.base_url {
         Some((scheme, host)) => r.on_host(*scheme, host),
         None => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{answer, fixture};
+    use crate::store::url::Scheme;
+
+    /// A lineage by URL is an alias of the asset's lineage by id exactly when `api` says they
+    /// answer alike; either way, its source answers its request byte for byte. The fixture has
+    /// both kinds (assets with one URL key, and assets whose URLs on other hosts lead their
+    /// lineage another way), with and without `--base-url` and base URL variants.
+    #[test]
+    fn by_url_lineages_alias_the_lineage_by_id_only_when_it_answers_alike() {
+        let cat = fixture::catalog();
+        let (mut aliased, mut rendered) = (0, 0);
+        for base_url in [None, Some((Scheme::Https, "www.uni.test".to_string()))] {
+            for token in ["pub", "ed", "research"] {
+                let mut profile = Profile::minimal();
+                profile.base_urls = vec!["https://research.uni.test".into()];
+                let opts = ExportOptions {
+                    token: cat.store.token_by_value(token).expect("fixture token"),
+                    profile,
+                    base_url: base_url.clone(),
+                    out: std::path::PathBuf::new(),
+                    force: false,
+                    dedupe: true,
+                    full: false,
+                    routing: Default::default(),
+                    interrupt: Default::default(),
+                    layout: Default::default(),
+                    repair: false,
+                };
+                let view = cat.view(opts.token).unwrap();
+                let variants = Variants::new(&cat, &opts.profile).unwrap();
+                let t = &cat.store.tokens[opts.token as usize];
+                for a in view.readable() {
+                    let jobs = plan_asset(&cat, view, &opts, &variants, a);
+                    let target_of = |p: &str| {
+                        jobs.iter()
+                            .find_map(|j| match j {
+                                Job::Render { path, target } if path == p => Some(target.clone()),
+                                _ => None,
+                            })
+                            .expect("an alias's source is rendered")
+                    };
+                    for job in &jobs {
+                        let (path, target, source) = match job {
+                            Job::Render { path, target } => (path, target, None),
+                            Job::Alias {
+                                path,
+                                target,
+                                source,
+                            } => (path, target, Some(source)),
+                        };
+                        if !(path.starts_with("__api/assets/by_url/") && path.contains("~lineage"))
+                        {
+                            continue;
+                        }
+                        let own = answer(&cat, &request_for(t, &opts, target));
+                        assert_eq!(own.status, 200, "{target}");
+                        let Some(source) = source else {
+                            rendered += 1;
+                            continue;
+                        };
+                        aliased += 1;
+                        let theirs = answer(&cat, &request_for(t, &opts, &target_of(source)));
+                        assert_eq!(own.body, theirs.body, "{path} is an alias of {source}");
+                    }
+                }
+            }
+        }
+        assert!(
+            aliased > 20 && rendered > 5,
+            "{aliased} aliased, {rendered} rendered"
+        );
     }
 }
