@@ -353,6 +353,7 @@ mod tests {
                     interrupt: Default::default(),
                     layout: Default::default(),
                     repair: false,
+                    run_bytes: crate::export::DEFAULT_RUN_BYTES,
                 };
                 let view = cat.view(opts.token).unwrap();
                 let variants = Variants::new(&cat, &opts.profile).unwrap();
