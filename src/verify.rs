@@ -502,19 +502,11 @@ mod tests {
     /// the pack layout's tests verify).
     pub(super) fn exported_in(out: &Path, layout: export::LayoutOptions) {
         let cat = Catalog::new(crate::store::fixture::RULES.load());
+        let token = cat.store.token_by_value("pub").expect("fixture token");
         let opts = ExportOptions {
-            token: cat.store.token_by_value("pub").expect("fixture token"),
-            profile: Profile::minimal(),
             base_url: Some((Scheme::Https, "www.uni.test".into())),
-            out: out.to_path_buf(),
-            force: false,
-            dedupe: true,
-            full: false,
-            routing: Default::default(),
-            interrupt: Default::default(),
             layout,
-            repair: false,
-            run_bytes: export::DEFAULT_RUN_BYTES,
+            ..ExportOptions::new(token, Profile::minimal(), out.to_path_buf())
         };
         export::export(&cat, &opts, &|_| {}).expect("export");
     }

@@ -94,6 +94,29 @@ pub struct ExportOptions {
     pub run_bytes: usize,
 }
 
+impl ExportOptions {
+    /// Exporting `profile` for the token at index `token` into `out`, everything else as
+    /// `export` does without flags: no `--base-url`, hard links, an update onto a previous
+    /// snapshot, the token checked, the files layout, [`DEFAULT_RUN_BYTES`]. Set the rest with
+    /// struct update syntax.
+    pub fn new(token: u32, profile: Profile, out: PathBuf) -> ExportOptions {
+        ExportOptions {
+            token,
+            profile,
+            base_url: None,
+            out,
+            force: false,
+            dedupe: true,
+            full: false,
+            routing: Routing::default(),
+            interrupt: Interrupt::default(),
+            repair: false,
+            layout: LayoutOptions::default(),
+            run_bytes: DEFAULT_RUN_BYTES,
+        }
+    }
+}
+
 /// `--layout` and its options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayoutOptions {

@@ -341,19 +341,10 @@ mod tests {
             for token in ["pub", "ed", "research"] {
                 let mut profile = Profile::minimal();
                 profile.base_urls = vec!["https://research.uni.test".into()];
+                let token = cat.store.token_by_value(token).expect("fixture token");
                 let opts = ExportOptions {
-                    token: cat.store.token_by_value(token).expect("fixture token"),
-                    profile,
                     base_url: base_url.clone(),
-                    out: std::path::PathBuf::new(),
-                    force: false,
-                    dedupe: true,
-                    full: false,
-                    routing: Default::default(),
-                    interrupt: Default::default(),
-                    layout: Default::default(),
-                    repair: false,
-                    run_bytes: crate::export::DEFAULT_RUN_BYTES,
+                    ..ExportOptions::new(token, profile, std::path::PathBuf::new())
                 };
                 let view = cat.view(opts.token).unwrap();
                 let variants = Variants::new(&cat, &opts.profile).unwrap();

@@ -9,19 +9,10 @@ use crate::store::fixture as stores;
 use std::collections::BTreeMap;
 
 fn opts(cat: &Catalog, token: &str, out: &Path, profile: Profile) -> ExportOptions {
+    let token = cat.store.token_by_value(token).expect("fixture token");
     ExportOptions {
-        token: cat.store.token_by_value(token).expect("fixture token"),
-        profile,
         base_url: Some((Scheme::Https, "www.uni.test".into())),
-        out: out.to_path_buf(),
-        force: false,
-        dedupe: true,
-        full: false,
-        routing: Default::default(),
-        interrupt: Default::default(),
-        layout: Default::default(),
-        repair: false,
-        run_bytes: DEFAULT_RUN_BYTES,
+        ..ExportOptions::new(token, profile, out.to_path_buf())
     }
 }
 

@@ -796,20 +796,11 @@ fn reported_and_estimated_disk_use_is_what_du_sees() {
     generated(&store_dir, 1400, 19);
     let cat = Catalog::new(Store::load(&store_dir).unwrap());
     let gen_out = dir.path().join("gen");
-    let opts = matrix_snapshot::export::ExportOptions {
-        token: cat.store.token_by_value("gen-public").unwrap(),
-        profile: matrix_snapshot::export::Profile::minimal(),
-        base_url: None,
-        out: gen_out.clone(),
-        force: false,
-        dedupe: true,
-        full: false,
-        routing: Default::default(),
-        interrupt: Default::default(),
-        layout: Default::default(),
-        repair: false,
-        run_bytes: matrix_snapshot::export::DEFAULT_RUN_BYTES,
-    };
+    let opts = matrix_snapshot::export::ExportOptions::new(
+        cat.store.token_by_value("gen-public").unwrap(),
+        matrix_snapshot::export::Profile::minimal(),
+        gen_out.clone(),
+    );
     let est = matrix_snapshot::export::estimate(&cat, &opts).unwrap();
     assert!(est.sampled < est.assets, "{est:?}");
     let report = matrix_snapshot::export::export(&cat, &opts, &|_| {}).unwrap();
