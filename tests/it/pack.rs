@@ -51,6 +51,16 @@ fn pack_dir(dir: &Path) -> PathBuf {
     dir.join("public").join(pack::DIR)
 }
 
+/// The packs of the pack snapshot `dir`, sorted by name.
+fn packs(dir: &Path) -> Vec<PathBuf> {
+    let mut packs: Vec<PathBuf> = fs::read_dir(pack_dir(dir).join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    packs.sort();
+    packs
+}
+
 #[test]
 fn a_pack_export_serves_what_the_files_export_and_the_live_api_serve() {
     let tmp = tempfile::tempdir().unwrap();
@@ -148,11 +158,7 @@ fn an_update_keeps_unchanged_packs_lists_objects_in_upload_order_and_equals_a_fr
     let out = tmp.path().join("out");
     export(None, &out, &["--layout", "pack"]);
     let before = public_tree(&out);
-    let old_pack = fs::read_dir(pack_dir(&out).join("packs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .next()
-        .unwrap();
+    let old_pack = packs(&out)[0].clone();
     let old_inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&old_pack).unwrap());
     let store2 = edited_store(tmp.path());
     let list = tmp.path().join("changes.txt");
@@ -592,11 +598,7 @@ fn an_export_onto_a_pack_snapshot_missing_a_pack_rebuilds_it() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     export(None, &out, &["--layout", "pack", "--pack-size", "1MiB"]);
-    let gone = fs::read_dir(pack_dir(&out).join("packs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .next()
-        .unwrap();
+    let gone = packs(&out)[0].clone();
     fs::remove_file(&gone).unwrap();
     run(&["verify", out.to_str().unwrap()], 1);
     export(None, &out, &["--layout", "pack", "--pack-size", "1MiB"]);
@@ -690,11 +692,7 @@ fn repair_does_not_keep_a_damaged_pack() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     export(None, &out, &["--layout", "pack", "--pack-size", "1MiB"]);
-    let damaged = fs::read_dir(pack_dir(&out).join("packs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .min()
-        .unwrap();
+    let damaged = packs(&out)[0].clone();
     let mut bytes = fs::read(&damaged).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x20;
