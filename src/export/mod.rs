@@ -12,6 +12,7 @@
 //! snapshot visible; stale temporary directories of killed runs are removed by the next run.
 
 mod changes;
+mod direct;
 pub mod disk;
 mod estimate;
 pub mod inputs;

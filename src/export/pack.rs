@@ -16,6 +16,7 @@
 //! the order a fresh export gives them, so a repacked snapshot is
 //! byte-identical to a fresh export.
 
+use super::direct::DirectFile;
 use super::writer::{Put, Rendered, Sink};
 use super::{inputs, io_err, ExportError};
 use crate::snapshot::pack::{self, Loc, Record, Root};
@@ -24,7 +25,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -32,7 +33,8 @@ use std::sync::Mutex;
 /// afresh (`docs/snapshot-format.md`).
 pub const REPACK_SHARE: f64 = 0.25;
 
-/// Bytes a pack writer gathers before it hashes and writes them (one `write` each).
+/// Bytes a pack writer gathers before it hashes and writes them (one `write` each, past the
+/// page cache where the filesystem allows: [`super::direct`]).
 const BUFFER: usize = 8 << 20;
 
 /// The previous pack snapshot an update builds on: where each of its bodies is.
@@ -124,22 +126,11 @@ struct PackWriter {
 
 /// The pack being written.
 struct Open {
-    file: fs::File,
+    file: DirectFile,
     tmp: PathBuf,
     hasher: blake3::Hasher,
-    /// Bytes appended (written or in `buf`).
+    /// Bytes appended.
     used: u64,
-    buf: Vec<u8>,
-}
-
-impl Open {
-    /// Hashes and writes what `buf` holds.
-    fn flush(&mut self) -> io::Result<()> {
-        self.hasher.update(&self.buf);
-        self.file.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
-    }
 }
 
 impl PackWriter {
@@ -167,27 +158,21 @@ impl PackWriter {
         }
         if self.current.is_none() {
             let tmp = self.dir.join(format!(".new-{}", self.names.len()));
-            let file = fs::File::create(&tmp)?;
+            let file = DirectFile::create(&tmp, BUFFER.min(self.size as usize))?;
             self.names.push(None);
             self.current = Some(Open {
                 file,
                 tmp,
                 hasher: blake3::Hasher::new(),
                 used: 0,
-                buf: Vec::with_capacity(BUFFER.min(self.size as usize)),
             });
         }
         let open = self.current.as_mut().expect("open");
         let offset = open.used;
-        if open.buf.len() + body.len() > BUFFER {
-            open.flush()?;
-        }
-        if body.len() >= BUFFER {
-            open.hasher.update(body);
-            open.file.write_all(body)?;
-        } else {
-            open.buf.extend_from_slice(body);
-        }
+        let hasher = &mut open.hasher;
+        open.file.write_all(body, &mut |b| {
+            hasher.update(b);
+        })?;
         open.used += len;
         Ok(Loc {
             pack: (self.names.len() - 1) as u32,
@@ -202,8 +187,10 @@ impl PackWriter {
         let Some(mut open) = self.current.take() else {
             return Ok(());
         };
-        open.flush()?;
-        drop(open.file);
+        let hasher = &mut open.hasher;
+        open.file.finish(&mut |b| {
+            hasher.update(b);
+        })?;
         let name = pack::pack_name(&open.hasher.finalize());
         fs::rename(&open.tmp, self.dir.join(format!("{name}.pack")))?;
         *self.names.last_mut().expect("pushed") = Some(name);
