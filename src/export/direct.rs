@@ -210,7 +210,10 @@ mod tests {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temp dir");
         let path = dir.path().join("f");
         let mut f = DirectFile::create(&path, 8192).expect("create");
-        match rustix::fs::statfs(dir.path()).map(|s| s.f_type as i64) {
+        // `f_type`'s type differs between targets (i64 here).
+        #[allow(clippy::unnecessary_cast)]
+        let fs_type = rustix::fs::statfs(dir.path()).map(|s| s.f_type as i64);
+        match fs_type {
             Ok(EXT4) => assert!(f.is_direct(), "ext4 takes O_DIRECT"),
             Ok(TMPFS) => assert!(!f.is_direct(), "tmpfs refuses O_DIRECT"),
             _ => {}
