@@ -93,15 +93,20 @@ fn main() {
         rss_again.unwrap_or(0.0)
     );
     println!("\nPhases of the incremental export (`export --timings`):\n");
-    println!("| phase | seconds |");
-    println!("|---|---:|");
+    println!("| phase | wall s | cpu s |");
+    println!("|---|---:|---:|");
     for line in stderr
         .lines()
         .skip_while(|l| !l.ends_with("timings"))
-        .skip(1)
+        .skip(2)
     {
-        if let Some((secs, phase)) = line.trim().split_once("s  ") {
-            println!("| {phase} | {secs} |");
+        // `<wall>s <cpu>s  <phase>  rss …` (the CPU column blank where the kernel does not say).
+        let Some((wall, rest)) = line.trim().split_once("s ") else {
+            continue;
+        };
+        let (cpu, phase) = rest.trim_start().split_once("s  ").unwrap_or(("", rest));
+        if wall.parse::<f64>().is_ok() {
+            println!("| {} | {wall} | {cpu} |", phase.trim());
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod access;
 pub mod api;
 pub mod archive;
 pub mod conformance;
+pub mod cpu;
 pub mod crawl;
 pub mod demo;
 pub mod diff;

@@ -238,11 +238,15 @@ impl ExportArgs {
         };
         let value = self.token_value()?;
         let loading = Instant::now();
+        let loading_cpu = matrix_snapshot::cpu::used();
         let catalog = self
             .store
             .load_catalog(self.quiet || self.format == super::Format::Json)?;
         let load_secs = loading.elapsed().as_secs_f64();
         let load_rss = matrix_snapshot::rss::current();
+        let load_cpu = matrix_snapshot::cpu::used()
+            .zip(loading_cpu)
+            .map(|(now, then)| now - then);
         let Some(token) = catalog.store.token_by_value(&value) else {
             bail!("{}", self.unknown_token(&catalog, &value));
         };
@@ -533,23 +537,30 @@ impl ExportArgs {
             let load = export::Phase {
                 name: "load the store",
                 secs: load_secs,
+                cpu: load_cpu,
                 rss: load_rss,
             };
+            errln!("     wall      cpu  phase (cpu: user + system, all threads)");
             for phase in std::iter::once(&load).chain(&report.phases.done) {
+                let cpu = phase.cpu.map_or("       ".into(), |c| format!("{c:>7.2}s"));
                 match phase.rss {
                     Some(rss) => errln!(
-                        "  {:>7.2}s  {:<50} rss {:>10}, peak {:>10}",
+                        "  {:>7.2}s {cpu}  {:<50} rss {:>10}, peak {:>10}",
                         phase.secs,
                         phase.name,
                         matrix_snapshot::rss::mb(rss.now),
                         matrix_snapshot::rss::mb(rss.peak)
                     ),
-                    None => errln!("  {:>7.2}s  {}", phase.secs, phase.name),
+                    None => errln!("  {:>7.2}s {cpu}  {}", phase.secs, phase.name),
                 }
                 rest -= phase.secs;
             }
             rest += load_secs;
-            errln!("  {:>7.2}s  progress, warnings, summary", rest.max(0.0));
+            errln!(
+                "  {:>7.2}s {:>8}  progress, warnings, summary",
+                rest.max(0.0),
+                ""
+            );
             let e = &report.entries;
             errln!(
                 "  manifest entries: {} in {} sorted run(s), at most {} held (--entry-buffer)",

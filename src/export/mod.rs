@@ -378,11 +378,12 @@ pub struct EntryRuns {
     pub held_peak: usize,
 }
 
-/// Wall time of the phases of an export, in the order they ran, and the process's resident
-/// memory as each ended.
+/// Wall time of the phases of an export, in the order they ran, the CPU time each took and
+/// the process's resident memory as each ended.
 #[derive(Debug, Clone)]
 pub struct Phases {
     last: std::time::Instant,
+    last_cpu: Option<f64>,
     /// The phases done, in order.
     pub done: Vec<Phase>,
 }
@@ -394,6 +395,9 @@ pub struct Phase {
     pub name: &'static str,
     /// Wall time, in seconds.
     pub secs: f64,
+    /// CPU time (user + system, every thread), in seconds (`None` where the kernel does not
+    /// say).
+    pub cpu: Option<f64>,
     /// Resident memory as it ended (`None` where the kernel does not say).
     pub rss: Option<crate::rss::Rss>,
 }
@@ -402,6 +406,7 @@ impl Phases {
     fn start() -> Phases {
         Phases {
             last: std::time::Instant::now(),
+            last_cpu: crate::cpu::used(),
             done: Vec::new(),
         }
     }
@@ -409,12 +414,15 @@ impl Phases {
     /// Ends the phase `name`, which began when the previous one ended.
     fn end(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
+        let cpu = crate::cpu::used();
         self.done.push(Phase {
             name,
             secs: now.duration_since(self.last).as_secs_f64(),
+            cpu: cpu.zip(self.last_cpu).map(|(now, then)| now - then),
             rss: crate::rss::current(),
         });
         self.last = now;
+        self.last_cpu = cpu;
     }
 }
 

@@ -62,8 +62,9 @@ fn re_export_writes_only_changes_and_equals_a_fresh_export() {
         ],
     );
     assert!(said.contains("updated"), "{said}");
-    // --timings: one line per phase, the update's own among them, each with the resident
-    // memory as it ended (issue 20).
+    // --timings: one line per phase, the update's own among them, each with its wall and CPU
+    // time and the resident memory as it ended (issue 20).
+    let linux = cfg!(target_os = "linux");
     for phase in [
         "load the store",
         "previous manifest",
@@ -71,14 +72,18 @@ fn re_export_writes_only_changes_and_equals_a_fresh_export() {
         "apply the changes",
     ] {
         assert!(
-            said.lines().any(|l| l
-                .trim_start()
-                .split_once("s  ")
-                .is_some_and(|(secs, rest)| secs.parse::<f64>().is_ok()
+            said.lines().any(|l| {
+                let Some((wall, rest)) = l.trim_start().split_once("s ") else {
+                    return false;
+                };
+                let rest = rest.trim_start();
+                let (cpu, rest) = rest.split_once("s  ").unwrap_or(("", rest));
+                wall.parse::<f64>().is_ok()
+                    && (!linux || cpu.parse::<f64>().is_ok_and(|c| c >= 0.0))
                     && rest.starts_with(phase)
-                    && (!cfg!(target_os = "linux")
-                        || (rest.contains(" rss ") && rest.contains(" MB, peak "))))),
-            "no `<seconds>s  {phase}  rss … MB, peak … MB` line in {said}"
+                    && (!linux || (rest.contains(" rss ") && rest.contains(" MB, peak ")))
+            }),
+            "no `<wall>s <cpu>s  {phase}  rss … MB, peak … MB` line in {said}"
         );
     }
     let fresh = tmp.path().join("fresh");
