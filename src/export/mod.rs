@@ -574,8 +574,6 @@ fn export_into(
     }
     stop_if_interrupted!();
 
-    // One pass over the merged runs: counts, the route files' changes, the hosts' tables (they
-    // come before the manifest, which lists and hashes `_routers/`) or the pack index.
     let extra = match layout {
         Layout::Pack => run.forbidden_url_markers(),
         Layout::Files => Vec::new(),
@@ -584,19 +582,55 @@ fn export_into(
         Some(sink) => Some(sink.into_index(runs.len(), &extra)?),
         None => None,
     };
-    let collated = run.collate(
-        &runs,
-        // The pack layout lists its changed objects instead (`pack::object_changes`).
-        taken.previous.as_mut().filter(|_| layout == Layout::Files),
-        (taken.kept, &taken.reused_asset),
-        index.as_mut(),
-        &routes,
-        &hosts,
-        readable.len() as u64,
-        forbidden,
-    )?;
+    let (collated, root_hash) = match index.as_mut() {
+        // Files layout: a pass over the merged runs for the counts, the route files' changes
+        // and the hosts' tables, which the manifest lists and hashes; then one for the manifest.
+        None => {
+            let collated = run.collate(
+                &runs,
+                taken.previous.as_mut(),
+                (taken.kept, &taken.reused_asset),
+                &routes,
+                &hosts,
+                readable.len() as u64,
+                forbidden,
+            )?;
+            phases.end("merge: count, compare routes, host tables");
+            let root_hash = run.write_manifest_and_inputs(
+                &runs,
+                taken.previous.as_ref().map(|p| &p.text),
+                &fingerprints,
+                &mut |_| Ok(()),
+            )?;
+            phases.end("manifest (router files hashed), recorded inputs");
+            (collated, root_hash)
+        }
+        // Pack layout: the manifest lists neither the index nor host tables, so one pass over
+        // the merged runs writes it and takes each entry for the counts and the index. (Its
+        // changed objects are listed from the trees: `pack::object_changes`.)
+        Some(index) => {
+            let mut collator = run.collator(
+                runs.len(),
+                None,
+                (taken.kept, &taken.reused_asset),
+                Some(index),
+                &routes,
+                &hosts,
+                readable.len() as u64,
+                forbidden,
+            )?;
+            let root_hash = run.write_manifest_and_inputs(
+                &runs,
+                taken.previous.as_ref().map(|p| &p.text),
+                &fingerprints,
+                &mut |e| collator.add(e),
+            )?;
+            let collated = collator.finish(&run.forbidden_url_lines)?;
+            phases.end("merge: manifest, counts, index, recorded inputs");
+            (collated, root_hash)
+        }
+    };
     let (mut changes, counts) = (collated.changes, collated.counts);
-    phases.end("merge: count, compare routes, host tables");
     let pack_report = match index {
         Some(index) => {
             let report = index.finish(&root, &extra, &mut || {
@@ -607,15 +641,9 @@ fn export_into(
         }
         None => None,
     };
-    let root_hash = run.write_manifest_and_inputs(
-        &runs,
-        taken.previous.as_ref().map(|p| &p.text),
-        &fingerprints,
-    )?;
     // The runs are read: their disk is freed before the new snapshot goes in (what cannot be
     // removed now, the next export removes).
     drop(runs);
-    phases.end("manifest (router files hashed), recorded inputs");
     stop_if_interrupted!();
     run.write_snapshot_json(&counts, &root_hash)?;
 
@@ -1141,100 +1169,94 @@ impl Run<'_> {
         Ok(Some(digits))
     }
 
-    /// One pass over every entry in path order (merged from `runs`): the counts, the route
-    /// files' changes against `previous` (`taken`: how many entries were taken over as they
-    /// were, and by asset whether its were), the files layout's host tables (`hosts`), the pack
-    /// layout's `index`, and, above [`disk::WALK_LIMIT`] files, what `public/` takes on disk.
+    /// What takes every entry in path order for the counts, the route files' changes against
+    /// `previous` (`taken`: how many entries were taken over as they were, and by asset
+    /// whether its were), the files layout's host tables (`hosts`), the pack layout's `index`,
+    /// and, above [`disk::WALK_LIMIT`] files, what `public/` takes on disk.
+    #[allow(clippy::too_many_arguments)]
+    fn collator<'c, 'p>(
+        &'c self,
+        entries: u64,
+        previous: Option<&'c mut previous::Previous>,
+        taken: (u64, &'c [bool]),
+        index: Option<&'c mut pack::PackIndex<'p>>,
+        routes: &'c routes::RouteSpec,
+        hosts: &[&crate::router::Host],
+        assets: u64,
+        forbidden: u64,
+    ) -> Result<Collator<'c, 'p>, ExportError> {
+        let (opts, root) = (self.opts, self.root);
+        let files_layout = opts.layout.layout == Layout::Files;
+        let tables = match files_layout {
+            true => {
+                Some(crate::router::Tables::create(root, routes, hosts).map_err(tables_err(root))?)
+            }
+            false => None,
+        };
+        let public = (files_layout && entries > disk::WALK_LIMIT)
+            .then(|| disk::PublicModel::new(opts.dedupe, estimate::block_size(&opts.out)));
+        let (kept, reused_asset) = taken;
+        Ok(Collator {
+            root,
+            tables,
+            public,
+            changes: changes::RouteChanges::new(previous, kept),
+            unique: Default::default(),
+            counts: Counts {
+                assets,
+                forbidden,
+                files: 0,
+                bytes: 0,
+                unique_bodies: 0,
+                unique_bytes: 0,
+            },
+            reused_asset,
+            index,
+        })
+    }
+
+    /// [`Run::collator`] over every entry of `runs`, merged in path order, in one pass (the
+    /// files layout's, before its manifest).
     #[allow(clippy::too_many_arguments)]
     fn collate(
         &self,
         runs: &spill::Runs,
         previous: Option<&mut previous::Previous>,
         taken: (u64, &[bool]),
-        mut index: Option<&mut pack::PackIndex>,
         routes: &routes::RouteSpec,
         hosts: &[&crate::router::Host],
         assets: u64,
         forbidden: u64,
     ) -> Result<Collated, ExportError> {
-        let (opts, root) = (self.opts, self.root);
-        let files_layout = opts.layout.layout == Layout::Files;
-        let tables_err = || {
-            io_err(format!(
-                "writing {}",
-                root.join(crate::router::ETAGS_FILE).display()
-            ))
-        };
-        let mut tables = match files_layout {
-            true => Some(crate::router::Tables::create(root, routes, hosts).map_err(tables_err())?),
-            false => None,
-        };
-        let mut public = (files_layout && runs.len() > disk::WALK_LIMIT)
-            .then(|| disk::PublicModel::new(opts.dedupe, estimate::block_size(&opts.out)));
-        let (kept, reused_asset) = taken;
-        let mut changes = changes::RouteChanges::new(previous, kept);
-        // The distinct bodies, by the first 16 bytes of their blake3 (FxHash: the keys are
-        // already uniformly distributed hashes).
-        let mut unique: rustc_hash::FxHashSet<u128> = Default::default();
-        let mut counts = Counts {
+        let mut collator = self.collator(
+            runs.len(),
+            previous,
+            taken,
+            None,
+            routes,
+            hosts,
             assets,
             forbidden,
-            files: 0,
-            bytes: 0,
-            unique_bodies: 0,
-            unique_bytes: 0,
-        };
+        )?;
         let read_err = |e: io::Error| spill_err(runs_dir(runs))(e);
         let mut merged = runs.merge().map_err(read_err)?;
         while let Some(e) = merged.next().map_err(read_err)? {
-            counts.files += 1;
-            counts.bytes += e.size;
-            let first = unique.insert(u128::from_le_bytes(
-                e.blake3.as_bytes()[..16].try_into().expect("16 bytes"),
-            ));
-            if first {
-                counts.unique_bodies += 1;
-                counts.unique_bytes += e.size;
-            }
-            let taken_over = e.owner != inputs::NO_OWNER && reused_asset[e.owner as usize];
-            if !taken_over {
-                changes.fresh(e);
-            }
-            if let Some(t) = &mut tables {
-                t.add(e).map_err(tables_err())?;
-            }
-            if let Some(index) = index.as_deref_mut() {
-                index.add(e)?;
-            }
-            if let Some(m) = &mut public {
-                m.add(&e.path, e.size, first);
-            }
+            collator.add(e)?;
         }
         drop(merged);
-        drop(unique);
-        if let Some(t) = tables {
-            let forbidden_urls = self
-                .forbidden_url_lines
-                .get()
-                .map_or(&[][..], Vec::as_slice);
-            t.finish(forbidden_urls).map_err(tables_err())?;
-        }
-        Ok(Collated {
-            changes: changes.finish(),
-            counts,
-            public: public.map(disk::PublicModel::finish),
-        })
+        collator.finish(&self.forbidden_url_lines)
     }
 
     /// Writes `manifest.jsonl` (every entry of `runs`, merged in path order, after the router
     /// files' lines) and, when the executable could be identified, the inputs it records
     /// (`_cache/`: each asset's fingerprint and the owner of each manifest line); returns the
-    /// root hash.
+    /// root hash. `each` takes every entry as it goes by, in path order.
     fn write_manifest_and_inputs(
         &self,
         runs: &spill::Runs,
         previous: Option<&previous::ManifestText>,
         fingerprints: &Fingerprints,
+        each: &mut (dyn FnMut(&Staged) -> Result<(), ExportError> + Send),
     ) -> Result<String, ExportError> {
         let (cat, root) = (self.cat, self.root);
         let routers = snapshot::manifest::router_entries(root).map_err(io_err(format!(
@@ -1262,41 +1284,70 @@ impl Run<'_> {
         // runs to gigabytes. A line taken over is read again from the previous manifest, which
         // must not have changed since it was read.
         let mut merged = runs.merge().map_err(spill_err(runs_dir(runs)))?;
-        let groups = std::iter::from_fn(|| {
-            let mut group: Vec<Staged> = Vec::with_capacity(MANIFEST_GROUP);
-            while group.len() < MANIFEST_GROUP {
-                match merged.next() {
-                    Ok(Some(e)) => {
-                        if let Some((_, positions)) = &recorded {
-                            owners.push(match e.owner {
-                                inputs::NO_OWNER => inputs::NO_OWNER,
-                                a => positions[a as usize],
-                            });
-                        }
-                        group.push(e.clone());
-                    }
-                    Ok(None) => break,
-                    Err(e) => return Some(Err(e)),
-                }
-            }
-            (!group.is_empty()).then_some(Ok(group))
-        });
+        let positions = recorded.as_ref().map(|(_, positions)| positions);
+        // One thread merges the runs into groups (and hands each entry to `each`) while this
+        // one formats the previous group in parallel, hashes and writes it.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<Staged>>>(1);
         let copy_failed = std::sync::OnceLock::new();
-        let root_hash = snapshot::manifest::write_groups(
-            &root.join(snapshot::MANIFEST_FILE),
-            &routers,
-            groups,
-            |e: &Staged, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
-                Some(text) => {
-                    if let Err(e) = text.line(e.previous_line, buf) {
-                        let _ = copy_failed.set(e);
+        let (written, owners, refused) = std::thread::scope(|scope| {
+            let producer = scope.spawn(move || {
+                // What `each` refused: the manifest stops there (the staging tree is not kept).
+                let mut refused = None;
+                'groups: loop {
+                    let mut group: Vec<Staged> = Vec::with_capacity(MANIFEST_GROUP);
+                    while group.len() < MANIFEST_GROUP {
+                        match merged.next() {
+                            Ok(Some(e)) => {
+                                if let Err(err) = each(e) {
+                                    refused = Some(err);
+                                    break 'groups;
+                                }
+                                if let Some(positions) = positions {
+                                    owners.push(match e.owner {
+                                        inputs::NO_OWNER => inputs::NO_OWNER,
+                                        a => positions[a as usize],
+                                    });
+                                }
+                                group.push(e.clone());
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                break 'groups;
+                            }
+                        }
+                    }
+                    // A closed channel: the writer stopped, and says why.
+                    if group.is_empty() || tx.send(Ok(group)).is_err() {
+                        break;
                     }
                 }
-                None => e.entry.write_line(buf),
-            },
-        )
-        .and_then(|hash| copy_failed.into_inner().map_or(Ok(hash), Err))
-        .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
+                (owners, refused)
+            });
+            let written = snapshot::manifest::write_groups(
+                &root.join(snapshot::MANIFEST_FILE),
+                &routers,
+                rx.into_iter(),
+                |e: &Staged, buf| match previous.filter(|_| e.previous_line != NO_LINE) {
+                    Some(text) => {
+                        if let Err(e) = text.line(e.previous_line, buf) {
+                            let _ = copy_failed.set(e);
+                        }
+                    }
+                    None => e.entry.write_line(buf),
+                },
+            );
+            let (owners, refused) = producer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (written, owners, refused)
+        });
+        if let Some(err) = refused {
+            return Err(err);
+        }
+        let root_hash = written
+            .and_then(|hash| copy_failed.into_inner().map_or(Ok(hash), Err))
+            .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
         if let Some((text, _)) = recorded {
             let owners = inputs::render_owners(&root_hash, owners.into_iter());
             let path = root.join(inputs::FILE);
@@ -1367,6 +1418,76 @@ struct Collated {
     counts: Counts,
     /// What `public/` takes on disk (files layout, above [`disk::WALK_LIMIT`] files).
     public: Option<u64>,
+}
+
+/// Takes every entry of an export in path order ([`Run::collator`]), once.
+struct Collator<'c, 'p> {
+    root: &'c Path,
+    tables: Option<crate::router::Tables<'c>>,
+    public: Option<disk::PublicModel>,
+    changes: changes::RouteChanges<'c>,
+    /// The distinct bodies, by the first 16 bytes of their blake3 (FxHash: the keys are
+    /// already uniformly distributed hashes).
+    unique: rustc_hash::FxHashSet<u128>,
+    counts: Counts,
+    reused_asset: &'c [bool],
+    index: Option<&'c mut pack::PackIndex<'p>>,
+}
+
+impl Collator<'_, '_> {
+    /// The next entry (after every one that sorts before it).
+    fn add(&mut self, e: &Staged) -> Result<(), ExportError> {
+        let counts = &mut self.counts;
+        counts.files += 1;
+        counts.bytes += e.size;
+        let first = self.unique.insert(u128::from_le_bytes(
+            e.blake3.as_bytes()[..16].try_into().expect("16 bytes"),
+        ));
+        if first {
+            counts.unique_bodies += 1;
+            counts.unique_bytes += e.size;
+        }
+        let taken_over = e.owner != inputs::NO_OWNER && self.reused_asset[e.owner as usize];
+        if !taken_over {
+            self.changes.fresh(e);
+        }
+        if let Some(t) = &mut self.tables {
+            t.add(e).map_err(tables_err(self.root))?;
+        }
+        if let Some(index) = self.index.as_deref_mut() {
+            index.add(e)?;
+        }
+        if let Some(m) = &mut self.public {
+            m.add(&e.path, e.size, first);
+        }
+        Ok(())
+    }
+
+    /// The counts and changes, once every entry is in; the host tables completed with the
+    /// forbidden-URL lines.
+    fn finish(
+        self,
+        forbidden_url_lines: &std::sync::OnceLock<Vec<snapshot::forbidden::Line>>,
+    ) -> Result<Collated, ExportError> {
+        drop(self.unique);
+        if let Some(t) = self.tables {
+            let lines = forbidden_url_lines.get().map_or(&[][..], Vec::as_slice);
+            t.finish(lines).map_err(tables_err(self.root))?;
+        }
+        Ok(Collated {
+            changes: self.changes.finish(),
+            counts: self.counts,
+            public: self.public.map(disk::PublicModel::finish),
+        })
+    }
+}
+
+/// An error writing the host tables into the staging tree `root`.
+fn tables_err(root: &Path) -> impl FnOnce(io::Error) -> ExportError {
+    io_err(format!(
+        "writing {}",
+        root.join(crate::router::ETAGS_FILE).display()
+    ))
 }
 
 /// Entries formatted at a time for the manifest: about 20 MB of entries and 25 MB of lines.

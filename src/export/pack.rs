@@ -787,8 +787,11 @@ impl PackIndex<'_> {
         }
         let mut distinct: Vec<usize> = first.into_values().collect();
         distinct.sort_unstable();
+        // Written from one thread: creating files in one directory takes its lock, which a
+        // second thread only spins on (after a mass delete, 8,192 shards took 3.5 s and 6.8 s of
+        // CPU from two threads).
         let kept: Vec<bool> = distinct
-            .par_iter()
+            .iter()
             .map(|&i| {
                 let name = &shard_names[i];
                 let to = public.join(pack::shard_file(name));
