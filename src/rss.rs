@@ -34,6 +34,19 @@ fn parse(status: &str) -> Option<Rss> {
     })
 }
 
+/// Turns transparent huge pages off for this process (`prctl(PR_SET_THP_DISABLE)`; nothing
+/// where the kernel has no such switch). The allocator asks for huge pages, and a machine
+/// whose memory is fragmented (a page cache full of the snapshot just written) then compacts
+/// memory on each fault: loading the 1M-asset store took 3.5–5.4 s of system time with them
+/// and 1.4–2.2 s without (user time the same; at 100k assets the difference is 0.06 s).
+pub fn without_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// `bytes` in MB with one decimal (`1234.5 MB`), as the timings print it.
 pub fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -54,6 +67,15 @@ mod tests {
             })
         );
         assert_eq!(parse("Name:\tx\n"), None);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn huge_pages_go_off() {
+        without_huge_pages();
+        // SAFETY: PR_GET_THP_DISABLE takes no pointer.
+        let state = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(state, 1);
     }
 
     #[test]

@@ -247,6 +247,7 @@ fn long_help_of(args: &[std::ffi::OsString]) -> Option<String> {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    matrix_snapshot::rss::without_huge_pages();
     match cli.command {
         Command::Export(args) => args.run(),
         Command::Serve(args) => args.run(),
