@@ -458,29 +458,57 @@ fn export_into(
     let target = prepare_out(out, opts.force)?;
     phases.end("view and checks");
     // Read with --full too: the changes are still reported against it.
-    let mut previous = previous::PreviousManifest::load(out);
+    let mut previous = previous::PreviousManifest::open(out);
     let layout = opts.layout.layout;
     // A snapshot in the other layout is rebuilt in full.
     let same_layout = snapshot::check_format(out).is_ok_and(|l| l == layout);
+    // `--repair` checks every line's file: it reads the manifest whole first.
     let repair = (opts.repair && !opts.full && same_layout)
-        .then(|| previous.as_mut().map(|p| p.repair(out, layout)))
+        .then(|| {
+            previous = previous.take().and_then(|p| p.hold());
+            previous.as_mut().map(|p| p.repair(out, layout))
+        })
         .flatten();
-    // The pack layout's update builds on the previous packs: where each body is.
-    let pack_previous = match (&previous, layout) {
-        (Some(p), Layout::Pack) if same_layout && !opts.full => {
-            pack::PackPrevious::load(out, p.files())
-        }
+    // The pack layout's update builds on the previous packs: where each body is, found as the
+    // previous manifest is read.
+    let mut pack_finder = match (&previous, layout) {
+        (Some(_), Layout::Pack) if same_layout && !opts.full => pack::PackPrevious::open(out),
         _ => None,
     };
     // A manifest that no longer matches its root hash cannot say what to keep (nor can packs
     // be repaired one file at a time): `--repair` rebuilds.
-    let update = !opts.full
+    let may_update = !opts.full
         && previous.is_some()
         && same_layout
-        && (layout == Layout::Files || pack_previous.is_some())
+        && (layout == Layout::Files || pack_finder.is_some())
         && !repair.as_ref().is_some_and(|r| r.rebuilt);
-    if previous.is_some() {
-        phases.end("previous manifest");
+    // Every manifest entry goes to sorted runs in a scratch directory beside `out` (issue 20):
+    // removed when this function returns, by the next export after a `kill -9`.
+    let mut spill =
+        spill::Spill::new(target.parent, &target.name, opts.run_bytes).map_err(io_err(format!(
+            "creating a scratch directory for the manifest's entries in {}",
+            target.parent.display()
+        )))?;
+    // Input fingerprints first (issue 20): an asset whose inputs are those the previous
+    // snapshot recorded keeps its files as they are, without rendering, so its manifest lines
+    // go to a run of their own as the previous manifest is read (an incremental export).
+    let fingerprints = fingerprint(cat, opts, view, &variants);
+    phases.end("fingerprints");
+    let had_previous = previous.is_some();
+    let mut taken = take_over(
+        cat,
+        out,
+        previous,
+        may_update,
+        &fingerprints,
+        &mut spill,
+        pack_finder.as_mut(),
+    )?;
+    // A manifest that turned out not to be one: no previous snapshot.
+    let update = may_update && taken.previous.is_some();
+    let pack_previous = pack_finder.filter(|_| update).map(pack::PackFinder::finish);
+    if had_previous {
+        phases.end("previous manifest read and split, files taken over");
     }
     let caddy_derived = out.join(snapshot::CACHE_DIR).join("caddy").is_dir();
     if !update {
@@ -498,13 +526,6 @@ fn export_into(
     // The pack layout always builds a whole new tree (reusing the previous packs) and swaps it in.
     let mut staging = target.staging(update && layout == Layout::Files)?;
     let root = staging.path().to_path_buf();
-    // Every manifest entry goes to sorted runs in a scratch directory beside `out` (issue 20):
-    // removed when this function returns, by the next export after a `kill -9`.
-    let mut spill =
-        spill::Spill::new(target.parent, &target.name, opts.run_bytes).map_err(io_err(format!(
-            "creating a scratch directory for the manifest's entries in {}",
-            target.parent.display()
-        )))?;
     let run = Run {
         cat,
         opts,
@@ -524,13 +545,6 @@ fn export_into(
             }
         };
     }
-
-    // Input fingerprints: an asset whose inputs are those the previous snapshot recorded keeps
-    // its files as they are, without rendering; its manifest lines are taken over (an
-    // incremental export), into a run of their own.
-    let fingerprints = run.fingerprint();
-    let mut taken = run.take_over(previous, update, &fingerprints, &mut spill)?;
-    phases.end("fingerprints, previous files taken over");
 
     let mut files_writer = None;
     let mut pack_sink = None;
@@ -729,7 +743,7 @@ struct Run<'a> {
     forbidden_url_lines: std::sync::OnceLock<Vec<snapshot::forbidden::Line>>,
 }
 
-/// The readable assets and their input fingerprints, from [`Run::fingerprint`].
+/// The readable assets and their input fingerprints, from [`fingerprint`].
 struct Fingerprints {
     /// The fingerprint of everything the export shares ([`inputs::global`]; `None` when the
     /// executable cannot be identified).
@@ -740,7 +754,7 @@ struct Fingerprints {
     per_asset: Vec<Option<u128>>,
 }
 
-/// What an export takes over from the previous snapshot, from [`Run::take_over`].
+/// What an export takes over from the previous snapshot, from [`take_over`].
 struct TakenOver {
     /// How many manifest entries of the assets whose files are kept as they are (written to a
     /// run of the spill).
@@ -778,78 +792,6 @@ impl Run<'_> {
     /// Files put into the staging tree so far.
     fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
-    }
-
-    /// The readable assets and the input fingerprint of each (in parallel).
-    fn fingerprint(&self) -> Fingerprints {
-        let (cat, view) = (self.cat, self.view);
-        let global = inputs::global(&render_settings(cat, self.opts, &self.variants));
-        let readable: Vec<AssetIdx> = view.readable().collect();
-        let per_asset: Vec<Option<u128>> = readable
-            .par_iter()
-            .map(|&a| global.map(|g| inputs::of_asset(cat, view, &g, a)))
-            .collect();
-        Fingerprints {
-            global,
-            readable,
-            per_asset,
-        }
-    }
-
-    /// Splits the previous manifest: in an incremental export (`update`), the entries of the
-    /// assets whose fingerprints are those the previous snapshot recorded are taken over (into a
-    /// sorted run of `spill`, as they come: in manifest order); the rest is what this export's
-    /// files are compared with.
-    fn take_over(
-        &self,
-        previous: Option<previous::PreviousManifest>,
-        update: bool,
-        fingerprints: &Fingerprints,
-        spill: &mut spill::Spill,
-    ) -> Result<TakenOver, ExportError> {
-        let cat = self.cat;
-        let readable = &fingerprints.readable;
-        let spill_dir = spill.dir().to_path_buf();
-        // Assets whose files were taken over (their entries carry the owner).
-        let mut reused_asset = vec![false; cat.store.assets.len()];
-        let mut kept = 0;
-        let previous = match (previous, &fingerprints.global) {
-            (Some(prev), Some(g)) if update && prev.has_owners() => {
-                let recorded = inputs::load(&self.opts.out, g);
-                let mut kept_as = vec![inputs::NO_OWNER; recorded.len()];
-                for (&a, fp) in readable.iter().zip(&fingerprints.per_asset) {
-                    match (recorded.get(cat.store.asset(a).id.as_str()), fp) {
-                        (Some(&(pos, old)), Some(fp)) if old == *fp => kept_as[pos as usize] = a,
-                        _ => {}
-                    }
-                }
-                drop(recorded);
-                let mut run = spill.sorted_run().map_err(spill_err(&spill_dir))?;
-                let rest = prev
-                    .split_into(&kept_as, &mut |e: &Staged| {
-                        reused_asset[e.owner as usize] = true;
-                        run.push(e)
-                    })
-                    .map_err(spill_err(&spill_dir))?;
-                kept = spill.add_sorted(run).map_err(spill_err(&spill_dir))?;
-                Some(rest)
-            }
-            (Some(prev), _) => Some(
-                prev.split_into(&[], &mut |_: &Staged| Ok(()))
-                    .map_err(spill_err(&spill_dir))?,
-            ),
-            (None, _) => None,
-        };
-        let reused = readable
-            .iter()
-            .filter(|&&a| reused_asset[a as usize])
-            .count() as u64;
-        Ok(TakenOver {
-            kept,
-            previous,
-            reused_asset,
-            reused,
-        })
     }
 
     /// Writes the error documents, the body of requests the profile left out and the routers'
@@ -1508,6 +1450,120 @@ fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake
         entry: Entry::json(rel, requests, status, body.len() as u64, hash),
         owner: inputs::NO_OWNER,
         previous_line: NO_LINE,
+    }
+}
+
+/// The readable assets and the input fingerprint of each (in parallel).
+fn fingerprint(
+    cat: &Catalog,
+    opts: &ExportOptions,
+    view: &View,
+    variants: &Variants,
+) -> Fingerprints {
+    let global = inputs::global(&render_settings(cat, opts, variants));
+    let readable: Vec<AssetIdx> = view.readable().collect();
+    let per_asset: Vec<Option<u128>> = readable
+        .par_iter()
+        .map(|&a| global.map(|g| inputs::of_asset(cat, view, &g, a)))
+        .collect();
+    Fingerprints {
+        global,
+        readable,
+        per_asset,
+    }
+}
+
+/// The entries taken over, into a sorted run of the spill, and which assets they belong to.
+struct TakeOver<'a> {
+    run: spill::SortedRun,
+    reused_asset: &'a mut [bool],
+}
+
+impl previous::Keep for TakeOver<'_> {
+    fn keep(&mut self, e: &Staged) -> io::Result<()> {
+        self.reused_asset[e.owner as usize] = true;
+        self.run.push(e)
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        self.reused_asset.fill(false);
+        self.run.clear()
+    }
+}
+
+/// Reads and splits the previous manifest of `out`: in an incremental export (`update`), the
+/// entries of the assets whose fingerprints are those the previous snapshot recorded are taken
+/// over (into a sorted run of `spill`, as they are read: in manifest order); the rest is what
+/// this export's files are compared with. `pack` finds the previous bodies as the lines are
+/// read. [`TakenOver::previous`] is `None` when there was no previous snapshot or its manifest
+/// is not one.
+fn take_over(
+    cat: &Catalog,
+    out: &Path,
+    previous: Option<previous::PreviousManifest>,
+    update: bool,
+    fingerprints: &Fingerprints,
+    spill: &mut spill::Spill,
+    mut pack: Option<&mut pack::PackFinder>,
+) -> Result<TakenOver, ExportError> {
+    let readable = &fingerprints.readable;
+    let spill_dir = spill.dir().to_path_buf();
+    // Assets whose files were taken over (their entries carry the owner).
+    let mut reused_asset = vec![false; cat.store.assets.len()];
+    let mut kept = 0;
+    let mut seen = |files: &[(&str, [u8; 32])]| {
+        if let Some(p) = pack.as_deref_mut() {
+            p.add(files);
+        }
+    };
+    let previous = match (previous, &fingerprints.global) {
+        (Some(prev), Some(g)) if update => {
+            let recorded = inputs::load(out, g);
+            let mut kept_as = vec![inputs::NO_OWNER; recorded.len()];
+            for (&a, fp) in readable.iter().zip(&fingerprints.per_asset) {
+                match (recorded.get(cat.store.asset(a).id.as_str()), fp) {
+                    (Some(&(pos, old)), Some(fp)) if old == *fp => kept_as[pos as usize] = a,
+                    _ => {}
+                }
+            }
+            drop(recorded);
+            let mut keep = TakeOver {
+                run: spill.sorted_run().map_err(spill_err(&spill_dir))?,
+                reused_asset: &mut reused_asset,
+            };
+            let rest = prev
+                .split_into(&kept_as, &mut keep, &mut seen)
+                .map_err(spill_err(&spill_dir))?;
+            kept = spill.add_sorted(keep.run).map_err(spill_err(&spill_dir))?;
+            rest
+        }
+        (Some(prev), _) => prev
+            .split_into(&[], &mut NoKeep, &mut seen)
+            .map_err(spill_err(&spill_dir))?,
+        (None, _) => None,
+    };
+    let reused = readable
+        .iter()
+        .filter(|&&a| reused_asset[a as usize])
+        .count() as u64;
+    Ok(TakenOver {
+        kept,
+        previous: previous.map(|(rest, _)| rest),
+        reused_asset,
+        reused,
+    })
+}
+
+/// Takes nothing over (a full export compares with the previous snapshot only).
+struct NoKeep;
+
+impl previous::Keep for NoKeep {
+    fn keep(&mut self, _: &Staged) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

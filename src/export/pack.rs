@@ -42,53 +42,114 @@ pub(super) struct PackPrevious {
     /// Its root.
     root: Root,
     /// blake3 of a body → where it is (positions in `root.packs`).
-    bodies: FxHashMap<[u8; 32], Loc>,
+    bodies: Bodies,
     /// Each pack's size in bytes (0 for none).
     pack_sizes: Vec<u64>,
     /// Its web root.
     public: PathBuf,
 }
 
+/// Bits of a body's blake3 that pick its bucket in [`Bodies`].
+const BUCKET_BITS: u32 = 16;
+
+/// Where each body of the previous packs is, by blake3: 52 bytes a body in buckets of records
+/// sorted by blake3, bucketed by its first [`BUCKET_BITS`] bits (issue 20: a hash map of the
+/// 3.2M bodies of a 1M-asset snapshot held 220 MB, and twice that while it grew). A body's
+/// position among all of them ([`Bodies::position`]) lets a caller mark it in a bit set.
+pub(super) struct Bodies {
+    buckets: Vec<Vec<([u8; 32], Loc)>>,
+    /// Per bucket, the position of its first body among all ([`Bodies::finish`]).
+    firsts: Vec<u32>,
+}
+
+impl Bodies {
+    fn new() -> Bodies {
+        Bodies {
+            buckets: (0..1usize << BUCKET_BITS).map(|_| Vec::new()).collect(),
+            firsts: Vec::new(),
+        }
+    }
+
+    fn bucket(key: &[u8; 32]) -> usize {
+        (u32::from_be_bytes([key[0], key[1], key[2], key[3]]) >> (32 - BUCKET_BITS)) as usize
+    }
+
+    /// Adds a body (a body listed again is held once: sorted out before a bucket grows).
+    fn insert(&mut self, key: [u8; 32], loc: Loc) {
+        let b = &mut self.buckets[Self::bucket(&key)];
+        if b.len() == b.capacity() && !b.is_empty() {
+            Self::sort(b);
+        }
+        b.push((key, loc));
+    }
+
+    /// Sorts a bucket by blake3 and keeps one record a body (the first of pack and offset, so
+    /// that which is kept does not depend on the order they came in).
+    fn sort(b: &mut Vec<([u8; 32], Loc)>) {
+        b.sort_unstable_by(|x, y| (x.0, x.1.pack, x.1.offset).cmp(&(y.0, y.1.pack, y.1.offset)));
+        b.dedup_by(|x, y| x.0 == y.0);
+    }
+
+    /// Done adding: every bucket sorted, at its size.
+    fn finish(&mut self) {
+        self.buckets.par_iter_mut().for_each(|b| {
+            Self::sort(b);
+            b.shrink_to_fit();
+        });
+        let mut first = 0u32;
+        self.firsts = self
+            .buckets
+            .iter()
+            .map(|b| {
+                let f = first;
+                first += b.len() as u32;
+                f
+            })
+            .collect();
+    }
+
+    /// Where the body `key` is.
+    pub(super) fn get(&self, key: &[u8; 32]) -> Option<&Loc> {
+        self.position(key).map(|(_, loc)| loc)
+    }
+
+    /// Whether it holds the body `key`.
+    pub(super) fn contains_key(&self, key: &[u8; 32]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The body `key`'s position among all (below [`Bodies::len`]) and where it is.
+    pub(super) fn position(&self, key: &[u8; 32]) -> Option<(usize, &Loc)> {
+        let i = Self::bucket(key);
+        let b = &self.buckets[i];
+        let at = b.binary_search_by(|r| r.0.cmp(key)).ok()?;
+        Some((self.firsts[i] as usize + at, &b[at].1))
+    }
+
+    /// How many bodies.
+    pub(super) fn len(&self) -> usize {
+        self.buckets.iter().map(Vec::len).sum()
+    }
+}
+
+/// The previous pack snapshot being read ([`PackPrevious::open`]): its index, by which the
+/// bodies of the previous manifest's lines are found as the manifest is read.
+pub(super) struct PackFinder {
+    root: Root,
+    shards: Vec<pack::Shard>,
+    bodies: Bodies,
+    pack_sizes: Vec<u64>,
+    public: PathBuf,
+}
+
 impl PackPrevious {
-    /// Reads the previous snapshot `out`'s root and index, and finds the body of every path the
-    /// previous manifest lists (`files`: path and blake3). `None` when it cannot be read whole
-    /// (the export then packs everything afresh).
-    pub(super) fn load<'a>(
-        out: &Path,
-        files: impl Iterator<Item = (&'a str, [u8; 32])>,
-    ) -> Option<PackPrevious> {
+    /// Reads the previous snapshot `out`'s root and index (and checks that every pack the root
+    /// names is there), to find the previous manifest's bodies as it is read
+    /// ([`PackFinder::add`]). `None` when it cannot be read whole (the export then packs
+    /// everything afresh).
+    pub(super) fn open(out: &Path) -> Option<PackFinder> {
         let public = out.join(snapshot::PUBLIC_DIR);
         let reader = pack::Reader::open(pack::DirSource(public.clone()), &public).ok()?;
-        let shards: Vec<pack::Shard> = (0..reader.root.shards.len() as u32)
-            .into_par_iter()
-            .map(|i| {
-                let name = &reader.root.shards[i as usize];
-                let bytes = fs::read(public.join(pack::shard_file(name))).ok()?;
-                pack::Shard::parse(bytes, Some(name)).ok()
-            })
-            .collect::<Option<_>>()?;
-        let bits = reader.root.shard_bits;
-        // Looked up in parallel a chunk at a time: collecting every line first held 100 bytes
-        // a line at once (issue 20: 8.3M lines).
-        let mut bodies = FxHashMap::default();
-        let mut files = files.peekable();
-        let mut chunk: Vec<(&str, [u8; 32])> = Vec::with_capacity(1 << 16);
-        while files.peek().is_some() {
-            chunk.clear();
-            chunk.extend(files.by_ref().take(1 << 16));
-            let found: Vec<Option<([u8; 32], Loc)>> = chunk
-                .par_iter()
-                .map(|(path, hash)| {
-                    let key = path.strip_prefix("public/")?;
-                    let loc =
-                        shards[pack::shard_of(key, bits) as usize].find(&pack::key_hash(key))?;
-                    Some((*hash, loc))
-                })
-                .collect();
-            for (hash, loc) in found.into_iter().flatten() {
-                bodies.insert(hash, loc);
-            }
-        }
         // Every pack the root names must be there (else the update packs afresh).
         let pack_sizes = reader
             .root
@@ -101,12 +162,59 @@ impl PackPrevious {
                     .map(|m| m.len()),
             })
             .collect::<Option<Vec<u64>>>()?;
-        Some(PackPrevious {
+        let shards: Vec<pack::Shard> = (0..reader.root.shards.len() as u32)
+            .into_par_iter()
+            .map(|i| {
+                let name = &reader.root.shards[i as usize];
+                let bytes = fs::read(public.join(pack::shard_file(name))).ok()?;
+                pack::Shard::parse(bytes, Some(name)).ok()
+            })
+            .collect::<Option<_>>()?;
+        Some(PackFinder {
             root: reader.root,
-            bodies,
+            shards,
+            bodies: Bodies::new(),
             pack_sizes,
             public,
         })
+    }
+}
+
+impl PackFinder {
+    /// Finds the bodies of some lines of the previous manifest (path and blake3), in parallel.
+    pub(super) fn add(&mut self, files: &[(&str, [u8; 32])]) {
+        let bits = self.root.shard_bits;
+        let shards = &self.shards;
+        let found: Vec<Option<([u8; 32], Loc)>> = files
+            .par_iter()
+            .map(|(path, hash)| {
+                let key = path.strip_prefix("public/")?;
+                let loc = shards[pack::shard_of(key, bits) as usize].find(&pack::key_hash(key))?;
+                Some((*hash, loc))
+            })
+            .collect();
+        for (hash, loc) in found.into_iter().flatten() {
+            self.bodies.insert(hash, loc);
+        }
+    }
+
+    /// Every line given: the index is let go, the bodies found kept.
+    pub(super) fn finish(self) -> PackPrevious {
+        let PackFinder {
+            root,
+            shards,
+            mut bodies,
+            pack_sizes,
+            public,
+        } = self;
+        drop(shards);
+        bodies.finish();
+        PackPrevious {
+            root,
+            bodies,
+            pack_sizes,
+            public,
+        }
     }
 }
 
@@ -514,7 +622,7 @@ impl<'a> PackSink<'a> {
             pending: Vec::with_capacity(PENDING),
             prev_used_bytes: vec![0; packs],
             prev_used: vec![false; packs],
-            prev_seen: FxHashSet::default(),
+            prev_seen: vec![0; previous.map_or(0, |p| p.bodies.len().div_ceil(64))],
             errors: Vec::new(),
             extra_bodies: extra.iter().map(|(_, body)| (body.clone(), None)).collect(),
             entries: 0,
@@ -536,8 +644,9 @@ pub(super) struct PackIndex<'a> {
     /// does.
     prev_used_bytes: Vec<u64>,
     prev_used: Vec<bool>,
-    /// The previous bodies counted in `prev_used_bytes`.
-    prev_seen: FxHashSet<[u8; 32]>,
+    /// The previous bodies counted in `prev_used_bytes`: a bit each, by [`Bodies::position`]
+    /// (a set of their blake3 held 130-260 MB for a 1M-asset snapshot).
+    prev_seen: Vec<u64>,
     /// The error documents (key, body), for the root.
     errors: Vec<(String, [u8; 32])>,
     /// The body of each path the extra entries take theirs from, once it passed.
@@ -567,9 +676,11 @@ impl PackIndex<'_> {
     /// The next entry of the export (after every one that sorts before it).
     pub(super) fn add(&mut self, e: &Entry) -> Result<(), ExportError> {
         let key = *e.blake3.as_bytes();
-        if let Some(loc) = self.previous.and_then(|p| p.bodies.get(&key)) {
+        if let Some((at, loc)) = self.previous.and_then(|p| p.bodies.position(&key)) {
             self.prev_used[loc.pack as usize] = true;
-            if self.prev_seen.insert(key) {
+            let (word, bit) = (at / 64, 1u64 << (at % 64));
+            if self.prev_seen[word] & bit == 0 {
+                self.prev_seen[word] |= bit;
                 self.prev_used_bytes[loc.pack as usize] += u64::from(loc.length);
             }
         }

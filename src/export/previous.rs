@@ -2,11 +2,15 @@
 //! the line is in the file so a kept line is copied as it is), split into the entries of the
 //! assets taken over without rendering and the files the new ones are compared with.
 //!
-//! Memory (issue 20): the manifest is read in blocks and never held whole. Per line the update
-//! keeps its file (the full blake3, size, status, flags: 56 bytes), its path (in one buffer per
-//! block, freed block by block as the manifest is split) and, in [`ManifestText`], where the
-//! line is in the file and 8 bytes of its blake3 (16 bytes): a line taken over is read again
-//! from the file when the new manifest is written, and must still hash to what was read.
+//! Memory (issue 20): the manifest is read in blocks and never held whole, and it is split as
+//! it is read: the input fingerprints that decide which assets are taken over come first
+//! (they need only the store and the recorded inputs), so each block's lines go, as the block
+//! is read, to the run of entries taken over or to the files compared with, and the block is
+//! freed. What stays per line is, in [`ManifestText`], where the line is in the file and, per
+//! region of the file, 8 bytes of its blake3 (about 8 bytes a line): a line taken over is read
+//! again from the file when the new manifest is written, and must still hash to what was read.
+//! Only `export --repair` holds every line (its file and path, about 115 bytes a line) while it
+//! checks the files against them.
 
 use super::{inputs, Staged};
 use crate::snapshot::{self, Entry};
@@ -29,31 +33,59 @@ const BLOCK_BYTES: usize = 8 << 20;
 #[cfg(test)]
 const BLOCK_BYTES: usize = 300;
 
-/// The previous snapshot's manifest, as read: every line in manifest order and, when the
-/// snapshot recorded them ([`inputs::OWNERS_FILE`]), the asset each line belongs to.
+/// The previous snapshot's manifest: where it is and, when `export --repair` read it whole
+/// ([`PreviousManifest::hold`]), its lines.
 pub struct PreviousManifest {
-    /// The lines, in manifest order, in the blocks they were read in.
+    /// The snapshot directory.
+    dir: PathBuf,
+    /// Its `manifest.jsonl`.
+    path: PathBuf,
+    root_hash: String,
+    /// Bytes read at a time ([`BLOCK_BYTES`]; tests vary it).
+    block_bytes: usize,
+    /// Every line, read whole (`--repair` only).
+    held: Option<Held>,
+    /// Set by tests instead of [`inputs::OWNERS_FILE`].
+    #[cfg(test)]
+    owners_override: Option<Option<Vec<u32>>>,
+}
+
+/// The previous manifest read whole: every line in manifest order, in the blocks read.
+struct Held {
     blocks: Vec<Block>,
     text: ManifestText,
-    /// The request of each line that answers exactly one and is not copied as it is (rare:
-    /// lines not as `export` writes them), by line.
-    requests: FxHashMap<u32, Box<str>>,
-    /// Per line, the owner's position in the recorded inputs ([`inputs::NO_OWNER`] for none).
-    owners: Option<Vec<u32>>,
-    root_hash: String,
     /// The blake3 of `manifest.jsonl` as it was read (the root hash, when it is intact).
     read_hash: String,
 }
 
-/// Lines of the previous manifest, and their paths one after another.
+/// Lines of the previous manifest, their paths one after another, and the requests kept of
+/// them.
 struct Block {
     paths: String,
     lines: Vec<PreviousLine>,
+    /// The number of its first line in the manifest.
+    first: u32,
+    /// The request of each line that answers exactly one and is not copied as it is (rare:
+    /// lines not as `export` writes them), by line number in the manifest, ascending.
+    requests: Vec<(u32, Box<str>)>,
 }
 
 impl Block {
     fn path(&self, l: &PreviousLine) -> &str {
         &self.paths[l.path_start as usize..(l.path_start + l.path_len) as usize]
+    }
+
+    /// The request kept of line `i` (a manifest line number).
+    fn request(&self, i: u32) -> Option<&str> {
+        let at = self.requests.binary_search_by_key(&i, |r| r.0).ok()?;
+        Some(&self.requests[at].1)
+    }
+
+    /// The bytes it holds.
+    fn held_bytes(&self) -> usize {
+        self.paths.capacity()
+            + self.lines.capacity() * std::mem::size_of::<PreviousLine>()
+            + self.requests.iter().map(|r| 16 + r.1.len()).sum::<usize>()
     }
 }
 
@@ -315,12 +347,10 @@ fn previous_line(
 }
 
 /// The requests kept of a block's lines, by line number.
-type Requests = Vec<(u32, Box<str>)>;
-
 /// The lines of one block of the manifest (`bytes`, whole lines, starting at `offset` in the
-/// file, its first line numbered `first`): the block, each line's start, the requests kept.
-/// `None` if a line is not a manifest line.
-fn parse_block(bytes: &[u8], offset: u64, first: u32) -> Option<(Block, Vec<u64>, Requests)> {
+/// file, its first line numbered `first`): the block and each line's start. `None` if a line is
+/// not a manifest line.
+fn parse_block(bytes: &[u8], offset: u64, first: u32) -> Option<(Block, Vec<u64>)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', bytes) {
@@ -341,76 +371,117 @@ fn parse_block(bytes: &[u8], offset: u64, first: u32) -> Option<(Block, Vec<u64>
     let mut block = Block {
         paths: String::with_capacity(parsed.iter().map(|p| p.1.len()).sum()),
         lines: Vec::with_capacity(parsed.len()),
+        first,
+        requests: Vec::new(),
     };
-    let mut requests = Vec::new();
     for (i, (mut line, path, request)) in parsed.into_iter().enumerate() {
         line.path_start = u32::try_from(block.paths.len()).ok()?;
         line.path_len = u32::try_from(path.len()).ok()?;
         block.paths.push_str(&path);
         block.lines.push(line);
         if let Some(r) = request {
-            requests.push((first + i as u32, r));
+            block
+                .requests
+                .push((first.checked_add(u32::try_from(i).ok()?)?, r));
         }
     }
     let starts = spans.iter().map(|&(s, _)| offset + s as u64).collect();
-    Some((block, starts, requests))
+    Some((block, starts))
 }
 
-impl PreviousManifest {
-    /// Reads `DIR/manifest.jsonl` of a snapshot in the current format; `None` when `dir` holds
-    /// no such snapshot (then the export is a full one).
-    pub fn load(dir: &Path) -> Option<PreviousManifest> {
-        // read_info checks the format: a snapshot of another version is rebuilt in full.
-        let info = snapshot::read_info(dir).ok()?;
-        let mut manifest = Self::read(&dir.join(snapshot::MANIFEST_FILE), info.root_hash)?;
-        manifest.owners = inputs::load_owners(dir, &manifest.root_hash, manifest.len());
-        Some(manifest)
+/// A line that is not a manifest line, or a manifest that cannot be read: there is no previous
+/// snapshot to build on.
+struct NotAManifest;
+
+/// Reads a manifest a block at a time (each parsed in parallel), noting where each line starts
+/// and a check of each region ([`ManifestText`]).
+struct BlockReader {
+    file: fs::File,
+    path: PathBuf,
+    reader: io::BufReader<fs::File>,
+    /// The whole file's blake3 (`--repair` compares it with the root hash).
+    hasher: Option<blake3::Hasher>,
+    regions: Regions,
+    starts: Vec<u64>,
+    block: Vec<u8>,
+    block_bytes: usize,
+    offset: u64,
+    lines: u32,
+    ends_with_newline: bool,
+}
+
+impl BlockReader {
+    fn open(path: &Path, block_bytes: usize, hash: bool) -> Result<BlockReader, NotAManifest> {
+        let file = fs::File::open(path).map_err(|_| NotAManifest)?;
+        let reader =
+            io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(|_| NotAManifest)?);
+        Ok(BlockReader {
+            file,
+            path: path.to_path_buf(),
+            reader,
+            hasher: hash.then(blake3::Hasher::new),
+            regions: Regions::default(),
+            starts: Vec::new(),
+            block: Vec::with_capacity(block_bytes.min(BLOCK_BYTES) + (64 << 10)),
+            block_bytes,
+            offset: 0,
+            lines: 0,
+            ends_with_newline: true,
+        })
     }
 
-    /// Reads the manifest at `path` a block at a time (each parsed in parallel, and hashed),
-    /// keeping only what the update needs of each line. `None` if a line is not a manifest
-    /// line (or the file cannot be read).
-    fn read(path: &Path, root_hash: String) -> Option<PreviousManifest> {
-        let file = fs::File::open(path).ok()?;
-        let mut reader = io::BufReader::with_capacity(1 << 20, &file);
-        let mut hasher = blake3::Hasher::new();
-        let mut blocks = Vec::new();
-        let mut starts = Vec::new();
-        let mut regions = Regions::default();
-        let mut requests = FxHashMap::default();
-        let mut block: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
-        let (mut offset, mut lines) = (0u64, 0u32);
-        let mut ends_with_newline = true;
-        loop {
-            block.clear();
-            (&mut reader)
-                .take(BLOCK_BYTES as u64)
-                .read_to_end(&mut block)
-                .ok()?;
-            if block.is_empty() {
-                break;
-            }
-            if block.last() != Some(&b'\n') {
-                io::BufRead::read_until(&mut reader, b'\n', &mut block).ok()?;
-            }
-            hasher.update(&block);
-            regions.update(&block);
-            ends_with_newline = block.last() == Some(&b'\n');
-            let (b, s, r) = parse_block(&block, offset, lines)?;
-            lines = lines.checked_add(u32::try_from(b.lines.len()).ok()?)?;
-            offset += block.len() as u64;
-            if blocks.is_empty() {
-                // Sized once, from the first block's lines: growing by doubling would hold
-                // twice 8 bytes a line.
-                let size = u128::from(file.metadata().map_or(0, |m| m.len()));
-                let estimate = size * b.lines.len() as u128 / (block.len() as u128).max(1);
-                let estimate = estimate as usize;
-                starts.reserve_exact(estimate + estimate / 16 + 1);
-            }
-            blocks.push(b);
-            starts.extend(s);
-            requests.extend(r);
+    /// The next block of lines (`None` at the end of the file).
+    fn next(&mut self) -> Result<Option<Block>, NotAManifest> {
+        self.block.clear();
+        (&mut self.reader)
+            .take(self.block_bytes as u64)
+            .read_to_end(&mut self.block)
+            .map_err(|_| NotAManifest)?;
+        if self.block.is_empty() {
+            return Ok(None);
         }
+        if self.block.last() != Some(&b'\n') {
+            io::BufRead::read_until(&mut self.reader, b'\n', &mut self.block)
+                .map_err(|_| NotAManifest)?;
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(&self.block);
+        }
+        self.regions.update(&self.block);
+        self.ends_with_newline = self.block.last() == Some(&b'\n');
+        let (b, s) = parse_block(&self.block, self.offset, self.lines).ok_or(NotAManifest)?;
+        self.lines = u32::try_from(b.lines.len())
+            .ok()
+            .and_then(|n| self.lines.checked_add(n))
+            .ok_or(NotAManifest)?;
+        if self.offset == 0 {
+            // Sized once, from the first block's lines: growing by doubling would hold twice
+            // 8 bytes a line.
+            let size = u128::from(self.file.metadata().map_or(0, |m| m.len()));
+            let estimate = size * b.lines.len() as u128 / (self.block.len() as u128).max(1);
+            let estimate = estimate as usize;
+            self.starts.reserve_exact(estimate + estimate / 16 + 1);
+        }
+        self.offset += self.block.len() as u64;
+        self.starts.extend(s);
+        Ok(Some(b))
+    }
+
+    /// Where the lines read are (all of them, once [`BlockReader::next`] said the end), and
+    /// the file's blake3 when it was asked for.
+    fn finish(self) -> (ManifestText, Option<String>) {
+        let BlockReader {
+            file,
+            path,
+            reader,
+            hasher,
+            regions,
+            mut starts,
+            offset,
+            ends_with_newline,
+            ..
+        } = self;
+        drop(reader);
         // Where a line after the last would start (past a newline the file may lack).
         starts.push(if ends_with_newline {
             offset
@@ -418,59 +489,215 @@ impl PreviousManifest {
             offset + 1
         });
         starts.shrink_to_fit();
-        drop(reader);
+        let text = ManifestText {
+            file,
+            path,
+            starts,
+            regions: regions.finish(),
+            len: offset,
+            id: TEXT_IDS.fetch_add(1, Ordering::Relaxed),
+        };
+        (text, hasher.map(|h| h.finalize().to_hex().to_string()))
+    }
+}
+
+/// Where a split puts the entries of the lines taken over, in manifest order (sorted by path).
+pub trait Keep {
+    /// The next entry taken over.
+    fn keep(&mut self, e: &Staged) -> io::Result<()>;
+    /// Forgets every entry given so far: the manifest is split again from its first line (an
+    /// asset turned out not to be one to take over after some of its lines were).
+    fn restart(&mut self) -> io::Result<()>;
+}
+
+/// One pass of a split over the lines of the previous manifest.
+struct Split<'a> {
+    /// By position in the recorded inputs: the asset's index now when its lines are taken
+    /// over, else [`inputs::NO_OWNER`].
+    kept_as: &'a mut [u32],
+    owners: Option<&'a [u32]>,
+    /// By position in the recorded inputs: whether lines of it were taken over in this pass.
+    taken: Vec<bool>,
+    /// Lines were taken over of an asset that one of its later lines says is not to be: the
+    /// pass is void (it goes on only to find every such asset) and the manifest is read again.
+    again: bool,
+    /// The recorded owners are of fewer lines than the manifest has.
+    owners_short: bool,
+    files: FxHashMap<Box<str>, PreviousFile>,
+    /// The most bytes of lines held at once.
+    held_peak: usize,
+}
+
+impl Split<'_> {
+    /// Line `i`'s owner, as recorded.
+    fn owner(&mut self, i: u32) -> u32 {
+        match self.owners.map(|o| o.get(i as usize)) {
+            None => inputs::NO_OWNER,
+            Some(Some(&o)) => o,
+            Some(None) => {
+                self.owners_short = true;
+                inputs::NO_OWNER
+            }
+        }
+    }
+
+    /// Splits one block: hands the entries of its lines taken over to `keep`, puts the rest
+    /// into `files`.
+    fn block(&mut self, block: &Block, keep: &mut dyn Keep) -> io::Result<()> {
+        self.held_peak = self.held_peak.max(block.held_bytes());
+        let owners: Vec<u32> = (0..block.lines.len() as u32)
+            .map(|j| self.owner(block.first + j))
+            .collect();
+        // A kept asset must own only single-request lines (route files); anything else means
+        // the recorded files do not belong together: render that asset again.
+        for (l, &o) in block.lines.iter().zip(&owners) {
+            if !l.single || l.damaged {
+                if let Some(k) = self.kept_as.get_mut(o as usize) {
+                    if *k != inputs::NO_OWNER && self.taken[o as usize] {
+                        self.again = true;
+                    }
+                    *k = inputs::NO_OWNER;
+                }
+            }
+        }
+        if self.again || self.owners_short {
+            return Ok(());
+        }
+        let kept_as = &*self.kept_as;
+        let kept_owner = |o: u32| {
+            kept_as
+                .get(o as usize)
+                .copied()
+                .filter(|&a| a != inputs::NO_OWNER)
+        };
+        // The kept lines' entries, in parallel (a path copied for each); in order.
+        let entries: Vec<Staged> = block
+            .lines
+            .par_iter()
+            .zip(&owners)
+            .enumerate()
+            .filter_map(|(j, (l, &o))| {
+                let a = kept_owner(o)?;
+                let i = block.first + j as u32;
+                // A canonical line is copied as it is: its request is not needed. (A kept line
+                // answers exactly one request: see above.)
+                let (requests, line) = if l.canonical {
+                    (Vec::new(), i)
+                } else {
+                    (
+                        block.request(i).map(str::to_string).into_iter().collect(),
+                        super::NO_LINE,
+                    )
+                };
+                Some(Staged {
+                    entry: Entry {
+                        path: block.path(l).into(),
+                        requests,
+                        status: l.status,
+                        content_type: snapshot::ContentType::Json,
+                        size: l.size,
+                        blake3: blake3::Hash::from(l.blake3),
+                    },
+                    owner: a,
+                    previous_line: line,
+                })
+            })
+            .collect();
+        for e in &entries {
+            keep.keep(e)?;
+        }
+        drop(entries);
+        for (l, &o) in block.lines.iter().zip(&owners) {
+            if kept_owner(o).is_some() {
+                self.taken[o as usize] = true;
+                continue;
+            }
+            let path = block.path(l);
+            // The router files' lines (`_routers/…`) are compared as meta files, byte for byte
+            // (`changes::meta_changes`), not as route files.
+            if !path.starts_with(ROUTERS_PREFIX) {
+                self.files.insert(path.into(), l.file());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lines' paths and blake3s (what [`PreviousManifest::split_into`] shows of each block).
+pub type LineFiles<'a> = [(&'a str, [u8; 32])];
+
+/// Every line's path and blake3, of a block.
+fn block_files(block: &Block) -> Vec<(&str, [u8; 32])> {
+    block
+        .lines
+        .iter()
+        .map(|l| (block.path(l), l.blake3))
+        .collect()
+}
+
+impl PreviousManifest {
+    /// The snapshot in `dir` when it is one in the current format (else `None`: the export is
+    /// a full one). Its manifest is read when it is split ([`PreviousManifest::split_into`]).
+    pub fn open(dir: &Path) -> Option<PreviousManifest> {
+        // read_info checks the format: a snapshot of another version is rebuilt in full.
+        let info = snapshot::read_info(dir).ok()?;
         Some(PreviousManifest {
-            blocks,
-            text: ManifestText {
-                file,
-                path: path.to_path_buf(),
-                starts,
-                regions: regions.finish(),
-                len: offset,
-                id: TEXT_IDS.fetch_add(1, Ordering::Relaxed),
-            },
-            requests,
-            owners: None,
-            root_hash,
-            read_hash: hasher.finalize().to_hex().to_string(),
+            dir: dir.to_path_buf(),
+            path: dir.join(snapshot::MANIFEST_FILE),
+            root_hash: info.root_hash,
+            block_bytes: BLOCK_BYTES,
+            held: None,
+            #[cfg(test)]
+            owners_override: None,
         })
     }
 
-    /// What it holds besides its requests and owners, in bytes (what issue 20 bounds).
-    #[cfg(test)]
-    fn held_bytes(&self) -> usize {
-        let blocks: usize = self
-            .blocks
-            .iter()
-            .map(|b| b.paths.capacity() + b.lines.capacity() * std::mem::size_of::<PreviousLine>())
-            .sum();
-        blocks + (self.text.starts.capacity() + self.text.regions.capacity()) * 8
+    /// Reads every line now and holds it (what `export --repair` checks the files against);
+    /// `None` if a line is not a manifest line (or the file cannot be read).
+    pub fn hold(mut self) -> Option<PreviousManifest> {
+        let mut reader = BlockReader::open(&self.path, self.block_bytes, true).ok()?;
+        let mut blocks = Vec::new();
+        while let Some(b) = reader.next().ok()? {
+            blocks.push(b);
+        }
+        let (text, read_hash) = reader.finish();
+        self.held = Some(Held {
+            blocks,
+            text,
+            read_hash: read_hash.expect("hashed"),
+        });
+        Some(self)
     }
 
-    /// Lines.
-    fn len(&self) -> usize {
-        self.text.starts.len() - 1
+    /// The owners recorded for each line ([`inputs::OWNERS_FILE`]), of any number of lines.
+    fn owners(&self) -> Option<Vec<u32>> {
+        #[cfg(test)]
+        if let Some(o) = &self.owners_override {
+            return o.clone();
+        }
+        inputs::load_owners_of_any_length(&self.dir, &self.root_hash)
     }
 
-    /// Every line with its path, in manifest order.
+    /// Every line held with its path, in manifest order.
     fn lines(&self) -> impl Iterator<Item = (&str, &PreviousLine)> {
-        self.blocks
+        self.held
             .iter()
+            .flat_map(|h| &h.blocks)
             .flat_map(|b| b.lines.iter().map(move |l| (b.path(l), l)))
     }
 
-    /// Every line's path and blake3, in manifest order.
-    pub fn files(&self) -> impl Iterator<Item = (&str, [u8; 32])> {
-        self.lines().map(|(path, l)| (path, l.blake3))
-    }
-
-    /// `export --repair`: checks every file the manifest lists in `dir` against its line and
-    /// marks the damaged ones, which the export then writes again (their owners are rendered,
-    /// not taken over). A manifest that no longer hashes to the root hash is reported instead
-    /// (nothing it lists can be trusted: the caller rebuilds in full).
+    /// `export --repair`: reads the manifest whole ([`PreviousManifest::hold`]), checks every
+    /// file it lists in `dir` against its line and marks the damaged ones, which the export
+    /// then writes again (their owners are rendered, not taken over). A manifest that no longer
+    /// hashes to the root hash is reported instead (nothing it lists can be trusted: the caller
+    /// rebuilds in full).
     pub fn repair(&mut self, dir: &Path, layout: snapshot::Layout) -> super::repair::Repair {
         use super::repair::{damaged, Listed, Repair};
-        if self.read_hash != self.root_hash {
+        let held = self
+            .held
+            .as_ref()
+            .expect("--repair reads the manifest whole");
+        if held.read_hash != self.root_hash {
             return Repair {
                 manifest_changed: true,
                 rebuilt: true,
@@ -506,125 +733,155 @@ impl PreviousManifest {
         };
         report.damaged.sort();
         drop(files);
-        let lines = self.blocks.iter_mut().flat_map(|b| b.lines.iter_mut());
+        let held = self.held.as_mut().expect("held");
+        let lines = held.blocks.iter_mut().flat_map(|b| b.lines.iter_mut());
         for (l, d) in lines.zip(found) {
             l.damaged = d;
         }
         report
     }
 
-    /// Whether the snapshot recorded the owner of each line (then unchanged assets can be
-    /// taken over without rendering).
-    pub fn has_owners(&self) -> bool {
-        self.owners.is_some()
-    }
-
     /// Splits off the lines of the assets taken over as they were: `kept_as[pos]` is the index
     /// now of the asset at position `pos` of the recorded inputs when its inputs did not change,
     /// else [`inputs::NO_OWNER`]. Returns their entries (in manifest order, so sorted) and the
-    /// rest, which the files written this time are compared with.
+    /// rest, which the files written this time are compared with; `None` when the manifest is
+    /// not one (then there is no previous snapshot).
     #[cfg(test)]
-    pub fn split(self, kept_as: &[u32]) -> (Vec<Staged>, Previous) {
-        let mut kept = Vec::new();
-        let rest = self
-            .split_into(kept_as, &mut |e: &Staged| {
-                kept.push(e.clone());
+    pub fn split(self, kept_as: &[u32]) -> Option<(Vec<Staged>, Previous)> {
+        struct InMemory(Vec<Staged>);
+        impl Keep for InMemory {
+            fn keep(&mut self, e: &Staged) -> io::Result<()> {
+                self.0.push(e.clone());
                 Ok(())
-            })
-            .expect("kept in memory");
-        (kept, rest)
+            }
+            fn restart(&mut self) -> io::Result<()> {
+                self.0.clear();
+                Ok(())
+            }
+        }
+        let mut kept = InMemory(Vec::new());
+        let rest = self
+            .split_into(kept_as, &mut kept, &mut |_| {})
+            .expect("kept in memory")?;
+        Some((kept.0, rest.0))
     }
 
     /// [`PreviousManifest::split`], handing each entry taken over to `keep` in manifest order
     /// (sorted by path) rather than holding them (issue 20: an export spills them to a sorted
-    /// run). The lines are freed a block at a time as their entries are made.
+    /// run), and every line's path and blake3 to `seen`, a block at a time, once. The manifest
+    /// is read a block at a time, each block split as it is read and then freed (unless it was
+    /// held). Also returns the most bytes of lines held at once by the split.
     pub fn split_into(
         self,
         kept_as: &[u32],
-        keep: &mut dyn FnMut(&Staged) -> io::Result<()>,
-    ) -> io::Result<Previous> {
-        let lines = self.len();
-        let PreviousManifest {
-            blocks,
-            text,
-            requests,
-            owners,
-            root_hash,
-            read_hash: _,
-        } = self;
+        keep: &mut dyn Keep,
+        seen: &mut dyn FnMut(&LineFiles<'_>),
+    ) -> io::Result<Option<(Previous, usize)>> {
         let mut kept_as = kept_as.to_vec();
-        let owners = owners.unwrap_or_else(|| vec![inputs::NO_OWNER; lines]);
-        // A kept asset must own only single-request lines (route files); anything else means
-        // the recorded files do not belong together: render that asset again.
-        let all = blocks.iter().flat_map(|b| &b.lines);
-        for (l, &o) in all.zip(&owners) {
+        // The owners are needed only when an asset may be taken over.
+        let mut owners = match kept_as.iter().any(|&a| a != inputs::NO_OWNER) {
+            true => self.owners(),
+            false => None,
+        };
+        let PreviousManifest {
+            path,
+            root_hash,
+            block_bytes,
+            held,
+            ..
+        } = self;
+        if let Some(held) = held {
+            // Read whole (`--repair`): the assets not to take over are known before any is.
+            let lines: usize = held.blocks.iter().map(|b| b.lines.len()).sum();
+            if owners.as_ref().is_some_and(|o| o.len() != lines) {
+                owners = None;
+            }
+            let mut split = Split::new(&mut kept_as, owners.as_deref());
+            for block in &held.blocks {
+                split.find_not_kept(block);
+            }
+            for block in held.blocks {
+                seen(&block_files(&block));
+                split.block(&block, keep)?;
+            }
+            let (files, peak) = (split.files, split.held_peak);
+            return Ok(Some((
+                Previous {
+                    files,
+                    root_hash,
+                    text: held.text,
+                },
+                peak,
+            )));
+        }
+        let mut first_pass = true;
+        loop {
+            let mut split = Split::new(&mut kept_as, owners.as_deref());
+            let mut reader = match BlockReader::open(&path, block_bytes, false) {
+                Ok(r) => r,
+                Err(NotAManifest) => return Ok(None),
+            };
+            loop {
+                let block = match reader.next() {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(NotAManifest) => {
+                        keep.restart()?;
+                        return Ok(None);
+                    }
+                };
+                if first_pass {
+                    seen(&block_files(&block));
+                }
+                split.block(&block, keep)?;
+            }
+            first_pass = false;
+            let (text, _) = reader.finish();
+            let lines = text.starts.len() - 1;
+            if split.owners_short || owners.as_ref().is_some_and(|o| o.len() != lines) {
+                // Not the owners of this manifest: nothing is taken over.
+                owners = None;
+            } else if !split.again {
+                let (files, peak) = (split.files, split.held_peak);
+                return Ok(Some((
+                    Previous {
+                        files,
+                        root_hash,
+                        text,
+                    },
+                    peak,
+                )));
+            }
+            keep.restart()?;
+        }
+    }
+}
+
+impl<'a> Split<'a> {
+    fn new(kept_as: &'a mut [u32], owners: Option<&'a [u32]>) -> Split<'a> {
+        let positions = kept_as.len();
+        Split {
+            kept_as,
+            owners,
+            taken: vec![false; positions],
+            again: false,
+            owners_short: false,
+            files: FxHashMap::default(),
+            held_peak: 0,
+        }
+    }
+
+    /// Marks the assets owning a line of `block` that may not be taken over (a held manifest:
+    /// before any line is split).
+    fn find_not_kept(&mut self, block: &Block) {
+        for (j, l) in block.lines.iter().enumerate() {
             if !l.single || l.damaged {
-                if let Some(k) = kept_as.get_mut(o as usize) {
+                let o = self.owner(block.first + j as u32);
+                if let Some(k) = self.kept_as.get_mut(o as usize) {
                     *k = inputs::NO_OWNER;
                 }
             }
         }
-        let kept_owner = |o: u32| {
-            kept_as
-                .get(o as usize)
-                .copied()
-                .filter(|&a| a != inputs::NO_OWNER)
-        };
-        let mut files = FxHashMap::default();
-        let mut first = 0;
-        for block in blocks {
-            let owners = &owners[first..first + block.lines.len()];
-            // The kept lines' entries, in parallel (a path copied for each); in order.
-            let entries: Vec<Staged> = block
-                .lines
-                .par_iter()
-                .zip(owners)
-                .enumerate()
-                .filter_map(|(j, (l, &o))| {
-                    let a = kept_owner(o)?;
-                    let i = (first + j) as u32;
-                    // A canonical line is copied as it is: its request is not needed. (A kept
-                    // line answers exactly one request: see above.)
-                    let (requests, line) = match requests.get(&i) {
-                        _ if l.canonical => (Vec::new(), i),
-                        request => (
-                            request.iter().map(|r| r.to_string()).collect(),
-                            super::NO_LINE,
-                        ),
-                    };
-                    Some(Staged {
-                        entry: Entry {
-                            path: block.path(l).into(),
-                            requests,
-                            status: l.status,
-                            content_type: snapshot::ContentType::Json,
-                            size: l.size,
-                            blake3: blake3::Hash::from(l.blake3),
-                        },
-                        owner: a,
-                        previous_line: line,
-                    })
-                })
-                .collect();
-            for e in &entries {
-                keep(e)?;
-            }
-            drop(entries);
-            for (l, &o) in block.lines.iter().zip(owners) {
-                let path = block.path(l);
-                // The router files' lines (`_routers/…`) are compared as meta files, byte for
-                // byte (`changes::meta_changes`), not as route files.
-                if kept_owner(o).is_none() && !path.starts_with(ROUTERS_PREFIX) {
-                    files.insert(path.into(), l.file());
-                }
-            }
-            first += block.lines.len();
-        }
-        Ok(Previous {
-            files,
-            root_hash,
-            text,
-        })
     }
 }
 
@@ -658,8 +915,69 @@ mod tests {
         serde_json::to_string(&e).unwrap()
     }
 
+    /// The manifest at `file`, read `block_bytes` at a time, with these owners recorded.
+    fn manifest(file: &Path, block_bytes: usize, owners: Option<Vec<u32>>) -> PreviousManifest {
+        PreviousManifest {
+            dir: file.parent().unwrap().to_path_buf(),
+            path: file.to_path_buf(),
+            root_hash: "r".into(),
+            block_bytes,
+            held: None,
+            owners_override: Some(owners),
+        }
+    }
+
+    /// Keeps the entries taken over in memory, and counts the restarts.
+    #[derive(Default)]
+    struct Kept {
+        entries: Vec<Staged>,
+        restarts: usize,
+    }
+
+    impl Keep for Kept {
+        fn keep(&mut self, e: &Staged) -> io::Result<()> {
+            self.entries.push(e.clone());
+            Ok(())
+        }
+        fn restart(&mut self) -> io::Result<()> {
+            self.entries.clear();
+            self.restarts += 1;
+            Ok(())
+        }
+    }
+
+    /// Splits `m`: the entries kept, the rest (its files sorted by path), the restarts, the
+    /// most bytes of lines held at once and every line seen (path and blake3).
+    #[allow(clippy::type_complexity)]
+    fn split_all(
+        m: PreviousManifest,
+        kept_as: &[u32],
+    ) -> Option<(
+        Vec<Staged>,
+        Vec<(String, [u8; 32])>,
+        usize,
+        usize,
+        Vec<(String, [u8; 32])>,
+    )> {
+        let mut kept = Kept::default();
+        let mut seen = Vec::new();
+        let (rest, peak) = m
+            .split_into(kept_as, &mut kept, &mut |files| {
+                seen.extend(files.iter().map(|(p, h)| (p.to_string(), *h)));
+            })
+            .unwrap()?;
+        let mut files: Vec<(String, [u8; 32])> = rest
+            .files
+            .iter()
+            .map(|(p, f)| (p.to_string(), f.blake3))
+            .collect();
+        files.sort();
+        Some((kept.entries, files, kept.restarts, peak, seen))
+    }
+
     /// The lines of assets kept as they were become entries owned by the asset's index now;
-    /// the rest is what the new files are compared with.
+    /// the rest is what the new files are compared with. Read a few lines at a time, whole, or
+    /// held first (`--repair`): the same split.
     #[test]
     fn split_takes_over_the_lines_of_kept_assets_only() {
         let lines = [
@@ -669,26 +987,35 @@ mod tests {
             // Read fast, but another content type: not copied either.
             line("public/a/3", 1, 7).replace("application/json", "text/plain"),
             line("public/b/1", 1, 3),
-            line("public/errors/404", 0, 4),
             line("public/c/1", 1, 5),
-            line("public/c/2", 2, 6),
+            line("public/errors/404", 0, 4),
+            line("public/x/1", 1, 8),
+            line("public/x/2", 1, 9),
+            // c's second line, blocks after its first: c was taken over before this line showed
+            // it may not be.
+            line("public/y/c", 2, 6),
         ];
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("manifest.jsonl");
         fs::write(&file, lines.join("\n") + "\n").unwrap();
-        let prev = || {
-            let mut p = PreviousManifest::read(&file, "r".into()).expect("a manifest");
-            p.owners = Some(vec![0, 0, 0, 1, inputs::NO_OWNER, 2, 2]);
-            p
-        };
+        let owners = vec![0, 0, 0, 1, 2, inputs::NO_OWNER, 0, 0, 2];
+        let prev = |block_bytes| manifest(&file, block_bytes, Some(owners.clone()));
         // Recorded positions 0 (a) and 2 (c) kept, as assets 10 and 12; b rendered again.
-        let (kept, rest) = prev().split(&[10, inputs::NO_OWNER, 12]);
-        let owners: Vec<(&str, u32)> = kept.iter().map(|e| (e.path.as_str(), e.owner)).collect();
+        let kept_as = [10, inputs::NO_OWNER, 12];
+        let (kept, rest) = prev(BLOCK_BYTES).split(&kept_as).expect("a manifest");
+        let owners_kept: Vec<(&str, u32)> =
+            kept.iter().map(|e| (e.path.as_str(), e.owner)).collect();
         // c owns a line that answers two requests: not a route file set this tool wrote, so
         // c is rendered again rather than trusted.
         assert_eq!(
-            owners,
-            [("public/a/1", 10), ("public/a/2", 10), ("public/a/3", 10)]
+            owners_kept,
+            [
+                ("public/a/1", 10),
+                ("public/a/2", 10),
+                ("public/a/3", 10),
+                ("public/x/1", 10),
+                ("public/x/2", 10)
+            ]
         );
         // The canonical line is copied as it is; the others are formatted again, in full.
         assert_eq!(kept[0].previous_line, 0);
@@ -703,49 +1030,154 @@ mod tests {
                 line(&e.path, 1, byte)
             );
         }
-        let mut rest: Vec<&str> = rest.files.keys().map(|k| k.as_ref()).collect();
-        rest.sort();
+        let mut files: Vec<&str> = rest.files.keys().map(|k| k.as_ref()).collect();
+        files.sort();
         assert_eq!(
-            rest,
+            files,
             [
                 "public/b/1",
                 "public/c/1",
-                "public/c/2",
-                "public/errors/404"
+                "public/errors/404",
+                "public/y/c"
             ]
         );
+        // Read a few lines at a time, c's first line was taken over before its last line was
+        // read: the split started again. Read whole (one block), or held, it was not.
+        let streamed = split_all(prev(BLOCK_BYTES), &kept_as).unwrap();
+        assert_eq!(streamed.2, 1, "restarted once");
+        let whole = split_all(prev(lines.concat().len() * 2), &kept_as).unwrap();
+        assert_eq!(whole.2, 0);
+        let held = split_all(prev(BLOCK_BYTES).hold().unwrap(), &kept_as).unwrap();
+        assert_eq!(held.2, 0);
+        for other in [&whole, &held] {
+            assert_eq!(streamed.0, other.0, "the same entries taken over");
+            assert_eq!(streamed.1, other.1, "the same files compared with");
+            assert_eq!(streamed.4, other.4, "every line seen once");
+        }
+        assert_eq!(streamed.4.len(), lines.len());
         // Without recorded owners nothing is taken over.
-        let mut no_owners = prev();
-        no_owners.owners = None;
-        let (kept, rest) = no_owners.split(&[10, 11, 12]);
+        let (kept, rest) = manifest(&file, BLOCK_BYTES, None)
+            .split(&[10, 11, 12])
+            .unwrap();
         assert!(kept.is_empty());
-        assert_eq!(rest.files.len(), 7);
+        assert_eq!(rest.files.len(), lines.len());
     }
 
-    /// Issue 20: what an update keeps of each previous line is small (no text: where the line
-    /// starts, its file, its path; 8 bytes a region of the file), a fraction of the manifest's
-    /// size.
+    /// Owners recorded for another number of lines than the manifest has are not this
+    /// manifest's: nothing is taken over (found once the manifest is read: whatever was taken
+    /// over is forgotten).
+    #[test]
+    fn owners_of_another_manifest_take_nothing_over() {
+        let lines: Vec<String> = (0..20)
+            .map(|i| line(&format!("public/x/{i:02}"), 1, i as u8))
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("manifest.jsonl");
+        fs::write(&file, lines.join("\n") + "\n").unwrap();
+        for n in [19, 21] {
+            let (kept, files, restarts, _, _) =
+                split_all(manifest(&file, BLOCK_BYTES, Some(vec![0; n])), &[7]).unwrap();
+            assert!(kept.is_empty(), "{n} owners");
+            assert_eq!(files.len(), lines.len());
+            assert_eq!(restarts, 1);
+        }
+        let (kept, ..) = split_all(manifest(&file, BLOCK_BYTES, Some(vec![0; 20])), &[7]).unwrap();
+        assert_eq!(kept.len(), 20);
+    }
+
+    /// A line that is not a manifest line, even after blocks were split: no previous snapshot
+    /// (and what was taken over is forgotten).
+    #[test]
+    fn a_manifest_with_a_line_not_of_a_manifest_is_none() {
+        let mut lines: Vec<String> = (0..20)
+            .map(|i| line(&format!("public/x/{i:02}"), 1, i as u8))
+            .collect();
+        lines[15] = "{not a manifest line".into();
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("manifest.jsonl");
+        fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let mut kept = Kept::default();
+        let split = manifest(&file, BLOCK_BYTES, Some(vec![0; 20]))
+            .split_into(&[7], &mut kept, &mut |_| {})
+            .unwrap();
+        assert!(split.is_none());
+        assert!(kept.entries.is_empty());
+        assert_eq!(kept.restarts, 1);
+        assert!(manifest(&file, BLOCK_BYTES, None).hold().is_none());
+    }
+
+    /// Issue 20: an update splits the manifest block by block as it reads it, never holding
+    /// its lines: what it keeps of each line is where it starts (and 8 bytes a region of the
+    /// file), and the lines held at once are one block's. The split is the one of the whole
+    /// manifest read as one block, and of the manifest held whole (`--repair`).
     #[test]
     fn the_manifest_is_not_held() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("snapshots/demo/export-minimal/manifest.jsonl");
         let size = fs::metadata(&file).unwrap().len() as usize;
-        let prev = PreviousManifest::read(&file, "r".into()).expect("a manifest");
-        assert!(prev.len() > 1000);
-        assert!(prev.blocks.len() > 100, "read in blocks");
-        let held = prev.held_bytes();
+        let text = fs::read_to_string(&file).unwrap();
+        let entries: Vec<Entry> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(entries.len() > 1000);
+        // Owners four lines each, some lines owned by none; every third owner kept.
+        let owners: Vec<u32> = (0..entries.len() as u32)
+            .map(|i| if i % 7 == 3 { inputs::NO_OWNER } else { i / 4 })
+            .collect();
+        let kept_as: Vec<u32> = (0..entries.len() as u32 / 4 + 1)
+            .map(|p| {
+                if p % 3 == 0 {
+                    p + 100
+                } else {
+                    inputs::NO_OWNER
+                }
+            })
+            .collect();
+        let streamed =
+            split_all(manifest(&file, BLOCK_BYTES, Some(owners.clone())), &kept_as).unwrap();
+        let (kept, files, restarts, peak, seen) = &streamed;
+        assert_eq!(*restarts, 0);
+        assert!(!kept.is_empty() && !files.is_empty());
         assert!(
-            held * 2 < size,
-            "{held} bytes held for a {size}-byte manifest"
+            *peak < 4 * BLOCK_BYTES,
+            "{peak} bytes of lines held at once, reading {BLOCK_BYTES} bytes at a time"
         );
         // Each line's path as in the file, in order.
-        let text = fs::read_to_string(&file).unwrap();
-        let paths: Vec<String> = text
-            .lines()
-            .map(|l| serde_json::from_str::<Entry>(l).unwrap().path)
-            .collect();
-        let read: Vec<&str> = prev.files().map(|(p, _)| p).collect();
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let read: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(read, paths);
+        let whole = split_all(
+            manifest(&file, size * 2, Some(owners.clone())),
+            &kept_as,
+        )
+        .unwrap();
+        assert!(
+            whole.3 >= entries.len() * std::mem::size_of::<PreviousLine>(),
+            "one block holds every line"
+        );
+        let held = split_all(
+            manifest(&file, BLOCK_BYTES, Some(owners.clone()))
+                .hold()
+                .unwrap(),
+            &kept_as,
+        )
+        .unwrap();
+        for other in [&whole, &held] {
+            assert_eq!(streamed.0, other.0, "the same entries taken over");
+            assert_eq!(streamed.1, other.1, "the same files compared with");
+            assert_eq!(streamed.4, other.4, "every line seen");
+        }
+        // What is kept of every line (where it starts; a check per region): a fraction of the
+        // file.
+        let mut reader = BlockReader::open(&file, BLOCK_BYTES, false).ok().unwrap();
+        while reader.next().ok().unwrap().is_some() {}
+        let (text, _) = reader.finish();
+        let held = (text.starts.capacity() + text.regions.capacity()) * 8;
+        assert!(
+            held * 8 < size,
+            "{held} bytes kept for a {size}-byte manifest"
+        );
     }
 
     /// Every line taken over is copied as it was read; a manifest changed (or cut) after it was
@@ -759,13 +1191,16 @@ mod tests {
         let file = tmp.path().join("manifest.jsonl");
         // The last line without its newline.
         fs::write(&file, lines.join("\n")).unwrap();
-        let mut prev = PreviousManifest::read(&file, "r".into()).expect("a manifest");
+        let held = manifest(&file, BLOCK_BYTES, Some(vec![0; lines.len()]))
+            .hold()
+            .expect("a manifest");
         assert_eq!(
-            prev.read_hash,
+            held.held.as_ref().unwrap().read_hash,
             blake3::hash(lines.join("\n").as_bytes()).to_hex().as_str()
         );
-        prev.owners = Some(vec![0; lines.len()]);
-        let (kept, rest) = prev.split(&[5]);
+        let (kept, rest) = manifest(&file, BLOCK_BYTES, Some(vec![0; lines.len()]))
+            .split(&[5])
+            .expect("a manifest");
         assert_eq!(kept.len(), lines.len());
         let copy = |rest: &Previous| -> Vec<io::Result<Vec<u8>>> {
             // On a thread of its own: no window read before.

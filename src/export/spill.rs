@@ -19,7 +19,7 @@
 use super::Staged;
 use crate::snapshot::{staging, ContentType, Entry};
 use std::fs;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of encoded entries held before a run is written: about 280,000 `minimal` routes, so a
@@ -347,6 +347,18 @@ impl SortedRun {
         encode(e, &mut self.buf);
         self.entries += 1;
         self.file.write(&self.buf)
+    }
+
+    /// Forgets every entry added: the run is empty again (a split of the previous manifest
+    /// starts over, [`super::previous::Keep::restart`]).
+    pub(super) fn clear(&mut self) -> io::Result<()> {
+        self.file.out.flush()?;
+        let file = self.file.out.get_mut();
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        self.last = None;
+        self.entries = 0;
+        Ok(())
     }
 }
 
