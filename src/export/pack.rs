@@ -86,7 +86,7 @@ impl Bodies {
     /// Sorts a bucket by blake3 and keeps one record a body (the first of pack and offset, so
     /// that which is kept does not depend on the order they came in).
     fn sort(b: &mut Vec<([u8; 32], Loc)>) {
-        b.sort_unstable_by(|x, y| (x.0, x.1.pack, x.1.offset).cmp(&(y.0, y.1.pack, y.1.offset)));
+        b.sort_unstable_by_key(|x| (x.0, x.1.pack, x.1.offset));
         b.dedup_by(|x, y| x.0 == y.0);
     }
 
@@ -655,16 +655,6 @@ pub(super) struct PackIndex<'a> {
 }
 
 impl PackIndex<'_> {
-    /// Where the body `key` is now: written this time, or in the previous packs.
-    fn loc(&self, path: &str, key: &[u8; 32]) -> Result<Loc, ExportError> {
-        self.packer
-            .placed
-            .get(key)
-            .or_else(|| self.previous.and_then(|p| p.bodies.get(key)))
-            .copied()
-            .ok_or_else(|| unplaced(path))
-    }
-
     fn pend(&mut self, rel: &str, loc: Loc) {
         self.pending.push((rel.to_string(), loc));
         if self.pending.len() >= PENDING {
@@ -676,7 +666,8 @@ impl PackIndex<'_> {
     /// The next entry of the export (after every one that sorts before it).
     pub(super) fn add(&mut self, e: &Entry) -> Result<(), ExportError> {
         let key = *e.blake3.as_bytes();
-        if let Some((at, loc)) = self.previous.and_then(|p| p.bodies.position(&key)) {
+        let previous = self.previous.and_then(|p| p.bodies.position(&key));
+        if let Some((at, loc)) = previous {
             self.prev_used[loc.pack as usize] = true;
             let (word, bit) = (at / 64, 1u64 << (at % 64));
             if self.prev_seen[word] & bit == 0 {
@@ -684,7 +675,11 @@ impl PackIndex<'_> {
                 self.prev_used_bytes[loc.pack as usize] += u64::from(loc.length);
             }
         }
-        let loc = self.loc(&e.path, &key)?;
+        // Where it is now: written this time, or in the previous packs (looked up once).
+        let loc = match (self.packer.placed.get(&key), previous) {
+            (Some(loc), _) | (None, Some((_, loc))) => *loc,
+            (None, None) => return Err(unplaced(&e.path)),
+        };
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
         if e.status != 200 && e.path.starts_with("public/__api/~/errors/") {
             self.errors.push((rel.to_string(), key));
@@ -1018,4 +1013,62 @@ pub fn estimate(entries: u64, bytes: u64, pack_size: u64) -> (u64, u64, u64) {
         bytes + index,
         pack_size.min(bytes.max(1)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(pack: u32, offset: u32) -> Loc {
+        Loc {
+            pack,
+            offset,
+            length: offset + 1,
+            etag: [pack as u8; 8],
+        }
+    }
+
+    /// The previous bodies, as sorted buckets, answer as a map of blake3 to place would: every
+    /// body listed (by many lines, in any order) once, the same place whatever the order, and
+    /// a distinct position each below their count.
+    #[test]
+    fn bodies_are_found_as_a_map_finds_them() {
+        let keys: Vec<[u8; 32]> = (0..20_000u32)
+            .map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes())
+            .collect();
+        // Some keys share their first 16 bits' bucket with others; all are listed three times
+        // (as lines of several routes), the last time at another place (a later pack).
+        let mut listed: Vec<([u8; 32], Loc)> = Vec::new();
+        for round in 0..3u32 {
+            for (i, k) in keys.iter().enumerate() {
+                listed.push((*k, loc(round.min(1) * 7 + i as u32 % 3, i as u32)));
+            }
+        }
+        let build = |order: &[([u8; 32], Loc)]| {
+            let mut b = Bodies::new();
+            for &(k, l) in order {
+                b.insert(k, l);
+            }
+            b.finish();
+            b
+        };
+        let bodies = build(&listed);
+        let mut reversed = listed.clone();
+        reversed.reverse();
+        let other = build(&reversed);
+        assert_eq!(bodies.len(), keys.len());
+        let mut positions = vec![false; keys.len()];
+        for (i, k) in keys.iter().enumerate() {
+            // The first by pack and offset: the place of round 0.
+            let want = loc(i as u32 % 3, i as u32);
+            assert_eq!(bodies.get(k), Some(&want));
+            assert_eq!(other.get(k), Some(&want), "the same whatever the order");
+            let (at, _) = bodies.position(k).unwrap();
+            assert!(!positions[at], "position {at} given twice");
+            positions[at] = true;
+        }
+        let absent = *blake3::hash(b"not listed").as_bytes();
+        assert!(!bodies.contains_key(&absent));
+        assert!(Bodies::new().get(&absent).is_none());
+    }
 }

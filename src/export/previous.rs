@@ -1147,11 +1147,7 @@ mod tests {
         let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         let read: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(read, paths);
-        let whole = split_all(
-            manifest(&file, size * 2, Some(owners.clone())),
-            &kept_as,
-        )
-        .unwrap();
+        let whole = split_all(manifest(&file, size * 2, Some(owners.clone())), &kept_as).unwrap();
         assert!(
             whole.3 >= entries.len() * std::mem::size_of::<PreviousLine>(),
             "one block holds every line"
