@@ -287,9 +287,23 @@ fn start(server: &str, dir: &Path, addr: &str) -> Option<Server> {
     panic!("{server} does not listen on {addr} after 60 s");
 }
 
+/// Reads every file under `public` once, so that both layouts are measured from the page
+/// cache: the files layout's files were written through it, the packs past it (`O_DIRECT`),
+/// and the first read of each pack page would otherwise go to the disk.
+fn warm(public: &Path) {
+    for entry in walkdir::WalkDir::new(public).into_iter().flatten() {
+        if entry.file_type().is_file() {
+            if let Ok(mut f) = fs::File::open(entry.path()) {
+                let _ = std::io::copy(&mut f, &mut std::io::sink());
+            }
+        }
+    }
+}
+
 /// Latency of `preview` (and of workerd, with `workerd`) on each of `layouts` (snapshot
-/// directories under `dir`): `wrk -t1 -c1 --latency` for 10 s over up to 200,000 routes of the
-/// first snapshot's manifest, one server at a time: (what, p50, p99). Empty without wrk.
+/// directories under `dir`, each read once first: [`warm`]): `wrk -t1 -c1 --latency` for 10 s
+/// over up to 200,000 routes of the first snapshot's manifest, one server at a time: (what,
+/// p50, p99). Empty without wrk.
 fn latency(dir: &Path, layouts: &[&str], workerd: bool) -> Vec<(String, String, String)> {
     use std::process::Command;
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -333,6 +347,9 @@ fn latency(dir: &Path, layouts: &[&str], workerd: bool) -> Vec<(String, String, 
     for (s, server) in servers.iter().enumerate() {
         for (i, layout) in layouts.iter().enumerate() {
             let addr = format!("127.0.0.1:{}", 18900 + 10 * s + i);
+            if s == 0 {
+                warm(&dir.join(layout).join("public"));
+            }
             let Some(running) = start(server, &dir.join(layout), &addr) else {
                 break;
             };
