@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("rng", 0),
     ("tree", 0),
     ("rss", 0),
+    ("cpu", 0),
     // 1. load a store.
     ("store", 1),
     ("demo", 2),
