@@ -515,6 +515,7 @@ fn export_into(
         // Replacing `out` as a whole must not delete what the user put in its web root.
         output::check_unlisted(out, opts.force)?;
         check_free_space(cat, opts, target.parent)?;
+        phases.end("unlisted files, free space (estimated)");
     }
     if let Some(signal) = opts.interrupt.signal() {
         return Err(ExportError::Interrupted {
