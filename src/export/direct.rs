@@ -40,8 +40,9 @@ pub(super) struct DirectFile {
 
 impl DirectFile {
     /// Creates `path` (which must not exist) with a buffer of `capacity` bytes (rounded up to
-    /// whole pages).
-    pub(super) fn create(path: &Path, capacity: usize) -> io::Result<DirectFile> {
+    /// whole pages), in `reuse` when it is large enough (what [`DirectFile::finish`] gave back
+    /// for the previous file: a pack writer's 8 MiB are not faulted in again for each pack).
+    pub(super) fn create(path: &Path, capacity: usize, reuse: Vec<u8>) -> io::Result<DirectFile> {
         let capacity = capacity.max(ALIGN).div_ceil(ALIGN) * ALIGN;
         let (file, direct) = match fs::OpenOptions::new()
             .write(true)
@@ -59,7 +60,10 @@ impl DirectFile {
             ),
             Err(e) => return Err(e),
         };
-        let storage = vec![0u8; capacity + ALIGN];
+        let storage = match reuse {
+            r if r.len() >= capacity + ALIGN => r,
+            _ => vec![0u8; capacity + ALIGN],
+        };
         let start = storage.as_ptr().align_offset(ALIGN);
         Ok(DirectFile {
             file,
@@ -129,8 +133,9 @@ impl DirectFile {
         Ok(())
     }
 
-    /// Writes what is left (the last partial page through the page cache) and closes the file.
-    pub(super) fn finish(mut self, consume: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    /// Writes what is left (the last partial page through the page cache) and closes the file;
+    /// gives the buffer back for the next one.
+    pub(super) fn finish(mut self, consume: &mut dyn FnMut(&[u8])) -> io::Result<Vec<u8>> {
         self.flush_pages(consume)?;
         if self.len > 0 {
             self.buffered()?;
@@ -140,7 +145,7 @@ impl DirectFile {
             self.written += tail.len() as u64;
             self.len = 0;
         }
-        Ok(())
+        Ok(self.storage)
     }
 
     /// Whether the file is being written past the page cache.
@@ -173,9 +178,11 @@ mod tests {
             (65536, &[]),
             (12288, &[4096, 4096, 4096, 4096, 7]),
         ];
+        // Each file after the first gets the previous one's buffer (used when large enough).
+        let mut spare = Vec::new();
         for (n, (capacity, pieces)) in cases.iter().enumerate() {
             let path = dir.path().join(format!("f{n}"));
-            let mut f = DirectFile::create(&path, *capacity).expect("create");
+            let mut f = DirectFile::create(&path, *capacity, spare).expect("create");
             let mut seen = Vec::new();
             let mut at = 0;
             for &len in *pieces {
@@ -183,7 +190,8 @@ mod tests {
                     .expect("write");
                 at += len;
             }
-            f.finish(&mut |b| seen.extend_from_slice(b))
+            spare = f
+                .finish(&mut |b| seen.extend_from_slice(b))
                 .expect("finish");
             let on_disk = fs::read(&path).expect("read");
             assert_eq!(on_disk, &data[..at], "case {n}: the file");
@@ -197,7 +205,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("f");
         fs::write(&path, b"keep").expect("write");
-        assert!(DirectFile::create(&path, 4096).is_err());
+        assert!(DirectFile::create(&path, 4096, Vec::new()).is_err());
         assert_eq!(fs::read(&path).expect("read"), b"keep");
     }
 
@@ -209,7 +217,7 @@ mod tests {
         const TMPFS: i64 = 0x0102_1994;
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temp dir");
         let path = dir.path().join("f");
-        let mut f = DirectFile::create(&path, 8192).expect("create");
+        let mut f = DirectFile::create(&path, 8192, Vec::new()).expect("create");
         // `f_type`'s type differs between targets (i64 here).
         #[allow(clippy::unnecessary_cast)]
         let fs_type = rustix::fs::statfs(dir.path()).map(|s| s.f_type as i64);

@@ -239,6 +239,8 @@ struct PackWriter {
     /// snapshot's (filled in by [`PackSink::finish`]), `None` while a pack is being written.
     names: Vec<Option<String>>,
     current: Option<Open>,
+    /// The last pack's buffer, for the next.
+    spare: Vec<u8>,
     /// Packs and bytes written.
     packs_written: u64,
     bytes_written: u64,
@@ -261,6 +263,7 @@ impl PackWriter {
             size: size.max(1),
             names: vec![None; first],
             current: None,
+            spare: Vec::new(),
             packs_written: 0,
             bytes_written: 0,
         }
@@ -278,7 +281,8 @@ impl PackWriter {
         }
         if self.current.is_none() {
             let tmp = self.dir.join(format!(".new-{}", self.names.len()));
-            let file = DirectFile::create(&tmp, BUFFER.min(self.size as usize))?;
+            let spare = std::mem::take(&mut self.spare);
+            let file = DirectFile::create(&tmp, BUFFER.min(self.size as usize), spare)?;
             self.names.push(None);
             self.current = Some(Open {
                 file,
@@ -308,7 +312,7 @@ impl PackWriter {
             return Ok(());
         };
         let hasher = &mut open.hasher;
-        open.file.finish(&mut |b| {
+        self.spare = open.file.finish(&mut |b| {
             hasher.update(b);
         })?;
         let name = pack::pack_name(&open.hasher.finalize());
