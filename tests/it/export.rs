@@ -398,18 +398,7 @@ fn kill_9_mid_export(full: bool) {
     let s = store_dir.to_str().unwrap();
     let o = out.to_str().unwrap();
     // The snapshot the interrupted exports must leave intact; exported again at the end.
-    let export_public = [
-        "export",
-        "--store",
-        s,
-        "--token",
-        "gen-public",
-        "--profile",
-        "minimal",
-        "--out",
-        o,
-        "-q",
-    ];
+    let export_public = quiet_public_export(s, o);
     run(&export_public, 0);
     let before = tree(&out);
     let mut killed_mid_run = 0;
@@ -510,17 +499,9 @@ fn kill_9_mid_export(full: bool) {
     );
 }
 
-/// `kill -9` while the manifest's entries are being spilled leaves their scratch directory
-/// beside `out` (nothing can remove it then); the next export removes it and writes the same
-/// snapshot as an export never interrupted.
-#[test]
-fn kill_9_leaves_entry_runs_for_the_next_export() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_dir = dir.path().join("store");
-    generated(&store_dir, 600, 7);
-    let out = dir.path().join("dist");
-    let (s, o) = (store_dir.to_str().unwrap(), out.to_str().unwrap());
-    let args = [
+/// `export --quiet` of a generated store `s` into `o`, token `gen-public`, profile `minimal`.
+fn quiet_public_export<'a>(s: &'a str, o: &'a str) -> Vec<&'a str> {
+    vec![
         "export",
         "--store",
         s,
@@ -531,9 +512,21 @@ fn kill_9_leaves_entry_runs_for_the_next_export() {
         "--out",
         o,
         "-q",
-        "--entry-buffer",
-        "1KiB",
-    ];
+    ]
+}
+
+/// `kill -9` while the manifest's entries are being spilled leaves their scratch directory
+/// beside `out` (nothing can remove it then); the next export removes it and writes the same
+/// snapshot as an export never interrupted.
+#[test]
+fn kill_9_leaves_entry_runs_for_the_next_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    generated(&store_dir, 600, 7);
+    let out = dir.path().join("dist");
+    let (s, o) = (store_dir.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = quiet_public_export(s, o);
+    args.extend(["--entry-buffer", "1KiB"]);
     let runs_dirs = || -> Vec<std::path::PathBuf> {
         fs::read_dir(dir.path())
             .unwrap()
@@ -547,7 +540,7 @@ fn kill_9_leaves_entry_runs_for_the_next_export() {
             .collect()
     };
     let mut child = bin()
-        .args(args)
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
