@@ -454,12 +454,19 @@ impl ExportArgs {
         }
         if let (Some(p), false) = (&report.pack, self.quiet) {
             errln!(
-                "matrix-snapshot: pack layout: {} packs ({} written, {} kept, {:.1} MB), {} index shards ({} written, {} kept) for {} index entries{}",
+                "matrix-snapshot: pack layout: {} packs ({} written, {} kept, {:.1} MB), {} index shards{} ({} files written, {} kept) for {} index entries{}",
                 p.packs_written + p.packs_kept,
                 p.packs_written,
                 p.packs_kept,
                 p.pack_bytes as f64 / 1e6,
                 p.shards,
+                match p.overlay_shards {
+                    0 => String::new(),
+                    n => format!(
+                        " as before and an overlay of {n} shards holding the {} entries that changed",
+                        p.overlay_entries
+                    ),
+                },
                 p.shards_written,
                 p.shards_kept,
                 p.entries,

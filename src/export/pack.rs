@@ -149,6 +149,8 @@ impl Bodies {
 pub(super) struct PackFinder {
     root: Root,
     shards: Vec<pack::Shard>,
+    /// The overlay's shards (none without one).
+    overlay: Vec<pack::Shard>,
     bodies: Bodies,
     pack_sizes: Vec<u64>,
     public: PathBuf,
@@ -174,17 +176,24 @@ impl PackPrevious {
                     .map(|m| m.len()),
             })
             .collect::<Option<Vec<u64>>>()?;
-        let shards: Vec<pack::Shard> = (0..reader.root.shards.len() as u32)
-            .into_par_iter()
-            .map(|i| {
-                let name = &reader.root.shards[i as usize];
-                let bytes = fs::read(public.join(pack::shard_file(name))).ok()?;
-                pack::Shard::parse(bytes, Some(name)).ok()
-            })
-            .collect::<Option<_>>()?;
+        let read = |names: &[String]| -> Option<Vec<pack::Shard>> {
+            names
+                .par_iter()
+                .map(|name| {
+                    let bytes = fs::read(public.join(pack::shard_file(name))).ok()?;
+                    pack::Shard::parse(bytes, Some(name)).ok()
+                })
+                .collect()
+        };
+        let shards = read(&reader.root.shards)?;
+        let overlay = match &reader.root.overlay {
+            Some(o) => read(&o.shards)?,
+            None => Vec::new(),
+        };
         Some(PackFinder {
             root: reader.root,
             shards,
+            overlay,
             bodies: Bodies::new(),
             pack_sizes,
             public,
@@ -195,14 +204,18 @@ impl PackPrevious {
 impl PackFinder {
     /// Finds the bodies of some lines of the previous manifest (path and blake3), in parallel.
     pub(super) fn add(&mut self, files: &[(&str, [u8; 32])]) {
-        let bits = self.root.shard_bits;
-        let shards = &self.shards;
+        let (root, shards, overlay) = (&self.root, &self.shards, &self.overlay);
         let found: Vec<Option<([u8; 32], Loc)>> = files
             .par_iter()
             .map(|(path, hash)| {
                 let key = path.strip_prefix("public/")?;
-                let loc = shards[pack::shard_of(key, bits) as usize].find(&pack::key_hash(key))?;
-                Some((*hash, loc))
+                let (base, over) = root.shards_of(key);
+                let over = over.map(|o| &overlay[o as usize]);
+                let found = pack::find_layered(over, &pack::key_hash(key), || {
+                    Ok::<_, std::convert::Infallible>(&shards[base as usize])
+                });
+                let Ok(loc) = found;
+                Some((*hash, loc?))
             })
             .collect();
         for (hash, loc) in found.into_iter().flatten() {
@@ -215,11 +228,12 @@ impl PackFinder {
         let PackFinder {
             root,
             shards,
+            overlay,
             mut bodies,
             pack_sizes,
             public,
         } = self;
-        drop(shards);
+        drop((shards, overlay));
         bodies.finish();
         PackPrevious {
             root,
@@ -481,6 +495,10 @@ pub struct PackReport {
     pub entries: u64,
     /// Whether the update packed everything afresh (too many unused bytes in its packs).
     pub repacked: bool,
+    /// Overlay shards in the root (0: no overlay; the base shards are the previous ones).
+    pub overlay_shards: u64,
+    /// Index entries of the overlay (changed, new and deleted keys).
+    pub overlay_entries: u64,
 }
 
 /// Reads bodies back from packs (a repack, the error bodies), keeping each pack open.
@@ -603,6 +621,123 @@ fn index_records(pending: &[(String, Loc)], bits: u8, records: &mut Vec<IndexRec
             (shard, pack::key_hash(key), *loc)
         })
     }));
+}
+
+/// Where a shard file's bytes come from when it is not linked from the previous snapshot.
+enum ShardBytes {
+    /// The new base shard at this position.
+    Base(usize),
+    /// The overlay shard at this position.
+    Overlay(usize),
+    /// A previous base shard (kept under an overlay): its file.
+    Previous,
+}
+
+/// How many times less an overlay must upload than the base shards that changed to be written
+/// instead of them: an overlay costs every lookup a second shard (cached like the first), so it
+/// must earn it.
+const OVERLAY_GAIN: u64 = 2;
+
+/// An overlay written by an update ([`overlay_on`]).
+struct OverlayShards {
+    bits: u8,
+    names: Vec<String>,
+    bytes: Vec<Vec<u8>>,
+    /// Its records (changed, new and deleted keys).
+    entries: u64,
+}
+
+/// The overlay that takes the previous base shards of `prev` to the new index (`records`,
+/// sorted by shard and key, shard `i` at `starts[i]..starts[i + 1]`, named `names`), when it is
+/// at most half the upload of the new base shards that differ from every previous shard
+/// ([`OVERLAY_GAIN`]); else `None`
+/// (also when a previous shard cannot be read, or two keys of one overlay shard share a hash).
+/// It is against the previous base, not the previous overlay: the changes of every update
+/// since the base was written, so it grows until writing the base is the smaller upload.
+fn overlay_on(
+    prev: &PackPrevious,
+    records: &[IndexRecord],
+    starts: &[usize],
+    names: &[String],
+) -> Option<OverlayShards> {
+    let bits = prev.root.shard_bits;
+    let dir = prev.public.join(pack::DIR).join("index");
+    let before: FxHashSet<&str> = prev.root.all_shards().map(String::as_str).collect();
+    // Each base shard that differs: its new records against its previous ones.
+    let diffs: Vec<(u32, Vec<Record>)> = (0..names.len())
+        .into_par_iter()
+        .filter(|&i| names[i] != prev.root.shards[i])
+        .map(|i| {
+            let name = &prev.root.shards[i];
+            let bytes = fs::read(dir.join(format!("{name}.idx"))).ok()?;
+            let old = pack::Shard::parse(bytes, Some(name)).ok()?;
+            let new = &records[starts[i]..starts[i + 1]];
+            let mut diff = Vec::new();
+            let (mut a, mut b) = (old.records().peekable(), new.iter().peekable());
+            loop {
+                match (a.peek(), b.peek()) {
+                    (None, None) => break,
+                    (Some(o), Some(&&(_, key, loc))) if o.key == key => {
+                        if o.loc != loc {
+                            diff.push(Record { key, loc });
+                        }
+                        a.next();
+                        b.next();
+                    }
+                    (Some(o), Some(&&(_, key, _))) if o.key < key => {
+                        diff.push(Record::deleted(o.key));
+                        a.next();
+                    }
+                    (Some(o), None) => {
+                        diff.push(Record::deleted(o.key));
+                        a.next();
+                    }
+                    (_, Some(&&(_, key, loc))) => {
+                        diff.push(Record { key, loc });
+                        b.next();
+                    }
+                }
+            }
+            Some((i as u32, diff))
+        })
+        .collect::<Option<_>>()?;
+    // What writing the new base would upload: its shards that no previous shard already is.
+    let mut upload: FxHashSet<&str> = FxHashSet::default();
+    let base_bytes: u64 = (0..names.len())
+        .filter(|&i| !before.contains(names[i].as_str()) && upload.insert(&names[i]))
+        .map(|i| (pack::HEADER + pack::RECORD * (starts[i + 1] - starts[i])) as u64)
+        .sum();
+    let entries: usize = diffs.iter().map(|(_, d)| d.len()).sum();
+    if entries == 0 {
+        return None;
+    }
+    let obits = pack::shard_bits_for(entries as u64).min(bits);
+    let mut shards: Vec<Vec<Record>> = vec![Vec::new(); 1 << obits];
+    for (i, diff) in diffs {
+        shards[(i >> (bits - obits)) as usize].extend(diff);
+    }
+    let mut bytes = Vec::with_capacity(shards.len());
+    for mut shard in shards {
+        shard.sort_unstable_by_key(|r| r.key);
+        if shard.windows(2).any(|w| w[0].key == w[1].key) {
+            return None;
+        }
+        bytes.push(pack::encode_shard(&shard));
+    }
+    let names: Vec<String> = bytes.iter().map(|b| pack::shard_name(b)).collect();
+    let mut upload: FxHashSet<&str> = FxHashSet::default();
+    let overlay_bytes: u64 = names
+        .iter()
+        .zip(&bytes)
+        .filter(|(n, _)| !before.contains(n.as_str()) && upload.insert(n))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    (overlay_bytes * OVERLAY_GAIN <= base_bytes).then_some(OverlayShards {
+        bits: obits,
+        names,
+        bytes,
+        entries: entries as u64,
+    })
 }
 
 impl<'a> PackSink<'a> {
@@ -902,37 +1037,82 @@ impl PackIndex<'_> {
             .into_par_iter()
             .map(|i| pack::shard_name(&shard_bytes(i)))
             .collect();
+        // An update without a repack may leave the previous base shards as they are and write
+        // an overlay of what differs from them, when that is less to upload.
+        let overlay = keep_previous
+            .filter(|prev| prev.root.shard_bits == bits)
+            .and_then(|prev| overlay_on(prev, &records, &starts, &shard_names));
+        // The shard files: the new base's; or the previous base's and an overlay.
+        let (base_names, files): (Vec<String>, Vec<(&str, ShardBytes)>) = match &overlay {
+            Some(o) => (
+                keep_previous
+                    .expect("an overlay is on a previous base")
+                    .root
+                    .shards
+                    .clone(),
+                keep_previous
+                    .iter()
+                    .flat_map(|prev| prev.root.shards.iter())
+                    .map(|n| (n.as_str(), ShardBytes::Previous))
+                    .chain(
+                        o.names
+                            .iter()
+                            .enumerate()
+                            .map(|(i, n)| (n.as_str(), ShardBytes::Overlay(i))),
+                    )
+                    .collect(),
+            ),
+            None => (
+                shard_names.clone(),
+                shard_names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.as_str(), ShardBytes::Base(i)))
+                    .collect(),
+            ),
+        };
         // Shards with the same bytes (empty ones) share a file: each name written once.
-        let mut first = FxHashMap::default();
-        for (i, name) in shard_names.iter().enumerate() {
-            first.entry(name.as_str()).or_insert(i);
-        }
-        let mut distinct: Vec<usize> = first.into_values().collect();
-        distinct.sort_unstable();
+        let mut seen = FxHashSet::default();
         // Written from one thread: creating files in one directory takes its lock, which a
         // second thread only spins on (after a mass delete, 8,192 shards took 3.5 s and 6.8 s of
         // CPU from two threads).
-        let kept: Vec<bool> = distinct
-            .iter()
-            .map(|&i| {
-                let name = &shard_names[i];
-                let to = public.join(pack::shard_file(name));
-                let linked = previous_index
-                    .as_ref()
-                    .is_some_and(|d| fs::hard_link(d.join(format!("{name}.idx")), &to).is_ok());
-                if linked {
-                    return Ok(true);
-                }
-                fs::write(&to, shard_bytes(i))
-                    .map(|()| false)
-                    .map_err(io_err(format!("writing {}", to.display())))
-            })
-            .collect::<Result<_, _>>()?;
-        report.shards = shard_names.len() as u64;
+        let mut kept = Vec::new();
+        for (name, bytes) in files {
+            if !seen.insert(name) {
+                continue;
+            }
+            let to = public.join(pack::shard_file(name));
+            let from = previous_index
+                .as_ref()
+                .map(|d| d.join(format!("{name}.idx")));
+            let linked = from.as_ref().is_some_and(|f| fs::hard_link(f, &to).is_ok());
+            if !linked {
+                let bytes = match bytes {
+                    ShardBytes::Base(i) => shard_bytes(i),
+                    ShardBytes::Overlay(i) => {
+                        overlay.as_ref().expect("an overlay").bytes[i].clone()
+                    }
+                    // A previous base shard that could not be linked (another file system).
+                    ShardBytes::Previous => fs::read(from.as_ref().expect("a previous shard"))
+                        .map_err(io_err(format!("reading {}", to.display())))?,
+                };
+                fs::write(&to, bytes).map_err(io_err(format!("writing {}", to.display())))?;
+            }
+            kept.push(linked);
+        }
+        report.shards = base_names.len() as u64;
         report.shards_kept = kept.iter().filter(|&&k| k).count() as u64;
         report.shards_written = kept.len() as u64 - report.shards_kept;
         report.entries = total;
         drop(records);
+        let overlay = overlay.map(|o| {
+            report.overlay_shards = o.names.len() as u64;
+            report.overlay_entries = o.entries;
+            pack::Overlay {
+                bits: o.bits,
+                shards: o.names,
+            }
+        });
 
         // The root, last.
         let mut packs = PackFiles::new(&public);
@@ -949,10 +1129,11 @@ impl PackIndex<'_> {
             })
             .collect::<Result<_, ExportError>>()?;
         let root_json = Root {
-            format: pack::ROOT_FORMAT.to_string(),
+            format: Root::format_for(&overlay).to_string(),
             entries: total,
             shard_bits: bits,
-            shards: shard_names,
+            shards: base_names,
+            overlay,
             packs: names,
             errors,
         };
@@ -1042,6 +1223,111 @@ mod tests {
             length: offset + 1,
             etag: [pack as u8; 8],
         }
+    }
+
+    /// A previous base of 4 shards (50 keys each) in `public`, and its records.
+    fn previous_base(public: &Path) -> (PackPrevious, Vec<IndexRecord>) {
+        let index = public.join(pack::DIR).join("index");
+        fs::create_dir_all(&index).unwrap();
+        let mut records: Vec<IndexRecord> = (0..4u32)
+            .flat_map(|s| {
+                (0..50u32).map(move |k| (s, [s as u8, k as u8, 0, 0, 0, 0, 0, 1], loc(0, k)))
+            })
+            .collect();
+        records.sort_by_key(|r| (r.0, r.1));
+        let names = (0..4u32)
+            .map(|s| {
+                let shard: Vec<Record> = records
+                    .iter()
+                    .filter(|r| r.0 == s)
+                    .map(|&(_, key, loc)| Record { key, loc })
+                    .collect();
+                let bytes = pack::encode_shard(&shard);
+                let name = pack::shard_name(&bytes);
+                fs::write(index.join(format!("{name}.idx")), bytes).unwrap();
+                name
+            })
+            .collect();
+        let root = Root {
+            format: pack::ROOT_FORMAT.into(),
+            entries: 200,
+            shard_bits: 2,
+            shards: names,
+            overlay: None,
+            packs: vec![Some("0123456789abcdef".into())],
+            errors: BTreeMap::new(),
+        };
+        let prev = PackPrevious {
+            root,
+            bodies: Bodies::new(),
+            pack_sizes: vec![0],
+            public: public.to_path_buf(),
+        };
+        (prev, records)
+    }
+
+    /// `records` (sorted) as the new index: where each shard starts, and each shard's name.
+    fn index_of(records: &[IndexRecord]) -> (Vec<usize>, Vec<String>) {
+        let starts: Vec<usize> = (0..=4u32)
+            .map(|s| records.iter().filter(|r| r.0 < s).count())
+            .collect();
+        let names = (0..4)
+            .map(|s| {
+                let shard: Vec<Record> = records[starts[s]..starts[s + 1]]
+                    .iter()
+                    .map(|&(_, key, loc)| Record { key, loc })
+                    .collect();
+                pack::shard_name(&pack::encode_shard(&shard))
+            })
+            .collect();
+        (starts, names)
+    }
+
+    /// An update that changes, adds and deletes a few keys gets an overlay of just those, and
+    /// the overlay on the previous base finds every key as the new index does; one that changes
+    /// every key writes the base again (an overlay would be as big, and cost a second read).
+    #[test]
+    fn an_overlay_holds_what_differs_and_is_written_only_when_much_smaller() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (prev, old) = previous_base(tmp.path());
+        let mut new = old.clone();
+        new[60].2 = loc(1, 7); // shard 1: a body moved
+        let deleted = new.remove(120); // shard 2: a key gone
+        new.push((3, [9; 8], loc(1, 9))); // shard 3: a key added
+        new.sort_by_key(|r| (r.0, r.1));
+        let (starts, names) = index_of(&new);
+        let o = overlay_on(&prev, &new, &starts, &names).expect("an overlay");
+        assert_eq!((o.entries, o.bits), (3, 0));
+        let overlay = pack::Shard::parse(o.bytes[0].clone(), Some(&o.names[0])).unwrap();
+        let base: Vec<pack::Shard> = prev
+            .root
+            .shards
+            .iter()
+            .map(|n| {
+                let file = tmp.path().join(pack::shard_file(n));
+                pack::Shard::parse(fs::read(file).unwrap(), Some(n)).unwrap()
+            })
+            .collect();
+        let find = |shard: u32, key: &[u8; 8]| {
+            let found =
+                pack::find_layered(Some(&overlay), key, || Ok::<_, ()>(&base[shard as usize]));
+            found.unwrap()
+        };
+        for &(shard, key, loc) in &new {
+            assert_eq!(find(shard, &key), Some(loc));
+        }
+        assert_eq!(find(deleted.0, &deleted.1), None);
+
+        // Every key's body moved: the base again.
+        let all: Vec<IndexRecord> = old
+            .iter()
+            .map(|&(s, k, l)| (s, k, loc(2, l.offset)))
+            .collect();
+        let (starts, names) = index_of(&all);
+        assert!(overlay_on(&prev, &all, &starts, &names).is_none());
+        // Nothing changed: no overlay either.
+        let (starts, names) = index_of(&old);
+        assert!(overlay_on(&prev, &old, &starts, &names).is_none());
     }
 
     /// The previous bodies, as sorted buckets, answer as a map of blake3 to place would: every

@@ -16,6 +16,15 @@
 //!   so an error answer needs no body read. It is the one file an update replaces; everything
 //!   it names is immutable, so a reader that holds a root never sees a mix of two exports.
 //!
+//! An update may leave the shards as they were (the **base**) and add an **overlay**: a second,
+//! smaller set of shards holding only the entries that differ from the base — changed or new,
+//! and *deleted* (a record whose pack is [`DELETED`]). A key is looked up in its overlay shard
+//! first, then in its base shard ([`find_layered`]). The overlay is against the base, not the
+//! previous overlay, so it is rewritten whole by each update, and an update writes whichever of
+//! the two is smaller to upload: the overlay, or the base shards that changed (then without an
+//! overlay). A root with an overlay says [`ROOT_FORMAT_OVERLAY`], so a reader that does not
+//! know overlays refuses it (a 500) rather than answer from the base alone.
+//!
 //! A shard: [`SHARD_MAGIC`] (8 bytes), the entry count (u32 little-endian), 4 zero bytes, then
 //! the entries sorted by key hash, [`RECORD`] bytes each: the key hash (8 bytes, as the digest
 //! gives them), the pack's position in `root.json`'s `packs` (u32 LE), the offset and the length
@@ -32,8 +41,12 @@ use std::path::Path;
 
 /// The format string of a pack snapshot's `snapshot.json`.
 pub const FORMAT: &str = "matrix-snapshot-pack/1";
-/// The format of `root.json`.
+/// The format of `root.json` without an overlay.
 pub const ROOT_FORMAT: &str = "matrix-snapshot-pack-root/1";
+/// The format of `root.json` with an overlay ([`Overlay`]).
+pub const ROOT_FORMAT_OVERLAY: &str = "matrix-snapshot-pack-root/2";
+/// The pack position of an overlay record that deletes its key from the base.
+pub const DELETED: u32 = u32::MAX;
 /// Where the pack files are, under the web root (inside `__api/~`, which no route reaches).
 pub const DIR: &str = "__api/~/pack";
 /// The root file, under the web root.
@@ -68,13 +81,54 @@ pub struct Root {
     pub shard_bits: u8,
     /// Each shard's name, by position.
     pub shards: Vec<String>,
+    /// The overlay on those shards, if any (then `format` is [`ROOT_FORMAT_OVERLAY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
     /// Each pack's name, by the position entries use (`null`: no longer used).
     pub packs: Vec<Option<String>>,
     /// The error bodies: their key → their text.
     pub errors: BTreeMap<String, String>,
 }
 
+/// The overlay shards of a root: entries that differ from its (base) shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlay {
+    /// `2^bits` overlay shards (at most the root's `shard_bits`): a key's overlay shard is the
+    /// top `bits` bits of the same hash that picks its base shard.
+    pub bits: u8,
+    /// Each overlay shard's name, by position.
+    pub shards: Vec<String>,
+}
+
 impl Root {
+    /// The format a root with or without `overlay` says.
+    pub fn format_for(overlay: &Option<Overlay>) -> &'static str {
+        match overlay {
+            Some(_) => ROOT_FORMAT_OVERLAY,
+            None => ROOT_FORMAT,
+        }
+    }
+
+    /// The base shard of `key`, and its overlay shard when the root has an overlay.
+    pub fn shards_of(&self, key: &str) -> (u32, Option<u32>) {
+        let base = shard_of(key, self.shard_bits);
+        (base, self.overlay_of(base))
+    }
+
+    /// The overlay shard of the keys of base shard `base`, when the root has an overlay.
+    pub fn overlay_of(&self, base: u32) -> Option<u32> {
+        self.overlay
+            .as_ref()
+            .map(|o| base >> (self.shard_bits - o.bits))
+    }
+
+    /// Every shard name: the base's, then the overlay's.
+    pub fn all_shards(&self) -> impl Iterator<Item = &String> {
+        self.shards
+            .iter()
+            .chain(self.overlay.iter().flat_map(|o| &o.shards))
+    }
+
     /// The bytes of `root.json` (one line of JSON and a newline).
     pub fn to_json(&self) -> Vec<u8> {
         let mut json = serde_json::to_vec(self).expect("root serializes");
@@ -89,7 +143,11 @@ impl Root {
             line: 0,
             message,
         };
-        let root: Root = super::parse_json(path.to_path_buf(), bytes, &[ROOT_FORMAT])?;
+        let root: Root = super::parse_json(
+            path.to_path_buf(),
+            bytes,
+            &[ROOT_FORMAT, ROOT_FORMAT_OVERLAY],
+        )?;
         if root.shard_bits > MAX_SHARD_BITS || root.shards.len() != 1 << root.shard_bits {
             return Err(invalid(format!(
                 "{} shards for {} shard bits",
@@ -97,10 +155,29 @@ impl Root {
                 root.shard_bits
             )));
         }
+        if root.format != Root::format_for(&root.overlay) {
+            return Err(invalid(format!(
+                "a root of format {} {} an overlay",
+                root.format,
+                match root.overlay {
+                    Some(_) => "has",
+                    None => "lacks",
+                }
+            )));
+        }
+        if let Some(o) = &root.overlay {
+            if o.bits > root.shard_bits || o.shards.len() != 1 << o.bits {
+                return Err(invalid(format!(
+                    "{} overlay shards for {} overlay bits (and {} shard bits)",
+                    o.shards.len(),
+                    o.bits,
+                    root.shard_bits
+                )));
+            }
+        }
         let named = |n: &str| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit());
         if let Some(bad) = root
-            .shards
-            .iter()
+            .all_shards()
             .map(String::as_str)
             .chain(root.packs.iter().flatten().map(String::as_str))
             .find(|n| !named(n))
@@ -136,8 +213,41 @@ impl Loc {
 pub struct Record {
     /// [`key_hash`] of its key.
     pub key: [u8; 8],
-    /// Its body.
+    /// Its body (`pack` [`DELETED`]: an overlay record deleting the key).
     pub loc: Loc,
+}
+
+impl Record {
+    /// An overlay record deleting `key` from the base.
+    pub fn deleted(key: [u8; 8]) -> Record {
+        Record {
+            key,
+            loc: Loc {
+                pack: DELETED,
+                offset: 0,
+                length: 0,
+                etag: [0; 8],
+            },
+        }
+    }
+
+    /// Whether it deletes its key (an overlay record).
+    pub fn is_deleted(&self) -> bool {
+        self.loc.pack == DELETED
+    }
+}
+
+/// The entry of key hash `key`: its overlay shard's record when the root has an overlay and
+/// that shard holds one (a deleted key: `None`), else its base shard's, read only then.
+pub fn find_layered<S: std::ops::Deref<Target = Shard>, E>(
+    overlay: Option<&Shard>,
+    key: &[u8; 8],
+    base: impl FnOnce() -> Result<S, E>,
+) -> Result<Option<Loc>, E> {
+    if let Some(r) = overlay.and_then(|o| o.find_record(key)) {
+        return Ok((!r.is_deleted()).then_some(r.loc));
+    }
+    Ok(base()?.find(key))
 }
 
 /// Lower-case hex.
@@ -289,18 +399,28 @@ impl Shard {
         }
     }
 
-    /// The entry of a key hash.
+    /// The entry of a key hash (in a base shard).
     pub fn find(&self, key: &[u8; 8]) -> Option<Loc> {
+        self.find_record(key).map(|r| r.loc)
+    }
+
+    /// The record of a key hash, a deleting one included (in an overlay shard).
+    pub fn find_record(&self, key: &[u8; 8]) -> Option<Record> {
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
             match self.key(mid).cmp(key.as_slice()) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(self.record(mid).loc),
+                std::cmp::Ordering::Equal => return Some(self.record(mid)),
             }
         }
         None
+    }
+
+    /// Its records, in key order.
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        (0..self.len()).map(|i| self.record(i))
     }
 
     /// Its bytes.
@@ -342,6 +462,9 @@ pub struct Reader<S: Source> {
     shards: quick_cache::sync::Cache<u32, std::sync::Arc<Shard>, ShardWeight>,
 }
 
+/// What sets an overlay shard's cache key apart from a base shard's.
+const OVERLAY_KEY: u32 = 1 << 31;
+
 /// The most bytes of shards a [`Reader`] keeps.
 pub const SHARD_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -370,12 +493,22 @@ impl<S: Source> Reader<S> {
         })
     }
 
-    /// Shard `i`, read and checked (against its name) once, then kept.
+    /// Base shard `i`, read and checked (against its name) once, then kept.
     pub fn shard(&self, i: u32) -> Result<std::sync::Arc<Shard>, PackError> {
+        self.shard_named(i, &self.root.shards[i as usize])
+    }
+
+    /// Overlay shard `i` (the root has an overlay), read and checked once, then kept.
+    pub fn overlay_shard(&self, i: u32) -> Result<std::sync::Arc<Shard>, PackError> {
+        let o = self.root.overlay.as_ref().expect("the root has an overlay");
+        // Cached beside the base shards: positions are below 2^13.
+        self.shard_named(OVERLAY_KEY | i, &o.shards[i as usize])
+    }
+
+    fn shard_named(&self, i: u32, name: &str) -> Result<std::sync::Arc<Shard>, PackError> {
         if let Some(s) = self.shards.get(&i) {
             return Ok(s);
         }
-        let name = &self.root.shards[i as usize];
         let file = shard_file(name);
         let bytes = self.source.read(&file).map_err(|source| PackError::Io {
             file: file.clone(),
@@ -391,10 +524,12 @@ impl<S: Source> Reader<S> {
         Ok(shard)
     }
 
-    /// The entry of `key` (a path under the web root), if the snapshot has it.
+    /// The entry of `key` (a path under the web root), if the snapshot has it: from its
+    /// overlay shard, else its base shard.
     pub fn lookup(&self, key: &str) -> Result<Option<Loc>, PackError> {
-        let shard = self.shard(shard_of(key, self.root.shard_bits))?;
-        Ok(shard.find(&key_hash(key)))
+        let (base, overlay) = self.root.shards_of(key);
+        let overlay = overlay.map(|o| self.overlay_shard(o)).transpose()?;
+        find_layered(overlay.as_deref(), &key_hash(key), || self.shard(base))
     }
 
     /// The body at `loc`, checked against its length and `ETag`.
@@ -532,12 +667,104 @@ mod tests {
     }
 
     #[test]
+    fn an_overlay_record_wins_and_a_deleting_one_hides_the_base() {
+        let key = |i: u32| key_hash(&format!("__api/assets/{i}/~asset.----.json"));
+        let sorted = |mut r: Vec<Record>| {
+            r.sort_by_key(|r| r.key);
+            Shard::parse(encode_shard(&r), None).unwrap()
+        };
+        let base = sorted(
+            (0..3)
+                .map(|i| rec(&format!("__api/assets/{i}/~asset.----.json"), 0, i, b"old"))
+                .collect(),
+        );
+        let changed = rec("__api/assets/1/~asset.----.json", 1, 0, b"new");
+        let added = rec("__api/assets/7/~asset.----.json", 1, 3, b"add");
+        let overlay = sorted(vec![changed, added, Record::deleted(key(2))]);
+        let find = |o: Option<&Shard>, i| {
+            find_layered(o, &key(i), || Ok::<_, ()>(&base))
+                .unwrap()
+                .map(|l| (l.pack, l.offset))
+        };
+        assert_eq!(find(Some(&overlay), 0), Some((0, 0)), "the base");
+        assert_eq!(find(Some(&overlay), 1), Some((1, 0)), "changed");
+        assert_eq!(find(Some(&overlay), 7), Some((1, 3)), "added");
+        assert_eq!(find(Some(&overlay), 2), None, "deleted");
+        assert_eq!(find(None, 2), Some((0, 2)), "no overlay: the base");
+        assert_eq!(find(Some(&overlay), 9), None, "in neither");
+        // The base shard is read only when the overlay has no record of the key.
+        let unread = find_layered(Some(&overlay), &key(1), || Err::<&Shard, _>("read"));
+        assert!(unread.unwrap().is_some());
+        assert_eq!(
+            find_layered(Some(&overlay), &key(0), || Err::<&Shard, _>("read")),
+            Err("read")
+        );
+    }
+
+    #[test]
+    fn a_root_with_an_overlay_says_so_in_its_format() {
+        let overlay = Some(Overlay {
+            bits: 1,
+            shards: vec!["0123456789abcdef".into(); 2],
+        });
+        let root = Root {
+            format: ROOT_FORMAT_OVERLAY.into(),
+            entries: 0,
+            shard_bits: 2,
+            shards: vec!["0123456789abcdef".into(); 4],
+            overlay,
+            packs: vec![],
+            errors: BTreeMap::new(),
+        };
+        let p = Path::new("root.json");
+        assert_eq!(Root::parse(p, &root.to_json()).unwrap(), root);
+        // Base shard 3 (0b11) is under overlay shard 1, base shard 1 under overlay shard 0.
+        assert_eq!((root.overlay_of(3), root.overlay_of(1)), (Some(1), Some(0)));
+        for bad in [
+            Root {
+                format: ROOT_FORMAT.into(),
+                ..root.clone()
+            },
+            Root {
+                overlay: None,
+                ..root.clone()
+            },
+            Root {
+                overlay: Some(Overlay {
+                    bits: 3,
+                    shards: vec!["0123456789abcdef".into(); 8],
+                }),
+                ..root.clone()
+            },
+            Root {
+                overlay: Some(Overlay {
+                    bits: 1,
+                    shards: vec!["0123456789abcdef".into(), "../x".into()],
+                }),
+                ..root.clone()
+            },
+        ] {
+            assert!(Root::parse(p, &bad.to_json()).is_err(), "{bad:?}");
+        }
+        // Without an overlay, the root's bytes are as before overlays existed.
+        let plain = Root {
+            format: ROOT_FORMAT.into(),
+            overlay: None,
+            ..root
+        };
+        assert!(!String::from_utf8(plain.to_json())
+            .unwrap()
+            .contains("overlay"));
+    }
+
+    #[test]
     fn a_root_that_does_not_add_up_is_refused() {
         let root = Root {
             format: ROOT_FORMAT.into(),
             entries: 0,
             shard_bits: 1,
             shards: vec!["0123456789abcdef".into(); 2],
+            overlay: None,
             packs: vec![None, Some("0123456789abcdef".into())],
             errors: BTreeMap::new(),
         };

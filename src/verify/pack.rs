@@ -51,6 +51,8 @@ struct Index {
     root: pack::Root,
     /// By position: the shard, or `Err` when it is damaged (named among the problems).
     shards: Vec<Result<Shard, ()>>,
+    /// The overlay's shards, by position, likewise (none without an overlay).
+    overlay: Vec<Result<Shard, ()>>,
     /// By pack position (as index entries name them).
     packs: Vec<PackBodies>,
 }
@@ -109,19 +111,26 @@ impl Check {
                 return check;
             }
         };
-        // The shards, each checked against its name.
-        let shards: Vec<Result<Shard, String>> = root
-            .shards
-            .par_iter()
-            .map(|name| {
-                let file = pack::shard_file(name);
-                fs::read(public.join(&file))
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| Shard::parse(b, Some(name)))
-                    .map_err(|e| format!("{}: {e}", in_public(&file)))
-            })
+        // The shards (the base's, then the overlay's), each checked against its name.
+        let read = |names: &[String]| -> Vec<Result<Shard, String>> {
+            names
+                .par_iter()
+                .map(|name| {
+                    let file = pack::shard_file(name);
+                    fs::read(public.join(&file))
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| Shard::parse(b, Some(name)))
+                        .map_err(|e| format!("{}: {e}", in_public(&file)))
+                })
+                .collect()
+        };
+        let shards = read(&root.shards);
+        let overlay = read(root.overlay.as_ref().map_or(&[][..], |o| &o.shards));
+        let mut bad: Vec<&String> = shards
+            .iter()
+            .chain(&overlay)
+            .filter_map(|s| s.as_ref().err())
             .collect();
-        let mut bad: Vec<&String> = shards.iter().filter_map(|s| s.as_ref().err()).collect();
         bad.sort();
         bad.dedup();
         for e in bad {
@@ -131,15 +140,16 @@ impl Check {
                 error: error.to_string(),
             });
         }
-        let shards: Vec<Result<Shard, ()>> =
-            shards.into_iter().map(|s| s.map_err(|_| ())).collect();
+        let checked = |s: Vec<Result<Shard, String>>| -> Vec<Result<Shard, ()>> {
+            s.into_iter().map(|s| s.map_err(|_| ())).collect()
+        };
+        let (shards, overlay) = (checked(shards), checked(overlay));
         // The distinct bodies the index points at, by pack: (offset, length).
         let mut wanted: Vec<Vec<(u32, u32)>> = vec![Vec::new(); root.packs.len()];
-        for shard in shards.iter().flatten() {
-            for i in 0..shard.len() {
-                let loc = shard.record(i).loc;
-                if let Some(w) = wanted.get_mut(loc.pack as usize) {
-                    w.push((loc.offset, loc.length));
+        for shard in shards.iter().chain(&overlay).flatten() {
+            for r in shard.records().filter(|r| !r.is_deleted()) {
+                if let Some(w) = wanted.get_mut(r.loc.pack as usize) {
+                    w.push((r.loc.offset, r.loc.length));
                 }
             }
         }
@@ -197,6 +207,7 @@ impl Check {
         check.index = Some(Index {
             root,
             shards,
+            overlay,
             packs,
         });
         check
@@ -233,6 +244,7 @@ impl Check {
         let Some(Index {
             root,
             shards,
+            overlay,
             packs,
         }) = index
         else {
@@ -242,21 +254,15 @@ impl Check {
         drop(packs);
         report.bytes += served;
         report.bytes_read += read;
-        let distinct: FxHashSet<&str> = root.shards.iter().map(String::as_str).collect();
+        let distinct: FxHashSet<&str> = root.all_shards().map(String::as_str).collect();
         report.inodes = (distinct.len() + root.packs.iter().flatten().count()) as u64;
         report.problems.extend(per_line);
-        // Entries of each distinct shard (a shard named twice counts once).
-        let mut seen: FxHashSet<&str> = FxHashSet::default();
-        let indexed: usize = root
-            .shards
-            .iter()
-            .zip(&shards)
-            .filter(|(n, _)| seen.insert(n.as_str()))
-            .filter_map(|(_, s)| s.as_ref().ok())
-            .map(Shard::len)
-            .sum();
-        let all_shards_ok = shards.iter().all(Result::is_ok);
-        drop(shards);
+        let all_shards_ok = shards.iter().chain(&overlay).all(Result::is_ok);
+        let indexed = match all_shards_ok {
+            true => effective_entries(&root, &shards, &overlay),
+            false => 0,
+        };
+        drop((shards, overlay));
         if all_shards_ok && (indexed as u64 != root.entries || listed > root.entries) {
             report.problems.push(Problem::Unreadable {
                 path: in_public(pack::ROOT_FILE),
@@ -268,8 +274,7 @@ impl Check {
         }
         // Anything else under public/: not written by export.
         let mut known: FxHashSet<String> = root
-            .shards
-            .iter()
+            .all_shards()
             .map(|n| in_public(&pack::shard_file(n)))
             .chain(
                 root.packs
@@ -323,6 +328,45 @@ impl Check {
     }
 }
 
+/// The entries of the index: those of each distinct base shard (a shard named twice, an empty
+/// one, counts once), less the keys the overlay deletes, plus the keys it adds. (An overlay
+/// record's base shard is one of the `2^(shard_bits - overlay bits)` its overlay shard covers.)
+fn effective_entries(
+    root: &pack::Root,
+    shards: &[Result<Shard, ()>],
+    overlay: &[Result<Shard, ()>],
+) -> usize {
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    let base: usize = root
+        .shards
+        .iter()
+        .zip(shards)
+        .filter(|(n, _)| seen.insert(n.as_str()))
+        .filter_map(|(_, s)| s.as_ref().ok())
+        .map(Shard::len)
+        .sum();
+    let Some(o) = &root.overlay else {
+        return base;
+    };
+    let span = 1usize << (root.shard_bits - o.bits);
+    let (mut added, mut deleted) = (0, 0);
+    for (j, shard) in overlay.iter().enumerate() {
+        let Ok(shard) = shard else { continue };
+        for r in shard.records() {
+            let in_base = shards[j * span..(j + 1) * span]
+                .iter()
+                .flatten()
+                .any(|s| s.find(&r.key).is_some());
+            match (r.is_deleted(), in_base) {
+                (true, true) => deleted += 1,
+                (false, false) => added += 1,
+                _ => {}
+            }
+        }
+    }
+    (base + added).saturating_sub(deleted)
+}
+
 impl Index {
     /// One line checked: the bytes it serves (when its pack could be read) and its problem.
     fn line(&self, l: &Entry) -> (u64, Option<Problem>) {
@@ -333,11 +377,20 @@ impl Index {
             })
         };
         let key = l.path.strip_prefix("public/").unwrap_or(&l.path);
-        let shard = &self.shards[pack::shard_of(key, self.root.shard_bits) as usize];
-        let Ok(shard) = shard else {
-            return (0, unreadable("its index shard is damaged (above)".into()));
+        let (base, overlay) = self.root.shards_of(key);
+        let damaged = || unreadable("its index shard is damaged (above)".into());
+        let overlay = match overlay.map(|o| &self.overlay[o as usize]) {
+            Some(Err(())) => return (0, damaged()),
+            Some(Ok(shard)) => Some(shard),
+            None => None,
         };
-        let Some(loc) = shard.find(&pack::key_hash(key)) else {
+        let found = pack::find_layered(overlay, &pack::key_hash(key), || {
+            self.shards[base as usize].as_ref()
+        });
+        let Ok(found) = found else {
+            return (0, damaged());
+        };
+        let Some(loc) = found else {
             return (0, Some(Problem::Missing(l.path.clone())));
         };
         let Loc {

@@ -46,6 +46,11 @@
 var PACK_DIR = '__api/~/pack';
 var PACK_ROOT_FILE = PACK_DIR + '/root.json';
 var PACK_ROOT_FORMAT = 'matrix-snapshot-pack-root/1';
+// A root whose index has an overlay: entries that differ from its (base) shards, looked up
+// first (an update writes one when it is less to upload than the base shards that changed).
+var PACK_ROOT_FORMAT_OVERLAY = 'matrix-snapshot-pack-root/2';
+// The pack position of an overlay record that deletes its key.
+var PACK_DELETED = 4294967295;
 var PACK_MAGIC = 'msidx/1\n';
 var PACK_HEADER = 16;
 var PACK_RECORD = 28;
@@ -109,12 +114,18 @@ function packParseRoot(text) {
     } catch (e) {
         throw packFault(PACK_ROOT_FILE + ': not JSON (' + e.message + ')');
     }
-    if (!root || root.format !== PACK_ROOT_FORMAT || typeof root.shard_bits !== 'number' ||
+    if (!root || (root.format !== PACK_ROOT_FORMAT && root.format !== PACK_ROOT_FORMAT_OVERLAY) ||
+        typeof root.shard_bits !== 'number' ||
         root.shard_bits < 0 || root.shard_bits > 16 || !root.shards || !root.packs ||
-        root.shards.length !== Math.pow(2, root.shard_bits) || !root.errors) {
-        throw packFault(PACK_ROOT_FILE + ': not a ' + PACK_ROOT_FORMAT + ' root');
+        root.shards.length !== Math.pow(2, root.shard_bits) || !root.errors ||
+        (root.format === PACK_ROOT_FORMAT_OVERLAY) !== Boolean(root.overlay) ||
+        (root.overlay && (typeof root.overlay.bits !== 'number' || root.overlay.bits < 0 ||
+            root.overlay.bits > root.shard_bits || !root.overlay.shards ||
+            root.overlay.shards.length !== Math.pow(2, root.overlay.bits)))) {
+        throw packFault(PACK_ROOT_FILE + ': not a ' + PACK_ROOT_FORMAT + ' or ' +
+            PACK_ROOT_FORMAT_OVERLAY + ' root');
     }
-    names = root.shards.concat(root.packs.filter(function (p) {
+    names = root.shards.concat(root.overlay ? root.overlay.shards : [], root.packs.filter(function (p) {
         return p !== null;
     }));
     for (i = 0; i < names.length; i++) {
@@ -164,10 +175,9 @@ function packKeep(state, name, bytes) {
     }
 }
 
-// Shard `i` of `root`: read, checked against its name (the SHA-256 of its bytes), its header
-// and its length, once; then kept.
-async function packShard(io, state, root, i) {
-    var name = root.shards[i];
+// The shard named `name` (a base or an overlay shard): read, checked against its name (the
+// SHA-256 of its bytes), its header and its length, once; then kept.
+async function packShard(io, state, name) {
     var file = PACK_DIR + '/index/' + name + '.idx';
     var hit = Object.prototype.hasOwnProperty.call(state.shards, name) && state.shards[name];
     var bytes, digest, k, count;
@@ -197,14 +207,32 @@ async function packShard(io, state, root, i) {
 }
 
 // The index entry of `key` (a path under the web root), or null: {pack, offset, length, etag}.
+// With an overlay, its overlay shard is asked first (a record there wins, a deleting one says
+// the key is not there); then its base shard.
 async function packLookup(io, state, root, key) {
     var slash = key.lastIndexOf('/');
     var dirDigest = await io.sha256(slash < 0 ? '' : key.substring(0, slash));
-    var bits = root.shard_bits;
     var top = packU32([dirDigest[3], dirDigest[2], dirDigest[1], dirDigest[0]], 0);
-    var shard = await packShard(io, state, root, bits === 0 ? 0 :
-        Math.floor(top / Math.pow(2, 32 - bits)));
     var hash = await io.sha256(key);
+    var shard, entry;
+    if (root.overlay) {
+        shard = await packShard(io, state, root.overlay.shards[packTop(top, root.overlay.bits)]);
+        entry = packFind(shard, hash);
+        if (entry !== null) {
+            return entry.pack === PACK_DELETED ? null : entry;
+        }
+    }
+    shard = await packShard(io, state, root.shards[packTop(top, root.shard_bits)]);
+    return packFind(shard, hash);
+}
+
+// The top `bits` bits of the 32-bit `top`.
+function packTop(top, bits) {
+    return bits === 0 ? 0 : Math.floor(top / Math.pow(2, 32 - bits));
+}
+
+// The record of key hash `hash` in a shard's bytes, or null.
+function packFind(shard, hash) {
     var lo = 0;
     var hi = (shard.length - PACK_HEADER) / PACK_RECORD;
     var mid, c, at;

@@ -47,6 +47,18 @@ fn bodies(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The snapshot `dir`'s `root.json`.
+fn root_of(dir: &Path) -> pack::Root {
+    let file = pack_dir(dir).join("root.json");
+    pack::Root::parse(&file, &fs::read(&file).unwrap()).unwrap()
+}
+
+/// The `root.json` of a [`public_tree`].
+fn root_of_tree(tree: &BTreeMap<String, Vec<u8>>) -> pack::Root {
+    let bytes = &tree[&format!("public/{}", pack::ROOT_FILE)];
+    pack::Root::parse(Path::new("root.json"), bytes).unwrap()
+}
+
 fn pack_dir(dir: &Path) -> PathBuf {
     dir.join("public").join(pack::DIR)
 }
@@ -212,9 +224,23 @@ fn an_update_keeps_unchanged_packs_lists_objects_in_upload_order_and_equals_a_fr
         text.contains(&format!("M\tpublic/{}", pack::ROOT_FILE)),
         "{text}"
     );
-    // Unchanged shards were not listed: fewer shards written than there are.
+    // Unchanged shards were not listed: fewer shards written than there are. The base shards
+    // stayed as they were, and an overlay holds what changed (less to upload than the base
+    // shards that changed).
     let shards = fs::read_dir(pack_dir(&out).join("index")).unwrap().count();
     assert!(added.iter().filter(|p| p.contains("/index/")).count() < shards);
+    let root = root_of(&out);
+    let overlay = root.overlay.as_ref().expect("an overlay");
+    let new_shards: Vec<&str> = added
+        .iter()
+        .filter(|p| p.contains("/index/"))
+        .copied()
+        .collect();
+    assert!(new_shards.iter().all(|p| overlay
+        .shards
+        .iter()
+        .any(|n| p.ends_with(&format!("{n}.idx")))));
+    assert_eq!(root.shards, root_of_tree(&before).shards);
 
     // Request for request, the update answers as a fresh pack export of the edited store.
     let fresh = tmp.path().join("fresh");
@@ -318,6 +344,63 @@ fn damage_is_a_500_never_wrong_bytes_and_verify_names_the_object() {
     let v = run(&["verify", out.to_str().unwrap()], 1);
     let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
     assert!(text.contains(&format!("{shard_name}.idx")), "{text}");
+}
+
+/// An overlay shard damaged after upload: the routes it holds answer 500 and `verify` names it.
+/// Then an update back to the first store (the overlay is against the first export's shards,
+/// which stay) answers as a fresh export of it.
+#[test]
+fn an_overlay_is_checked_as_shards_are_and_an_update_back_answers_as_a_fresh_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    export(None, &out, &["--layout", "pack"]);
+    let first = root_of(&out);
+    assert_eq!(first.format, pack::ROOT_FORMAT);
+    let store2 = edited_store(tmp.path());
+    export(Some(&store2), &out, &["--layout", "pack"]);
+    run(&["verify", out.to_str().unwrap()], 0);
+    let reader =
+        pack::Reader::open(pack::DirSource(out.join("public")), &out.join("public")).unwrap();
+    let key = "__api/assets/100/~asset.----.json";
+    let (_, overlay) = reader.root.shards_of(key);
+    let overlay = overlay.expect("an overlay");
+    let shard = &reader.root.overlay.as_ref().unwrap().shards[overlay as usize];
+    assert!(reader
+        .overlay_shard(overlay)
+        .unwrap()
+        .find_record(&pack::key_hash(key))
+        .is_some());
+    let file = out.join("public").join(pack::shard_file(shard));
+    let good = fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    fs::write(&file, &bad).unwrap();
+    let served = Served::spawn(&[
+        "preview",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    let auth = [("Authorization", "Bearer demo-public")];
+    assert_eq!(
+        http(&served.addr, "GET", "/__api/assets/100", &auth).status,
+        500
+    );
+    drop(served);
+    let v = run(&["verify", out.to_str().unwrap()], 1);
+    let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    assert!(text.contains(&format!("{shard}.idx")), "{text}");
+    fs::write(&file, &good).unwrap();
+    run(&["verify", out.to_str().unwrap()], 0);
+
+    // Back to the first store.
+    export(None, &out, &["--layout", "pack"]);
+    assert_eq!(root_of(&out).shards, first.shards);
+    let fresh = tmp.path().join("fresh");
+    export(None, &fresh, &["--layout", "pack"]);
+    assert_eq!(bodies(&out), bodies(&fresh));
+    run(&["verify", out.to_str().unwrap()], 0);
 }
 
 #[test]

@@ -13,9 +13,10 @@ use super::nginx::Nginx;
 use super::preview::Preview;
 use super::{
     assert_api12_corpus, demo, export, export_api12, export_demo, generated_store,
-    readable_tempdir, serve, Reach, Server, PUBLIC_CORS,
+    readable_tempdir, serve, Reach, Server, DEMO, PUBLIC_CORS,
 };
 use matrix_snapshot::conformance::{self, Case, Harness, Tally};
+use matrix_snapshot::snapshot::pack;
 use matrix_snapshot::Catalog;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,46 @@ fn pack_routers_conform_on_the_demo() {
         not_exported: true,
     };
     on_every_pack_host(&demo(), &out, 61, reach, true, Some("demo-research"));
+}
+
+/// An update of the demo snapshot after a release (`diff::edited_store`: renamed, trashed, made
+/// private, moved, added) that keeps the base shards and writes an overlay of what changed:
+/// every pack router reads the overlay first — changed and new keys, and deleted ones — and
+/// answers as a fresh export of the edited store would.
+#[test]
+fn pack_routers_conform_on_an_update_with_an_overlay() {
+    let tmp = readable_tempdir();
+    let out = export_demo(tmp.path(), PACK);
+    let store2 = crate::diff::edited_store(tmp.path());
+    let onto = export(
+        tmp.path(),
+        &[&["--store", store2.to_str().unwrap()][..], DEMO, PACK].concat(),
+    );
+    assert_eq!(onto, out);
+    let public = out.join("public");
+    let reader = pack::Reader::open(pack::DirSource(public.clone()), &public).unwrap();
+    let overlay = reader
+        .root
+        .overlay
+        .clone()
+        .expect("the update wrote an overlay");
+    assert_eq!(reader.root.format, pack::ROOT_FORMAT_OVERLAY);
+    let (mut deleted, mut set) = (0, 0);
+    for i in 0..overlay.shards.len() as u32 {
+        for r in reader.overlay_shard(i).unwrap().records() {
+            match r.is_deleted() {
+                true => deleted += 1,
+                false => set += 1,
+            }
+        }
+    }
+    assert!(deleted > 0 && set > 0, "{deleted} deleted, {set} set");
+    let cat = Catalog::new(matrix_snapshot::Store::load(&store2).unwrap());
+    let reach = Reach {
+        agree: 8_000,
+        not_exported: true,
+    };
+    on_every_pack_host(&cat, &out, 63, reach, false, None);
 }
 
 /// The demo exported `--public --cors`.
