@@ -98,8 +98,9 @@ pub struct ExportArgs {
     pack_size: Option<u64>,
     /// Memory for the manifest's entries (bytes, or with KiB, MiB, GiB) [default: 64MiB]: past
     /// it they are written, sorted, as a run in a scratch directory beside DIR and merged back
-    /// (about 280 bytes of disk per file). Any value gives the same snapshot; a smaller one holds
-    /// less and writes more runs.
+    /// (about 280 bytes of disk per file); a run is written while the next fills, so up to twice
+    /// this is held. Any value gives the same snapshot; a smaller one holds less and writes more
+    /// runs.
     #[arg(long, value_name = "SIZE", value_parser = entry_buffer, help_heading = "Output")]
     entry_buffer: Option<usize>,
     /// Write every file in full instead of hard-linking identical bodies.

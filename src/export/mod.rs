@@ -995,7 +995,11 @@ impl Run<'_> {
         let bodies = if takes {
             local
                 .iter()
-                .map(|e| bodies.remove(e.blake3.as_bytes()))
+                .map(|e| {
+                    let body = bodies.remove(e.blake3.as_bytes())?;
+                    let etag = snapshot::pack::body_etag(&body);
+                    Some((body, etag))
+                })
                 .collect()
         } else {
             Vec::new()

@@ -355,11 +355,12 @@ struct Packer {
 impl Packer {
     /// Places `body` (blake3 `key`) unless it was placed before: [`Put::Written`] or
     /// [`Put::Linked`].
-    fn place(&mut self, key: [u8; 32], body: &[u8]) -> io::Result<Put> {
+    fn place(&mut self, key: [u8; 32], body: &[u8], etag: Option<[u8; 8]>) -> io::Result<Put> {
         if self.placed.contains_key(&key) {
             return Ok(Put::Linked);
         }
-        let loc = self.writer.append(body, pack::body_etag(body))?;
+        let etag = etag.unwrap_or_else(|| pack::body_etag(body));
+        let loc = self.writer.append(body, etag)?;
         self.placed.insert(key, loc);
         Ok(Put::Written)
     }
@@ -426,7 +427,7 @@ impl Sink for PackSink<'_> {
         if self.in_previous(&key) {
             return Ok(Put::Unchanged);
         }
-        p.place(key, body).map_err(self.write_err())
+        p.place(key, body, None).map_err(self.write_err())
     }
 
     fn alias(&self, _rel: &str, _source: &str, _hash: &blake3::Hash) -> Result<Put, ExportError> {
@@ -448,9 +449,9 @@ impl Sink for PackSink<'_> {
             for (e, body) in r.entries.iter().zip(&mut r.bodies) {
                 let key = *e.blake3.as_bytes();
                 let put = match body.take() {
-                    Some(body) => {
+                    Some((body, etag)) => {
                         check_length(&body)?;
-                        p.place(key, &body).map_err(self.write_err())?
+                        p.place(key, &body, Some(etag)).map_err(self.write_err())?
                     }
                     None if self.in_previous(&key) => Put::Unchanged,
                     None => Put::Linked,

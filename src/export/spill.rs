@@ -43,6 +43,10 @@ pub(super) const FAN_IN: usize = 128;
 
 /// The entries of an export on their way to disk (see the module doc).
 pub(super) struct Spill {
+    /// The run being sorted and written on a thread of its own while the next one fills (at
+    /// most one): it gives its emptied buffers back. Declared first: dropped (joined) before
+    /// the scratch directory goes.
+    writing: RunWriter,
     dir: tempfile::TempDir,
     budget: usize,
     /// The entries not yet written, encoded one after another.
@@ -55,8 +59,45 @@ pub(super) struct Spill {
     /// The most runs merged at once ([`FAN_IN`]; tests use fewer).
     fan_in: usize,
     entries: u64,
-    /// The most bytes `buf` and `spans` held at once.
+    /// The most bytes held at once: `buf` and `spans`, and the run being written.
     held_peak: usize,
+    /// Bytes the run being written holds.
+    writing_bytes: usize,
+    /// Emptied buffers for the next run.
+    spare: Option<Buffers>,
+}
+
+/// The thread writing a run, if any; dropping it waits for it (an export that fails leaves no
+/// thread writing into a scratch directory being removed).
+#[derive(Default)]
+struct RunWriter(Option<std::thread::JoinHandle<io::Result<Buffers>>>);
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// A run's entries, encoded one after another, and where each is.
+type Buffers = (Vec<u8>, Vec<(u32, u32)>);
+
+/// Sorts the entries of `buf` by path and writes them as the run `run`; gives the emptied
+/// buffers back.
+fn write_run(mut run: RunFile, (mut buf, mut spans): Buffers) -> io::Result<Buffers> {
+    {
+        let record = |&(s, n): &(u32, u32)| &buf[s as usize..(s + n) as usize];
+        // Paths are distinct: an unstable sort gives one order.
+        spans.sort_unstable_by(|a, b| path_of(record(a)).cmp(path_of(record(b))));
+        for span in &spans {
+            run.write(record(span))?;
+        }
+        run.close()?;
+    }
+    buf.clear();
+    spans.clear();
+    Ok((buf, spans))
 }
 
 /// Encodes `e` at the end of `out`.
@@ -203,6 +244,9 @@ impl Spill {
             fan_in: FAN_IN,
             entries: 0,
             held_peak: 0,
+            writing: RunWriter::default(),
+            writing_bytes: 0,
+            spare: None,
         })
     }
 
@@ -224,30 +268,46 @@ impl Spill {
             .push((start as u32, (self.buf.len() - start) as u32));
         self.entries += 1;
         let held = self.buf.len() + self.spans.len() * std::mem::size_of::<(u32, u32)>();
-        self.held_peak = self.held_peak.max(held);
+        self.held_peak = self.held_peak.max(held + self.writing_bytes);
         if held >= self.budget {
-            self.flush()?;
+            self.flush(held)?;
         }
         Ok(())
     }
 
-    /// Writes the entries held as a run, sorted by path.
-    fn flush(&mut self) -> io::Result<()> {
+    /// Hands the entries held (`held` bytes) to a thread that sorts them by path and writes
+    /// them as a run, once the run before is written: the thread that pushes entries (the
+    /// render stage's, which takes each chunk in order) goes on meanwhile. At most two runs'
+    /// entries are held: the one filling and the one being written.
+    fn flush(&mut self, held: usize) -> io::Result<()> {
         if self.spans.is_empty() {
             return Ok(());
         }
-        let mut run = self.next_run()?;
-        let buf = &self.buf;
-        let record = |&(s, n): &(u32, u32)| &buf[s as usize..(s + n) as usize];
-        // Paths are distinct: an unstable sort gives one order.
-        self.spans
-            .sort_unstable_by(|a, b| path_of(record(a)).cmp(path_of(record(b))));
-        for span in &self.spans {
-            run.write(record(span))?;
+        self.wait()?;
+        let run = self.next_run()?;
+        self.runs.push(run.path.clone());
+        let spare = self.spare.take().unwrap_or_default();
+        let full = (
+            std::mem::replace(&mut self.buf, spare.0),
+            std::mem::replace(&mut self.spans, spare.1),
+        );
+        self.writing_bytes = held;
+        let writer = std::thread::Builder::new()
+            .name("matrix-snapshot-runs".into())
+            .spawn(move || write_run(run, full))?;
+        self.writing.0 = Some(writer);
+        Ok(())
+    }
+
+    /// Waits for the run being written, if any; keeps its buffers for the next.
+    fn wait(&mut self) -> io::Result<()> {
+        if let Some(writer) = self.writing.0.take() {
+            self.writing_bytes = 0;
+            let buffers = writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            self.spare = Some(buffers);
         }
-        self.runs.push(run.close()?);
-        self.buf.clear();
-        self.spans.clear();
         Ok(())
     }
 
@@ -281,9 +341,12 @@ impl Spill {
     /// Writes what is held as the last run (then merges runs until at most the fan-in are
     /// left).
     pub(super) fn finish(mut self) -> io::Result<Runs> {
-        self.flush()?;
+        let held = self.buf.len() + self.spans.len() * std::mem::size_of::<(u32, u32)>();
+        self.flush(held)?;
+        self.wait()?;
         self.buf = Vec::new();
         self.spans = Vec::new();
+        self.spare = None;
         let made = self.made;
         while self.runs.len() > self.fan_in {
             let oldest: Vec<PathBuf> = self.runs.drain(..self.fan_in).collect();
@@ -604,13 +667,14 @@ mod tests {
             for e in &shuffled {
                 spill.push(e).unwrap();
             }
-            // The budget bounds what is held (one entry past it at most).
+            // The budget bounds what is held (one entry past it at most), twice: the run
+            // filling and the one being written.
             let largest = shuffled
                 .iter()
                 .map(|e| e.path.len() * 3 + 200)
                 .max()
                 .unwrap();
-            assert!(spill.held_peak() <= budget + 2 * largest, "{budget}");
+            assert!(spill.held_peak() <= 2 * (budget + 2 * largest), "{budget}");
             let runs = spill.finish().unwrap();
             assert_eq!(runs.len(), want.len() as u64);
             if budget == 1 {

@@ -716,10 +716,11 @@ fn tiny_entry_runs_give_the_same_snapshot_and_bound_what_is_held() {
             } else {
                 assert!(first.entries.runs > 10, "{:?}", first.entries);
             }
-            // The budget and one entry past it, at most.
+            // The budget and one entry past it, at most, twice: a run filling, and the one
+            // before being written.
             for report in [&first, &again] {
                 assert!(
-                    report.entries.held_peak < run_bytes + 4096,
+                    report.entries.held_peak < 2 * (run_bytes + 4096),
                     "{:?}",
                     report.entries
                 );

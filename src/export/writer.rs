@@ -56,10 +56,12 @@ pub(super) trait Sink: Sync {
 pub(super) struct Rendered {
     /// Its manifest entries, sorted by path.
     pub(super) entries: Vec<Staged>,
-    /// For a sink that [takes bodies](Sink::takes_bodies), one per entry: the body, beside the
-    /// first entry (in path order) of each distinct body the sink [wants](Sink::wants); else
-    /// empty.
-    pub(super) bodies: Vec<Option<Vec<u8>>>,
+    /// For a sink that [takes bodies](Sink::takes_bodies), one per entry: the body and its
+    /// ETag (the first 8 bytes of its SHA-256, [`crate::snapshot::pack::body_etag`], hashed on
+    /// the render thread: the thread that takes the chunks in order was the render stage's
+    /// bottleneck), beside the first entry (in path order) of each distinct body the sink
+    /// [wants](Sink::wants); else empty.
+    pub(super) bodies: Vec<Option<(Vec<u8>, [u8; 8])>>,
 }
 
 impl Sink for Writer<'_> {
