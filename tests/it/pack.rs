@@ -470,6 +470,8 @@ impl pack::Source for Counting {
     }
 }
 
+/// Reads per answer: the goal is one shard and one range, the shards cached (with an overlay,
+/// a cold answer may read its overlay shard too).
 #[test]
 fn a_200_reads_one_shard_and_one_range_and_then_only_the_range() {
     use matrix_snapshot::route::preview::Snapshot;
@@ -500,6 +502,36 @@ fn a_200_reads_one_shard_and_one_range_and_then_only_the_range() {
     let (status, reads) = get("/__api/assets/no-such-asset");
     assert_eq!(status, 404);
     assert!(reads <= 3, "{reads}");
+    drop(snap);
+
+    // After an update with an overlay (E-017): a key the overlay holds reads its overlay shard
+    // and its range; another reads its overlay shard (kept) and its base shard first; once the
+    // shards are kept, a 200 reads its range alone.
+    let store2 = edited_store(tmp.path());
+    export(Some(&store2), &out, &["--layout", "pack"]);
+    let counting = Arc::new(Counting {
+        inner: pack::DirSource(out.join("public")),
+        reads: Default::default(),
+    });
+    let snap = Snapshot::open_with(&out, counting.clone()).unwrap();
+    assert!(root_of(&out).overlay.is_some());
+    let get = |target: &str| {
+        let mut req = matrix_snapshot::Request::get(target.to_string());
+        req.authorization = Some("Bearer demo-public".into());
+        let before = counting.reads.load(Ordering::Relaxed);
+        let r = snap.answer(&req);
+        (r.status, counting.reads.load(Ordering::Relaxed) - before)
+    };
+    assert_eq!(
+        get("/__api/assets/100?data=urls"),
+        (200, 2),
+        "renamed: in the overlay"
+    );
+    assert_eq!(get("/__api/assets/100?data=urls"), (200, 1));
+    let (status, reads) = get("/__api/assets/1234");
+    assert_eq!(status, 200);
+    assert!((2..=3).contains(&reads), "{reads}");
+    assert_eq!(get("/__api/assets/1234"), (200, 1));
 }
 
 #[test]
