@@ -639,6 +639,18 @@ enum ShardBytes {
 /// must earn it.
 const OVERLAY_GAIN: u64 = 2;
 
+/// An overlay has at most `2^(shard_bits - OVERLAY_FEWER_BITS)` shards (1,024 beside 8,192):
+/// a snapshot's files stay under the hosts' file-count limits however many updates it takes
+/// (8,192 shards, 1,024 overlay shards and a 1M-asset export's 468 packs: 9,685 files). A
+/// larger overlay has larger shards, until writing the base is less to upload.
+const OVERLAY_FEWER_BITS: u8 = 3;
+
+/// The bits of an overlay of `entries` entries on `bits` base shard bits: shards of
+/// [`pack::SHARD_ENTRIES`] entries on average, as many as [`OVERLAY_FEWER_BITS`] allows.
+fn overlay_bits(entries: u64, bits: u8) -> u8 {
+    pack::shard_bits_for(entries).min(bits.saturating_sub(OVERLAY_FEWER_BITS))
+}
+
 /// An overlay written by an update ([`overlay_on`]).
 struct OverlayShards {
     bits: u8,
@@ -712,7 +724,7 @@ fn overlay_on(
     if entries == 0 {
         return None;
     }
-    let obits = pack::shard_bits_for(entries as u64).min(bits);
+    let obits = overlay_bits(entries as u64, bits);
     let mut shards: Vec<Vec<Record>> = vec![Vec::new(); 1 << obits];
     for (i, diff) in diffs {
         shards[(i >> (bits - obits)) as usize].extend(diff);
@@ -1329,6 +1341,18 @@ mod tests {
         // Nothing changed: no overlay either.
         let (starts, names) = index_of(&old);
         assert!(overlay_on(&prev, &old, &starts, &names).is_none());
+    }
+
+    /// An overlay's shards stay few beside the base's (the hosts' file-count limits), small
+    /// shards while they can.
+    #[test]
+    fn an_overlay_has_at_most_an_eighth_of_the_base_shards() {
+        // 1M assets, a 1 % rename: 132,950 entries over 1,024 shards (130 each).
+        assert_eq!(overlay_bits(132_950, 13), 10);
+        assert_eq!(overlay_bits(4_000_000, 13), 10);
+        assert_eq!(overlay_bits(3_000, 13), 5);
+        assert_eq!(overlay_bits(100, 13), 0);
+        assert_eq!(overlay_bits(1_000_000, 2), 0);
     }
 
     /// The previous bodies, as sorted buckets, answer as a map of blake3 to place would: every
