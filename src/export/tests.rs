@@ -772,3 +772,32 @@ fn the_scratch_runs_go_on_success_failure_and_interruption() {
     assert!(matches!(err, ExportError::Interrupted { .. }), "{err}");
     assert!(scratch_runs(dir.path()).is_empty());
 }
+
+/// The manifest pass refills written groups: an entry copied over another, longer or shorter,
+/// with more or fewer requests, another content type, is the entry (as a clone would be).
+#[test]
+fn a_staged_entry_copied_over_another_equals_it() {
+    use crate::snapshot::ContentType;
+    let long = Staged {
+        entry: Entry {
+            path: "public/__api/assets/1234567/~children.----.json".into(),
+            requests: vec!["/__api/assets/1234567/children".into(), "/x".into()],
+            status: 200,
+            content_type: ContentType::Other("text/plain".into()),
+            size: 99,
+            blake3: blake3::hash(b"long"),
+        },
+        owner: 7,
+        previous_line: 3,
+    };
+    let short = Staged {
+        entry: Entry::json("public/a", vec![], 404, 1, blake3::hash(b"short")),
+        owner: super::inputs::NO_OWNER,
+        previous_line: super::NO_LINE,
+    };
+    for (to, from) in [(&long, &short), (&short, &long), (&long, &long)] {
+        let mut copy = to.clone();
+        super::copy_staged(&mut copy, from);
+        assert_eq!(&copy, from);
+    }
+}
