@@ -59,6 +59,23 @@ fn root_of_tree(tree: &BTreeMap<String, Vec<u8>>) -> pack::Root {
     pack::Root::parse(Path::new("root.json"), bytes).unwrap()
 }
 
+/// `preview` of the snapshot `out`, on a free port.
+fn preview(out: &Path) -> Served {
+    Served::spawn(&[
+        "preview",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ])
+}
+
+/// What `verify` of the damaged snapshot `out` says (it must exit 1).
+fn failed_verify(out: &Path) -> String {
+    let v = run(&["verify", out.to_str().unwrap()], 1);
+    String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr)
+}
+
 fn pack_dir(dir: &Path) -> PathBuf {
     dir.join("public").join(pack::DIR)
 }
@@ -289,13 +306,7 @@ fn damage_is_a_500_never_wrong_bytes_and_verify_names_the_object() {
     let mut bytes = fs::read(&pack_file).unwrap();
     bytes[loc.offset as usize + 3] ^= 0x20;
     fs::write(&pack_file, &bytes).unwrap();
-    let served = Served::spawn(&[
-        "preview",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-    ]);
+    let served = preview(&out);
     let auth = [("Authorization", "Bearer demo-public")];
     let r = http(&served.addr, "GET", "/__api/assets/100", &auth);
     assert_eq!(r.status, 500);
@@ -310,8 +321,7 @@ fn damage_is_a_500_never_wrong_bytes_and_verify_names_the_object() {
         200
     );
     drop(served);
-    let v = run(&["verify", out.to_str().unwrap()], 1);
-    let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    let text = failed_verify(&out);
     let pack_rel = pack_file
         .strip_prefix(&out)
         .unwrap()
@@ -329,20 +339,13 @@ fn damage_is_a_500_never_wrong_bytes_and_verify_names_the_object() {
         .unwrap()
         .set_len(len - 5)
         .unwrap();
-    let served = Served::spawn(&[
-        "preview",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-    ]);
+    let served = preview(&out);
     assert_eq!(
         http(&served.addr, "GET", "/__api/assets/100", &auth).status,
         500
     );
     drop(served);
-    let v = run(&["verify", out.to_str().unwrap()], 1);
-    let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    let text = failed_verify(&out);
     assert!(text.contains(&format!("{shard_name}.idx")), "{text}");
 }
 
@@ -375,21 +378,14 @@ fn an_overlay_is_checked_as_shards_are_and_an_update_back_answers_as_a_fresh_exp
     let mut bad = good.clone();
     *bad.last_mut().unwrap() ^= 1;
     fs::write(&file, &bad).unwrap();
-    let served = Served::spawn(&[
-        "preview",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--quiet",
-    ]);
+    let served = preview(&out);
     let auth = [("Authorization", "Bearer demo-public")];
     assert_eq!(
         http(&served.addr, "GET", "/__api/assets/100", &auth).status,
         500
     );
     drop(served);
-    let v = run(&["verify", out.to_str().unwrap()], 1);
-    let text = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    let text = failed_verify(&out);
     assert!(text.contains(&format!("{shard}.idx")), "{text}");
     fs::write(&file, &good).unwrap();
     run(&["verify", out.to_str().unwrap()], 0);
