@@ -16,10 +16,11 @@
 //! and a `kill -9` leaves it for the next export, which removes it with the other stale
 //! `.NAME.tmp-*` trees before it starts (`output::remove_stale`).
 
+use super::direct::DirectFile;
 use super::Staged;
 use crate::snapshot::{staging, ContentType, Entry};
 use std::fs;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Bytes of encoded entries held before a run is written: about 280,000 `minimal` routes, so a
@@ -205,24 +206,28 @@ fn blank() -> Staged {
 }
 
 /// Writes one run: each entry as its length (4 bytes) and its encoding.
+/// Runs are written past the page cache (`direct`): at 1M assets they are gigabytes, read
+/// back once or twice by the merge, and a page cache write is the costlier half on a machine
+/// whose RAM its host backs lazily.
 struct RunFile {
     path: PathBuf,
-    out: BufWriter<fs::File>,
+    out: DirectFile,
 }
 
 impl RunFile {
     fn create(path: PathBuf) -> io::Result<RunFile> {
-        let out = BufWriter::with_capacity(1 << 20, fs::File::create(&path)?);
+        let out = DirectFile::create(&path, 1 << 20, Vec::new())?;
         Ok(RunFile { path, out })
     }
 
     fn write(&mut self, record: &[u8]) -> io::Result<()> {
-        self.out.write_all(&(record.len() as u32).to_le_bytes())?;
-        self.out.write_all(record)
+        self.out
+            .write_all(&(record.len() as u32).to_le_bytes(), &mut |_| {})?;
+        self.out.write_all(record, &mut |_| {})
     }
 
-    fn close(mut self) -> io::Result<PathBuf> {
-        self.out.flush()?;
+    fn close(self) -> io::Result<PathBuf> {
+        self.out.finish(&mut |_| {})?;
         Ok(self.path)
     }
 }
@@ -415,10 +420,7 @@ impl SortedRun {
     /// Forgets every entry added: the run is empty again (a split of the previous manifest
     /// starts over, [`super::previous::Keep::restart`]).
     pub(super) fn clear(&mut self) -> io::Result<()> {
-        self.file.out.flush()?;
-        let file = self.file.out.get_mut();
-        file.set_len(0)?;
-        file.seek(SeekFrom::Start(0))?;
+        self.file.out.clear()?;
         self.last = None;
         self.entries = 0;
         Ok(())

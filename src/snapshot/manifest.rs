@@ -72,9 +72,29 @@ impl Entry {
         self.path.starts_with(ROUTERS_PREFIX)
     }
 
-    /// Appends this entry's line (without its newline) to `buf`.
+    /// Appends this entry's line (without its newline) to `buf`: the bytes `serde_json` gives
+    /// the entry, written directly (a manifest runs to millions of lines, and this is most of
+    /// the time it takes to write one).
     pub fn write_line(&self, buf: &mut Vec<u8>) {
-        serde_json::to_writer(buf, self).expect("entries serialize");
+        let mut n = itoa::Buffer::new();
+        buf.extend_from_slice(b"{\"path\":");
+        push_json_str(buf, &self.path);
+        buf.extend_from_slice(b",\"requests\":[");
+        for (i, r) in self.requests.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            push_json_str(buf, r);
+        }
+        buf.extend_from_slice(b"],\"status\":");
+        buf.extend_from_slice(n.format(self.status).as_bytes());
+        buf.extend_from_slice(b",\"content_type\":");
+        push_json_str(buf, self.content_type.as_str());
+        buf.extend_from_slice(b",\"size\":");
+        buf.extend_from_slice(n.format(self.size).as_bytes());
+        buf.extend_from_slice(b",\"blake3\":\"");
+        buf.extend_from_slice(self.blake3.to_hex().as_bytes());
+        buf.extend_from_slice(b"\"}");
     }
 
     /// The path relative to the web root (`__api/…`).
@@ -83,6 +103,19 @@ impl Entry {
             .strip_prefix(super::PUBLIC_DIR)
             .and_then(|p| p.strip_prefix('/'))
             .unwrap_or(&self.path)
+    }
+}
+
+/// Appends `s` as a JSON string as `serde_json` writes it: a string with nothing to escape (a
+/// manifest's paths and requests nearly always) is copied as it is.
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        serde_json::to_writer(buf, s).expect("a string serializes");
     }
 }
 
@@ -218,18 +251,21 @@ pub fn write<E: Sync>(
     entries: &[E],
     line: impl Fn(&E, &mut Vec<u8>) + Sync,
 ) -> io::Result<String> {
-    write_groups(path, head, entries.chunks(GROUP).map(Ok), line)
+    let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
+    let hash = write_groups(&mut out, head, entries.chunks(GROUP).map(Ok), line)?;
+    io::Write::flush(&mut out)?;
+    Ok(hash)
 }
 
 /// [`write`] for entries that come a group at a time (each of at most about [`GROUP`]
-/// entries, in order): a caller that streams them need not hold them all.
+/// entries, in order): a caller that streams them need not hold them all. The lines go to
+/// `out` in large pieces (it needs no buffer of its own); the caller flushes or finishes it.
 pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
-    path: &Path,
+    out: &mut (impl io::Write + Send),
     head: &[Entry],
     groups: impl Iterator<Item = io::Result<G>>,
     line: impl Fn(&E, &mut Vec<u8>) + Sync,
 ) -> io::Result<String> {
-    let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
     let mut hasher = blake3::Hasher::new();
     let mut first = Vec::new();
     for e in head {
@@ -237,7 +273,7 @@ pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
         first.push(b'\n');
     }
     hasher.update(&first);
-    io::Write::write_all(&mut out, &first)?;
+    io::Write::write_all(out, &first)?;
     for group in groups {
         let group = group?;
         let parts: Vec<Vec<u8>> = group
@@ -257,12 +293,11 @@ pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
                 || {
                     hasher.update(&part);
                 },
-                || io::Write::write_all(&mut out, &part),
+                || io::Write::write_all(out, &part),
             );
             written?;
         }
     }
-    io::Write::flush(&mut out)?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -356,6 +391,36 @@ pub fn parse_line_fast(l: &str) -> Option<LineRef<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A line is the bytes `serde_json` gives the entry, whatever its strings hold
+        /// (quotes, backslashes, control characters, non-ASCII) and its numbers.
+        #[test]
+        fn a_line_is_what_serde_json_writes(
+            path in "\\PC*|[a-z/~.\"\\\\\u{0}-\u{1f}\u{7f}é😀]{0,40}",
+            requests in proptest::collection::vec("\\PC{0,20}|[\"\\\\\n\t\u{1}]{0,5}", 0..3),
+            status in any::<u16>(),
+            content_type in prop_oneof![Just(String::new()), Just(CONTENT_TYPE.to_string()), "\\PC{0,12}"],
+            size in any::<u64>(),
+            hash in any::<[u8; 32]>(),
+        ) {
+            let e = Entry {
+                path,
+                requests,
+                status,
+                content_type: ContentType::from(content_type.as_str()),
+                size,
+                blake3: blake3::Hash::from(hash),
+            };
+            let mut line = Vec::new();
+            e.write_line(&mut line);
+            prop_assert_eq!(
+                String::from_utf8(line).expect("UTF-8"),
+                serde_json::to_string(&e).expect("serializes")
+            );
+        }
+    }
 
     /// A reader of `len` bytes that remembers the largest read asked of it.
     struct Counted {
