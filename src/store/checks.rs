@@ -42,13 +42,34 @@ pub(super) struct Indexes {
 
 /// Runs every cross-record check, file by file in [`super::FILES`] order, reporting into
 /// `diags`; the indexes leave out what a check rejected.
+///
+/// The checks that follow the asset index run in parallel where they report on different files
+/// (each file's diagnostics keep their order: they are sorted by file and line, stably).
 pub(super) fn check(r: &Records, diags: &Diagnostics) -> Indexes {
     let asset_index = assets(r, diags);
-    let url_index = urls(r, diags);
-    let (principal_index, principal_groups) = principals(r, diags);
-    let links = links(r, &asset_index, diags);
-    let permissions = permissions(r, &asset_index, &principal_index, diags);
-    let token_index = tokens(r, &asset_index, &principal_index, diags);
+    let (url_index, (principal_index, principal_groups, links, permissions, token_index)) =
+        rayon::join(
+            || urls(r, diags),
+            || {
+                let (principal_index, principal_groups) = principals(r, diags);
+                let (links, (permissions, token_index)) = rayon::join(
+                    || links(r, &asset_index, diags),
+                    || {
+                        (
+                            permissions(r, &asset_index, &principal_index, diags),
+                            tokens(r, &asset_index, &principal_index, diags),
+                        )
+                    },
+                );
+                (
+                    principal_index,
+                    principal_groups,
+                    links,
+                    permissions,
+                    token_index,
+                )
+            },
+        );
     Indexes {
         asset_index,
         url_index,

@@ -109,7 +109,6 @@ where
             eof = read == 0;
             block.extend_from_slice(&rest);
         }
-        hasher.update(&block);
         // Lines found with memchr: splitting byte by byte took 0.12 s of a 0.9 s load (100k assets).
         let mut numbered: Vec<(u64, &[u8], u64)> = Vec::new();
         let mut start = 0;
@@ -123,18 +122,27 @@ where
         }
         // The piece after the block's last newline is not a line of its own.
         next_line -= 1;
-        let parsed: Vec<(u64, Option<T>)> = numbered
-            .par_iter()
-            .map(
-                |&(n, bytes, offset)| match serde_json::from_slice::<R>(bytes) {
-                    Ok(r) => (n, Some(convert(r, n, bytes, offset))),
-                    Err(e) => {
-                        diags.push(name, n, serde_message(&e));
-                        (n, None)
-                    }
-                },
-            )
-            .collect();
+        // The block is hashed into the fingerprint while its lines are parsed (serially, the
+        // hash took a tenth of a 1M-asset store's load).
+        let ((), parsed) = rayon::join(
+            || {
+                hasher.update(&block);
+            },
+            || {
+                numbered
+                    .par_iter()
+                    .map(
+                        |&(n, bytes, offset)| match serde_json::from_slice::<R>(bytes) {
+                            Ok(r) => (n, Some(convert(r, n, bytes, offset))),
+                            Err(e) => {
+                                diags.push(name, n, serde_message(&e));
+                                (n, None)
+                            }
+                        },
+                    )
+                    .collect::<Vec<(u64, Option<T>)>>()
+            },
+        );
         for (n, v) in parsed {
             if let Some(v) = v {
                 records.push(v);
