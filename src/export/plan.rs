@@ -24,12 +24,116 @@ pub(super) enum Job {
 /// `base_urls` and `contexts` against the store), each with the query parameters that ask for
 /// it, plain requests first.
 pub(crate) struct Variants {
-    /// Variants of asset routes (with and without dependents).
-    asset: Vec<(Variant, Vec<(&'static str, String)>)>,
     /// Variants of lineage and children routes (`include_dependents` does not apply).
     shared: Vec<(Variant, Vec<(&'static str, String)>)>,
     /// The store's indices of the contexts written.
     pub(crate) contexts: Vec<usize>,
+    /// What every asset's routes share, made once (`Templates`).
+    templates: Templates,
+}
+
+/// The parts of an asset's routes that do not depend on the asset, made once per export: a
+/// file name to put after the asset's directory and the encoded query of the request (`k=v`
+/// pairs joined by `&`, empty values left out, as [`with_query`] writes them). An export plans
+/// a few million routes; formatting and percent-encoding these for each took a quarter of the
+/// render threads' time outside the API.
+struct Templates {
+    /// Asset routes: per `data` of the profile, per asset variant.
+    asset: Vec<Template>,
+    /// Lineage routes: per `data`, per shared variant.
+    lineage: Vec<Template>,
+    /// Children pages: per `asset_types` entry, per limit, the pages' templates (the page
+    /// number goes between their two halves).
+    children: Vec<Vec<(u64, Vec<PageTemplate>)>>,
+}
+
+struct Template {
+    file: String,
+    query: String,
+}
+
+/// A children page of any page number: per (data, sort, order), per shared variant.
+struct PageTemplate {
+    /// `/~children.<data>.<sort>.<order>.<types>.<limit>.`, then the page, then `file_end`.
+    file_start: String,
+    file_end: String,
+    /// The query's parameters before `page` and after it.
+    query_start: String,
+    query_end: String,
+}
+
+impl Templates {
+    fn new(
+        profile: &Profile,
+        asset_variants: &[(Variant, Vec<(&'static str, String)>)],
+        shared: &[(Variant, Vec<(&'static str, String)>)],
+    ) -> Templates {
+        let data_q = |d: Data, extra: &[(&'static str, String)]| {
+            let mut q = vec![("data", d.canonical())];
+            q.extend(extra.iter().cloned());
+            encode_query(&q)
+        };
+        let mut asset = Vec::new();
+        let mut lineage = Vec::new();
+        for &d in &profile.data {
+            for (v, extra) in asset_variants {
+                asset.push(Template {
+                    file: path::asset_file("", d, *v),
+                    query: data_q(d, extra),
+                });
+            }
+            for (v, extra) in shared {
+                lineage.push(Template {
+                    file: path::lineage_file("", d, *v),
+                    query: data_q(d, extra),
+                });
+            }
+        }
+        let children = profile
+            .asset_types
+            .iter()
+            .map(|types| {
+                let types = types.as_deref();
+                profile
+                    .limits
+                    .iter()
+                    .map(|&limit| {
+                        let mut pages = Vec::new();
+                        for &data in &profile.children_data {
+                            for &sort in &profile.sort_by {
+                                for &order in &profile.sort_order {
+                                    for (v, extra) in shared {
+                                        // Page 2's name, cut around its page number.
+                                        let file = path::children_file(
+                                            "", data, sort, order, types, limit, 2, *v,
+                                        );
+                                        let cut = format!(".{limit}.");
+                                        let at = file.rfind(&format!("{cut}2")).expect(
+                                            "a children file names its limit, then its page",
+                                        ) + cut.len();
+                                        pages.push(PageTemplate {
+                                            file_start: file[..at].to_string(),
+                                            file_end: file[at + 1..].to_string(),
+                                            query_start: encode_query(&children_query(
+                                                data, sort, order, types, limit, 1,
+                                            )),
+                                            query_end: encode_query(extra),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                        (limit, pages)
+                    })
+                    .collect()
+            })
+            .collect();
+        Templates {
+            asset,
+            lineage,
+            children,
+        }
+    }
 }
 
 impl Variants {
@@ -69,10 +173,11 @@ impl Variants {
                 ));
             }
         }
+        let templates = Templates::new(profile, &asset, &shared);
         Ok(Variants {
-            asset,
             shared,
             contexts,
+            templates,
         })
     }
 }
@@ -86,73 +191,56 @@ pub(super) fn plan_asset(
     a: AssetIdx,
 ) -> Vec<Job> {
     let p = &opts.profile;
+    let t = &variants.templates;
     let asset = cat.store.asset(a);
     let id_dir = path::asset_dir(&asset.id);
     let id_target = format!("/__api/assets/{}", pct(&asset.id));
     let mut jobs = Vec::new();
-    let data_q = |d: Data, extra: &[(&'static str, String)]| {
-        let mut q = vec![("data", d.canonical())];
-        q.extend(extra.iter().cloned());
-        q
-    };
-    for &d in &p.data {
-        for (v, extra) in &variants.asset {
-            jobs.push(Job::Render {
-                path: path::asset_file(&id_dir, d, *v),
-                target: with_query(&id_target, &data_q(d, extra)),
-            });
-        }
-        for (v, extra) in &variants.shared {
-            jobs.push(Job::Render {
-                path: path::lineage_file(&id_dir, d, *v),
-                target: with_query(&format!("{id_target}/lineage/site"), &data_q(d, extra)),
-            });
-        }
+    for (f, q) in t.asset.iter().map(|x| (&x.file, &x.query)) {
+        jobs.push(Job::Render {
+            path: concat(&[&id_dir, f]),
+            target: target(&[&id_target], &[q]),
+        });
     }
-    let mut children = Vec::new();
-    for types in &p.asset_types {
+    for (f, q) in t.lineage.iter().map(|x| (&x.file, &x.query)) {
+        jobs.push(Job::Render {
+            path: concat(&[&id_dir, f]),
+            target: target(&[&id_target, "/lineage/site"], &[q]),
+        });
+    }
+    // Each children page: its file name after the asset's directory and its query.
+    let mut children: Vec<(String, String)> = Vec::new();
+    for (types, limits) in p.asset_types.iter().zip(&t.children) {
         let total = cat.readable_children(view, a, types.as_deref()).count() as u64;
-        for &limit in &p.limits {
-            let pages = if limit == 0 {
+        for (limit, templates) in limits {
+            let pages = if *limit == 0 {
                 1
             } else {
-                total.div_ceil(limit).max(1)
+                total.div_ceil(*limit).max(1)
             };
-            for &data in &p.children_data {
-                for &sort in &p.sort_by {
-                    for &order in &p.sort_order {
-                        for page in 1..=pages {
-                            for (variant, extra) in &variants.shared {
-                                let mut query = children_query(
-                                    data,
-                                    sort,
-                                    order,
-                                    types.as_deref(),
-                                    limit,
-                                    page,
-                                );
-                                query.extend(extra.iter().cloned());
-                                children.push(ChildrenPage {
-                                    data,
-                                    sort,
-                                    order,
-                                    types: types.as_deref(),
-                                    limit,
-                                    page,
-                                    variant: *variant,
-                                    query,
-                                });
-                            }
-                        }
+            // Per (data, sort, order): each page, each variant (the order pages were planned in).
+            for group in templates.chunks(variants.shared.len().max(1)) {
+                for page in 1..=pages {
+                    let n = itoa_u64(page);
+                    let page_q = if page == 1 {
+                        String::new()
+                    } else {
+                        concat(&["page=", &n])
+                    };
+                    for x in group {
+                        children.push((
+                            concat(&[&x.file_start, &n, &x.file_end]),
+                            join_query(&[&x.query_start, &page_q, &x.query_end]),
+                        ));
                     }
                 }
             }
         }
     }
-    for c in &children {
+    for (file, query) in &children {
         jobs.push(Job::Render {
-            path: c.file(&id_dir),
-            target: with_query(&format!("{id_target}/children"), &c.query),
+            path: concat(&[&id_dir, file]),
+            target: target(&[&id_target, "/children"], &[query]),
         });
     }
     // by_url: one directory per URL key; asset and children bodies are the by-id ones.
@@ -173,22 +261,17 @@ pub(super) fn plan_asset(
             .shared
             .iter()
             .map(|(_, extra)| {
-                let by_id = with_query(
-                    &format!("{id_target}/lineage/site"),
-                    &data_q(Data::NONE, extra),
-                );
+                let mut q = vec![("data", Data::NONE.canonical())];
+                q.extend(extra.iter().cloned());
+                let by_id = with_query(&format!("{id_target}/lineage/site"), &q);
                 api::lineage_key(cat, &api_opts, &request_for(token, opts, &by_id))
             })
             .collect()
     };
+    let shared = variants.shared.len();
     for (key, spelling) in keys {
         let dir = path::url_dir(&key);
-        let url_q = ("url", spelling.to_string());
-        let by_url_q = |d: Data, extra: &[(&'static str, String)]| {
-            let mut q = vec![url_q.clone()];
-            q.extend(data_q(d, extra));
-            q
-        };
+        let url_q = concat(&["url=", &pct(spelling)]);
         // Per variant: whether the lineage by this URL answers as the asset's lineage by id
         // (`api::lineage_key`: the URL the lineage by id follows has this key, as it has for
         // an asset with one URL key).
@@ -196,67 +279,82 @@ pub(super) fn plan_asset(
             .iter()
             .map(|k| k.as_deref() == Some(key.as_str()))
             .collect();
-        for &d in &p.data {
-            for (v, extra) in &variants.asset {
+        let per_data = t.asset.len() / p.data.len().max(1);
+        for (i, _) in p.data.iter().enumerate() {
+            for x in &t.asset[i * per_data..(i + 1) * per_data] {
                 jobs.push(Job::Alias {
-                    path: path::asset_file(&dir, d, *v),
-                    target: with_query("/__api/assets/by_url", &by_url_q(d, extra)),
-                    source: path::asset_file(&id_dir, d, *v),
+                    path: concat(&[&dir, &x.file]),
+                    target: target(&["/__api/assets/by_url"], &[&url_q, &x.query]),
+                    source: concat(&[&id_dir, &x.file]),
                 });
             }
-            for ((v, extra), &same) in variants.shared.iter().zip(&same_path) {
-                let path = path::lineage_file(&dir, d, *v);
-                let target = with_query("/__api/assets/by_url/lineage/site", &by_url_q(d, extra));
+            for (x, &same) in t.lineage[i * shared..(i + 1) * shared]
+                .iter()
+                .zip(&same_path)
+            {
+                let path = concat(&[&dir, &x.file]);
+                let target = target(&["/__api/assets/by_url/lineage/site"], &[&url_q, &x.query]);
                 jobs.push(if same {
                     Job::Alias {
                         path,
                         target,
-                        source: path::lineage_file(&id_dir, d, *v),
+                        source: concat(&[&id_dir, &x.file]),
                     }
                 } else {
                     Job::Render { path, target }
                 });
             }
         }
-        for c in &children {
-            let mut q = vec![url_q.clone()];
-            q.extend(c.query.iter().cloned());
+        for (file, query) in &children {
             jobs.push(Job::Alias {
-                path: c.file(&dir),
-                target: with_query("/__api/assets/by_url/children", &q),
-                source: c.file(&id_dir),
+                path: concat(&[&dir, file]),
+                target: target(&["/__api/assets/by_url/children"], &[&url_q, query]),
+                source: concat(&[&id_dir, file]),
             });
         }
     }
     jobs
 }
 
-/// One children page of an asset, as the profile asks for it.
-struct ChildrenPage<'p> {
-    data: Data,
-    sort: Option<SortKey>,
-    order: SortOrder,
-    types: Option<&'p [String]>,
-    limit: u64,
-    page: u64,
-    variant: Variant,
-    /// Its canonical query (without `url`).
-    query: Vec<(&'static str, String)>,
+/// The pieces joined into one string, allocated once.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
-impl ChildrenPage<'_> {
-    fn file(&self, dir: &str) -> String {
-        path::children_file(
-            dir,
-            self.data,
-            self.sort,
-            self.order,
-            self.types,
-            self.limit,
-            self.page,
-            self.variant,
-        )
+/// A request target: the path's pieces, then `?` and the non-empty encoded queries joined by
+/// `&` (nothing when all are empty).
+fn target(path: &[&str], queries: &[&str]) -> String {
+    let len = path.iter().chain(queries).map(|p| p.len() + 1).sum();
+    let mut out = String::with_capacity(len);
+    for p in path {
+        out.push_str(p);
     }
+    push_query(&mut out, queries);
+    out
+}
+
+/// The non-empty encoded queries joined by `&`.
+fn join_query(queries: &[&str]) -> String {
+    let mut out = String::new();
+    push_query(&mut out, queries);
+    out.strip_prefix('?').map(str::to_string).unwrap_or(out)
+}
+
+fn push_query(out: &mut String, queries: &[&str]) {
+    let mut sep = '?';
+    for q in queries.iter().filter(|q| !q.is_empty()) {
+        out.push(sep);
+        out.push_str(q);
+        sep = '&';
+    }
+}
+
+fn itoa_u64(n: u64) -> String {
+    itoa::Buffer::new().format(n).to_string()
 }
 
 /// The canonical query of a children page: defaults left out, fixed parameter order.
@@ -288,16 +386,19 @@ fn children_query(
 }
 
 fn with_query(path: &str, params: &[(&str, String)]) -> String {
-    // Written into one string (a render stage builds a few million of them).
-    let mut out = String::with_capacity(path.len() + 48);
-    out.push_str(path);
-    let mut sep = '?';
+    target(&[path], &[&encode_query(params)])
+}
+
+/// `k=v` pairs, values percent-encoded ([`pct`]), joined by `&`; empty values are left out.
+fn encode_query(params: &[(&str, String)]) -> String {
+    let mut out = String::new();
     for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
-        out.push(sep);
+        if !out.is_empty() {
+            out.push('&');
+        }
         out.push_str(k);
         out.push('=');
         out.push_str(&pct(v));
-        sep = '&';
     }
     out
 }
