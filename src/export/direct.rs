@@ -173,6 +173,103 @@ impl DirectFile {
     }
 }
 
+/// A file read front to back past the page cache (`O_DIRECT`), a buffer of whole pages at a
+/// time: how the merge reads the entry spill's runs back (at 1M assets the copy out of the page
+/// cache was 40 % of the merging thread's time). Where the filesystem refuses `O_DIRECT`, the
+/// file is read through the page cache: the same bytes either way.
+pub(super) struct DirectReader {
+    file: fs::File,
+    direct: bool,
+    storage: Vec<u8>,
+    start: usize,
+    capacity: usize,
+    /// The unread bytes of the buffer: `pos..end` from `start`.
+    pos: usize,
+    end: usize,
+    /// Where the next read starts in the file (a whole number of pages while `direct`).
+    offset: u64,
+    /// A read came back short: the end of the file is in the buffer.
+    eof: bool,
+}
+
+impl DirectReader {
+    /// Opens `path` with a buffer of `capacity` bytes (rounded up to whole pages).
+    pub(super) fn open(path: &Path, capacity: usize) -> io::Result<DirectReader> {
+        let capacity = capacity.max(ALIGN).div_ceil(ALIGN) * ALIGN;
+        let open = |flags: OFlags| {
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags.bits() as i32)
+                .open(path)
+        };
+        let (file, direct) = match open(OFlags::DIRECT) {
+            Ok(file) => (file, true),
+            Err(e) if is_einval(&e) => (open(OFlags::empty())?, false),
+            Err(e) => return Err(e),
+        };
+        let storage = vec![0u8; capacity + ALIGN];
+        let start = storage.as_ptr().align_offset(ALIGN);
+        Ok(DirectReader {
+            file,
+            direct,
+            storage,
+            start,
+            capacity,
+            pos: 0,
+            end: 0,
+            offset: 0,
+            eof: false,
+        })
+    }
+
+    /// Refills the buffer from `offset`.
+    fn fill(&mut self) -> io::Result<()> {
+        let (mut got, want) = (0, self.capacity);
+        while got < want && !self.eof {
+            let at = self.start + got;
+            match self
+                .file
+                .read_at(&mut self.storage[at..self.start + want], self.offset)
+            {
+                Ok(n) => {
+                    got += n;
+                    self.offset += n as u64;
+                    // Short: the end of the file (a regular file reads short only there).
+                    if n == 0 || got % ALIGN != 0 {
+                        self.eof = true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.direct && is_einval(&e) => {
+                    let flags = rustix::fs::fcntl_getfl(&self.file)?;
+                    rustix::fs::fcntl_setfl(&self.file, flags - OFlags::DIRECT)?;
+                    self.direct = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.pos = 0;
+        self.end = got;
+        Ok(())
+    }
+}
+
+impl io::Read for DirectReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            if self.eof {
+                return Ok(0);
+            }
+            self.fill()?;
+        }
+        let n = out.len().min(self.end - self.pos);
+        let from = self.start + self.pos;
+        out[..n].copy_from_slice(&self.storage[from..from + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Appends through [`DirectFile::write_all`]; `flush` writes nothing (the last partial page waits
 /// for [`DirectFile::finish`], which must be called).
 impl io::Write for DirectFile {
@@ -246,6 +343,46 @@ mod tests {
         io::Write::write_all(&mut f, b"new").expect("write");
         f.finish(&mut |_| {}).expect("finish");
         assert_eq!(fs::read(&path).expect("read"), b"new");
+    }
+
+    /// A file read back through `DirectReader` gives exactly its bytes, whatever the buffer
+    /// and the pieces asked for (a tail shorter than a page, an exact number of pages, an
+    /// empty file), on ext4 past the page cache and on tmpfs through it.
+    #[test]
+    fn a_direct_reader_reads_exactly_the_file() {
+        use io::Read;
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 251) as u8).collect();
+        for dir in [
+            tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temp dir"),
+            tempfile::tempdir().expect("temp dir"),
+        ] {
+            for (len, capacity, piece) in [
+                (50_000, 4096, 7),
+                (50_000, 8192, 50_000),
+                (8192, 4096, 4096),
+                (0, 4096, 10),
+                (4095, 16384, 1),
+            ] {
+                let path = dir.path().join(format!("f{len}-{capacity}"));
+                let mut f = DirectFile::create(&path, 4096, Vec::new()).expect("create");
+                f.write_all(&data[..len], &mut |_| {}).expect("write");
+                f.finish(&mut |_| {}).expect("finish");
+                let mut r = DirectReader::open(&path, capacity).expect("open");
+                let (mut back, mut buf) = (Vec::new(), vec![0u8; piece]);
+                loop {
+                    let n = r.read(&mut buf).expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    back.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(
+                    back,
+                    &data[..len],
+                    "{len} bytes, buffer {capacity}, pieces of {piece}"
+                );
+            }
+        }
     }
 
     /// The file is created new: an existing one is an error, not overwritten.

@@ -16,7 +16,7 @@
 //! and a `kill -9` leaves it for the next export, which removes it with the other stale
 //! `.NAME.tmp-*` trees before it starts (`output::remove_stale`).
 
-use super::direct::DirectFile;
+use super::direct::{DirectFile, DirectReader};
 use super::Staged;
 use crate::snapshot::{staging, ContentType, Entry};
 use std::fs;
@@ -476,7 +476,7 @@ fn merge(runs: &[PathBuf]) -> io::Result<Merge> {
     let mut sources = Vec::with_capacity(runs.len());
     for path in runs {
         let mut source = Source {
-            reader: io::BufReader::with_capacity(share, fs::File::open(path)?),
+            reader: DirectReader::open(path, share)?,
             path: path.clone(),
             head: blank(),
             record: Vec::new(),
@@ -498,7 +498,7 @@ fn merge(runs: &[PathBuf]) -> io::Result<Merge> {
 
 /// One run being merged: its next entry.
 struct Source {
-    reader: io::BufReader<fs::File>,
+    reader: DirectReader,
     path: PathBuf,
     head: Staged,
     record: Vec<u8>,
