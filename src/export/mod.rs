@@ -1148,7 +1148,12 @@ impl Run<'_> {
             tables,
             public,
             changes: changes::RouteChanges::new(previous, kept),
-            unique: Default::default(),
+            // As many as the packs hold, at most: made that large at once rather than rehashed
+            // as it grows (3.2M bodies at 1M assets).
+            unique: rustc_hash::FxHashSet::with_capacity_and_hasher(
+                index.as_ref().map_or(0, |i| i.bodies_at_most()),
+                Default::default(),
+            ),
             counts: Counts {
                 assets,
                 forbidden,

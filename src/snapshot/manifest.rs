@@ -109,7 +109,11 @@ impl Entry {
 /// Appends `s` as a JSON string as `serde_json` writes it: a string with nothing to escape (a
 /// manifest's paths and requests nearly always) is copied as it is.
 fn push_json_str(buf: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // No early exit: the loop runs over whole vectors of bytes.
+    let escape = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escape {
         buf.reserve(s.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
@@ -274,26 +278,32 @@ pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
     }
     hasher.update(&first);
     io::Write::write_all(out, &first)?;
+    // The parts' buffers are kept from group to group (fresh ones were pages faulted in again
+    // for every group).
+    let mut parts: Vec<Vec<u8>> = Vec::new();
     for group in groups {
         let group = group?;
-        let parts: Vec<Vec<u8>> = group
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut buf = Vec::with_capacity(chunk.len() * 400);
+        let n = group.len().div_ceil(CHUNK);
+        if parts.len() < n {
+            parts.resize_with(n, Vec::new);
+        }
+        parts[..n]
+            .par_iter_mut()
+            .zip(group.par_chunks(CHUNK))
+            .for_each(|(buf, chunk)| {
+                buf.clear();
                 for e in chunk {
-                    line(e, &mut buf);
+                    line(e, buf);
                     buf.push(b'\n');
                 }
-                buf
-            })
-            .collect();
-        for part in parts {
+            });
+        for part in &parts[..n] {
             // Hashed on one core while the kernel copies it on the other.
             let ((), written) = rayon::join(
                 || {
-                    hasher.update(&part);
+                    hasher.update(part);
                 },
-                || io::Write::write_all(out, &part),
+                || io::Write::write_all(out, part),
             );
             written?;
         }
