@@ -206,6 +206,7 @@ fn blank() -> Staged {
 }
 
 /// Writes one run: each entry as its length (4 bytes) and its encoding.
+///
 /// Runs are written past the page cache (`direct`): at 1M assets they are gigabytes, read
 /// back once or twice by the merge, and a page cache write is the costlier half on a machine
 /// whose RAM its host backs lazily.
