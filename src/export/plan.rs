@@ -340,8 +340,13 @@ fn target(path: &[&str], queries: &[&str]) -> String {
 /// The non-empty encoded queries joined by `&`.
 fn join_query(queries: &[&str]) -> String {
     let mut out = String::new();
-    push_query(&mut out, queries);
-    out.strip_prefix('?').map(str::to_string).unwrap_or(out)
+    for q in queries.iter().filter(|q| !q.is_empty()) {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(q);
+    }
+    out
 }
 
 fn push_query(out: &mut String, queries: &[&str]) {

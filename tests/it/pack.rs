@@ -443,6 +443,20 @@ fn hosts_that_read_only_files_are_refused_for_a_pack_snapshot() {
 }
 
 /// Counts the reads a layout makes of the web root.
+/// The status of `target` (as the demo's public token) and how many reads it took.
+fn status_and_reads(
+    snap: &matrix_snapshot::route::preview::Snapshot,
+    counting: &Counting,
+    target: &str,
+) -> (u16, usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut req = matrix_snapshot::Request::get(target.to_string());
+    req.authorization = Some("Bearer demo-public".into());
+    let before = counting.reads.load(Relaxed);
+    let r = snap.answer(&req);
+    (r.status, counting.reads.load(Relaxed) - before)
+}
+
 struct Counting {
     inner: pack::DirSource,
     reads: std::sync::atomic::AtomicUsize,
@@ -483,13 +497,7 @@ fn a_200_reads_one_shard_and_one_range_and_then_only_the_range() {
     let snap = Snapshot::open_with(&out, counting.clone()).unwrap();
     let opened = counting.reads.load(Ordering::Relaxed); // root.json
     assert_eq!(opened, 1);
-    let get = |target: &str| {
-        let mut req = matrix_snapshot::Request::get(target.to_string());
-        req.authorization = Some("Bearer demo-public".into());
-        let before = counting.reads.load(Ordering::Relaxed);
-        let r = snap.answer(&req);
-        (r.status, counting.reads.load(Ordering::Relaxed) - before)
-    };
+    let get = |target: &str| status_and_reads(&snap, &counting, target);
     // A 200: its shard (once), then its byte range; the shard is kept for the next request.
     assert_eq!(get("/__api/assets/100?data=urls"), (200, 2));
     assert_eq!(get("/__api/assets/100?data=urls"), (200, 1));
@@ -511,13 +519,7 @@ fn a_200_reads_one_shard_and_one_range_and_then_only_the_range() {
     });
     let snap = Snapshot::open_with(&out, counting.clone()).unwrap();
     assert!(root_of(&out).overlay.is_some());
-    let get = |target: &str| {
-        let mut req = matrix_snapshot::Request::get(target.to_string());
-        req.authorization = Some("Bearer demo-public".into());
-        let before = counting.reads.load(Ordering::Relaxed);
-        let r = snap.answer(&req);
-        (r.status, counting.reads.load(Ordering::Relaxed) - before)
-    };
+    let get = |target: &str| status_and_reads(&snap, &counting, target);
     assert_eq!(
         get("/__api/assets/100?data=urls"),
         (200, 2),
