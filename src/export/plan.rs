@@ -38,10 +38,9 @@ pub(crate) struct Variants {
 /// a few million routes; formatting and percent-encoding these for each took a quarter of the
 /// render threads' time outside the API.
 struct Templates {
-    /// Asset routes: per `data` of the profile, per asset variant.
-    asset: Vec<Template>,
-    /// Lineage routes: per `data`, per shared variant.
-    lineage: Vec<Template>,
+    /// Per `data` of the profile: its asset routes (per asset variant) and its lineage routes
+    /// (per shared variant).
+    per_data: Vec<(Vec<Template>, Vec<Template>)>,
     /// Children pages: per `asset_types` entry, per limit, the pages' templates (the page
     /// number goes between their two halves).
     children: Vec<Vec<(u64, Vec<PageTemplate>)>>,
@@ -73,22 +72,21 @@ impl Templates {
             q.extend(extra.iter().cloned());
             encode_query(&q)
         };
-        let mut asset = Vec::new();
-        let mut lineage = Vec::new();
-        for &d in &profile.data {
-            for (v, extra) in asset_variants {
-                asset.push(Template {
+        let per_data = profile
+            .data
+            .iter()
+            .map(|&d| {
+                let asset = asset_variants.iter().map(|(v, extra)| Template {
                     file: path::asset_file("", d, *v),
                     query: data_q(d, extra),
                 });
-            }
-            for (v, extra) in shared {
-                lineage.push(Template {
+                let lineage = shared.iter().map(|(v, extra)| Template {
                     file: path::lineage_file("", d, *v),
                     query: data_q(d, extra),
                 });
-            }
-        }
+                (asset.collect(), lineage.collect())
+            })
+            .collect();
         let children = profile
             .asset_types
             .iter()
@@ -128,11 +126,7 @@ impl Templates {
                     .collect()
             })
             .collect();
-        Templates {
-            asset,
-            lineage,
-            children,
-        }
+        Templates { per_data, children }
     }
 }
 
@@ -196,17 +190,19 @@ pub(super) fn plan_asset(
     let id_dir = path::asset_dir(&asset.id);
     let id_target = format!("/__api/assets/{}", pct(&asset.id));
     let mut jobs = Vec::new();
-    for (f, q) in t.asset.iter().map(|x| (&x.file, &x.query)) {
-        jobs.push(Job::Render {
-            path: concat(&[&id_dir, f]),
-            target: target(&[&id_target], &[q]),
-        });
-    }
-    for (f, q) in t.lineage.iter().map(|x| (&x.file, &x.query)) {
-        jobs.push(Job::Render {
-            path: concat(&[&id_dir, f]),
-            target: target(&[&id_target, "/lineage/site"], &[q]),
-        });
+    for (assets, lineages) in &t.per_data {
+        for x in assets {
+            jobs.push(Job::Render {
+                path: concat(&[&id_dir, &x.file]),
+                target: target(&[&id_target], &[&x.query]),
+            });
+        }
+        for x in lineages {
+            jobs.push(Job::Render {
+                path: concat(&[&id_dir, &x.file]),
+                target: target(&[&id_target, "/lineage/site"], &[&x.query]),
+            });
+        }
     }
     // Each children page: its file name after the asset's directory and its query.
     let mut children: Vec<(String, String)> = Vec::new();
@@ -268,7 +264,6 @@ pub(super) fn plan_asset(
             })
             .collect()
     };
-    let shared = variants.shared.len();
     for (key, spelling) in keys {
         let dir = path::url_dir(&key);
         let url_q = concat(&["url=", &pct(spelling)]);
@@ -279,19 +274,15 @@ pub(super) fn plan_asset(
             .iter()
             .map(|k| k.as_deref() == Some(key.as_str()))
             .collect();
-        let per_data = t.asset.len() / p.data.len().max(1);
-        for (i, _) in p.data.iter().enumerate() {
-            for x in &t.asset[i * per_data..(i + 1) * per_data] {
+        for (assets, lineages) in &t.per_data {
+            for x in assets {
                 jobs.push(Job::Alias {
                     path: concat(&[&dir, &x.file]),
                     target: target(&["/__api/assets/by_url"], &[&url_q, &x.query]),
                     source: concat(&[&id_dir, &x.file]),
                 });
             }
-            for (x, &same) in t.lineage[i * shared..(i + 1) * shared]
-                .iter()
-                .zip(&same_path)
-            {
+            for (x, &same) in lineages.iter().zip(&same_path) {
                 let path = concat(&[&dir, &x.file]);
                 let target = target(&["/__api/assets/by_url/lineage/site"], &[&url_q, &x.query]);
                 jobs.push(if same {
