@@ -365,16 +365,16 @@ impl<'a> Renderer<'a> {
             let by_url = wanted.and_then(|w| {
                 parents.iter().copied().find(|&l| {
                     let major = store.link_ends(l).0;
-                    store
-                        .asset(major)
-                        .urls
-                        .iter()
-                        .any(|u| url::key(u).as_deref() == Some(w))
+                    store.asset(major).urls.iter().any(|u| url::has_key(u, w))
                 })
             });
             let link = match by_url {
                 Some(l) => {
-                    key = wanted.map(str::to_string);
+                    // The parent key is a prefix of the key: cut, not copied.
+                    let parent_len = wanted.map_or(0, str::len);
+                    if let Some(k) = &mut key {
+                        k.truncate(parent_len);
+                    }
                     l
                 }
                 None => {

@@ -149,6 +149,29 @@ pub fn key(url: &str) -> Option<String> {
     Some(key)
 }
 
+/// Whether `url`'s [`key`] is `want`, without making the key when the URL is already in its
+/// key's form (a lower-case host without a port, no tab or line break): what a lineage
+/// compares for each URL of each parent of each asset it climbs through.
+pub fn has_key(url: &str, want: &str) -> bool {
+    let cleaned = clean(url);
+    let Some((_, rest)) = split_scheme(&cleaned) else {
+        return false;
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (host, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let plain =
+        !host.is_empty() && !host.contains(':') && !host.bytes().any(|b| b.is_ascii_uppercase());
+    if plain {
+        want.len() == host.len() + path.len() && want.starts_with(host) && want.ends_with(path)
+    } else {
+        key(url).as_deref() == Some(want)
+    }
+}
+
 /// The host part (`host[:port]`) of a key.
 pub fn key_host(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
@@ -162,6 +185,44 @@ pub fn parent_key(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `has_key` answers as comparing `key` does, for URLs in their key's form and others
+    /// (case, ports, a trailing slash, a query, tabs, other schemes, no host).
+    #[test]
+    fn has_key_is_comparing_keys() {
+        let urls = [
+            "https://a.test/x/y",
+            "http://a.test/x/y/",
+            "https://A.Test/x/y",
+            "https://a.test:443/x/y",
+            "https://a.test:8080/x/y",
+            "https://a.test:99999/x",
+            "https://a.test/x/y?q=1#f",
+            "https://a.test",
+            "https://a.test/",
+            " https://a.t\test/x/y ",
+            "mailto:a@a.test",
+            "https:///x",
+            "//a.test/x/y",
+            "https://[::1]:8080/x",
+            "https://a.test/x/Y",
+        ];
+        let wants = [
+            "a.test/x/y",
+            "a.test",
+            "a.test:8080/x/y",
+            "a.test/x",
+            "[::1]:8080/x",
+            "a.test/x/Y",
+            "a.test/x/y/",
+            "",
+        ];
+        for u in urls {
+            for w in wants {
+                assert_eq!(has_key(u, w), key(u).as_deref() == Some(w), "{u:?} {w:?}");
+            }
+        }
+    }
 
     /// A multi-byte character where the scheme would end is no scheme, never a panic.
     #[test]
