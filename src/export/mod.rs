@@ -48,7 +48,7 @@ use estimate::check_free_space;
 use estimate::BLOCK;
 use plan::{api_options, plan_asset, request_for, Job, Variants};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -296,6 +296,11 @@ pub struct Staged {
     /// For an entry taken over from the previous manifest: its line there, which the new
     /// manifest copies as it is (then `requests` may be left empty); else [`NO_LINE`].
     pub previous_line: u32,
+    /// Pack layout: where this export put the entry's body, when it was placed while the
+    /// routes rendered ([`Sink::take`]), so that the index needs no lookup by hash for it in
+    /// the merge pass; `None` otherwise (files layout, a body of the previous packs, or one
+    /// put outside the render stage).
+    pub pack_loc: Option<snapshot::pack::Loc>,
 }
 
 impl std::ops::Deref for Staged {
@@ -949,8 +954,7 @@ impl Run<'_> {
             progress(n);
         }
         let takes = sink.takes_bodies();
-        let mut local = Vec::new();
-        let mut written: HashMap<String, (blake3::Hash, u16, usize)> = HashMap::new();
+        let mut local: Vec<Staged> = Vec::new();
         // The bodies handed on with the chunk (a sink that takes them), each distinct one once.
         let mut bodies: rustc_hash::FxHashMap<[u8; 32], Vec<u8>> = Default::default();
         for job in plan_asset(cat, self.view, opts, &self.variants, a) {
@@ -963,13 +967,13 @@ impl Run<'_> {
                         entry: Entry::json(&path, vec![target], status, size as u64, hash),
                         owner: a,
                         previous_line: NO_LINE,
+                        pack_loc: None,
                     };
                     if !takes {
                         self.count_link(sink.put(&path, &resp.body, hash)?);
                     } else if sink.wants(&hash) {
                         bodies.entry(*hash.as_bytes()).or_insert(resp.body);
                     }
-                    written.insert(path, (hash, status, size));
                     local.push(e);
                 }
                 Job::Alias {
@@ -977,7 +981,17 @@ impl Run<'_> {
                     target,
                     source,
                 } => {
-                    let (hash, status, size) = written[&source];
+                    // Its source is a by-id route of this asset, rendered before it (a few dozen
+                    // entries at most: searched, not hashed).
+                    let from = local
+                        .iter()
+                        .rev()
+                        .find(|e| {
+                            let rel = e.path.strip_prefix(snapshot::PUBLIC_DIR);
+                            rel.and_then(|r| r.strip_prefix('/')) == Some(source.as_str())
+                        })
+                        .expect("an alias follows its source");
+                    let (hash, status, size) = (from.blake3, from.status, from.size as usize);
                     if !takes {
                         self.count_link(sink.alias(&path, &source, &hash)?);
                     }
@@ -985,6 +999,7 @@ impl Run<'_> {
                         entry: Entry::json(&path, vec![target], status, size as u64, hash),
                         owner: a,
                         previous_line: NO_LINE,
+                        pack_loc: None,
                     });
                 }
             }
@@ -1110,6 +1125,7 @@ impl Run<'_> {
                     },
                     owner: inputs::NO_OWNER,
                     previous_line: NO_LINE,
+                    pack_loc: None,
                 },
             )?;
         }
@@ -1148,12 +1164,7 @@ impl Run<'_> {
             tables,
             public,
             changes: changes::RouteChanges::new(previous, kept),
-            // As many as the packs hold, at most: made that large at once rather than rehashed
-            // as it grows (3.2M bodies at 1M assets).
-            unique: rustc_hash::FxHashSet::with_capacity_and_hasher(
-                index.as_ref().map_or(0, |i| i.bodies_at_most()),
-                Default::default(),
-            ),
+            unique: index.is_none().then(Default::default),
             counts: Counts {
                 assets,
                 forbidden,
@@ -1401,9 +1412,10 @@ struct Collator<'c, 'p> {
     tables: Option<crate::router::Tables<'c>>,
     public: Option<disk::PublicModel>,
     changes: changes::RouteChanges<'c>,
-    /// The distinct bodies, by the first 16 bytes of their blake3 (FxHash: the keys are
-    /// already uniformly distributed hashes).
-    unique: rustc_hash::FxHashSet<u128>,
+    /// Files layout: the distinct bodies, by the first 16 bytes of their blake3 (FxHash: the
+    /// keys are already uniformly distributed hashes). The pack layout's index counts them
+    /// without a lookup for each entry ([`pack::PackIndex::distinct_bodies`]).
+    unique: Option<rustc_hash::FxHashSet<u128>>,
     counts: Counts,
     reused_asset: &'c [bool],
     index: Option<&'c mut pack::PackIndex<'p>>,
@@ -1415,9 +1427,11 @@ impl Collator<'_, '_> {
         let counts = &mut self.counts;
         counts.files += 1;
         counts.bytes += e.size;
-        let first = self.unique.insert(u128::from_le_bytes(
-            e.blake3.as_bytes()[..16].try_into().expect("16 bytes"),
-        ));
+        let first = self.unique.as_mut().is_some_and(|unique| {
+            unique.insert(u128::from_le_bytes(
+                e.blake3.as_bytes()[..16].try_into().expect("16 bytes"),
+            ))
+        });
         if first {
             counts.unique_bodies += 1;
             counts.unique_bytes += e.size;
@@ -1445,13 +1459,17 @@ impl Collator<'_, '_> {
         forbidden_url_lines: &std::sync::OnceLock<Vec<snapshot::forbidden::Line>>,
     ) -> Result<Collated, ExportError> {
         drop(self.unique);
+        let mut counts = self.counts;
+        if let Some(index) = &self.index {
+            (counts.unique_bodies, counts.unique_bytes) = index.distinct_bodies();
+        }
         if let Some(t) = self.tables {
             let lines = forbidden_url_lines.get().map_or(&[][..], Vec::as_slice);
             t.finish(lines).map_err(tables_err(self.root))?;
         }
         Ok(Collated {
             changes: self.changes.finish(),
-            counts: self.counts,
+            counts,
             public: self.public.map(disk::PublicModel::finish),
         })
     }
@@ -1498,6 +1516,7 @@ fn copy_staged(to: &mut Staged, from: &Staged) {
     t.blake3 = f.blake3;
     to.owner = from.owner;
     to.previous_line = from.previous_line;
+    to.pack_loc = from.pack_loc;
 }
 
 /// Entries formatted at a time for the manifest: about 20 MB of entries and 25 MB of lines.
@@ -1521,6 +1540,7 @@ fn entry(rel: &str, requests: Vec<String>, status: u16, body: &[u8], hash: blake
         entry: Entry::json(rel, requests, status, body.len() as u64, hash),
         owner: inputs::NO_OWNER,
         previous_line: NO_LINE,
+        pack_loc: None,
     }
 }
 

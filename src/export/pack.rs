@@ -18,7 +18,7 @@
 
 use super::direct::DirectFile;
 use super::writer::{Put, Rendered, Sink};
-use super::{inputs, io_err, ExportError};
+use super::{inputs, io_err, ExportError, Staged};
 use crate::snapshot::pack::{self, Loc, Record, Root};
 use crate::snapshot::{self, Entry};
 use rayon::prelude::*;
@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 
 /// The share of kept packs' bytes no longer used above which an update packs everything
 /// afresh (`docs/snapshot-format.md`).
@@ -253,8 +253,8 @@ struct PackWriter {
     /// snapshot's (filled in by [`PackSink::finish`]), `None` while a pack is being written.
     names: Vec<Option<String>>,
     current: Option<Open>,
-    /// The last pack's buffer, for the next.
-    spare: Vec<u8>,
+    /// The last pack's buffers, for the next.
+    spare: Vec<Vec<u8>>,
     /// Packs and bytes written.
     packs_written: u64,
     bytes_written: u64,
@@ -283,8 +283,8 @@ impl PackWriter {
         }
     }
 
-    /// Appends `body`; returns its place.
-    fn append(&mut self, body: &[u8], etag: [u8; 8]) -> io::Result<Loc> {
+    /// Appends `body`, whose blake3 is `key`; returns its place.
+    fn append(&mut self, body: &[u8], key: &[u8; 32], etag: [u8; 8]) -> io::Result<Loc> {
         let len = body.len() as u64;
         if self
             .current
@@ -307,10 +307,10 @@ impl PackWriter {
         }
         let open = self.current.as_mut().expect("open");
         let offset = open.used;
-        let hasher = &mut open.hasher;
-        open.file.write_all(body, &mut |b| {
-            hasher.update(b);
-        })?;
+        // The name hashes the bodies' hashes, not their bytes again ([`pack::pack_name`]).
+        open.hasher.update(key);
+        open.hasher.update(&(body.len() as u64).to_le_bytes());
+        open.file.write_all(body, &mut |_| {})?;
         open.used += len;
         Ok(Loc {
             pack: (self.names.len() - 1) as u32,
@@ -322,13 +322,10 @@ impl PackWriter {
 
     /// Finishes the pack being written: named by its content.
     fn close(&mut self) -> io::Result<()> {
-        let Some(mut open) = self.current.take() else {
+        let Some(open) = self.current.take() else {
             return Ok(());
         };
-        let hasher = &mut open.hasher;
-        self.spare = open.file.finish(&mut |b| {
-            hasher.update(b);
-        })?;
+        self.spare = open.file.finish(&mut |_| {})?;
         let name = pack::pack_name(&open.hasher.finalize());
         fs::rename(&open.tmp, self.dir.join(format!("{name}.pack")))?;
         *self.names.last_mut().expect("pushed") = Some(name);
@@ -354,15 +351,20 @@ struct Packer {
 
 impl Packer {
     /// Places `body` (blake3 `key`) unless it was placed before: [`Put::Written`] or
-    /// [`Put::Linked`].
-    fn place(&mut self, key: [u8; 32], body: &[u8], etag: Option<[u8; 8]>) -> io::Result<Put> {
-        if self.placed.contains_key(&key) {
-            return Ok(Put::Linked);
+    /// [`Put::Linked`], and where it is.
+    fn place(
+        &mut self,
+        key: [u8; 32],
+        body: &[u8],
+        etag: Option<[u8; 8]>,
+    ) -> io::Result<(Put, Loc)> {
+        if let Some(loc) = self.placed.get(&key) {
+            return Ok((Put::Linked, *loc));
         }
         let etag = etag.unwrap_or_else(|| pack::body_etag(body));
-        let loc = self.writer.append(body, etag)?;
+        let loc = self.writer.append(body, &key, etag)?;
         self.placed.insert(key, loc);
-        Ok(Put::Written)
+        Ok((Put::Written, loc))
     }
 }
 
@@ -427,7 +429,9 @@ impl Sink for PackSink<'_> {
         if self.in_previous(&key) {
             return Ok(Put::Unchanged);
         }
-        p.place(key, body, None).map_err(self.write_err())
+        p.place(key, body, None)
+            .map(|(put, _)| put)
+            .map_err(self.write_err())
     }
 
     fn alias(&self, _rel: &str, _source: &str, _hash: &blake3::Hash) -> Result<Put, ExportError> {
@@ -446,16 +450,21 @@ impl Sink for PackSink<'_> {
     fn take(&self, chunk: &mut [Rendered], count: &dyn Fn(Put)) -> Result<(), ExportError> {
         let mut p = self.packer.lock().expect("packer");
         for r in chunk {
-            for (e, body) in r.entries.iter().zip(&mut r.bodies) {
+            for (e, body) in r.entries.iter_mut().zip(&mut r.bodies) {
                 let key = *e.blake3.as_bytes();
-                let put = match body.take() {
+                // Where the body is goes with the entry: the merge pass indexes it as it is.
+                let (put, loc) = match body.take() {
                     Some((body, etag)) => {
                         check_length(&body)?;
-                        p.place(key, &body, Some(etag)).map_err(self.write_err())?
+                        let (put, loc) =
+                            p.place(key, &body, Some(etag)).map_err(self.write_err())?;
+                        (put, Some(loc))
                     }
-                    None if self.in_previous(&key) => Put::Unchanged,
-                    None => Put::Linked,
+                    None if self.in_previous(&key) => (Put::Unchanged, None),
+                    // Placed before (by this asset or an earlier one).
+                    None => (Put::Linked, p.placed.get(&key).copied()),
                 };
+                e.pack_loc = loc;
                 count(put);
             }
         }
@@ -580,7 +589,7 @@ impl Packer {
                 (None, None) => return Err(unplaced(key)),
             };
             let at = writer
-                .append(&body, loc.etag)
+                .append(&body, key, loc.etag)
                 .map_err(io_err(format!("writing a pack in {}", dir.display())))?;
             placed.insert(*key, at);
         }
@@ -610,11 +619,26 @@ type IndexRecord = (u32, [u8; 8], Loc);
 /// Keys whose index records are not made yet: at most [`PENDING`], their strings reused from
 /// batch to batch (a string allocated and freed for each of 8.3M keys cost the merging thread
 /// a twentieth of its time at 1M assets).
+///
+/// A full batch is hashed on the thread pool while the merging thread goes on ([`Pending::flush`]):
+/// the records' order does not matter (the index sorts them), and waiting for each batch kept
+/// the merging thread idle while the pool also formatted the manifest (at 1M assets neither
+/// the merging thread nor the pool was more than half busy).
 #[derive(Default)]
 struct Pending {
     keys: Vec<(String, Loc)>,
     len: usize,
+    /// Batches hashed: their records, and their keys to fill again.
+    hashed: Option<(mpsc::Sender<Hashed>, mpsc::Receiver<Hashed>)>,
+    in_flight: usize,
+    spare: Vec<Vec<(String, Loc)>>,
 }
+
+/// A batch's records and its keys.
+type Hashed = (Vec<IndexRecord>, Vec<(String, Loc)>);
+
+/// Batches being hashed at most: the merging thread waits for one beyond.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 impl Pending {
     fn push(&mut self, key: &str, loc: Loc) {
@@ -633,10 +657,57 @@ impl Pending {
         self.len >= PENDING
     }
 
-    /// Makes the pending keys' records (in order) and forgets the keys.
+    /// Hands the pending keys to the thread pool to be hashed into records (in `records` by
+    /// [`Pending::flush`] or [`Pending::wait`] once they are) and goes on with empty ones.
     fn flush(&mut self, bits: u8, records: &mut Vec<IndexRecord>) {
-        index_records(&self.keys[..self.len], bits, records);
-        self.len = 0;
+        self.collect(records, false);
+        if self.len == 0 {
+            return;
+        }
+        while self.in_flight >= BATCHES_IN_FLIGHT {
+            self.collect_one(records, true);
+        }
+        let (tx, _) = self.hashed.get_or_insert_with(mpsc::channel);
+        let tx = tx.clone();
+        let spare = self.spare.pop().unwrap_or_default();
+        let keys = std::mem::replace(&mut self.keys, spare);
+        let n = std::mem::take(&mut self.len);
+        self.in_flight += 1;
+        rayon::spawn(move || {
+            let mut out = Vec::with_capacity(n);
+            index_records(&keys[..n], bits, &mut out);
+            // The receiver is only gone once the index is: nobody wants the records then.
+            let _ = tx.send((out, keys));
+        });
+    }
+
+    /// Every batch's records in `records`, once hashed.
+    fn wait(&mut self, records: &mut Vec<IndexRecord>) {
+        self.collect(records, true);
+    }
+
+    /// The records of the batches hashed so far (all of them, waiting, when `all`).
+    fn collect(&mut self, records: &mut Vec<IndexRecord>, all: bool) {
+        while self.in_flight > 0 && self.collect_one(records, all) {}
+    }
+
+    /// The records of one batch (waiting for it when `block`); whether there was one.
+    fn collect_one(&mut self, records: &mut Vec<IndexRecord>, block: bool) -> bool {
+        let Some((_, rx)) = &self.hashed else {
+            return false;
+        };
+        let got = if block {
+            rx.recv().ok()
+        } else {
+            rx.try_recv().ok()
+        };
+        let Some((out, keys)) = got else {
+            return false;
+        };
+        self.in_flight -= 1;
+        records.extend_from_slice(&out);
+        self.spare.push(keys);
+        true
     }
 }
 
@@ -852,12 +923,6 @@ pub(super) struct PackIndex<'a> {
 }
 
 impl PackIndex<'_> {
-    /// How many distinct bodies the entries can use at most: those written this time and
-    /// those of the previous packs.
-    pub(super) fn bodies_at_most(&self) -> usize {
-        self.packer.placed.len() + self.previous.map_or(0, |p| p.bodies.len())
-    }
-
     fn pend(&mut self, rel: &str, loc: Loc) {
         self.pending.push(rel, loc);
         if self.pending.is_full() {
@@ -865,23 +930,28 @@ impl PackIndex<'_> {
         }
     }
 
+    /// The distinct bodies the entries so far use, and their bytes: those written this time
+    /// (each placed for an entry) and those of the previous packs that an entry used.
+    pub(super) fn distinct_bodies(&self) -> (u64, u64) {
+        let previous: u64 = self
+            .prev_seen
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        (
+            self.packer.placed.len() as u64 + previous,
+            self.packer.writer.bytes_written + self.prev_used_bytes.iter().sum::<u64>(),
+        )
+    }
+
     /// The next entry of the export (after every one that sorts before it).
-    pub(super) fn add(&mut self, e: &Entry) -> Result<(), ExportError> {
-        let key = *e.blake3.as_bytes();
-        let previous = self.previous.and_then(|p| p.bodies.position(&key));
-        if let Some((at, loc)) = previous {
-            self.prev_used[loc.pack as usize] = true;
-            let (word, bit) = (at / 64, 1u64 << (at % 64));
-            if self.prev_seen[word] & bit == 0 {
-                self.prev_seen[word] |= bit;
-                self.prev_used_bytes[loc.pack as usize] += u64::from(loc.length);
-            }
-        }
-        // Where it is now: written this time, or in the previous packs (looked up once).
-        let loc = match (self.packer.placed.get(&key), previous) {
-            (Some(loc), _) | (None, Some((_, loc))) => *loc,
-            (None, None) => return Err(unplaced(&e.path)),
+    pub(super) fn add(&mut self, e: &Staged) -> Result<(), ExportError> {
+        let loc = match e.pack_loc {
+            // Written this time, while the routes rendered: never in the previous packs.
+            Some(loc) => loc,
+            None => self.find(e)?,
         };
+        let key = *e.blake3.as_bytes();
         let rel = e.path.strip_prefix("public/").unwrap_or(&e.path);
         if e.status != 200 && e.path.starts_with("public/__api/~/errors/") {
             self.errors.push((rel.to_string(), key));
@@ -894,6 +964,25 @@ impl PackIndex<'_> {
         Ok(())
     }
 
+    /// Where the body of an entry that does not say is (looked up once): written this time,
+    /// or in the previous packs (then counted as used).
+    fn find(&mut self, e: &Entry) -> Result<Loc, ExportError> {
+        let key = *e.blake3.as_bytes();
+        let previous = self.previous.and_then(|p| p.bodies.position(&key));
+        if let Some((at, loc)) = previous {
+            self.prev_used[loc.pack as usize] = true;
+            let (word, bit) = (at / 64, 1u64 << (at % 64));
+            if self.prev_seen[word] & bit == 0 {
+                self.prev_seen[word] |= bit;
+                self.prev_used_bytes[loc.pack as usize] += u64::from(loc.length);
+            }
+        }
+        match (self.packer.placed.get(&key), previous) {
+            (Some(loc), _) | (None, Some((_, loc))) => Ok(*loc),
+            (None, None) => Err(unplaced(&e.path)),
+        }
+    }
+
     /// Writes the index and `root.json` into the staging tree `root`, keeping the previous
     /// snapshot's packs that are still used — or repacking when too little of them is, which
     /// reads the entries again from `again` (in path order, as [`PackIndex::add`] had them).
@@ -904,6 +993,7 @@ impl PackIndex<'_> {
         again: &mut dyn FnMut() -> Result<super::spill::Merge, ExportError>,
     ) -> Result<PackReport, ExportError> {
         self.pending.flush(self.bits, &mut self.records);
+        self.pending.wait(&mut self.records);
         let PackIndex {
             packs_dir,
             packer,
@@ -1000,6 +1090,7 @@ impl PackIndex<'_> {
                 }
             }
             pending.flush(bits, &mut records);
+            pending.wait(&mut records);
             (writer.names, placed, None)
         } else {
             report.packs_written = packer.writer.packs_written;

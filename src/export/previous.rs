@@ -600,6 +600,7 @@ impl Split<'_> {
                     },
                     owner: a,
                     previous_line: line,
+                    pack_loc: None,
                 })
             })
             .collect();

@@ -18,6 +18,7 @@
 
 use super::direct::{DirectFile, DirectReader};
 use super::Staged;
+use crate::snapshot::pack::Loc;
 use crate::snapshot::{staging, ContentType, Entry};
 use std::fs;
 use std::io::{self, Read};
@@ -35,8 +36,9 @@ pub(super) const DISK_PER_ENTRY: u64 = 280;
 /// The largest budget: spans into the buffer are 32-bit.
 const MAX_RUN_BYTES: usize = 1 << 30;
 
-/// Bytes of read buffer the merge gives all runs together (each gets a share, 64 KiB to 4 MiB).
-const MERGE_BUFFER: usize = 64 << 20;
+/// Bytes of read buffer the merge gives all runs together (each gets a share, 64 KiB to 4 MiB),
+/// twice over: each run is read one buffer ahead ([`DirectReader`]).
+const MERGE_BUFFER: usize = 32 << 20;
 
 /// The most runs merged at once (each an open file): beyond, [`Spill::finish`] first merges the
 /// oldest runs into one, as often as needed (a tiny budget, or a store far beyond 10M assets).
@@ -124,6 +126,16 @@ fn encode(e: &Staged, out: &mut Vec<u8>) {
     out.extend_from_slice(e.blake3.as_bytes());
     out.extend_from_slice(&e.owner.to_le_bytes());
     out.extend_from_slice(&e.previous_line.to_le_bytes());
+    match &e.pack_loc {
+        None => out.push(0),
+        Some(l) => {
+            out.push(1);
+            for n in [l.pack, l.offset, l.length] {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            out.extend_from_slice(&l.etag);
+        }
+    }
 }
 
 /// Reads what [`encode`] wrote.
@@ -186,6 +198,16 @@ fn decode_into(record: &[u8], e: &mut Staged) -> Option<()> {
     e.entry.blake3 = blake3::Hash::from(d.array::<32>()?);
     e.owner = d.u32()?;
     e.previous_line = d.u32()?;
+    e.pack_loc = match d.take(1)?[0] {
+        0 => None,
+        1 => Some(Loc {
+            pack: d.u32()?,
+            offset: d.u32()?,
+            length: d.u32()?,
+            etag: d.array()?,
+        }),
+        _ => return None,
+    };
     d.0.is_empty().then_some(())
 }
 
@@ -202,6 +224,7 @@ fn blank() -> Staged {
         },
         owner: super::inputs::NO_OWNER,
         previous_line: super::NO_LINE,
+        pack_loc: None,
     }
 }
 
@@ -608,6 +631,13 @@ mod tests {
             },
             owner,
             previous_line: owner.wrapping_mul(31),
+            // Every other entry with a pack place: both encodings go through the runs.
+            pack_loc: (owner % 2 == 1).then_some(Loc {
+                pack: owner,
+                offset: owner.wrapping_mul(7),
+                length: u32::MAX - owner,
+                etag: (u64::from(owner) << 3).to_le_bytes(),
+            }),
         }
     }
 
@@ -725,12 +755,18 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(mut m) => m.next().map(|_| ()).unwrap_err().to_string(),
         };
-        // The content type's tag, then the run cut short.
+        // The content type's tag (before the size, the hash, the owner, the previous line and
+        // the pack place: owner 1 has one, a tag and 20 bytes), the pack place's tag, then the
+        // run cut short.
         let mut tag = good.clone();
-        let at = good.len() - 4 - 4 - 32 - 8 - 1;
+        let at = good.len() - 21 - 4 - 4 - 32 - 8 - 1;
         assert_eq!(tag[at], 0);
         tag[at] = 9;
-        for bytes in [tag, good[..good.len() - 1].to_vec()] {
+        let mut place_tag = good.clone();
+        let at = good.len() - 21;
+        assert_eq!(place_tag[at], 1);
+        place_tag[at] = 2;
+        for bytes in [tag, place_tag, good[..good.len() - 1].to_vec()] {
             fs::write(&run, bytes).unwrap();
             let message = first_error();
             assert!(

@@ -789,11 +789,18 @@ fn a_staged_entry_copied_over_another_equals_it() {
         },
         owner: 7,
         previous_line: 3,
+        pack_loc: Some(crate::snapshot::pack::Loc {
+            pack: 1,
+            offset: 2,
+            length: 3,
+            etag: [4; 8],
+        }),
     };
     let short = Staged {
         entry: Entry::json("public/a", vec![], 404, 1, blake3::hash(b"short")),
         owner: super::inputs::NO_OWNER,
         previous_line: super::NO_LINE,
+        pack_loc: None,
     };
     for (to, from) in [(&long, &short), (&short, &long), (&long, &long)] {
         let mut copy = to.clone();

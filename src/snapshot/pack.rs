@@ -4,8 +4,8 @@
 //! Under `public/__api/~/pack/`:
 //!
 //! - `packs/<name>.pack`: the distinct bodies, appended one after another (at most
-//!   [`DEFAULT_PACK_SIZE`] bytes a pack unless one body alone is larger); `<name>` is the first
-//!   16 hex digits of the blake3 of the pack's bytes, so an uploaded pack never changes;
+//!   [`DEFAULT_PACK_SIZE`] bytes a pack unless one body alone is larger); `<name>` is a hash of
+//!   the pack's bodies ([`pack_name`]), so an uploaded pack never changes;
 //! - `index/<name>.idx`: the index **shards**. An entry's key is the path the files layout
 //!   would give the file (relative to `public/`); its shard is chosen by the SHA-256 of the
 //!   key's *directory* (so a file, its asset's `~forbidden.json` marker and its anchor — every
@@ -318,7 +318,12 @@ pub fn shard_name(bytes: &[u8]) -> String {
     hex(&first8(&Sha256::digest(bytes)))
 }
 
-/// A pack's name: the first 16 hex digits of the blake3 of its bytes.
+/// A pack's name, from `hash`: the blake3 over, for each body of the pack in order, the body's
+/// own blake3 (32 bytes) and its length (8 bytes, little-endian); the name is the hash's first
+/// 16 hex digits. It is a hash of the pack's content, as the root of a hash tree is: the same
+/// bodies in the same order give the same name, so an uploaded pack never changes. (Hashing
+/// the bodies' hashes, which the export has already made for the manifest, instead of every
+/// pack byte again saves a blake3 pass over all the packs: 9.8 GB at 1M assets.)
 pub fn pack_name(hash: &blake3::Hash) -> String {
     hex(&hash.as_bytes()[..8])
 }

@@ -172,12 +172,39 @@ fn a_fresh_pack_export_is_byte_identical_and_packs_keep_to_their_size() {
     assert!(packs.len() > 5, "{packs:?}");
     // Each at most 1 MiB unless one body alone is larger (the demo has none that large).
     assert!(packs.iter().all(|&p| p <= 1 << 20), "{packs:?}");
-    // Names carry the content hash.
-    for e in fs::read_dir(pack_dir(&a).join("packs")).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().replace(".pack", "");
-        let hash = blake3::hash(&fs::read(e.path()).unwrap());
-        assert_eq!(name, pack::pack_name(&hash));
+    // The index's bodies tile each pack (no gap, no overlap, nothing after the last), and
+    // each pack is named by the blake3 of its bodies' blake3 and lengths, in order.
+    let root = root_of(&a);
+    let mut bodies_of: BTreeMap<u32, std::collections::BTreeSet<(u32, u32)>> = BTreeMap::new();
+    for name in &root.shards {
+        let file = pack_dir(&a).join("index").join(format!("{name}.idx"));
+        let shard = pack::Shard::parse(fs::read(&file).unwrap(), Some(name)).unwrap();
+        for r in shard.records() {
+            bodies_of
+                .entry(r.loc.pack)
+                .or_default()
+                .insert((r.loc.offset, r.loc.length));
+        }
+    }
+    assert_eq!(bodies_of.len(), packs.len(), "every pack is used");
+    for (position, bodies) in bodies_of {
+        let name = root.packs[position as usize].as_deref().unwrap();
+        let bytes = fs::read(pack_dir(&a).join("packs").join(format!("{name}.pack"))).unwrap();
+        let mut hasher = blake3::Hasher::new();
+        let mut end = 0;
+        for (offset, length) in bodies {
+            assert_eq!(offset, end, "pack {name}: a gap or an overlap at {offset}");
+            end = offset + length;
+            let body = &bytes[offset as usize..end as usize];
+            hasher.update(blake3::hash(body).as_bytes());
+            hasher.update(&u64::from(length).to_le_bytes());
+        }
+        assert_eq!(
+            end as usize,
+            bytes.len(),
+            "pack {name}: bytes after its last body"
+        );
+        assert_eq!(name, pack::pack_name(&hasher.finalize()));
     }
 }
 
