@@ -602,6 +602,36 @@ mod tests {
         }
     }
 
+    /// A write that fails behind the appending thread is not lost: the next call that waits
+    /// for it (here the next full buffer, else `finish`) returns the error (`/dev/full`
+    /// refuses every write with ENOSPC).
+    #[test]
+    fn an_error_behind_is_returned() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        let mut f = DirectFile::replace(full, 4096).expect("open /dev/full");
+        let mut failed = None;
+        for _ in 0..4 {
+            if let Err(e) = f.write_all(&[1u8; 4096], &mut |_| {}) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = match failed {
+            Some(e) => e,
+            None => f
+                .finish(&mut |_| {})
+                .expect_err("finish reports the failed write"),
+        };
+        assert_eq!(
+            e.raw_os_error(),
+            Some(rustix::io::Errno::NOSPC.raw_os_error()),
+            "{e}"
+        );
+    }
+
     /// The file is created new: an existing one is an error, not overwritten.
     #[test]
     fn an_existing_file_is_not_overwritten() {
