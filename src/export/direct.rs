@@ -205,8 +205,7 @@ impl DirectFile {
     /// Switches the file to writes through the page cache.
     fn buffered(&mut self) -> io::Result<()> {
         if self.direct {
-            let flags = rustix::fs::fcntl_getfl(&*self.file)?;
-            rustix::fs::fcntl_setfl(&*self.file, flags - OFlags::DIRECT)?;
+            through_page_cache(&self.file)?;
             self.direct = false;
         }
         Ok(())
@@ -268,8 +267,7 @@ impl Drop for DirectFile {
 fn write_pages(file: &fs::File, direct: &mut bool, bytes: &[u8], offset: u64) -> io::Result<()> {
     match file.write_all_at(bytes, offset) {
         Err(e) if *direct && is_einval(&e) => {
-            let flags = rustix::fs::fcntl_getfl(file)?;
-            rustix::fs::fcntl_setfl(file, flags - OFlags::DIRECT)?;
+            through_page_cache(file)?;
             *direct = false;
             file.write_all_at(bytes, offset)
         }
@@ -451,8 +449,7 @@ fn fill(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if *direct && is_einval(&e) => {
-                let flags = rustix::fs::fcntl_getfl(file)?;
-                rustix::fs::fcntl_setfl(file, flags - OFlags::DIRECT)?;
+                through_page_cache(file)?;
                 *direct = false;
             }
             Err(e) => return Err(e),
@@ -498,6 +495,13 @@ impl io::Write for DirectFile {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Switches an open file's reads and writes to the page cache (`O_DIRECT` off).
+fn through_page_cache(file: &fs::File) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    rustix::fs::fcntl_setfl(file, flags - OFlags::DIRECT)?;
+    Ok(())
 }
 
 /// `EINVAL`: what a filesystem that does not take `O_DIRECT` answers.

@@ -6,7 +6,6 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 /// Where the files come from.
 pub(super) enum Source<'a> {
@@ -82,112 +81,79 @@ where
     R: DeserializeOwned,
     T: Send,
 {
-    let reader = src.open(name)?;
+    let mut reader = src.open(name)?;
     hash_file_start(hasher, name);
     let mut records = Vec::new();
     let mut lines = Vec::new();
     let mut next_line = 1u64;
     let mut block_offset = 0u64;
-    // A thread of its own reads the next block while this one's lines are parsed (reading
-    // 1.7 GB block after block took a second of a 1M-asset store's load on one core).
-    std::thread::scope(|scope| -> Result<(), LoadError> {
-        let (blocks, blocks_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, bool)>>(1);
-        let (back, back_rx) = mpsc::channel::<Vec<u8>>();
-        scope.spawn(move || read_blocks(reader, &blocks, &back_rx));
-        loop {
-            let (mut block, eof) = match blocks_rx.recv() {
-                Ok(read) => read.map_err(|e| src.io_error(name, e))?,
-                // The reader stops only after the block that says `eof`, or an error.
-                Err(_) => {
-                    let stopped = io::Error::other("the block reader stopped");
-                    return Err(src.io_error(name, stopped));
-                }
-            };
-            // Lines found with memchr: splitting byte by byte took 0.12 s of a 0.9 s load (100k assets).
-            let mut numbered: Vec<(u64, &[u8], u64)> = Vec::new();
-            let mut start = 0;
-            for end in memchr::memchr_iter(b'\n', &block).chain([block.len()]) {
-                let line = &block[start..end];
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    numbered.push((next_line, line, block_offset + start as u64));
-                }
-                next_line += 1;
-                start = end + 1;
-            }
-            // The piece after the block's last newline is not a line of its own.
-            next_line -= 1;
-            // The block is hashed into the fingerprint while its lines are parsed (serially, the
-            // hash took a tenth of a 1M-asset store's load).
-            let ((), parsed) = rayon::join(
-                || {
-                    hasher.update(&block);
-                },
-                || {
-                    numbered
-                        .par_iter()
-                        .map(
-                            |&(n, bytes, offset)| match serde_json::from_slice::<R>(bytes) {
-                                Ok(r) => (n, Some(convert(r, n, bytes, offset))),
-                                Err(e) => {
-                                    diags.push(name, n, serde_message(&e));
-                                    (n, None)
-                                }
-                            },
-                        )
-                        .collect::<Vec<(u64, Option<T>)>>()
-                },
-            );
-            for (n, v) in parsed {
-                if let Some(v) = v {
-                    records.push(v);
-                    lines.push(n);
-                }
-            }
-            block_offset += block.len() as u64;
-            if eof {
-                return Ok(());
-            }
-            block.clear();
-            let _ = back.send(block);
-        }
-    })?;
-    hasher.update(&[0xff]);
-    Ok((records, lines))
-}
-
-/// Reads `reader` in blocks of [`BATCH_BYTES`] and then up to the end of a line, each sent
-/// with whether it is the last (blocks handed `back` are filled again), until the end of the
-/// file, an error, or nobody receives.
-fn read_blocks(
-    mut reader: Box<dyn BufRead + Send + '_>,
-    blocks: &mpsc::SyncSender<io::Result<(Vec<u8>, bool)>>,
-    back: &mpsc::Receiver<Vec<u8>>,
-) {
+    let mut block: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (64 << 10));
     let mut eof = false;
     while !eof {
-        let mut block = back
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH_BYTES + (64 << 10)));
-        let mut fill = || -> io::Result<()> {
-            while block.len() < BATCH_BYTES {
-                let buf = reader.fill_buf()?;
-                if buf.is_empty() {
-                    eof = true;
-                    return Ok(());
-                }
-                let take = buf.len().min(BATCH_BYTES - block.len());
-                block.extend_from_slice(&buf[..take]);
-                reader.consume(take);
+        // Fill the block up to BATCH_BYTES, then up to the end of a line.
+        while block.len() < BATCH_BYTES {
+            let buf = reader.fill_buf().map_err(|e| src.io_error(name, e))?;
+            if buf.is_empty() {
+                eof = true;
+                break;
             }
-            eof = reader.read_until(b'\n', &mut block)? == 0;
-            Ok(())
-        };
-        let read = fill().map(|()| (block, eof));
-        let failed = read.is_err();
-        if blocks.send(read).is_err() || failed {
-            return;
+            let take = buf.len().min(BATCH_BYTES - block.len());
+            block.extend_from_slice(&buf[..take]);
+            reader.consume(take);
         }
+        if !eof {
+            let mut rest = Vec::new();
+            let read = reader
+                .read_until(b'\n', &mut rest)
+                .map_err(|e| src.io_error(name, e))?;
+            eof = read == 0;
+            block.extend_from_slice(&rest);
+        }
+        // Lines found with memchr: splitting byte by byte took 0.12 s of a 0.9 s load (100k assets).
+        let mut numbered: Vec<(u64, &[u8], u64)> = Vec::new();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &block).chain([block.len()]) {
+            let line = &block[start..end];
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                numbered.push((next_line, line, block_offset + start as u64));
+            }
+            next_line += 1;
+            start = end + 1;
+        }
+        // The piece after the block's last newline is not a line of its own.
+        next_line -= 1;
+        // The block is hashed into the fingerprint while its lines are parsed (serially, the
+        // hash took a tenth of a 1M-asset store's load).
+        let ((), parsed) = rayon::join(
+            || {
+                hasher.update(&block);
+            },
+            || {
+                numbered
+                    .par_iter()
+                    .map(
+                        |&(n, bytes, offset)| match serde_json::from_slice::<R>(bytes) {
+                            Ok(r) => (n, Some(convert(r, n, bytes, offset))),
+                            Err(e) => {
+                                diags.push(name, n, serde_message(&e));
+                                (n, None)
+                            }
+                        },
+                    )
+                    .collect::<Vec<(u64, Option<T>)>>()
+            },
+        );
+        for (n, v) in parsed {
+            if let Some(v) = v {
+                records.push(v);
+                lines.push(n);
+            }
+        }
+        block_offset += block.len() as u64;
+        block.clear();
     }
+    hasher.update(&[0xff]);
+    Ok((records, lines))
 }
 
 /// A record's source hash: the first 16 bytes of blake3 over its line, surrounding whitespace

@@ -129,8 +129,9 @@ pub fn port_problem(url: &str) -> Option<String> {
     })
 }
 
-/// The key of a URL, or `None` when it can never match (other scheme, empty host, bad port).
-pub fn key(url: &str) -> Option<String> {
+/// `f` of a URL's host (with its port) and path (without the query, the fragment and one
+/// trailing slash), after [`clean`]; `None` for schemes other than http(s).
+fn with_host_and_path<R>(url: &str, f: impl FnOnce(&str, &str) -> R) -> Option<R> {
     let url = clean(url);
     let (_, rest) = split_scheme(&url)?;
     let rest = rest.split(['?', '#']).next().unwrap_or("");
@@ -138,38 +139,40 @@ pub fn key(url: &str) -> Option<String> {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    if host.is_empty() {
-        return None;
-    }
-    let mut key = normalize_host(host)?;
-    if key.is_empty() {
-        return None;
-    }
-    key.push_str(path.strip_suffix('/').unwrap_or(path));
-    Some(key)
+    Some(f(host, path.strip_suffix('/').unwrap_or(path)))
+}
+
+/// The key of a URL, or `None` when it can never match (other scheme, empty host, bad port).
+pub fn key(url: &str) -> Option<String> {
+    with_host_and_path(url, |host, path| {
+        if host.is_empty() {
+            return None;
+        }
+        let mut key = normalize_host(host)?;
+        if key.is_empty() {
+            return None;
+        }
+        key.push_str(path);
+        Some(key)
+    })
+    .flatten()
 }
 
 /// Whether `url`'s [`key`] is `want`, without making the key when the URL is already in its
-/// key's form (a lower-case host without a port, no tab or line break): what a lineage
-/// compares for each URL of each parent of each asset it climbs through.
+/// key's form (a lower-case host without a port): what a lineage compares for each URL of
+/// each parent of each asset it climbs through.
 pub fn has_key(url: &str, want: &str) -> bool {
-    let cleaned = clean(url);
-    let Some((_, rest)) = split_scheme(&cleaned) else {
-        return false;
-    };
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let (host, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let plain =
-        !host.is_empty() && !host.contains(':') && !host.bytes().any(|b| b.is_ascii_uppercase());
-    if plain {
-        want.len() == host.len() + path.len() && want.starts_with(host) && want.ends_with(path)
-    } else {
-        key(url).as_deref() == Some(want)
-    }
+    with_host_and_path(url, |host, path| {
+        let plain = !host.is_empty()
+            && !host.contains(':')
+            && !host.bytes().any(|b| b.is_ascii_uppercase());
+        if plain {
+            want.len() == host.len() + path.len() && want.starts_with(host) && want.ends_with(path)
+        } else {
+            key(url).as_deref() == Some(want)
+        }
+    })
+    .unwrap_or(false)
 }
 
 /// The host part (`host[:port]`) of a key.
