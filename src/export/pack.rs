@@ -749,10 +749,15 @@ const OVERLAY_GAIN: u64 = 2;
 /// larger overlay has larger shards, until writing the base is less to upload.
 const OVERLAY_FEWER_BITS: u8 = 3;
 
+/// The entries an overlay shard holds on average at most (about 3.5 KiB), fewer than a base
+/// shard's ([`pack::SHARD_ENTRIES`]): an overlay is written by every update and holds every
+/// change since its base, so small shards keep the next update's upload to those it touches.
+const OVERLAY_SHARD_ENTRIES: u64 = 128;
+
 /// The bits of an overlay of `entries` entries on `bits` base shard bits: shards of
-/// [`pack::SHARD_ENTRIES`] entries on average, as many as [`OVERLAY_FEWER_BITS`] allows.
+/// [`OVERLAY_SHARD_ENTRIES`] entries on average, as many as [`OVERLAY_FEWER_BITS`] allows.
 fn overlay_bits(entries: u64, bits: u8) -> u8 {
-    pack::shard_bits_for(entries).min(bits.saturating_sub(OVERLAY_FEWER_BITS))
+    pack::bits_for(entries, OVERLAY_SHARD_ENTRIES).min(bits.saturating_sub(OVERLAY_FEWER_BITS))
 }
 
 /// An overlay written by an update ([`overlay_on`]).
@@ -1492,6 +1497,8 @@ mod tests {
         assert_eq!(overlay_bits(3_000, 13), 5);
         assert_eq!(overlay_bits(100, 13), 0);
         assert_eq!(overlay_bits(1_000_000, 2), 0);
+        // 100k assets (1,024 base shards): a 1 % edit's ~15,000 entries over 128.
+        assert_eq!(overlay_bits(15_000, 10), 7);
     }
 
     /// The previous bodies, as sorted buckets, answer as a map of blake3 to place would: every

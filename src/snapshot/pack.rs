@@ -59,13 +59,15 @@ pub const HEADER: usize = 16;
 pub const RECORD: usize = 28;
 /// The largest pack by default (under Cloudflare's 25 MiB a file).
 pub const DEFAULT_PACK_SIZE: u64 = 20 * 1024 * 1024;
-/// The entries a shard holds on average at most (about 3.5 KiB a shard). Small shards keep an
-/// update's upload small: a shard is uploaded again when any entry in it changes, and the
-/// changes of an edit are spread over the whole index (1 % of 100k assets edited changes about
-/// 4,500 directories: 100 % of 512 shards, 67 % of 4,096, 42 % of 8,192). 256 until
-/// 2026-12-07: a 100k-asset snapshot now has 8,192 shards instead of 4,096, still well under
-/// the 15,000-file limits, and an edit's index upload is 1.0 % of the snapshot, not 1.6 %.
-pub const SHARD_ENTRIES: u64 = 128;
+/// The entries a shard holds on average at most (about 28 KiB a shard, what a million-asset
+/// `minimal` snapshot's shards have always had). Fewer, larger shards: fewer objects to upload
+/// and keep (1,024 shards at 100k assets `minimal`, not 8,192), a `root.json` that names fewer
+/// (nginx before njs 0.8 reads it for every request), fewer files for the export to create; a
+/// cold shard read is 28 KiB instead of 3.5 KiB. An update does not rewrite the base shards an
+/// edit touches: it writes an overlay (decision E-017), whose shards stay small
+/// (`export::pack`'s `OVERLAY_SHARD_ENTRIES`). 128 from 2026-12-07 (before the overlay, to keep
+/// an update's shard upload small), 256 before that; 1,024 since 2026-12-08 (decision E-019).
+pub const SHARD_ENTRIES: u64 = 1024;
 /// The most shard bits: 8,192 shards, so a snapshot stays well under the 15,000-file limits
 /// with its packs (a million assets `minimal`: 8,192 shards of about 28 KiB).
 pub const MAX_SHARD_BITS: u8 = 13;
@@ -296,8 +298,14 @@ pub fn shard_of(key: &str, bits: u8) -> u32 {
 /// The shard bits for `entries` index entries: the fewest that keep shards at
 /// [`SHARD_ENTRIES`] entries or fewer on average.
 pub fn shard_bits_for(entries: u64) -> u8 {
+    bits_for(entries, SHARD_ENTRIES)
+}
+
+/// The fewest bits (at most [`MAX_SHARD_BITS`]) that keep `entries` entries at `per_shard` or
+/// fewer a shard on average.
+pub fn bits_for(entries: u64, per_shard: u64) -> u8 {
     let mut bits = 0;
-    while bits < MAX_SHARD_BITS && entries > SHARD_ENTRIES << bits {
+    while bits < MAX_SHARD_BITS && entries > per_shard << bits {
         bits += 1;
     }
     bits
@@ -664,10 +672,13 @@ mod tests {
         assert_eq!(shard_bits_for(0), 0);
         assert_eq!(shard_bits_for(SHARD_ENTRIES), 0);
         assert_eq!(shard_bits_for(SHARD_ENTRIES + 1), 1);
-        // 100k assets `minimal`: 8,192 shards of about 100 entries.
-        assert_eq!(shard_bits_for(824_000), 13);
-        assert_eq!(shard_bits_for(80_000), 10);
-        assert_eq!(shard_bits_for(8_300_000), 13);
+        // 100k assets `minimal`: 1,024 shards of about 830 entries (8.5M index entries).
+        assert_eq!(shard_bits_for(850_000), 10);
+        assert_eq!(shard_bits_for(80_000), 7);
+        // 1M assets `minimal` (8.47M entries): 8,192 shards of about 1,030; more entries make
+        // larger shards, not more.
+        assert_eq!(shard_bits_for(8_470_000), 13);
+        assert_eq!(bits_for(8_470_000, 128), 13);
         assert_eq!(shard_bits_for(u64::MAX), MAX_SHARD_BITS);
     }
 

@@ -718,9 +718,9 @@ fn dry_run_shows_both_layouts_against_the_hosts_limits() {
     );
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(
-        // 26,805 routes' and error files and one forbidden-URL table (D-057); 256 shards of
-        // at most 128 entries on average, 2 packs, the root.
-        text.contains("layouts: files 26806 files under public/; pack 259 files"),
+        // 26,805 routes' and error files and one forbidden-URL table (D-057); 32 shards of
+        // at most 1,024 entries on average (E-019), 2 packs, the root.
+        text.contains("layouts: files 26806 files under public/; pack 35 files"),
         "{text}"
     );
     assert!(

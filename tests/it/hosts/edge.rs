@@ -266,13 +266,15 @@ pub(super) fn pack_damaged(platform: Platform, tmp: &Path, seed: u64, ranges: Ra
 }
 
 /// A warm isolate keeps the whole index of a mid-sized snapshot (`PACK_SHARD_BYTES` in
-/// `templates/js/pack-read.js`): a 10,000-asset pack export has 512 shards (more than the 256
-/// the LRU kept until 2026-12-07), and a corpus asked twice reads each shard once, then one
-/// range an answer. With the old bound about half the second pass read its shard again.
+/// `templates/js/pack-read.js`): a 40,000-asset pack export has 512 shards and a 9.6 MB index
+/// (more than the 256 shards and 8 MiB the LRU kept until 2026-12-07), and a corpus asked twice
+/// reads each shard once, then one range an answer. With the old bound about half the second
+/// pass read its shard again. (10,000 assets made 512 shards until shards held 128 entries
+/// on average rather than 1,024: decision E-019.)
 #[test]
 fn pack_shards_stay_cached_in_a_warm_isolate() {
     let tmp = tempfile::tempdir().unwrap();
-    let (store, cat) = super::generated_store_of(tmp.path(), 10_000);
+    let (store, cat) = super::generated_store_of(tmp.path(), 40_000);
     let out = super::export_store_with(
         &tmp.path().join("pack"),
         &store,
@@ -284,9 +286,13 @@ fn pack_shards_stay_cached_in_a_warm_isolate() {
         serde_json::from_slice(&fs::read(out.join("public/__api/~/pack/root.json")).unwrap())
             .unwrap();
     let shards = root["shards"].as_array().unwrap().len();
+    let index: u64 = fs::read_dir(out.join("public/__api/~/pack/index"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
     assert!(
-        shards > 256,
-        "{shards} shards: the test needs more than 256"
+        shards > 256 && index > 8 << 20,
+        "{shards} shards, {index} bytes: the test needs more than 256 and 8 MiB"
     );
     let harness = Harness::open(&cat, &out).unwrap();
     let corpus = harness.corpus(61, 3_000);
