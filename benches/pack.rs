@@ -66,9 +66,11 @@ fn main() {
     );
     let export =
         |store: &str, out: &str, extra: &[&str]| export_generated(store, out, &profile, extra);
-    let (files_s, files_rss, _) = export(&p("store1"), &p("files"), &[]);
+    // `--timings`: each export's phases are printed after the table (where its time went).
+    let (files_s, files_rss, files_log) = export(&p("store1"), &p("files"), &["--timings"]);
     let files = public_files(&scratch.path().join("files"));
-    let (pack_s, pack_rss, _) = export(&p("store1"), &p("pack"), &["--layout", "pack"]);
+    let (pack_s, pack_rss, pack_log) =
+        export(&p("store1"), &p("pack"), &["--layout", "pack", "--timings"]);
     let pack = public_files(&scratch.path().join("pack"));
     let latency = latency(
         scratch.path(),
@@ -161,6 +163,18 @@ fn main() {
     }
     for (name, p50, p99) in &latency {
         println!("| {name} | p50 {p50}, p99 {p99} |");
+    }
+    println!();
+    for (layout, log) in [("files", &files_log), ("pack", &pack_log)] {
+        println!("Phases of the {layout} layout's export (`--timings`):\n```");
+        for line in log
+            .lines()
+            .skip_while(|l| !l.contains("timings"))
+            .filter(|l| !l.starts_with("PEAK_RSS_KB="))
+        {
+            println!("{line}");
+        }
+        println!("```");
     }
     println!();
     for u in &updates {
