@@ -65,8 +65,9 @@ pub const DEFAULT_PACK_SIZE: u64 = 20 * 1024 * 1024;
 /// (nginx before njs 0.8 reads it for every request), fewer files for the export to create; a
 /// cold shard read is 28 KiB instead of 3.5 KiB. An update does not rewrite the base shards an
 /// edit touches: it writes an overlay (decision E-017), whose shards stay small
-/// (`export::pack`'s `OVERLAY_SHARD_ENTRIES`). 128 from 2026-12-07 (before the overlay, to keep
-/// an update's shard upload small), 256 before that; 1,024 since 2026-12-08 (decision E-019).
+/// (`export::pack`'s `OVERLAY_SHARD_ENTRIES`). It was 256, then 128 (the morning of 2026-12-07,
+/// to keep an update's shard upload small before the overlay existed); 1,024 since the
+/// evening of 2026-12-07 (decision E-019).
 pub const SHARD_ENTRIES: u64 = 1024;
 /// The most shard bits: 8,192 shards, so a snapshot stays well under the 15,000-file limits
 /// with its packs (a million assets `minimal`: 8,192 shards of about 28 KiB).
@@ -672,7 +673,7 @@ mod tests {
         assert_eq!(shard_bits_for(0), 0);
         assert_eq!(shard_bits_for(SHARD_ENTRIES), 0);
         assert_eq!(shard_bits_for(SHARD_ENTRIES + 1), 1);
-        // 100k assets `minimal`: 1,024 shards of about 830 entries (8.5M index entries).
+        // 100k assets `minimal`: 1,024 shards of about 830 entries (850k index entries).
         assert_eq!(shard_bits_for(850_000), 10);
         assert_eq!(shard_bits_for(80_000), 7);
         // 1M assets `minimal` (8.47M entries): 8,192 shards of about 1,030; more entries make

@@ -266,8 +266,8 @@ pub(super) fn pack_damaged(platform: Platform, tmp: &Path, seed: u64, ranges: Ra
 }
 
 /// A warm isolate keeps the whole index of a mid-sized snapshot (`PACK_SHARD_BYTES` in
-/// `templates/js/pack-read.js`): a 40,000-asset pack export has 512 shards and a 9.6 MB index
-/// (more than the 256 shards and 8 MiB the LRU kept until 2026-12-07), and a corpus asked twice
+/// `templates/js/pack-read.js`): a 40,000-asset pack export has 512 shards and more than 8 MiB
+/// of index (more than the 256 shards and 8 MiB the LRU kept until 2026-12-07), and a corpus asked twice
 /// reads each shard once, then one range an answer. With the old bound about half the second
 /// pass read its shard again. (10,000 assets made 512 shards until shards held 128 entries
 /// on average rather than 1,024: decision E-019.)
