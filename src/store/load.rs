@@ -223,6 +223,38 @@ mod tests {
         );
     }
 
+    /// A line that is not UTF-8 is named with where its first bad byte is, in a string or out
+    /// of one (lines are checked whole before they are parsed).
+    #[test]
+    fn a_line_that_is_not_utf8_is_named_with_its_column() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        RULES.write_to(dir.path());
+        let path = dir.path().join("assets.jsonl");
+        let mut bytes = std::fs::read(&path).expect("read");
+        let bad = b"{\"id\":\"900\",\"name\":\"caf\xe9\",\"type\":\"page\"}\n";
+        bytes.extend_from_slice(bad);
+        bytes.extend_from_slice(b"{\"id\":\xff}\n");
+        std::fs::write(&path, bytes).expect("write");
+        let err = crate::store::Store::load(dir.path()).expect_err("not UTF-8");
+        let LoadError::Invalid { diagnostics, .. } = &err else {
+            panic!("not a validation error: {err}");
+        };
+        let found = |line: u64, needle: &str| {
+            diagnostics.iter().any(|d| {
+                d.to_string().contains(&format!("assets.jsonl:{line}: "))
+                    && d.message.contains(needle)
+            })
+        };
+        assert!(
+            found(ASSET_LINES + 1, "not UTF-8: byte 0xE9 at column 24"),
+            "{err}"
+        );
+        assert!(
+            found(ASSET_LINES + 2, "not UTF-8: byte 0xFF at column 7"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn malformed_json() {
         expect_error(

@@ -140,7 +140,7 @@ impl Store {
         if read::source_hash(&line) != asset.source_hash {
             changed("its line is not the one loaded");
         }
-        serde_json::from_slice(&line).unwrap_or_else(|e| changed(&e.to_string()))
+        read::parse_line(&line).unwrap_or_else(|e| changed(&e))
     }
 
     #[cfg(not(unix))]
