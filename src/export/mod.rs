@@ -1226,19 +1226,25 @@ impl Run<'_> {
             "hashing {}",
             root.join(snapshot::ROUTERS_DIR).display()
         )))?;
-        // The recorded inputs, and each asset's position in them (what the owners file holds).
-        let recorded = fingerprints.global.as_ref().map(|g| {
-            let listed = fingerprints
-                .readable
-                .iter()
-                .zip(&fingerprints.per_asset)
-                .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
-                .collect();
-            inputs::render(g, listed, cat.store.assets.len())
-        });
+        // The recorded inputs, and each asset's position in them (what the owners file holds),
+        // are rendered on a thread of their own while the manifest is written (alone before
+        // it, they took a 1M-asset export's merge its first second, one core busy): each line's
+        // owner is kept as its asset meanwhile, turned into its position at the end.
+        let recording = fingerprints.global.is_some();
+        let render_inputs = || {
+            fingerprints.global.as_ref().map(|g| {
+                let listed = fingerprints
+                    .readable
+                    .iter()
+                    .zip(&fingerprints.per_asset)
+                    .filter_map(|(&a, fp)| Some((cat.store.asset(a).id.as_str(), (*fp)?, a)))
+                    .collect();
+                inputs::render(g, listed, cat.store.assets.len())
+            })
+        };
         // The router files' lines come first: no owner.
         let mut owners: Vec<u32> = Vec::new();
-        if recorded.is_some() {
+        if recording {
             owners.reserve_exact(routers.len() + runs.len() as usize);
             owners.extend(std::iter::repeat_n(inputs::NO_OWNER, routers.len()));
         }
@@ -1247,17 +1253,20 @@ impl Run<'_> {
         // runs to gigabytes. A line taken over is read again from the previous manifest, which
         // must not have changed since it was read.
         let mut merged = runs.merge().map_err(spill_err(runs_dir(runs)))?;
-        let positions = recorded.as_ref().map(|(_, positions)| positions);
-        // One thread merges the runs into groups (and hands each entry to `each`) while this
-        // one formats the previous group in parallel, hashes and writes it.
+        // One thread merges the runs into groups while this one formats the previous group in
+        // parallel and a third hashes and writes the one before, then hands each of its entries
+        // to `each` (`manifest::write_groups`).
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Group>>(1);
         // Written groups come back to be filled again: their entries' strings are reused.
         let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<Staged>>(2);
         let copy_failed = std::sync::OnceLock::new();
-        let (written, owners, refused) = std::thread::scope(|scope| {
+        let refused = std::sync::OnceLock::new();
+        let (written, owners, recorded) = std::thread::scope(|scope| {
+            let recorded = std::thread::Builder::new()
+                .name("matrix-snapshot-inputs".into())
+                .spawn_scoped(scope, render_inputs)
+                .map_err(io_err("starting the recorded inputs' thread"))?;
             let producer = scope.spawn(move || {
-                // What `each` refused: the manifest stops there (the staging tree is not kept).
-                let mut refused = None;
                 'groups: loop {
                     let mut group = back_rx
                         .try_recv()
@@ -1266,15 +1275,8 @@ impl Run<'_> {
                     while n < MANIFEST_GROUP {
                         match merged.next() {
                             Ok(Some(e)) => {
-                                if let Err(err) = each(e) {
-                                    refused = Some(err);
-                                    break 'groups;
-                                }
-                                if let Some(positions) = positions {
-                                    owners.push(match e.owner {
-                                        inputs::NO_OWNER => inputs::NO_OWNER,
-                                        a => positions[a as usize],
-                                    });
+                                if recording {
+                                    owners.push(e.owner);
                                 }
                                 match group.get_mut(n) {
                                     Some(to) => copy_staged(to, e),
@@ -1299,7 +1301,7 @@ impl Run<'_> {
                         break;
                     }
                 }
-                (owners, refused)
+                owners
             });
             // Gigabytes at millions of files, which nothing reads during the export: written
             // past the page cache (`direct`).
@@ -1318,24 +1320,41 @@ impl Run<'_> {
                             }
                             None => e.entry.write_line(buf),
                         },
+                        // What `each` refused stops the manifest (the staging tree is not
+                        // kept); it is returned below, not the error that stopped the writer.
+                        |e: &Staged| {
+                            each(e).map_err(|err| {
+                                let _ = refused.set(err);
+                                io::Error::other("refused")
+                            })
+                        },
                     )?;
                     out.finish(&mut |_| {})?;
                     Ok(hash)
                 },
             );
-            let (owners, refused) = producer
+            let owners = producer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (written, owners, refused)
-        });
-        if let Some(err) = refused {
+            let recorded = recorded
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok::<_, ExportError>((written, owners, recorded))
+        })?;
+        if let Some(err) = refused.into_inner() {
             return Err(err);
         }
         let root_hash = written
             .and_then(|hash| copy_failed.into_inner().map_or(Ok(hash), Err))
             .map_err(io_err(format!("writing {}", snapshot::MANIFEST_FILE)))?;
-        if let Some((text, _)) = recorded {
-            let owners = inputs::render_owners(&root_hash, owners.into_iter());
+        if let Some((text, positions)) = recorded {
+            let owners = inputs::render_owners(
+                &root_hash,
+                owners.into_iter().map(|a| match a {
+                    inputs::NO_OWNER => inputs::NO_OWNER,
+                    a => positions[a as usize],
+                }),
+            );
             let path = root.join(inputs::FILE);
             fs::create_dir_all(path.parent().expect("under root"))
                 .and_then(|()| fs::write(&path, text))
@@ -1520,7 +1539,7 @@ fn copy_staged(to: &mut Staged, from: &Staged) {
 }
 
 /// Entries formatted at a time for the manifest: about 20 MB of entries and 25 MB of lines.
-const MANIFEST_GROUP: usize = snapshot::manifest::GROUP / 4;
+const MANIFEST_GROUP: usize = snapshot::manifest::GROUP;
 
 /// The manifest's write buffer: whole pages past the page cache, 4 MiB at a time.
 const MANIFEST_WRITE_BUFFER: usize = 4 << 20;

@@ -240,14 +240,15 @@ pub fn pct(s: &str) -> String {
 /// Entries [`write`] formats in parallel at a time (then writes and hashes in order).
 const CHUNK: usize = 4096;
 
-/// Entries [`write`] formats at once: about 100 MB of lines at most in memory, whatever the
-/// snapshot's size. [`write_groups`]' callers hand them over in groups of this size.
-pub const GROUP: usize = 64 * CHUNK;
+/// Entries [`write`] formats at once: about 25 MB of lines (three such groups at most in
+/// memory, [`GROUPS_HELD`]), whatever the snapshot's size. [`write_groups`]' callers hand them
+/// over in groups of this size.
+pub const GROUP: usize = 16 * CHUNK;
 
 /// Writes `manifest.jsonl` at `path`: the `head` lines (the router files', [`router_entries`]),
 /// then `entries` (sorted by path, after `head`), one line each as `line` writes it (without the
 /// newline), and returns its blake3 (the snapshot's root hash). Lines are formatted in parallel,
-/// a bounded group at a time (about 100 MB at most in memory, whatever the snapshot's size),
+/// a bounded group at a time (about 75 MB at most in memory, whatever the snapshot's size),
 /// then written and hashed in order.
 pub fn write<E: Sync>(
     path: &Path,
@@ -256,7 +257,9 @@ pub fn write<E: Sync>(
     line: impl Fn(&E, &mut Vec<u8>) + Sync,
 ) -> io::Result<String> {
     let mut out = io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
-    let hash = write_groups(&mut out, head, entries.chunks(GROUP).map(Ok), line)?;
+    let hash = write_groups(&mut out, head, entries.chunks(GROUP).map(Ok), line, |_| {
+        Ok(())
+    })?;
     io::Write::flush(&mut out)?;
     Ok(hash)
 }
@@ -269,17 +272,22 @@ const GROUPS_HELD: usize = 3;
 /// entries, in order): a caller that streams them need not hold them all. The lines go to
 /// `out` in large pieces (it needs no buffer of its own); the caller flushes or finishes it.
 ///
+/// `each` takes every entry, in order, once its line is written (on the writing thread); an
+/// error from it stops the manifest and is returned.
+///
 /// Three stages overlap: the caller's iterator makes the next group while this thread formats
-/// one (in parallel) and a thread of its own hashes and writes the one before. (Hashing and
-/// writing a group after formatting it, on this thread, left a core idle for a third of a
-/// 1M-asset export's manifest: ~3 GB hashed on one core while the group iterator waited.)
+/// one (in parallel) and a thread of its own hashes and writes the one before, then hands its
+/// entries to `each`. (Hashing and writing a group after formatting it, on this thread, left a
+/// core idle for a third of a 1M-asset export's manifest: ~3 GB hashed on one core while the
+/// group iterator waited; `each` on the iterator's thread made that thread the slower one.)
 /// At most three groups' lines are held ([`GROUPS_HELD`]): one formatted, one waiting, one
 /// written.
-pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
+pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]> + Send>(
     out: &mut (impl io::Write + Send),
     head: &[Entry],
     groups: impl Iterator<Item = io::Result<G>>,
     line: impl Fn(&E, &mut Vec<u8>) + Sync,
+    mut each: impl FnMut(&E) -> io::Result<()> + Send,
 ) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     let mut first = Vec::new();
@@ -293,7 +301,7 @@ pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
     // between the stages and are kept from group to group (fresh ones were pages faulted in
     // again for every group).
     type Parts = Vec<Vec<u8>>;
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Parts, usize)>(1);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Parts, usize, G)>(1);
     // Room for every set of parts: handing one back never waits.
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Parts>(GROUPS_HELD);
     let mut made = 0;
@@ -301,11 +309,13 @@ pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
         let writer = std::thread::Builder::new()
             .name("matrix-snapshot-manifest".into())
             .spawn_scoped(scope, move || {
-                for (parts, n) in full_rx {
+                for (parts, n, group) in full_rx {
                     for part in &parts[..n] {
                         hasher.update(part);
                         io::Write::write_all(out, part)?;
                     }
+                    group.iter().try_for_each(&mut each)?;
+                    drop(group);
                     // Gone once the groups are: nothing to fill again.
                     let _ = empty_tx.try_send(parts);
                 }
@@ -347,7 +357,7 @@ pub fn write_groups<E: Sync, G: std::ops::Deref<Target = [E]>>(
                     }
                 });
             // A closed channel: the writer stopped, and says why below.
-            if full_tx.send((parts, n)).is_err() {
+            if full_tx.send((parts, n, group)).is_err() {
                 break;
             }
         }
