@@ -1538,7 +1538,7 @@ fn copy_staged(to: &mut Staged, from: &Staged) {
     to.pack_loc = from.pack_loc;
 }
 
-/// Entries formatted at a time for the manifest: about 20 MB of entries and 25 MB of lines.
+/// Entries formatted at a time for the manifest: about 10 MB of entries and 12 MB of lines.
 const MANIFEST_GROUP: usize = snapshot::manifest::GROUP;
 
 /// The manifest's write buffer: whole pages past the page cache, 4 MiB at a time.
